@@ -1,0 +1,185 @@
+// Tape-based reverse-mode autodiff. An op that may need gradients calls record() with its inputs,
+// outputs, the tensors its backward needs and a backward function; the graph is the set of
+// GradNodes reachable from a tensor. backward() walks it in reverse topological order, frees
+// each node's saved tensors as soon as the node is done, and accumulates into leaf .grad.
+//
+// Backward functions must not capture tensors in their closures, only shapes and numbers: the
+// tensors they need go through `saved`, which is what lets memory be released deterministically.
+import type { Tensor } from './tensor.js';
+import { keep, tidy } from './scope.js';
+
+export type BackwardFn = (gradOutputs: (Tensor | null)[], saved: Tensor[]) => (Tensor | null)[];
+
+export class GradNode {
+  released = false;
+  constructor(
+    readonly name: string,
+    /** One slot per op input; null where the input needs no gradient. */
+    readonly inputs: (Tensor | null)[],
+    public saved: Tensor[],
+    readonly backward: BackwardFn,
+    readonly numOutputs: number,
+  ) {}
+
+  release(): void {
+    for (const tensor of this.saved) tensor.dispose();
+    this.saved = [];
+    this.released = true;
+  }
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Turns recording on or off; returns the previous setting. For async code, where noGrad() cannot scope. */
+export function setGradEnabled(enabled: boolean): boolean {
+  const previous = gradEnabled;
+  gradEnabled = enabled;
+  return previous;
+}
+
+/** Runs `fn` with recording off: no graph is built and nothing is saved for backward. */
+export function noGrad<T>(fn: () => T): T {
+  const previous = setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    setGradEnabled(previous);
+  }
+}
+
+export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boolean {
+  return gradEnabled && inputs.some((t) => t?.requiresGrad === true);
+}
+
+/**
+ * Records an op for backward. Does nothing (and saves nothing) unless recording is on and some
+ * input requires a gradient. `saved` tensors are shared, not copied: the op's inputs and outputs
+ * may be disposed by the caller without breaking backward.
+ */
+export function record(
+  name: string,
+  inputs: readonly (Tensor | null | undefined)[],
+  outputs: readonly Tensor[],
+  backward: BackwardFn,
+  saved: readonly Tensor[] = [],
+): void {
+  if (!needsGrad(inputs)) return;
+  const node = new GradNode(
+    name,
+    inputs.map((t) => (t?.requiresGrad ? t : null)),
+    saved.map((t) => t.share()),
+    backward,
+    outputs.length,
+  );
+  outputs.forEach((output, index) => output.attachGradNode(node, index));
+}
+
+function topologicalOrder(root: GradNode): GradNode[] {
+  const order: GradNode[] = [];
+  const visited = new Set<GradNode>();
+  const stack: [GradNode, boolean][] = [[root, false]];
+  while (stack.length > 0) {
+    const [node, expanded] = stack.pop()!;
+    if (expanded) {
+      order.push(node);
+      continue;
+    }
+    if (visited.has(node)) continue;
+    visited.add(node);
+    stack.push([node, true]);
+    for (const input of node.inputs) {
+      const next = input?.gradNode;
+      if (next && !visited.has(next)) stack.push([next, false]);
+    }
+  }
+  return order.reverse(); // consumers before producers
+}
+
+function accumulate(existing: Tensor | null, grad: Tensor): Tensor {
+  if (existing === null) return grad;
+  existing.addInPlace(grad);
+  grad.dispose();
+  return existing;
+}
+
+function checkGradShape(node: GradNode, input: Tensor, grad: Tensor): void {
+  const same = grad.shape.length === input.shape.length && grad.shape.every((d, i) => d === input.shape[i]);
+  if (!same) {
+    throw new Error(
+      `backward of ${node.name}: produced a gradient of shape [${grad.shape.join(', ')}] for an input of shape [${input.shape.join(', ')}]`,
+    );
+  }
+}
+
+export interface BackwardOptions {
+  /** Keep the graph's saved tensors so backward() can run through it again. */
+  retainGraph?: boolean;
+}
+
+export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOptions = {}): void {
+  const previous = setGradEnabled(false);
+  try {
+    const rootNode = root.gradNode;
+    if (!rootNode) {
+      root.grad = keep(accumulate(root.grad, gradient.clone()));
+      return;
+    }
+    const pending = new Map<GradNode, (Tensor | null)[]>();
+    const rootGrads: (Tensor | null)[] = new Array<Tensor | null>(rootNode.numOutputs).fill(null);
+    // A copy: gradients are accumulated in place, and the caller's tensor must not change.
+    rootGrads[root.gradOutputIndex] = gradient.clone();
+    pending.set(rootNode, rootGrads);
+
+    for (const node of topologicalOrder(rootNode)) {
+      const gradOutputs = pending.get(node);
+      pending.delete(node);
+      if (!gradOutputs || gradOutputs.every((g) => g === null)) continue;
+      if (node.released) {
+        for (const g of gradOutputs) g?.dispose();
+        throw new Error(
+          `backward: the graph through ${node.name} was freed by an earlier backward(); ` +
+            'pass { retainGraph: true } to the first backward() to run it twice',
+        );
+      }
+      // Intermediates a backward creates are freed here; only the gradients it returns survive.
+      const gradInputs = tidy(() => node.backward(gradOutputs, node.saved));
+      // A backward may hand the same tensor to several inputs (add returns g twice), or pass an
+      // output gradient straight through. Gradients are accumulated in place, so every consumer
+      // gets storage of its own.
+      const handedOut = new Set<Tensor>();
+      const owned = gradInputs.map((g) => {
+        if (g === null) return null;
+        if (handedOut.has(g)) return g.clone();
+        handedOut.add(g);
+        return g;
+      });
+      for (const g of gradOutputs) if (g !== null && !handedOut.has(g)) g.dispose();
+      node.inputs.forEach((input, i) => {
+        const grad = owned[i] ?? null;
+        if (input === null || grad === null) {
+          grad?.dispose();
+          return;
+        }
+        checkGradShape(node, input, grad);
+        const producer = input.gradNode;
+        if (producer) {
+          let slots = pending.get(producer);
+          if (!slots) {
+            slots = new Array<Tensor | null>(producer.numOutputs).fill(null);
+            pending.set(producer, slots);
+          }
+          slots[input.gradOutputIndex] = accumulate(slots[input.gradOutputIndex] ?? null, grad);
+        } else {
+          input.grad = keep(accumulate(input.grad, grad));
+        }
+      });
+      if (!options.retainGraph) node.release();
+    }
+  } finally {
+    setGradEnabled(previous);
+  }
+}

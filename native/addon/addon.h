@@ -1,0 +1,75 @@
+// N-API glue shared by every family's bindings. This layer only converts between JS values and
+// core types and turns C++ exceptions into JS Errors; all checking of shapes and dtypes belongs
+// to native/ops so that it is the same for every caller.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "../core/context.h"
+#include "../core/tensor.h"
+
+namespace llmrec::addon {
+
+// Per addon instance (the main thread and each worker_thread get their own).
+struct InstanceData {
+  std::shared_ptr<Context> ctx;
+  Napi::FunctionReference tensor_constructor;
+};
+
+InstanceData& instance(Napi::Env env);
+inline Context& context(Napi::Env env) { return *instance(env).ctx; }
+
+// Runs `body`, turning any C++ exception into a JS Error with the same message: native failures
+// never abort the process.
+template <class Body>
+Napi::Value guard(Napi::Env env, Body&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "out of host memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// --- JS value -> core type. `op` and `arg` name the caller in error messages.
+const Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* arg);
+const Tensor* optional_tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* op,
+                                  const char* arg);
+Shape shape_arg(const Napi::Value& value, const char* op, const char* arg);
+DType dtype_arg(const Napi::Value& value, const char* op, const char* arg);
+Device device_arg(const Napi::Value& value, const char* op, const char* arg);
+double number_arg(const Napi::Value& value, const char* op, const char* arg);
+int64_t integer_arg(const Napi::Value& value, const char* op, const char* arg);
+bool bool_arg(const Napi::Value& value, const char* op, const char* arg);
+std::string string_arg(const Napi::Value& value, const char* op, const char* arg);
+// A seed or counter offset: a non-negative integer number (up to 2^53) or a bigint (< 2^64).
+uint64_t u64_arg(const Napi::Value& value, const char* op, const char* arg);
+
+// --- core type -> JS value
+// `new_memory`: the tensor owns freshly allocated storage (not a view or a shared handle).
+Napi::Value wrap_tensor(Napi::Env env, Tensor tensor, bool new_memory = true);
+Napi::Array shape_to_js(Napi::Env env, const Shape& shape);
+
+// Each family's binding file registers its functions with LLMREC_REGISTER_BINDINGS; module
+// initialisation calls them all, per instance.
+using BindingsInit = void (*)(Napi::Env env, Napi::Object exports);
+struct BindingsRegistration {
+  BindingsRegistration(const char* family, BindingsInit init);
+};
+#define LLMREC_REGISTER_BINDINGS(family, init) \
+  static ::llmrec::addon::BindingsRegistration llmrec_bindings_##family(#family, init)
+
+// exports[name] = fn, wrapped in guard().
+void export_function(Napi::Env env, Napi::Object exports, const char* name,
+                     std::function<Napi::Value(const Napi::CallbackInfo&)> fn);
+
+}  // namespace llmrec::addon

@@ -1,0 +1,86 @@
+// Bindings of the elementwise family.
+#include <string>
+
+#include "../core/error.h"
+#include "../ops/elementwise.h"
+#include "addon.h"
+
+namespace llmrec::addon {
+namespace {
+
+using kernels::BinaryOp;
+using kernels::ReduceOp;
+using kernels::UnaryOp;
+
+BinaryOp binary_op(const Napi::Value& value) {
+  const std::string name = string_arg(value, "binary", "op");
+  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Minimum})
+    if (name == ops::binary_op_name(op)) return op;
+  fail("binary: unknown op '", name, "'");
+}
+
+UnaryOp unary_op(const Napi::Value& value) {
+  const std::string name = string_arg(value, "unary", "op");
+  for (int i = 0; i <= int(UnaryOp::Sign); ++i)
+    if (name == ops::unary_op_name(UnaryOp(i))) return UnaryOp(i);
+  fail("unary: unknown op '", name, "'");
+}
+
+ReduceOp reduce_op(const Napi::Value& value) {
+  const std::string name = string_arg(value, "reduce", "op");
+  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min})
+    if (name == ops::reduce_op_name(op)) return op;
+  fail("reduce: unknown op '", name, "'");
+}
+
+// binary(op, a, b, out?)
+Napi::Value binary(const Napi::CallbackInfo& info) {
+  const BinaryOp op = binary_op(info[0]);
+  const char* name = ops::binary_op_name(op);
+  return wrap_tensor(info.Env(), ops::binary(context(info.Env()), op, tensor_arg(info, 1, name, "a"),
+                                             tensor_arg(info, 2, name, "b"), optional_tensor_arg(info, 3, name, "out")));
+}
+
+// unary(op, x, alpha, beta, out?)
+Napi::Value unary(const Napi::CallbackInfo& info) {
+  const UnaryOp op = unary_op(info[0]);
+  const char* name = ops::unary_op_name(op);
+  return wrap_tensor(info.Env(),
+                     ops::unary(context(info.Env()), op, tensor_arg(info, 1, name, "x"), float(number_arg(info[2], name, "alpha")),
+                                float(number_arg(info[3], name, "beta")), optional_tensor_arg(info, 4, name, "out")));
+}
+
+// cast(x, dtype)
+Napi::Value cast(const Napi::CallbackInfo& info) {
+  return wrap_tensor(info.Env(), ops::cast(context(info.Env()), tensor_arg(info, 0, "cast", "x"), dtype_arg(info[1], "cast", "dtype")));
+}
+
+// reduce(op, x, axis | null, keepDims)
+Napi::Value reduce(const Napi::CallbackInfo& info) {
+  const ReduceOp op = reduce_op(info[0]);
+  const char* name = ops::reduce_op_name(op);
+  std::optional<int64_t> axis;
+  if (!info[2].IsNull() && !info[2].IsUndefined()) axis = integer_arg(info[2], name, "axis");
+  return wrap_tensor(info.Env(), ops::reduce(context(info.Env()), op, tensor_arg(info, 1, name, "x"), axis,
+                                             bool_arg(info[3], name, "keepDims")));
+}
+
+// expand(x, shape)
+Napi::Value expand(const Napi::CallbackInfo& info) {
+  return wrap_tensor(info.Env(), ops::expand(context(info.Env()), tensor_arg(info, 0, "expand", "x"),
+                                             shape_arg(info[1], "expand", "shape")));
+}
+
+void init(Napi::Env env, Napi::Object exports) {
+  export_function(env, exports, "expand", expand);
+  export_function(env, exports, "binary", binary);
+  export_function(env, exports, "unary", unary);
+  export_function(env, exports, "cast", cast);
+  export_function(env, exports, "reduce", reduce);
+}
+
+}  // namespace
+
+LLMREC_REGISTER_BINDINGS(elementwise, init);
+
+}  // namespace llmrec::addon

@@ -1,0 +1,77 @@
+#include "allocator.h"
+
+#include <cstdlib>
+
+#include "error.h"
+
+namespace llmrec {
+
+// Four buckets per power of two (x, 1.25x, 1.5x, 1.75x), at least 512 bytes: at most 25% waste,
+// and tensors of nearby sizes (sequences of varying length) share cached blocks.
+size_t cache_bucket_bytes(size_t bytes) {
+  if (bytes <= 512) return 512;
+  int high_bit = 63 - __builtin_clzll(bytes);
+  size_t quarter = size_t(1) << (high_bit - 2);
+  return (bytes + quarter - 1) / quarter * quarter;
+}
+
+void AllocationCounters::on_allocate(int64_t bytes, bool from_cache) {
+  int64_t in_use = bytes_in_use_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  int64_t peak = peak_.load(std::memory_order_relaxed);
+  while (in_use > peak && !peak_.compare_exchange_weak(peak, in_use, std::memory_order_relaxed)) {
+  }
+  live_.fetch_add(1, std::memory_order_relaxed);
+  total_.fetch_add(1, std::memory_order_relaxed);
+  if (from_cache) hits_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void AllocationCounters::on_release(int64_t bytes) {
+  bytes_in_use_.fetch_sub(bytes, std::memory_order_relaxed);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void AllocationCounters::on_system_allocate(int64_t bytes) {
+  reserved_.fetch_add(bytes, std::memory_order_relaxed);
+  system_allocs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void AllocationCounters::on_system_free(int64_t bytes) {
+  reserved_.fetch_sub(bytes, std::memory_order_relaxed);
+  system_frees_.fetch_add(1, std::memory_order_relaxed);
+}
+
+MemoryStats AllocationCounters::snapshot() const {
+  MemoryStats s;
+  s.bytes_in_use = bytes_in_use_.load(std::memory_order_relaxed);
+  s.peak_bytes_in_use = peak_.load(std::memory_order_relaxed);
+  s.bytes_reserved = reserved_.load(std::memory_order_relaxed);
+  s.live_blocks = live_.load(std::memory_order_relaxed);
+  s.total_allocations = total_.load(std::memory_order_relaxed);
+  s.cache_hits = hits_.load(std::memory_order_relaxed);
+  s.device_allocations = system_allocs_.load(std::memory_order_relaxed);
+  s.device_frees = system_frees_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void* CpuAllocator::allocate(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  // 64-byte alignment for AVX-512 loads; aligned_alloc wants a multiple of the alignment.
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void* ptr = std::aligned_alloc(64, rounded);
+  if (ptr == nullptr)
+    fail("cpu is out of memory: could not allocate ", bytes, " bytes (",
+         counters_.snapshot().bytes_in_use, " bytes held by live tensors)");
+  counters_.on_system_allocate(int64_t(rounded));
+  counters_.on_allocate(int64_t(rounded), false);
+  return ptr;
+}
+
+void CpuAllocator::release(void* ptr, size_t bytes) {
+  if (ptr == nullptr) return;
+  size_t rounded = (bytes + 63) / 64 * 64;
+  std::free(ptr);
+  counters_.on_release(int64_t(rounded));
+  counters_.on_system_free(int64_t(rounded));
+}
+
+}  // namespace llmrec

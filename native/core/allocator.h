@@ -1,0 +1,65 @@
+// Allocators own device memory; storages borrow blocks from them and give them back when the
+// last tensor that shares the storage goes away.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "device.h"
+
+namespace llmrec {
+
+struct MemoryStats {
+  int64_t bytes_in_use = 0;        // held by live storages
+  int64_t peak_bytes_in_use = 0;   // high-water mark of bytes_in_use
+  int64_t bytes_reserved = 0;      // in use + kept in the cache for reuse
+  int64_t live_blocks = 0;         // storages currently alive
+  int64_t total_allocations = 0;   // requests served since start
+  int64_t cache_hits = 0;          // requests served from the cache
+  int64_t device_allocations = 0;  // calls into the system allocator (malloc / cudaMalloc)
+  int64_t device_frees = 0;        // blocks returned to the system
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // Returns a block of at least `bytes` bytes, 256-byte aligned; throws llmrec::Error when the
+  // device is out of memory. Zero bytes yields nullptr.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void release(void* ptr, size_t bytes) = 0;
+  virtual MemoryStats stats() const = 0;
+  // Returns cached blocks to the system; a no-op for allocators that keep no cache.
+  virtual void empty_cache() {}
+  virtual Device device() const = 0;
+};
+
+// Counters shared by every allocator; atomics because storages are released from the CPU
+// stream's executor thread as well as the JS thread.
+class AllocationCounters {
+ public:
+  void on_allocate(int64_t bytes, bool from_cache);
+  void on_release(int64_t bytes);
+  void on_system_allocate(int64_t bytes);
+  void on_system_free(int64_t bytes);
+  MemoryStats snapshot() const;
+
+ private:
+  std::atomic<int64_t> bytes_in_use_{0}, peak_{0}, reserved_{0}, live_{0}, total_{0}, hits_{0},
+      system_allocs_{0}, system_frees_{0};
+};
+
+// Plain aligned host memory. The C library already caches small blocks, so there is no cache here.
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(size_t bytes) override;
+  void release(void* ptr, size_t bytes) override;
+  MemoryStats stats() const override { return counters_.snapshot(); }
+  Device device() const override { return Device::cpu(); }
+
+ private:
+  AllocationCounters counters_;
+};
+
+}  // namespace llmrec

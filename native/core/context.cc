@@ -1,0 +1,98 @@
+#include "context.h"
+
+#include "error.h"
+#ifdef LLMREC_WITH_CUDA
+#include "cuda_backend.h"
+#endif
+
+namespace llmrec {
+
+void CudaDeviceDeleter::operator()(CudaDevice* device) const {
+#ifdef LLMREC_WITH_CUDA
+  delete device;
+#else
+  (void)device;
+#endif
+}
+
+// The process-wide CPU allocator: every instance's tensors count towards one set of statistics,
+// as they share one heap.
+static std::shared_ptr<CpuAllocator> shared_cpu_allocator() {
+  static auto allocator = std::make_shared<CpuAllocator>();
+  return allocator;
+}
+
+Context::Context()
+    : cpu_allocator_(shared_cpu_allocator()), cpu_stream_(std::make_unique<CpuStream>()) {}
+
+Context::~Context() {
+  // Finish queued CPU work first: it may hold CUDA storages whose allocators live in cuda_.
+  cpu_stream_.reset();
+}
+
+CudaDevice& Context::cuda(int index, const char* op) {
+#ifdef LLMREC_WITH_CUDA
+  if (index < 0 || index >= kMaxCudaDevices) fail(op, ": cuda:", index, " does not exist");
+  std::lock_guard<std::mutex> lock(cuda_mutex_);
+  auto& slot = cuda_[size_t(index)];
+  if (!slot) slot.reset(new CudaDevice(index));
+  return *slot;
+#else
+  fail(op, ": cuda:", index,
+       " is not available: this build of llmrec has no CUDA backend (it was built without nvcc or "
+       "with LLMREC_CUDA=off); rebuild with `LLMREC_CUDA=on npm run build:native`");
+#endif
+}
+
+std::shared_ptr<Allocator> Context::allocator(const Device& device, const char* op) {
+  if (device.is_cpu()) return cpu_allocator_;
+#ifdef LLMREC_WITH_CUDA
+  return cuda(device.index, op).allocator();
+#else
+  cuda(device.index, op);
+  return nullptr;
+#endif
+}
+
+Tensor Context::empty(const Shape& shape, DType dtype, const Device& device, const char* op) {
+  Tensor tensor;
+  tensor.numel = checked_numel(shape, op);
+  tensor.shape = shape;
+  tensor.dtype = dtype;
+  tensor.storage =
+      std::make_shared<Storage>(allocator(device, op), size_t(tensor.numel) * dtype_size(dtype));
+  return tensor;
+}
+
+void Context::synchronize(const Device& device, const char* op) {
+  if (device.is_cpu()) {
+    cpu_stream_->synchronize();
+    return;
+  }
+#ifdef LLMREC_WITH_CUDA
+  cuda(device.index, op).synchronize(op);
+#else
+  cuda(device.index, op);
+#endif
+}
+
+MemoryStats Context::memory(const Device& device) {
+  if (device.is_cpu()) return cpu_allocator_->stats();
+#ifdef LLMREC_WITH_CUDA
+  std::lock_guard<std::mutex> lock(cuda_mutex_);
+  if (device.index >= 0 && device.index < kMaxCudaDevices && cuda_[size_t(device.index)])
+    return cuda_[size_t(device.index)]->allocator()->stats();
+#endif
+  return MemoryStats{};
+}
+
+void Context::empty_cache(const Device& device) {
+  if (device.is_cpu()) return;
+#ifdef LLMREC_WITH_CUDA
+  std::lock_guard<std::mutex> lock(cuda_mutex_);
+  if (device.index >= 0 && device.index < kMaxCudaDevices && cuda_[size_t(device.index)])
+    cuda_[size_t(device.index)]->allocator()->empty_cache();
+#endif
+}
+
+}  // namespace llmrec

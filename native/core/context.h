@@ -1,0 +1,59 @@
+// Everything one addon instance owns: its CPU stream and, lazily, one CudaDevice per GPU it
+// touches. Each instance (the main thread, each worker_thread) has its own Context, so streams
+// and errors never leak between instances.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+
+#include "allocator.h"
+#include "cpu_stream.h"
+#include "device.h"
+#include "tensor.h"
+
+namespace llmrec {
+
+class CudaDevice;
+// Defined in context.cc, where CudaDevice is complete in CUDA builds (and never allocated in
+// the others).
+struct CudaDeviceDeleter {
+  void operator()(CudaDevice* device) const;
+};
+
+constexpr int kMaxCudaDevices = 16;
+
+class Context {
+ public:
+  Context();
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  CpuStream& cpu_stream() { return *cpu_stream_; }
+
+  // The device's state, created on first use; throws with the reason when the device cannot be
+  // used (CUDA not compiled in, no driver, no such device, sticky error).
+  CudaDevice& cuda(int index, const char* op);
+
+  std::shared_ptr<Allocator> allocator(const Device& device, const char* op);
+
+  // A new uninitialised tensor.
+  Tensor empty(const Shape& shape, DType dtype, const Device& device, const char* op);
+
+  // Waits for the device's queued work; throws errors deferred by that work.
+  void synchronize(const Device& device, const char* op);
+
+  // Statistics of the device's allocator; zeros for a CUDA device this context never used.
+  MemoryStats memory(const Device& device);
+  void empty_cache(const Device& device);
+
+ private:
+  std::shared_ptr<CpuAllocator> cpu_allocator_;
+  std::mutex cuda_mutex_;
+  std::array<std::unique_ptr<CudaDevice, CudaDeviceDeleter>, kMaxCudaDevices> cuda_;
+  // Declared last so it is destroyed first: queued work may still hold storages.
+  std::unique_ptr<CpuStream> cpu_stream_;
+};
+
+}  // namespace llmrec

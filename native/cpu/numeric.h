@@ -1,0 +1,50 @@
+// Element access shared by the CPU twins: every floating kernel computes in f32 (f64 where it
+// accumulates) and converts bf16 at the load and the store.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "../core/dtype.h"
+
+namespace llmrec::cpu {
+
+struct bf16 {
+  uint16_t bits;
+};
+
+inline float to_float(float v) { return v; }
+inline float to_float(bf16 v) { return bf16_bits_to_f32(v.bits); }
+inline float to_float(int32_t v) { return float(v); }
+
+template <class T>
+inline T from_float(float v);
+template <>
+inline float from_float<float>(float v) {
+  return v;
+}
+template <>
+inline bf16 from_float<bf16>(float v) {
+  return bf16{f32_to_bf16_bits(v)};
+}
+// Truncates toward zero and saturates, with NaN as 0: the rule CUDA's __float2int_rz follows.
+template <>
+inline int32_t from_float<int32_t>(float v) {
+  if (std::isnan(v)) return 0;
+  if (v >= 2147483648.0f) return std::numeric_limits<int32_t>::max();
+  if (v <= -2147483648.0f) return std::numeric_limits<int32_t>::min();
+  return int32_t(v);
+}
+
+// Calls fn with a null pointer of the C++ type matching `dtype`, for dispatch on the element type.
+template <class Fn>
+void visit_dtype(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::F32: fn(static_cast<float*>(nullptr)); break;
+    case DType::BF16: fn(static_cast<bf16*>(nullptr)); break;
+    case DType::I32: fn(static_cast<int32_t*>(nullptr)); break;
+  }
+}
+
+}  // namespace llmrec::cpu

@@ -1,0 +1,112 @@
+// Elementwise arithmetic, dtype casts, fills and axis reductions: the first kernel family, and
+// the pattern every other family follows. One parameter struct per kernel, a CPU twin in
+// native/cpu/elementwise.cc and a CUDA twin in cuda/elementwise.cu.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/dtype.h"
+#include "kernel_api.h"
+
+namespace llmrec::kernels {
+
+constexpr int kMaxBroadcastDims = 8;
+
+enum class BinaryOp : int32_t { Add = 0, Sub, Mul, Div, Maximum, Minimum };
+enum class UnaryOp : int32_t {
+  Affine = 0,  // alpha * x + beta (scale is Affine with beta = 0)
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Abs,
+  Square,
+  Reciprocal,
+  Tanh,
+  Sigmoid,
+  Sign,  // -1, 0 or 1 (NaN stays NaN)
+};
+enum class ReduceOp : int32_t { Sum = 0, Mean, Max, Min };
+
+// out = a (op) b with numpy broadcasting. Shapes are collapsed before they get here: `dims`
+// holds the output extents and each operand's element strides (0 along broadcast axes).
+struct BinaryParams {
+  BinaryOp op = BinaryOp::Add;
+  DType dtype = DType::F32;  // of a, b and out
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* out = nullptr;
+  int64_t numel = 0;
+  int ndim = 0;  // 0 means a, b and out have the same shape
+  int64_t out_shape[kMaxBroadcastDims] = {};
+  int64_t a_strides[kMaxBroadcastDims] = {};
+  int64_t b_strides[kMaxBroadcastDims] = {};
+};
+
+struct UnaryParams {
+  UnaryOp op = UnaryOp::Affine;
+  DType dtype = DType::F32;  // of x and out
+  const void* x = nullptr;
+  void* out = nullptr;
+  int64_t numel = 0;
+  float alpha = 1.0f, beta = 0.0f;
+};
+
+struct CastParams {
+  DType from = DType::F32, to = DType::F32;
+  const void* x = nullptr;
+  void* out = nullptr;
+  int64_t numel = 0;
+};
+
+struct FillParams {
+  DType dtype = DType::F32;
+  void* out = nullptr;
+  int64_t numel = 0;
+  double value = 0.0;
+};
+
+// Reduces x viewed as [outer, extent, inner] over the middle axis into out [outer, inner].
+// Sums accumulate in f64 on the CPU and f32 on CUDA; bf16 inputs give bf16 outputs.
+struct ReduceParams {
+  ReduceOp op = ReduceOp::Sum;
+  DType dtype = DType::F32;
+  const void* x = nullptr;
+  void* out = nullptr;
+  int64_t outer = 1, extent = 1, inner = 1;
+};
+
+// Philox4x32-10 samples: element i draws from counter (offset + i / 4), key `seed`. The same
+// seed and offset give bit-identical uniforms on CPU and CUDA; normals use Box-Muller and agree
+// to float rounding.
+enum class RandomDistribution : int32_t { Uniform = 0, Normal };
+struct RandomParams {
+  RandomDistribution distribution = RandomDistribution::Uniform;
+  DType dtype = DType::F32;
+  void* out = nullptr;
+  int64_t numel = 0;
+  uint64_t seed = 0, offset = 0;
+  float low = 0.0f, high = 1.0f;    // uniform
+  float mean = 0.0f, stddev = 1.0f;  // normal
+};
+
+namespace cpu {
+void binary(const BinaryParams& p);
+void unary(const UnaryParams& p);
+void cast(const CastParams& p);
+void fill(const FillParams& p);
+void reduce(const ReduceParams& p);
+void random(const RandomParams& p);
+}  // namespace cpu
+
+namespace cuda {
+void binary(const BinaryParams& p, const CudaStream& s);
+void unary(const UnaryParams& p, const CudaStream& s);
+void cast(const CastParams& p, const CudaStream& s);
+void fill(const FillParams& p, const CudaStream& s);
+void reduce(const ReduceParams& p, const CudaStream& s);
+void random(const RandomParams& p, const CudaStream& s);
+}  // namespace cuda
+
+}  // namespace llmrec::kernels

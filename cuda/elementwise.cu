@@ -28,13 +28,17 @@ using compute_t = std::conditional_t<std::is_same_v<T, int32_t>, int32_t, float>
 
 template <class T>
 __device__ __forceinline__ compute_t<T> load(const T* p, int64_t i) {
-  if constexpr (std::is_same_v<T, int32_t>) return p[i];
-  else return to_float(p[i]);
+  if constexpr (std::is_same_v<T, int32_t>)
+    return p[i];
+  else
+    return to_float(p[i]);
 }
 template <class T>
 __device__ __forceinline__ void store(T* p, int64_t i, compute_t<T> v) {
-  if constexpr (std::is_same_v<T, int32_t>) p[i] = v;
-  else p[i] = from_float<T>(v);
+  if constexpr (std::is_same_v<T, int32_t>)
+    p[i] = v;
+  else
+    p[i] = from_float<T>(v);
 }
 
 template <BinaryOp OP, class V>
@@ -43,24 +47,30 @@ __device__ __forceinline__ V apply_binary(V a, V b) {
   if constexpr (OP == BinaryOp::Sub) return a - b;
   if constexpr (OP == BinaryOp::Mul) return a * b;
   if constexpr (OP == BinaryOp::Div) {
-    if constexpr (std::is_integral_v<V>) return b == 0 ? V(0) : a / b;
-    else return a / b;
+    if constexpr (std::is_integral_v<V>)
+      return b == 0 ? V(0) : a / b;
+    else
+      return a / b;
   }
   if constexpr (OP == BinaryOp::Maximum) {
-    if constexpr (std::is_integral_v<V>) return a > b ? a : b;
-    else return (a > b || isnan(a)) ? a : b;
+    if constexpr (std::is_integral_v<V>)
+      return a > b ? a : b;
+    else
+      return (a > b || isnan(a)) ? a : b;
   }
   if constexpr (OP == BinaryOp::Minimum) {
-    if constexpr (std::is_integral_v<V>) return a < b ? a : b;
-    else return (a < b || isnan(a)) ? a : b;
+    if constexpr (std::is_integral_v<V>)
+      return a < b ? a : b;
+    else
+      return (a < b || isnan(a)) ? a : b;
   }
 }
 
 // Four elements per thread per step; the caller guarantees 4-element alignment of every pointer
 // (16 bytes for f32 and i32, 8 bytes for bf16).
 template <BinaryOp OP, class T>
-__global__ void binary_same_shape_vec4(const T* __restrict__ a, const T* __restrict__ b,
-                                       T* __restrict__ out, int64_t groups) {
+__global__ void binary_same_shape_vec4(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
+                                       int64_t groups) {
   using Vec = std::conditional_t<sizeof(T) == 4, int4, int2>;
   for (int64_t g = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; g < groups;
        g += int64_t(gridDim.x) * blockDim.x) {
@@ -77,8 +87,8 @@ __global__ void binary_same_shape_vec4(const T* __restrict__ a, const T* __restr
 }
 
 template <BinaryOp OP, class T>
-__global__ void binary_same_shape(const T* __restrict__ a, const T* __restrict__ b,
-                                  T* __restrict__ out, int64_t begin, int64_t n) {
+__global__ void binary_same_shape(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
+                                  int64_t begin, int64_t n) {
   for (int64_t i = begin + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     store(out, i, apply_binary<OP>(load(a, i), load(b, i)));
@@ -92,8 +102,8 @@ struct BroadcastLayout {
 };
 
 template <BinaryOp OP, class T>
-__global__ void binary_broadcast(const T* __restrict__ a, const T* __restrict__ b,
-                                 T* __restrict__ out, int64_t n, BroadcastLayout layout) {
+__global__ void binary_broadcast(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
+                                 int64_t n, BroadcastLayout layout) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     int64_t rest = i, a_off = 0, b_off = 0;
@@ -135,7 +145,8 @@ void launch_binary(const BinaryParams& p, const CudaStream& s) {
     layout.a_strides[d] = p.a_strides[d];
     layout.b_strides[d] = p.b_strides[d];
   }
-  binary_broadcast<OP, T><<<grid_for(p.numel, kThreads, s), kThreads, 0, s.stream>>>(a, b, out, p.numel, layout);
+  binary_broadcast<OP, T>
+      <<<grid_for(p.numel, kThreads, s), kThreads, 0, s.stream>>>(a, b, out, p.numel, layout);
 }
 
 template <class T>
@@ -176,12 +187,18 @@ __global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ out, int64
        i += int64_t(gridDim.x) * blockDim.x) {
     if constexpr (std::is_same_v<T, int32_t>) {
       const int32_t v = x[i];
-      if constexpr (OP == UnaryOp::Neg) out[i] = -v;
-      else if constexpr (OP == UnaryOp::Abs) out[i] = v < 0 ? -v : v;
-      else if constexpr (OP == UnaryOp::Square) out[i] = v * v;
-      else if constexpr (OP == UnaryOp::Sign) out[i] = (v > 0) - (v < 0);
-      else if constexpr (OP == UnaryOp::Affine) out[i] = int32_t(alpha) * v + int32_t(beta);
-      else out[i] = from_float<int32_t>(apply_unary<OP>(float(v), alpha, beta));
+      if constexpr (OP == UnaryOp::Neg)
+        out[i] = -v;
+      else if constexpr (OP == UnaryOp::Abs)
+        out[i] = v < 0 ? -v : v;
+      else if constexpr (OP == UnaryOp::Square)
+        out[i] = v * v;
+      else if constexpr (OP == UnaryOp::Sign)
+        out[i] = (v > 0) - (v < 0);
+      else if constexpr (OP == UnaryOp::Affine)
+        out[i] = int32_t(alpha) * v + int32_t(beta);
+      else
+        out[i] = from_float<int32_t>(apply_unary<OP>(float(v), alpha, beta));
     } else {
       out[i] = from_float<T>(apply_unary<OP>(to_float(x[i]), alpha, beta));
     }
@@ -217,8 +234,10 @@ template <class From, class To>
 __global__ void cast_kernel(const From* __restrict__ x, To* __restrict__ out, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
-    if constexpr (std::is_same_v<From, To>) out[i] = x[i];
-    else out[i] = from_float<To>(to_float(x[i]));
+    if constexpr (std::is_same_v<From, To>)
+      out[i] = x[i];
+    else
+      out[i] = from_float<To>(to_float(x[i]));
   }
 }
 
@@ -235,14 +254,20 @@ __global__ void fill_kernel(T* __restrict__ out, int64_t n, T value) {
 template <ReduceOp OP>
 struct Reducer {
   __device__ __forceinline__ static float identity() {
-    if constexpr (OP == ReduceOp::Max) return -INFINITY;
-    else if constexpr (OP == ReduceOp::Min) return INFINITY;
-    else return 0.0f;
+    if constexpr (OP == ReduceOp::Max)
+      return -INFINITY;
+    else if constexpr (OP == ReduceOp::Min)
+      return INFINITY;
+    else
+      return 0.0f;
   }
   __device__ __forceinline__ float operator()(float acc, float v) const {
-    if constexpr (OP == ReduceOp::Max) return (v > acc || isnan(v)) ? v : acc;
-    else if constexpr (OP == ReduceOp::Min) return (v < acc || isnan(v)) ? v : acc;
-    else return acc + v;
+    if constexpr (OP == ReduceOp::Max)
+      return (v > acc || isnan(v)) ? v : acc;
+    else if constexpr (OP == ReduceOp::Min)
+      return (v < acc || isnan(v)) ? v : acc;
+    else
+      return acc + v;
   }
 };
 
@@ -251,12 +276,14 @@ template <class T>
 __device__ __forceinline__ void store_result(T* out, int64_t i, float v, float scale) {
   out[i] = from_float<T>(v * scale);
 }
-__device__ __forceinline__ void store_result(float* out, int64_t i, float v, float scale) { out[i] = v * scale; }
+__device__ __forceinline__ void store_result(float* out, int64_t i, float v, float scale) {
+  out[i] = v * scale;
+}
 
 // Rows: block `blockIdx.x` reduces row r's chunk `blockIdx.y` (of gridDim.y chunks).
 template <ReduceOp OP, class TIn, class TOut>
-__global__ void reduce_rows(const TIn* __restrict__ x, TOut* __restrict__ out, int64_t extent,
-                            int64_t chunk, float scale) {
+__global__ void reduce_rows(const TIn* __restrict__ x, TOut* __restrict__ out, int64_t extent, int64_t chunk,
+                            float scale) {
   __shared__ float scratch[32];
   const Reducer<OP> combine;
   const int64_t row = blockIdx.x;
@@ -273,8 +300,8 @@ __global__ void reduce_rows(const TIn* __restrict__ x, TOut* __restrict__ out, i
 // blockIdx.y + gridDim.y, ... over its chunk of the extent; the 8 rows of threads combine
 // through shared memory. Output layout [outer, chunks, inner].
 template <ReduceOp OP, class TIn, class TOut>
-__global__ void reduce_cols(const TIn* __restrict__ x, TOut* __restrict__ out, int64_t outer,
-                            int64_t extent, int64_t inner, int64_t chunk, float scale) {
+__global__ void reduce_cols(const TIn* __restrict__ x, TOut* __restrict__ out, int64_t outer, int64_t extent,
+                            int64_t inner, int64_t chunk, float scale) {
   __shared__ float tile[8][33];
   const Reducer<OP> combine;
   const int64_t col = blockIdx.x * 32 + threadIdx.x;
@@ -309,20 +336,24 @@ void launch_reduce(const ReduceParams& p, const CudaStream& s) {
     chunks = (p.extent + chunk - 1) / chunk;
     const int threads = p.extent >= 1024 ? 256 : 128;
     if (chunks == 1) {
-      reduce_rows<OP, T, T><<<dim3(unsigned(p.outer), 1), threads, 0, s.stream>>>(x, out, p.extent, chunk, mean_scale);
+      reduce_rows<OP, T, T>
+          <<<dim3(unsigned(p.outer), 1), threads, 0, s.stream>>>(x, out, p.extent, chunk, mean_scale);
       return;
     }
     const size_t partial_bytes = size_t(p.outer * chunks) * sizeof(float);
     float* partial = static_cast<float*>(s.scratch->allocate(partial_bytes));
-    reduce_rows<OP, T, float><<<dim3(unsigned(p.outer), unsigned(chunks)), threads, 0, s.stream>>>(x, partial, p.extent, chunk, 1.0f);
-    reduce_rows<OP, float, T><<<dim3(unsigned(p.outer), 1), 128, 0, s.stream>>>(partial, out, chunks, chunks, mean_scale);
+    reduce_rows<OP, T, float><<<dim3(unsigned(p.outer), unsigned(chunks)), threads, 0, s.stream>>>(
+        x, partial, p.extent, chunk, 1.0f);
+    reduce_rows<OP, float, T>
+        <<<dim3(unsigned(p.outer), 1), 128, 0, s.stream>>>(partial, out, chunks, chunks, mean_scale);
     s.scratch->release(partial, partial_bytes);  // stream-ordered: safe once queued
     return;
   }
   const int64_t col_tiles = (p.inner + 31) / 32;
   int64_t chunks = 1;
   if (col_tiles * p.outer < target_blocks && p.extent > 256)
-    chunks = std::min<int64_t>((target_blocks + col_tiles * p.outer - 1) / (col_tiles * p.outer), (p.extent + 255) / 256);
+    chunks = std::min<int64_t>((target_blocks + col_tiles * p.outer - 1) / (col_tiles * p.outer),
+                               (p.extent + 255) / 256);
   chunks = std::min<int64_t>(chunks, 65535);
   const int64_t chunk = (p.extent + chunks - 1) / chunks;
   chunks = (p.extent + chunk - 1) / chunk;
@@ -335,8 +366,9 @@ void launch_reduce(const ReduceParams& p, const CudaStream& s) {
   }
   const size_t partial_bytes = size_t(p.outer * chunks * p.inner) * sizeof(float);
   float* partial = static_cast<float*>(s.scratch->allocate(partial_bytes));
-  reduce_cols<OP, T, float><<<dim3(unsigned(col_tiles), outer_blocks, unsigned(chunks)), block, 0, s.stream>>>(
-      x, partial, p.outer, p.extent, p.inner, chunk, 1.0f);
+  reduce_cols<OP, T, float>
+      <<<dim3(unsigned(col_tiles), outer_blocks, unsigned(chunks)), block, 0, s.stream>>>(
+          x, partial, p.outer, p.extent, p.inner, chunk, 1.0f);
   reduce_cols<OP, float, T><<<dim3(unsigned(col_tiles), outer_blocks, 1), block, 0, s.stream>>>(
       partial, out, p.outer, chunks, p.inner, chunks, mean_scale);
   s.scratch->release(partial, partial_bytes);
@@ -364,7 +396,8 @@ __global__ void random_kernel(T* __restrict__ out, int64_t n, RandomParams p) {
     float v[4];
     if (p.distribution == RandomDistribution::Uniform) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) v[i] = fmaf(p.high - p.low, philox::uniform01(philox::lane(bits, i)), p.low);
+      for (int i = 0; i < 4; ++i)
+        v[i] = fmaf(p.high - p.low, philox::uniform01(philox::lane(bits, i)), p.low);
     } else {
 #pragma unroll
       for (int pair = 0; pair < 2; ++pair) {
@@ -413,10 +446,14 @@ void fill(const FillParams& p, const CudaStream& s) {
   visit_dtype(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     T value;
-    if constexpr (std::is_same_v<T, int32_t>) value = int32_t(p.value);
-    else if constexpr (std::is_same_v<T, float>) value = float(p.value);
-    else value = __float2bfloat16_rn(float(p.value));
-    fill_kernel<T><<<grid_for(p.numel, kThreads, s), kThreads, 0, s.stream>>>(static_cast<T*>(p.out), p.numel, value);
+    if constexpr (std::is_same_v<T, int32_t>)
+      value = int32_t(p.value);
+    else if constexpr (std::is_same_v<T, float>)
+      value = float(p.value);
+    else
+      value = __float2bfloat16_rn(float(p.value));
+    fill_kernel<T>
+        <<<grid_for(p.numel, kThreads, s), kThreads, 0, s.stream>>>(static_cast<T*>(p.out), p.numel, value);
   });
 }
 

@@ -75,18 +75,7 @@ export interface DeviceReport {
 
 export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum';
 export type UnaryOpName =
-  | 'affine'
-  | 'neg'
-  | 'exp'
-  | 'log'
-  | 'sqrt'
-  | 'rsqrt'
-  | 'abs'
-  | 'square'
-  | 'reciprocal'
-  | 'tanh'
-  | 'sigmoid'
-  | 'sign';
+  'affine' | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'square' | 'reciprocal' | 'tanh' | 'sigmoid' | 'sign';
 export type ReduceOpName = 'sum' | 'mean' | 'max' | 'min';
 
 export interface NativeAddon {
@@ -108,6 +97,7 @@ export interface NativeAddon {
     device: string,
   ): NativeTensor;
   memory(device: string): MemoryStats;
+  setAllocationPoison(enabled: boolean): void;
   emptyCache(device: string): void;
   synchronize(device: string): void;
   binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor, out?: NativeTensor): NativeTensor;
@@ -125,7 +115,9 @@ export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 function checkCpuFeatures(): void {
   if (process.platform !== 'linux' || process.arch !== 'x64' || !existsSync('/proc/cpuinfo')) return;
   const stamp = path.join(packageRoot, 'build', 'llmrec-build.json');
-  const march: unknown = existsSync(stamp) ? (JSON.parse(readFileSync(stamp, 'utf8')) as { march?: unknown }).march : 'x86-64-v3';
+  const march: unknown = existsSync(stamp)
+    ? (JSON.parse(readFileSync(stamp, 'utf8')) as { march?: unknown }).march
+    : 'x86-64-v3';
   if (typeof march !== 'string' || !/x86-64-v[34]/.test(march)) return;
   const flagsLine = readFileSync('/proc/cpuinfo', 'utf8')
     .split('\n')

@@ -33,3 +33,11 @@ export function emptyCache(device: DeviceSpec): void {
 export function synchronize(device: DeviceSpec = 'cpu'): void {
   native.synchronize(device);
 }
+
+/**
+ * Debugging aid: fill every new allocation with 0xFF bytes (NaN in f32 and bf16, -1 in i32), so
+ * an output element a kernel forgot to write shows up. Process-wide; slows allocation down.
+ */
+export function setAllocationPoison(enabled: boolean): void {
+  native.setAllocationPoison(enabled);
+}

@@ -45,7 +45,9 @@ function collectReachable(value: unknown, out: Set<Trackable>, seen: Set<unknown
 }
 
 function isTrackable(value: object): value is Trackable {
-  return typeof (value as Trackable).dispose === 'function' && typeof (value as Trackable).retainedByGraph === 'function';
+  return (
+    typeof (value as Trackable).dispose === 'function' && typeof (value as Trackable).retainedByGraph === 'function'
+  );
 }
 
 /**
@@ -67,7 +69,9 @@ export function tidy<T>(fn: () => T): T {
   scopes.pop();
   if (result instanceof Promise) {
     for (const tensor of scope) tensor.dispose();
-    throw new Error('tidy: the function returned a Promise; tidy() takes synchronous functions only. Dispose tensors explicitly in async code.');
+    throw new Error(
+      'tidy: the function returned a Promise; tidy() takes synchronous functions only. Dispose tensors explicitly in async code.',
+    );
   }
   const reachable = new Set<Trackable>();
   collectReachable(result, reachable, new Set());

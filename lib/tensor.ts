@@ -133,7 +133,8 @@ export class Tensor implements Trackable {
 
   /** The single element of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new Error(`item: the tensor has shape [${this.shape.join(', ')}]; item() needs exactly one element`);
+    if (this.size !== 1)
+      throw new Error(`item: the tensor has shape [${this.shape.join(', ')}]; item() needs exactly one element`);
     return this.dataSync()[0]!;
   }
 
@@ -169,11 +170,15 @@ export class Tensor implements Trackable {
   /** Backpropagates from this tensor; a scalar gets an implicit gradient of one. */
   backward(gradient?: Tensor, options: BackwardOptions = {}): void {
     if (!this.requiresGrad) {
-      throw new Error('backward: this tensor does not require grad; no input of the ops that made it had requiresGrad set');
+      throw new Error(
+        'backward: this tensor does not require grad; no input of the ops that made it had requiresGrad set',
+      );
     }
     if (gradient === undefined) {
       if (this.size !== 1) {
-        throw new Error(`backward: a gradient can be implied only for a one-element output; this one has shape [${this.shape.join(', ')}], so pass one`);
+        throw new Error(
+          `backward: a gradient can be implied only for a one-element output; this one has shape [${this.shape.join(', ')}], so pass one`,
+        );
       }
       const ones = onesLike(this);
       try {
@@ -184,7 +189,9 @@ export class Tensor implements Trackable {
       return;
     }
     if (!sameShape(gradient.shape, this.shape)) {
-      throw new Error(`backward: the gradient has shape [${gradient.shape.join(', ')}] but the tensor has [${this.shape.join(', ')}]`);
+      throw new Error(
+        `backward: the gradient has shape [${gradient.shape.join(', ')}] but the tensor has [${this.shape.join(', ')}]`,
+      );
     }
     runBackward(this, gradient, options);
   }
@@ -281,7 +288,10 @@ export class Tensor implements Trackable {
     if (typeof other === 'number') return this.affine(other, 0);
     const out = new Tensor(native.binary('mul', this.#handle, other.#handle));
     const [sa, sb] = [[...this.shape], [...other.shape]];
-    record('mul', [this, other], [out], ([g], [a, b]) => [reduceProduct(g!, b!, sa), reduceProduct(g!, a!, sb)], [this, other]);
+    record('mul', [this, other], [out], ([g], [a, b]) => [reduceProduct(g!, b!, sa), reduceProduct(g!, a!, sb)], [
+      this,
+      other,
+    ]);
     return out;
   }
 
@@ -421,7 +431,12 @@ export class Tensor implements Trackable {
     const inputShape = [...this.shape];
     const keptShape = reducedShape(inputShape, axis);
     const count = axis === undefined ? this.size : this.shape[normalizeAxis(axis, this.ndim, 'mean')]!;
-    record('mean', [this], [out], ([g]) => [g!.reshape(keptShape).scale(1 / count).expand(inputShape)]);
+    record('mean', [this], [out], ([g]) => [
+      g!
+        .reshape(keptShape)
+        .scale(1 / count)
+        .expand(inputShape),
+    ]);
     return out;
   }
 
@@ -557,7 +572,8 @@ export function tensor(values: ValuesLike, options: TensorOptions & { shape?: re
   if (ArrayBuffer.isView(values)) {
     dtype = options.dtype ?? (values instanceof Int32Array ? 'i32' : values instanceof Uint16Array ? 'bf16' : 'f32');
     shape = options.shape ? [...options.shape] : [values.length];
-    if (values instanceof Uint16Array && dtype !== 'bf16') throw new Error('tensor: a Uint16Array holds raw bf16 bits; use dtype bf16');
+    if (values instanceof Uint16Array && dtype !== 'bf16')
+      throw new Error('tensor: a Uint16Array holds raw bf16 bits; use dtype bf16');
     host =
       values instanceof Uint16Array
         ? values
@@ -573,7 +589,8 @@ export function tensor(values: ValuesLike, options: TensorOptions & { shape?: re
     shape = options.shape ? [...options.shape] : inferred;
     dtype = options.dtype ?? 'f32';
     // Int32Array.from would truncate silently.
-    if (dtype === 'i32' && flat.some((v) => !Number.isInteger(v))) throw new Error('tensor: i32 values must be integers');
+    if (dtype === 'i32' && flat.some((v) => !Number.isInteger(v)))
+      throw new Error('tensor: i32 values must be integers');
     host = dtype === 'i32' ? Int32Array.from(flat) : Float32Array.from(flat);
   }
   return finish(native.fromTypedArray(host, shape, dtype, options.device ?? defaultDevice), options);
@@ -610,7 +627,10 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
   if (step === 0) throw new Error('arange: step must not be 0');
   const count = Math.max(0, Math.ceil((hi - lo) / step));
   const values = Array.from({ length: count }, (_, i) => lo + i * step);
-  return tensor(values, { dtype: options.dtype ?? (Number.isInteger(lo) && Number.isInteger(step) ? 'i32' : 'f32'), ...options });
+  return tensor(values, {
+    dtype: options.dtype ?? (Number.isInteger(lo) && Number.isInteger(step) ? 'i32' : 'f32'),
+    ...options,
+  });
 }
 
 /** The global Philox generator used by rand/randn calls without a seed. */
@@ -641,12 +661,20 @@ function checkSeed(value: number | bigint, op: string, name: string): bigint {
     if (value < 0n || value >= 1n << 64n) throw new Error(`${op}: ${name} must be in [0, 2^64), got ${value}`);
     return value;
   }
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new Error(`${op}: ${name} must be a non-negative integer, got ${String(value)}`);
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${op}: ${name} must be a non-negative integer up to 2^53, got ${value}`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new Error(`${op}: ${name} must be a non-negative integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new Error(`${op}: ${name} must be a non-negative integer up to 2^53, got ${value}`);
   return BigInt(value);
 }
 
-function randomTensor(shape: readonly number[], distribution: 'uniform' | 'normal', a: number, b: number, options: RandomOptions): Tensor {
+function randomTensor(
+  shape: readonly number[],
+  distribution: 'uniform' | 'normal',
+  a: number,
+  b: number,
+  options: RandomOptions,
+): Tensor {
   const op = distribution === 'uniform' ? 'rand' : 'randn';
   const size = shape.reduce((x, y) => x * y, 1);
   let seed: bigint;
@@ -658,7 +686,16 @@ function randomTensor(shape: readonly number[], distribution: 'uniform' | 'norma
     seed = generator.seed;
     offset = generator.next(BigInt(Math.ceil(size / 4)));
   }
-  const handle = native.random([...shape], distribution, a, b, seed, offset, options.dtype ?? 'f32', options.device ?? defaultDevice);
+  const handle = native.random(
+    [...shape],
+    distribution,
+    a,
+    b,
+    seed,
+    offset,
+    options.dtype ?? 'f32',
+    options.device ?? defaultDevice,
+  );
   return finish(handle, options);
 }
 

@@ -93,7 +93,14 @@ if (mode === 'gyp') {
 }
 if (!ok) fail('the native build failed (see the compiler output above)');
 try {
-  const info = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(path.join(buildDir, 'Release', 'llmrec.node'))}).buildInfo().backends))`], { encoding: 'utf8' });
+  const info = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `console.log(JSON.stringify(require(${JSON.stringify(path.join(buildDir, 'Release', 'llmrec.node'))}).buildInfo().backends))`,
+    ],
+    { encoding: 'utf8' },
+  );
   console.log(`llmrec build: built build/Release/llmrec.node with backends ${info.trim()}`);
 } catch (error) {
   fail(`the addon was built but does not load: ${error.message}`);

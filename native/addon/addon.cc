@@ -51,7 +51,8 @@ void export_function(Napi::Env env, Napi::Object exports, const char* name,
 
 const Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* arg) {
   Napi::Value value = info[index];
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(instance(info.Env()).tensor_constructor.Value()))
+  if (!value.IsObject() ||
+      !value.As<Napi::Object>().InstanceOf(instance(info.Env()).tensor_constructor.Value()))
     fail(op, ": '", arg, "' must be a Tensor");
   return TensorHandle::Unwrap(value.As<Napi::Object>())->tensor(op, arg);
 }
@@ -152,7 +153,9 @@ Napi::Value wrap_tensor(Napi::Env env, Tensor tensor, bool new_memory) {
 namespace {
 
 // Host bytes of a read-back: bf16 comes back as f32 unless raw bits were asked for.
-size_t host_element_size(DType dtype, bool raw) { return dtype == DType::BF16 && !raw ? 4 : dtype_size(dtype); }
+size_t host_element_size(DType dtype, bool raw) {
+  return dtype == DType::BF16 && !raw ? 4 : dtype_size(dtype);
+}
 
 void copy_to_js_layout(const Tensor& t, const void* src, void* dst, bool raw) {
   if (t.dtype == DType::BF16 && !raw) {
@@ -185,7 +188,8 @@ class ReadbackWorker : public Napi::AsyncWorker {
         ctx_(std::move(ctx)),
         tensor_(tensor),
         raw_(raw) {
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, size_t(tensor.numel) * host_element_size(tensor.dtype, raw));
+    Napi::ArrayBuffer buffer =
+        Napi::ArrayBuffer::New(env, size_t(tensor.numel) * host_element_size(tensor.dtype, raw));
     host_ = buffer.Data();
     buffer_ = Napi::Persistent(buffer);
     if (tensor.device().is_cpu()) {
@@ -194,15 +198,17 @@ class ReadbackWorker : public Napi::AsyncWorker {
       Tensor source = tensor_;
       void* host = host_;
       bool keep_raw = raw_;
-      ctx_->cpu_stream().enqueue([source, host, keep_raw, copied = std::make_shared<std::promise<void>>(std::move(copied))] {
-        // Runs after every earlier op; a failure there does not stop the copy.
-        if (source.numel > 0) copy_to_js_layout(source, source.data(), host, keep_raw);
-        copied->set_value();
-      });
+      ctx_->cpu_stream().enqueue(
+          [source, host, keep_raw, copied = std::make_shared<std::promise<void>>(std::move(copied))] {
+            // Runs after every earlier op; a failure there does not stop the copy.
+            if (source.numel > 0) copy_to_js_layout(source, source.data(), host, keep_raw);
+            copied->set_value();
+          });
     }
 #ifdef LLMREC_WITH_CUDA
     else {
-      readback_ = ctx_->cuda(tensor.device().index, "data").begin_readback(tensor.data(), tensor.nbytes(), "data");
+      readback_ =
+          ctx_->cuda(tensor.device().index, "data").begin_readback(tensor.data(), tensor.nbytes(), "data");
     }
 #endif
   }
@@ -300,7 +306,8 @@ const Tensor& TensorHandle::tensor(const char* op, const char* arg) const {
 }
 
 Napi::Value TensorHandle::shape(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), [&]() -> Napi::Value { return shape_to_js(info.Env(), tensor("shape", "tensor").shape); });
+  return guard(info.Env(),
+               [&]() -> Napi::Value { return shape_to_js(info.Env(), tensor("shape", "tensor").shape); });
 }
 
 Napi::Value TensorHandle::dtype(const Napi::CallbackInfo& info) {
@@ -321,7 +328,9 @@ Napi::Value TensorHandle::numel(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value TensorHandle::disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+Napi::Value TensorHandle::disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed_);
+}
 
 Napi::Value TensorHandle::dispose(const Napi::CallbackInfo& info) {
   release(info.Env());
@@ -329,7 +338,8 @@ Napi::Value TensorHandle::dispose(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TensorHandle::share(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), [&]() -> Napi::Value { return wrap_tensor(info.Env(), tensor("share", "tensor"), false); });
+  return guard(info.Env(),
+               [&]() -> Napi::Value { return wrap_tensor(info.Env(), tensor("share", "tensor"), false); });
 }
 
 Napi::Value TensorHandle::reshape(const Napi::CallbackInfo& info) {
@@ -360,7 +370,8 @@ Napi::Value TensorHandle::data_sync(const Napi::CallbackInfo& info) {
     } else {
 #ifdef LLMREC_WITH_CUDA
       std::vector<char> raw_bytes(t.nbytes());
-      ctx.cuda(t.device().index, "dataSync").copy_to_host_blocking(raw_bytes.data(), t.data(), t.nbytes(), "dataSync");
+      ctx.cuda(t.device().index, "dataSync")
+          .copy_to_host_blocking(raw_bytes.data(), t.data(), t.nbytes(), "dataSync");
       copy_to_js_layout(t, raw_bytes.data(), buffer.Data(), raw);
 #endif
     }
@@ -392,8 +403,8 @@ std::vector<uint8_t> stage_host_values(const Napi::Value& value, const Tensor& t
   if (!value.IsTypedArray()) fail(op, ": 'values' must be a typed array");
   Napi::TypedArray array = value.As<Napi::TypedArray>();
   if (int64_t(array.ElementLength()) != t.numel)
-    fail(op, ": 'values' has ", array.ElementLength(), " elements but the tensor ", shape_str(t.shape), " has ",
-         t.numel);
+    fail(op, ": 'values' has ", array.ElementLength(), " elements but the tensor ", shape_str(t.shape),
+         " has ", t.numel);
   const napi_typedarray_type type = array.TypedArrayType();
   const uint8_t* src = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
   std::vector<uint8_t> staged(t.nbytes());
@@ -501,9 +512,10 @@ Napi::Value devices(const Napi::CallbackInfo& info) {
 #else
   cuda.Set("compiled", false);
   cuda.Set("available", false);
-  cuda.Set("reason",
-           "CUDA not compiled in: this build (" LLMREC_BUILD_SYSTEM
-           ") has no CUDA backend; rebuild with `LLMREC_CUDA=on npm run build:native` where nvcc and CMake exist");
+  cuda.Set(
+      "reason",
+      "CUDA not compiled in: this build (" LLMREC_BUILD_SYSTEM
+      ") has no CUDA backend; rebuild with `LLMREC_CUDA=on npm run build:native` where nvcc and CMake exist");
 #endif
   cuda.Set("devices", list);
   o.Set("cuda", cuda);
@@ -523,8 +535,9 @@ Napi::Value from_typed_array(const Napi::CallbackInfo& info) {
 
 Napi::Value empty(const Napi::CallbackInfo& info) {
   Context& ctx = context(info.Env());
-  return wrap_tensor(info.Env(), ctx.empty(shape_arg(info[0], "empty", "shape"), dtype_arg(info[1], "empty", "dtype"),
-                                           device_arg(info[2], "empty", "device"), "empty"));
+  return wrap_tensor(info.Env(),
+                     ctx.empty(shape_arg(info[0], "empty", "shape"), dtype_arg(info[1], "empty", "dtype"),
+                               device_arg(info[2], "empty", "device"), "empty"));
 }
 
 Napi::Value full(const Napi::CallbackInfo& info) {
@@ -548,15 +561,19 @@ Napi::Value fill_(const Napi::CallbackInfo& info) {
 Napi::Value random(const Napi::CallbackInfo& info) {
   const std::string kind = string_arg(info[1], "random", "distribution");
   kernels::RandomDistribution distribution;
-  if (kind == "uniform") distribution = kernels::RandomDistribution::Uniform;
-  else if (kind == "normal") distribution = kernels::RandomDistribution::Normal;
-  else fail("random: distribution must be 'uniform' or 'normal', got '", kind, "'");
+  if (kind == "uniform")
+    distribution = kernels::RandomDistribution::Uniform;
+  else if (kind == "normal")
+    distribution = kernels::RandomDistribution::Normal;
+  else
+    fail("random: distribution must be 'uniform' or 'normal', got '", kind, "'");
   const char* op = distribution == kernels::RandomDistribution::Uniform ? "rand" : "randn";
-  return wrap_tensor(info.Env(),
-                     ops::random(context(info.Env()), shape_arg(info[0], op, "shape"), dtype_arg(info[6], op, "dtype"),
-                                 device_arg(info[7], op, "device"), distribution,
-                                 float(number_arg(info[2], op, "a")), float(number_arg(info[3], op, "b")),
-                                 u64_arg(info[4], op, "seed"), u64_arg(info[5], op, "offset")));
+  return wrap_tensor(
+      info.Env(),
+      ops::random(context(info.Env()), shape_arg(info[0], op, "shape"), dtype_arg(info[6], op, "dtype"),
+                  device_arg(info[7], op, "device"), distribution, float(number_arg(info[2], op, "a")),
+                  float(number_arg(info[3], op, "b")), u64_arg(info[4], op, "seed"),
+                  u64_arg(info[5], op, "offset")));
 }
 
 Napi::Value memory(const Napi::CallbackInfo& info) {
@@ -573,7 +590,13 @@ Napi::Value synchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value set_poison(const Napi::CallbackInfo& info) {
+  set_allocation_poison(bool_arg(info[0], "setAllocationPoison", "enabled"));
+  return info.Env().Undefined();
+}
+
 void register_core(Napi::Env env, Napi::Object exports) {
+  export_function(env, exports, "setAllocationPoison", set_poison);
   export_function(env, exports, "buildInfo", build_info);
   export_function(env, exports, "devices", devices);
   export_function(env, exports, "fromTypedArray", from_typed_array);
@@ -601,5 +624,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace llmrec::addon
 
-static Napi::Object InitLlmrec(Napi::Env env, Napi::Object exports) { return llmrec::addon::init(env, exports); }
+static Napi::Object InitLlmrec(Napi::Env env, Napi::Object exports) {
+  return llmrec::addon::init(env, exports);
+}
 NODE_API_MODULE(llmrec, InitLlmrec)

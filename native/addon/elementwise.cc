@@ -14,7 +14,8 @@ using kernels::UnaryOp;
 
 BinaryOp binary_op(const Napi::Value& value) {
   const std::string name = string_arg(value, "binary", "op");
-  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Minimum})
+  for (BinaryOp op :
+       {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Minimum})
     if (name == ops::binary_op_name(op)) return op;
   fail("binary: unknown op '", name, "'");
 }
@@ -37,22 +38,25 @@ ReduceOp reduce_op(const Napi::Value& value) {
 Napi::Value binary(const Napi::CallbackInfo& info) {
   const BinaryOp op = binary_op(info[0]);
   const char* name = ops::binary_op_name(op);
-  return wrap_tensor(info.Env(), ops::binary(context(info.Env()), op, tensor_arg(info, 1, name, "a"),
-                                             tensor_arg(info, 2, name, "b"), optional_tensor_arg(info, 3, name, "out")));
+  return wrap_tensor(info.Env(),
+                     ops::binary(context(info.Env()), op, tensor_arg(info, 1, name, "a"),
+                                 tensor_arg(info, 2, name, "b"), optional_tensor_arg(info, 3, name, "out")));
 }
 
 // unary(op, x, alpha, beta, out?)
 Napi::Value unary(const Napi::CallbackInfo& info) {
   const UnaryOp op = unary_op(info[0]);
   const char* name = ops::unary_op_name(op);
-  return wrap_tensor(info.Env(),
-                     ops::unary(context(info.Env()), op, tensor_arg(info, 1, name, "x"), float(number_arg(info[2], name, "alpha")),
-                                float(number_arg(info[3], name, "beta")), optional_tensor_arg(info, 4, name, "out")));
+  return wrap_tensor(info.Env(), ops::unary(context(info.Env()), op, tensor_arg(info, 1, name, "x"),
+                                            float(number_arg(info[2], name, "alpha")),
+                                            float(number_arg(info[3], name, "beta")),
+                                            optional_tensor_arg(info, 4, name, "out")));
 }
 
 // cast(x, dtype)
 Napi::Value cast(const Napi::CallbackInfo& info) {
-  return wrap_tensor(info.Env(), ops::cast(context(info.Env()), tensor_arg(info, 0, "cast", "x"), dtype_arg(info[1], "cast", "dtype")));
+  return wrap_tensor(info.Env(), ops::cast(context(info.Env()), tensor_arg(info, 0, "cast", "x"),
+                                           dtype_arg(info[1], "cast", "dtype")));
 }
 
 // reduce(op, x, axis | null, keepDims)

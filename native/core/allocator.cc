@@ -1,10 +1,16 @@
 #include "allocator.h"
 
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 
 #include "error.h"
 
 namespace llmrec {
+
+static std::atomic<bool> poison_allocations{false};
+void set_allocation_poison(bool enabled) { poison_allocations.store(enabled); }
+bool allocation_poison() { return poison_allocations.load(std::memory_order_relaxed); }
 
 // Four buckets per power of two (x, 1.25x, 1.5x, 1.75x), at least 512 bytes: at most 25% waste,
 // and tensors of nearby sizes (sequences of varying length) share cached blocks.
@@ -59,10 +65,11 @@ void* CpuAllocator::allocate(size_t bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
   void* ptr = std::aligned_alloc(64, rounded);
   if (ptr == nullptr)
-    fail("cpu is out of memory: could not allocate ", bytes, " bytes (",
-         counters_.snapshot().bytes_in_use, " bytes held by live tensors)");
+    fail("cpu is out of memory: could not allocate ", bytes, " bytes (", counters_.snapshot().bytes_in_use,
+         " bytes held by live tensors)");
   counters_.on_system_allocate(int64_t(rounded));
   counters_.on_allocate(int64_t(rounded), false);
+  if (allocation_poison()) std::memset(ptr, 0xFF, rounded);
   return ptr;
 }
 

@@ -35,6 +35,11 @@ class Allocator {
   virtual Device device() const = 0;
 };
 
+// When on, every new allocation is filled with 0xFF bytes (NaN in f32 and bf16, -1 in i32), so
+// a kernel that leaves an output element unwritten fails its test. Process-wide; off by default.
+void set_allocation_poison(bool enabled);
+bool allocation_poison();
+
 // Counters shared by every allocator; atomics because storages are released from the CPU
 // stream's executor thread as well as the JS thread.
 class AllocationCounters {

@@ -22,8 +22,7 @@ static std::shared_ptr<CpuAllocator> shared_cpu_allocator() {
   return allocator;
 }
 
-Context::Context()
-    : cpu_allocator_(shared_cpu_allocator()), cpu_stream_(std::make_unique<CpuStream>()) {}
+Context::Context() : cpu_allocator_(shared_cpu_allocator()), cpu_stream_(std::make_unique<CpuStream>()) {}
 
 Context::~Context() {
   // Finish queued CPU work first: it may hold CUDA storages whose allocators live in cuda_.
@@ -59,8 +58,7 @@ Tensor Context::empty(const Shape& shape, DType dtype, const Device& device, con
   tensor.numel = checked_numel(shape, op);
   tensor.shape = shape;
   tensor.dtype = dtype;
-  tensor.storage =
-      std::make_shared<Storage>(allocator(device, op), size_t(tensor.numel) * dtype_size(dtype));
+  tensor.storage = std::make_shared<Storage>(allocator(device, op), size_t(tensor.numel) * dtype_size(dtype));
   return tensor;
 }
 

@@ -33,10 +33,8 @@ bool is_sticky(cudaError_t code) {
     case cudaErrorAssert:
     case cudaErrorLaunchTimeout:
     case cudaErrorECCUncorrectable:
-    case cudaErrorUnknown:
-      return true;
-    default:
-      return false;
+    case cudaErrorUnknown: return true;
+    default: return false;
   }
 }
 
@@ -49,7 +47,18 @@ class CachingAllocator : public Allocator {
   CachingAllocator(Device device, bool pinned_host) : device_(device), pinned_host_(pinned_host) {}
   ~CachingAllocator() override { release_cache(); }
 
+  // The stream that uses this allocator's blocks; poisoning is queued on it so it lands before
+  // the kernels that write the block.
+  void set_stream(cudaStream_t stream) { stream_ = stream; }
+
   void* allocate(size_t bytes) override {
+    void* ptr = allocate_block(bytes);
+    if (ptr != nullptr && !pinned_host_ && allocation_poison())
+      cudaMemsetAsync(ptr, 0xFF, cache_bucket_bytes(bytes), stream_);
+    return ptr;
+  }
+
+  void* allocate_block(size_t bytes) {
     if (bytes == 0) return nullptr;
     const size_t bucket = cache_bucket_bytes(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
@@ -69,8 +78,8 @@ class CachingAllocator : public Allocator {
     }
     if (ptr == nullptr) {
       MemoryStats s = counters_.snapshot();
-      fail(pinned_host_ ? "pinned host memory" : device_.str(), " is out of memory: asked for ",
-           bytes, " bytes with ", s.bytes_in_use,
+      fail(pinned_host_ ? "pinned host memory" : device_.str(), " is out of memory: asked for ", bytes,
+           " bytes with ", s.bytes_in_use,
            " bytes in use by live tensors; dispose() tensors you no longer need or use tidy()");
     }
     counters_.on_system_allocate(int64_t(bucket));
@@ -114,8 +123,10 @@ class CachingAllocator : public Allocator {
     if (!pinned_host_) cudaSetDevice(device_.index);
     for (auto& [bucket, ptr] : free_blocks_) {
       // cudaFree waits for the device, so blocks still read by queued kernels are safe.
-      if (pinned_host_) cudaFreeHost(ptr);
-      else cudaFree(ptr);
+      if (pinned_host_)
+        cudaFreeHost(ptr);
+      else
+        cudaFree(ptr);
       counters_.on_system_free(int64_t(bucket));
     }
     free_blocks_.clear();
@@ -125,6 +136,7 @@ class CachingAllocator : public Allocator {
 
   const Device device_;
   const bool pinned_host_;
+  cudaStream_t stream_ = nullptr;
   std::mutex mutex_;
   std::multimap<size_t, void*> free_blocks_;
   int64_t cached_bytes_ = 0;
@@ -199,8 +211,10 @@ const CudaDiscovery& discover_cuda() {
       d.usable = d.usable || info.supported;
       d.devices.push_back(info);
     }
-    if (d.devices.empty()) d.reason = "CUDA compiled in, but no CUDA device is visible";
-    else if (!d.usable) d.reason = "no CUDA device is supported: " + d.devices[0].unsupported_why;
+    if (d.devices.empty())
+      d.reason = "CUDA compiled in, but no CUDA device is visible";
+    else if (!d.usable)
+      d.reason = "no CUDA device is supported: " + d.devices[0].unsupported_why;
     return d;
   }();
   return discovery;
@@ -217,7 +231,9 @@ CudaDevice::CudaDevice(int index) : index_(index) {
   cudaStream_t stream = nullptr;
   cudaError_t code = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
   if (code != cudaSuccess) raise_cuda_error(code, "cuda device setup", "cudaStreamCreate");
-  allocator_ = std::make_shared<CachingAllocator>(Device::cuda(index), false);
+  auto allocator = std::make_shared<CachingAllocator>(Device::cuda(index), false);
+  allocator->set_stream(stream);
+  allocator_ = allocator;
   pinned_ = std::make_shared<PinnedHostPool>();
   stream_.stream = stream;
   stream_.device = index;
@@ -275,8 +291,8 @@ void CudaDevice::raise_if_kernel_error(const KernelErrorRecord& record) {
 void CudaDevice::synchronize(const char* op) {
   activate(op);
   KernelErrorRecord record{};
-  cudaError_t code = cudaMemcpyAsync(&record, stream_.errors, sizeof record,
-                                     cudaMemcpyDeviceToHost, stream_.stream);
+  cudaError_t code =
+      cudaMemcpyAsync(&record, stream_.errors, sizeof record, cudaMemcpyDeviceToHost, stream_.stream);
   if (code == cudaSuccess) code = cudaStreamSynchronize(stream_.stream);
   if (code != cudaSuccess) raise_cuda_error(code, op, "cudaStreamSynchronize");
   raise_if_kernel_error(record);

@@ -10,15 +10,15 @@
 namespace llmrec {
 
 void submit(Context& ctx, const Device& device, const char* op,
-            std::initializer_list<const Tensor*> keep_alive,
-            std::function<void(const Exec&)> work) {
+            std::initializer_list<const Tensor*> keep_alive, std::function<void(const Exec&)> work) {
   if (device.is_cpu()) {
     std::vector<std::shared_ptr<Storage>> storages;
     storages.reserve(keep_alive.size());
     for (const Tensor* tensor : keep_alive)
       if (tensor != nullptr && tensor->storage) storages.push_back(tensor->storage);
-    ctx.cpu_stream().enqueue(
-        [storages = std::move(storages), work = std::move(work)] { work(Exec{Device::cpu(), {}}); });
+    ctx.cpu_stream().enqueue([storages = std::move(storages), work = std::move(work)] {
+      work(Exec{Device::cpu(), {}});
+    });
     return;
   }
 #ifdef LLMREC_WITH_CUDA

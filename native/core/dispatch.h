@@ -24,8 +24,7 @@ struct Exec {
 };
 
 void submit(Context& ctx, const Device& device, const char* op,
-            std::initializer_list<const Tensor*> keep_alive,
-            std::function<void(const Exec&)> work);
+            std::initializer_list<const Tensor*> keep_alive, std::function<void(const Exec&)> work);
 
 // Throws unless every tensor is on `device`; names the first one that is not.
 void expect_device(const char* op, const Device& device,

@@ -29,10 +29,14 @@ inline const char* dtype_name(DType dtype) {
 }
 
 inline bool parse_dtype(const std::string& name, DType* out) {
-  if (name == "f32" || name == "float32") *out = DType::F32;
-  else if (name == "bf16" || name == "bfloat16") *out = DType::BF16;
-  else if (name == "i32" || name == "int32") *out = DType::I32;
-  else return false;
+  if (name == "f32" || name == "float32")
+    *out = DType::F32;
+  else if (name == "bf16" || name == "bfloat16")
+    *out = DType::BF16;
+  else if (name == "i32" || name == "int32")
+    *out = DType::I32;
+  else
+    return false;
   return true;
 }
 

@@ -33,9 +33,7 @@ struct Tensor {
   int64_t dim() const { return int64_t(shape.size()); }
   int64_t size(int64_t axis) const { return shape[size_t(axis < 0 ? axis + dim() : axis)]; }
   size_t nbytes() const { return size_t(numel) * dtype_size(dtype); }
-  void* data() const {
-    return static_cast<char*>(storage->data()) + size_t(offset) * dtype_size(dtype);
-  }
+  void* data() const { return static_cast<char*>(storage->data()) + size_t(offset) * dtype_size(dtype); }
   template <class T>
   T* data_as() const {
     return static_cast<T*>(data());

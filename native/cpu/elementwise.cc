@@ -27,16 +27,22 @@ inline V apply_binary(V a, V b) {
   if constexpr (OP == BinaryOp::Sub) return a - b;
   if constexpr (OP == BinaryOp::Mul) return a * b;
   if constexpr (OP == BinaryOp::Div) {
-    if constexpr (std::is_integral_v<V>) return b == 0 ? V(0) : a / b;
-    else return a / b;
+    if constexpr (std::is_integral_v<V>)
+      return b == 0 ? V(0) : a / b;
+    else
+      return a / b;
   }
   if constexpr (OP == BinaryOp::Maximum) {
-    if constexpr (std::is_integral_v<V>) return a > b ? a : b;
-    else return (a > b || std::isnan(a)) ? a : b;
+    if constexpr (std::is_integral_v<V>)
+      return a > b ? a : b;
+    else
+      return (a > b || std::isnan(a)) ? a : b;
   }
   if constexpr (OP == BinaryOp::Minimum) {
-    if constexpr (std::is_integral_v<V>) return a < b ? a : b;
-    else return (a < b || std::isnan(a)) ? a : b;
+    if constexpr (std::is_integral_v<V>)
+      return a < b ? a : b;
+    else
+      return (a < b || std::isnan(a)) ? a : b;
   }
 }
 
@@ -46,13 +52,17 @@ using compute_t = std::conditional_t<std::is_same_v<T, int32_t>, int32_t, float>
 
 template <class T>
 inline compute_t<T> load(const T* p, int64_t i) {
-  if constexpr (std::is_same_v<T, int32_t>) return p[i];
-  else return to_float(p[i]);
+  if constexpr (std::is_same_v<T, int32_t>)
+    return p[i];
+  else
+    return to_float(p[i]);
 }
 template <class T>
 inline void store(T* p, int64_t i, compute_t<T> v) {
-  if constexpr (std::is_same_v<T, int32_t>) p[i] = v;
-  else p[i] = from_float<T>(v);
+  if constexpr (std::is_same_v<T, int32_t>)
+    p[i] = v;
+  else
+    p[i] = from_float<T>(v);
 }
 
 template <BinaryOp OP, class T>
@@ -138,12 +148,18 @@ void unary_typed(const UnaryParams& p) {
       if constexpr (std::is_same_v<T, int32_t>) {
         // Integers support the exact ops only (checked by the op layer).
         int32_t v = x[i];
-        if constexpr (OP == UnaryOp::Neg) out[i] = -v;
-        else if constexpr (OP == UnaryOp::Abs) out[i] = v < 0 ? -v : v;
-        else if constexpr (OP == UnaryOp::Square) out[i] = v * v;
-        else if constexpr (OP == UnaryOp::Sign) out[i] = (v > 0) - (v < 0);
-        else if constexpr (OP == UnaryOp::Affine) out[i] = int32_t(alpha) * v + int32_t(beta);
-        else out[i] = from_float<int32_t>(apply_unary<OP>(float(v), alpha, beta));
+        if constexpr (OP == UnaryOp::Neg)
+          out[i] = -v;
+        else if constexpr (OP == UnaryOp::Abs)
+          out[i] = v < 0 ? -v : v;
+        else if constexpr (OP == UnaryOp::Square)
+          out[i] = v * v;
+        else if constexpr (OP == UnaryOp::Sign)
+          out[i] = (v > 0) - (v < 0);
+        else if constexpr (OP == UnaryOp::Affine)
+          out[i] = int32_t(alpha) * v + int32_t(beta);
+        else
+          out[i] = from_float<int32_t>(apply_unary<OP>(float(v), alpha, beta));
       } else {
         out[i] = from_float<T>(apply_unary<OP>(to_float(x[i]), alpha, beta));
       }
@@ -174,18 +190,26 @@ template <ReduceOp OP>
 struct Reducer {
   using acc_t = double;
   static acc_t init() {
-    if constexpr (OP == ReduceOp::Max) return -INFINITY;
-    else if constexpr (OP == ReduceOp::Min) return INFINITY;
-    else return 0.0;
+    if constexpr (OP == ReduceOp::Max)
+      return -INFINITY;
+    else if constexpr (OP == ReduceOp::Min)
+      return INFINITY;
+    else
+      return 0.0;
   }
   static acc_t combine(acc_t acc, acc_t v) {
-    if constexpr (OP == ReduceOp::Max) return (v > acc || std::isnan(v)) ? v : acc;
-    else if constexpr (OP == ReduceOp::Min) return (v < acc || std::isnan(v)) ? v : acc;
-    else return acc + v;
+    if constexpr (OP == ReduceOp::Max)
+      return (v > acc || std::isnan(v)) ? v : acc;
+    else if constexpr (OP == ReduceOp::Min)
+      return (v < acc || std::isnan(v)) ? v : acc;
+    else
+      return acc + v;
   }
   static double finish(acc_t acc, int64_t extent) {
-    if constexpr (OP == ReduceOp::Mean) return acc / double(extent);
-    else return acc;
+    if constexpr (OP == ReduceOp::Mean)
+      return acc / double(extent);
+    else
+      return acc;
   }
 };
 
@@ -201,7 +225,8 @@ void reduce_typed(const ReduceParams& p) {
     const double v = R::finish(acc, extent);
     if constexpr (std::is_same_v<T, int32_t>)
       out[i] = int32_t(std::clamp(std::trunc(v), -2147483648.0, 2147483647.0));
-    else out[i] = from_float<T>(float(v));
+    else
+      out[i] = from_float<T>(float(v));
   };
 
   if (inner == 1 && outer < llmrec::cpu::num_threads() * 2 && extent >= (1 << 16)) {
@@ -287,9 +312,12 @@ void cast(const CastParams& p) {
       To* out = static_cast<To*>(p.out);
       parallel_for(0, p.numel, kElementwiseGrain, [=](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) {
-          if constexpr (std::is_same_v<From, To>) out[i] = x[i];
-          else if constexpr (std::is_same_v<From, int32_t> && std::is_same_v<To, float>) out[i] = float(x[i]);
-          else out[i] = from_float<To>(to_float(x[i]));
+          if constexpr (std::is_same_v<From, To>)
+            out[i] = x[i];
+          else if constexpr (std::is_same_v<From, int32_t> && std::is_same_v<To, float>)
+            out[i] = float(x[i]);
+          else
+            out[i] = from_float<To>(to_float(x[i]));
         }
       });
     });
@@ -300,12 +328,13 @@ void fill(const FillParams& p) {
   visit_dtype(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     T value;
-    if constexpr (std::is_same_v<T, int32_t>) value = int32_t(p.value);
-    else value = from_float<T>(float(p.value));
+    if constexpr (std::is_same_v<T, int32_t>)
+      value = int32_t(p.value);
+    else
+      value = from_float<T>(float(p.value));
     T* out = static_cast<T*>(p.out);
-    parallel_for(0, p.numel, kElementwiseGrain, [=](int64_t lo, int64_t hi) {
-      std::fill(out + lo, out + hi, value);
-    });
+    parallel_for(0, p.numel, kElementwiseGrain,
+                 [=](int64_t lo, int64_t hi) { std::fill(out + lo, out + hi, value); });
   });
 }
 

@@ -67,8 +67,7 @@ class ThreadPool {
 
   int size() const { return size_; }
 
-  void run(int64_t begin, int64_t end, int64_t grain,
-           const std::function<void(int64_t, int64_t)>& body) {
+  void run(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
     const int64_t n = end - begin;
     if (n <= 0) return;
     grain = std::max<int64_t>(grain, 1);
@@ -95,8 +94,7 @@ class ThreadPool {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       done_.wait(lock, [&] {
-        return job.chunks_done.load(std::memory_order_acquire) == job.chunks &&
-               job.workers_inside == 0;
+        return job.chunks_done.load(std::memory_order_acquire) == job.chunks && job.workers_inside == 0;
       });
       current_ = nullptr;
     }
@@ -108,9 +106,7 @@ class ThreadPool {
     uint64_t seen_generation = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [&] {
-        return stopping_ || (current_ != nullptr && generation_ != seen_generation);
-      });
+      wake_.wait(lock, [&] { return stopping_ || (current_ != nullptr && generation_ != seen_generation); });
       if (stopping_) return;
       seen_generation = generation_;
       Job* job = current_;

@@ -87,7 +87,7 @@ struct RandomParams {
   void* out = nullptr;
   int64_t numel = 0;
   uint64_t seed = 0, offset = 0;
-  float low = 0.0f, high = 1.0f;    // uniform
+  float low = 0.0f, high = 1.0f;     // uniform
   float mean = 0.0f, stddev = 1.0f;  // normal
 };
 

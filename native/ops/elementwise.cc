@@ -58,8 +58,7 @@ const char* reduce_op_name(ReduceOp op) {
 
 namespace {
 
-void expect_output(const char* op, const Tensor& out, const Shape& shape, DType dtype,
-                   const Device& device) {
+void expect_output(const char* op, const Tensor& out, const Shape& shape, DType dtype, const Device& device) {
   if (out.shape != shape || out.dtype != dtype || out.device() != device)
     fail(op, ": 'out' is ", dtype_name(out.dtype), shape_str(out.shape), " on ", out.device().str(),
          " but the result is ", dtype_name(dtype), shape_str(shape), " on ", device.str());
@@ -149,8 +148,10 @@ Tensor binary(Context& ctx, BinaryOp op, const Tensor& a, const Tensor& b, const
   p.numel = result.numel;
   if (p.numel == 0) return result;
   submit(ctx, device, name, {&a, &b, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu()) kernels::cpu::binary(p);
-    else LLMREC_CUDA_TWIN(kernels::cuda::binary(p, exec.cuda));
+    if (exec.on_cpu())
+      kernels::cpu::binary(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::binary(p, exec.cuda));
   });
   return result;
 }
@@ -179,8 +180,10 @@ Tensor unary(Context& ctx, UnaryOp op, const Tensor& x, float alpha, float beta,
   p.beta = beta;
   if (p.numel == 0) return result;
   submit(ctx, device, name, {&x, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu()) kernels::cpu::unary(p);
-    else LLMREC_CUDA_TWIN(kernels::cuda::unary(p, exec.cuda));
+    if (exec.on_cpu())
+      kernels::cpu::unary(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::unary(p, exec.cuda));
   });
   return result;
 }
@@ -196,8 +199,10 @@ Tensor cast(Context& ctx, const Tensor& x, DType to) {
   p.numel = x.numel;
   if (p.numel == 0) return result;
   submit(ctx, device, "cast", {&x, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu()) kernels::cpu::cast(p);
-    else LLMREC_CUDA_TWIN(kernels::cuda::cast(p, exec.cuda));
+    if (exec.on_cpu())
+      kernels::cpu::cast(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::cast(p, exec.cuda));
   });
   return result;
 }
@@ -210,8 +215,10 @@ void fill(Context& ctx, const Tensor& out, double value) {
   p.value = value;
   if (p.numel == 0) return;
   submit(ctx, out.device(), "fill", {&out}, [p](const Exec& exec) {
-    if (exec.on_cpu()) kernels::cpu::fill(p);
-    else LLMREC_CUDA_TWIN(kernels::cuda::fill(p, exec.cuda));
+    if (exec.on_cpu())
+      kernels::cpu::fill(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::fill(p, exec.cuda));
   });
 }
 
@@ -238,8 +245,10 @@ Tensor reduce(Context& ctx, ReduceOp op, const Tensor& x, std::optional<int64_t>
     for (int64_t d = a + 1; d < ndim; ++d) p.inner *= x.shape[size_t(d)];
     p.extent = x.shape[size_t(a)];
     out_shape = x.shape;
-    if (keep_dims) out_shape[size_t(a)] = 1;
-    else out_shape.erase(out_shape.begin() + a);
+    if (keep_dims)
+      out_shape[size_t(a)] = 1;
+    else
+      out_shape.erase(out_shape.begin() + a);
   }
   const Device device = x.device();
   Tensor result = ctx.empty(out_shape, x.dtype, device, name);
@@ -255,8 +264,10 @@ Tensor reduce(Context& ctx, ReduceOp op, const Tensor& x, std::optional<int64_t>
   p.x = x.data();
   p.out = result.data();
   submit(ctx, device, name, {&x, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu()) kernels::cpu::reduce(p);
-    else LLMREC_CUDA_TWIN(kernels::cuda::reduce(p, exec.cuda));
+    if (exec.on_cpu())
+      kernels::cpu::reduce(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::reduce(p, exec.cuda));
   });
   return result;
 }
@@ -274,8 +285,7 @@ Tensor expand(Context& ctx, const Tensor& x, const Shape& shape) {
 }
 
 Tensor random(Context& ctx, const Shape& shape, DType dtype, const Device& device,
-              kernels::RandomDistribution distribution, float a, float b, uint64_t seed,
-              uint64_t offset) {
+              kernels::RandomDistribution distribution, float a, float b, uint64_t seed, uint64_t offset) {
   const char* name = distribution == kernels::RandomDistribution::Uniform ? "rand" : "randn";
   if (!is_floating(dtype)) fail(name, ": dtype must be f32 or bf16, got ", dtype_name(dtype));
   Tensor result = ctx.empty(shape, dtype, device, name);
@@ -295,8 +305,10 @@ Tensor random(Context& ctx, const Shape& shape, DType dtype, const Device& devic
   }
   if (p.numel == 0) return result;
   submit(ctx, device, name, {&result}, [p](const Exec& exec) {
-    if (exec.on_cpu()) kernels::cpu::random(p);
-    else LLMREC_CUDA_TWIN(kernels::cuda::random(p, exec.cuda));
+    if (exec.on_cpu())
+      kernels::cpu::random(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::random(p, exec.cuda));
   });
   return result;
 }
@@ -309,7 +321,8 @@ Tensor copy_to(Context& ctx, const Tensor& x, const Device& device) {
   if (from.is_cpu() && device.is_cpu()) {
     const void* src = x.data();
     void* dst = result.data();
-    submit(ctx, device, "to", {&x, &result}, [src, dst, bytes](const Exec&) { std::memcpy(dst, src, bytes); });
+    submit(ctx, device, "to", {&x, &result},
+           [src, dst, bytes](const Exec&) { std::memcpy(dst, src, bytes); });
     return result;
   }
 #ifdef LLMREC_WITH_CUDA

@@ -59,26 +59,63 @@ MemoryStats AllocationCounters::snapshot() const {
   return s;
 }
 
+CpuAllocator::~CpuAllocator() { empty_cache(); }
+
 void* CpuAllocator::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
   // 64-byte alignment for AVX-512 loads; aligned_alloc wants a multiple of the alignment.
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void* ptr = std::aligned_alloc(64, rounded);
-  if (ptr == nullptr)
-    fail("cpu is out of memory: could not allocate ", bytes, " bytes (", counters_.snapshot().bytes_in_use,
-         " bytes held by live tensors)");
-  counters_.on_system_allocate(int64_t(rounded));
-  counters_.on_allocate(int64_t(rounded), false);
-  if (allocation_poison()) std::memset(ptr, 0xFF, rounded);
+  const size_t block = bytes >= kCacheFrom ? cache_bucket_bytes(bytes) : (bytes + 63) / 64 * 64;
+  void* ptr = nullptr;
+  if (block >= kCacheFrom) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto cached = free_blocks_.find(block);
+    if (cached != free_blocks_.end()) {
+      ptr = cached->second;
+      free_blocks_.erase(cached);
+      cached_bytes_ -= int64_t(block);
+    }
+  }
+  const bool from_cache = ptr != nullptr;
+  if (!from_cache) {
+    ptr = std::aligned_alloc(64, block);
+    if (ptr == nullptr) {
+      empty_cache();
+      ptr = std::aligned_alloc(64, block);
+    }
+    if (ptr == nullptr)
+      fail("cpu is out of memory: could not allocate ", bytes, " bytes (", counters_.snapshot().bytes_in_use,
+           " bytes held by live tensors)");
+    counters_.on_system_allocate(int64_t(block));
+  }
+  counters_.on_allocate(int64_t(block), from_cache);
+  if (allocation_poison()) std::memset(ptr, 0xFF, block);
   return ptr;
 }
 
 void CpuAllocator::release(void* ptr, size_t bytes) {
   if (ptr == nullptr) return;
-  size_t rounded = (bytes + 63) / 64 * 64;
+  const size_t block = bytes >= kCacheFrom ? cache_bucket_bytes(bytes) : (bytes + 63) / 64 * 64;
+  counters_.on_release(int64_t(block));
+  if (block >= kCacheFrom) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cached_bytes_ + int64_t(block) <= kMaxCachedBytes) {
+      free_blocks_.emplace(block, ptr);
+      cached_bytes_ += int64_t(block);
+      return;
+    }
+  }
   std::free(ptr);
-  counters_.on_release(int64_t(rounded));
-  counters_.on_system_free(int64_t(rounded));
+  counters_.on_system_free(int64_t(block));
+}
+
+void CpuAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [block, ptr] : free_blocks_) {
+    std::free(ptr);
+    counters_.on_system_free(int64_t(block));
+  }
+  free_blocks_.clear();
+  cached_bytes_ = 0;
 }
 
 }  // namespace llmrec

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "device.h"
 
@@ -55,16 +57,28 @@ class AllocationCounters {
       system_allocs_{0}, system_frees_{0};
 };
 
-// Plain aligned host memory. The C library already caches small blocks, so there is no cache here.
+// Size bucket of a cached block: four per power of two, at least 512 bytes.
+size_t cache_bucket_bytes(size_t bytes);
+
+// Aligned host memory. Small blocks come from the C library, which caches them itself; large
+// ones are cached here in size buckets, because the C library maps and unmaps them on every
+// call and the page faults of a fresh mapping cost more than the work on it.
 class CpuAllocator final : public Allocator {
  public:
+  ~CpuAllocator() override;
   void* allocate(size_t bytes) override;
   void release(void* ptr, size_t bytes) override;
   MemoryStats stats() const override { return counters_.snapshot(); }
+  void empty_cache() override;
   Device device() const override { return Device::cpu(); }
 
  private:
+  static constexpr size_t kCacheFrom = size_t(1) << 18;  // 256 KiB
+  static constexpr int64_t kMaxCachedBytes = int64_t(1) << 31;
   AllocationCounters counters_;
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_blocks_;
+  int64_t cached_bytes_ = 0;
 };
 
 }  // namespace llmrec

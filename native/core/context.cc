@@ -85,7 +85,11 @@ MemoryStats Context::memory(const Device& device) {
 }
 
 void Context::empty_cache(const Device& device) {
-  if (device.is_cpu()) return;
+  if (device.is_cpu()) {
+    cpu_stream_->synchronize();
+    cpu_allocator_->empty_cache();
+    return;
+  }
 #ifdef LLMREC_WITH_CUDA
   std::lock_guard<std::mutex> lock(cuda_mutex_);
   if (device.index >= 0 && device.index < kMaxCudaDevices && cuda_[size_t(device.index)])

@@ -12,8 +12,6 @@
 
 namespace llmrec {
 
-size_t cache_bucket_bytes(size_t bytes);  // allocator.cc
-
 namespace {
 
 std::string cuda_error_text(cudaError_t code) {

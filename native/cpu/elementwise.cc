@@ -185,44 +185,67 @@ void unary_dispatch_op(const UnaryParams& p) {
   }
 }
 
-// Accumulates in f64 (exact for every i32 and bf16 input); max and min propagate NaN.
+// Reductions accumulate in two levels: f32 lanes over short blocks (so GCC vectorises the hot
+// loop) and f64 across blocks. The blocking is fixed, so results do not depend on the thread
+// count. Max and min propagate NaN.
+constexpr int64_t kLanes = 16;
+constexpr int64_t kBlock = 256;  // elements per f32 partial; a multiple of kLanes
+
 template <ReduceOp OP>
 struct Reducer {
-  using acc_t = double;
-  static acc_t init() {
+  static constexpr bool kSum = OP == ReduceOp::Sum || OP == ReduceOp::Mean;
+  static float init() {
     if constexpr (OP == ReduceOp::Max)
       return -INFINITY;
     else if constexpr (OP == ReduceOp::Min)
       return INFINITY;
     else
-      return 0.0;
+      return 0.0f;
   }
-  static acc_t combine(acc_t acc, acc_t v) {
+  static float combine(float acc, float v) {
     if constexpr (OP == ReduceOp::Max)
-      return (v > acc || std::isnan(v)) ? v : acc;
+      return (v > acc || v != v) ? v : acc;
     else if constexpr (OP == ReduceOp::Min)
-      return (v < acc || std::isnan(v)) ? v : acc;
+      return (v < acc || v != v) ? v : acc;
     else
       return acc + v;
   }
-  static double finish(acc_t acc, int64_t extent) {
-    if constexpr (OP == ReduceOp::Mean)
-      return acc / double(extent);
+  static double combine_wide(double acc, double v) {
+    if constexpr (kSum)
+      return acc + v;
     else
-      return acc;
+      return double(combine(float(acc), float(v)));
   }
 };
+
+// Reduces n contiguous elements.
+template <ReduceOp OP, class T>
+double reduce_contiguous(const T* x, int64_t n) {
+  using R = Reducer<OP>;
+  double total = R::init();
+  int64_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    float lanes[kLanes];
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] = R::init();
+    for (int64_t j = 0; j < kBlock; j += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) lanes[l] = R::combine(lanes[l], to_float(x[i + j + l]));
+    float block = R::init();
+    for (int64_t l = 0; l < kLanes; ++l) block = R::combine(block, lanes[l]);
+    total = R::combine_wide(total, block);
+  }
+  float tail = R::init();
+  for (; i < n; ++i) tail = R::combine(tail, to_float(x[i]));
+  return R::combine_wide(total, tail);
+}
 
 template <ReduceOp OP, class T>
 void reduce_typed(const ReduceParams& p) {
   using R = Reducer<OP>;
-  using acc_t = typename R::acc_t;
   const T* x = static_cast<const T*>(p.x);
   T* out = static_cast<T*>(p.out);
   const int64_t outer = p.outer, extent = p.extent, inner = p.inner;
-  auto value = [&](int64_t i) -> acc_t { return acc_t(to_float(x[i])); };
-  auto store_out = [&](int64_t i, acc_t acc) {
-    const double v = R::finish(acc, extent);
+  auto store_out = [&](int64_t i, double acc) {
+    const double v = OP == ReduceOp::Mean ? acc / double(extent) : acc;
     if constexpr (std::is_same_v<T, int32_t>)
       out[i] = int32_t(std::clamp(std::trunc(v), -2147483648.0, 2147483647.0));
     else
@@ -230,24 +253,21 @@ void reduce_typed(const ReduceParams& p) {
   };
 
   if (inner == 1 && outer < llmrec::cpu::num_threads() * 2 && extent >= (1 << 16)) {
-    // Few long rows: fixed-size blocks reduced in parallel, then combined in order, so the
-    // result does not depend on the thread count.
-    constexpr int64_t kBlock = 1 << 15;
-    const int64_t blocks = llmrec::cpu::fixed_block_count(extent, kBlock);
-    std::vector<acc_t> partial(size_t(outer * blocks));
-    parallel_for(0, outer * blocks, 1, [&](int64_t lo, int64_t hi) {
+    // Few long rows: fixed-size pieces reduced in parallel, then combined in order.
+    constexpr int64_t kPiece = 1 << 15;
+    const int64_t pieces = llmrec::cpu::fixed_block_count(extent, kPiece);
+    std::vector<double> partial(size_t(outer * pieces));
+    parallel_for(0, outer * pieces, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t job = lo; job < hi; ++job) {
-        const int64_t row = job / blocks, block = job % blocks;
-        const int64_t begin = block * kBlock, end = std::min(extent, begin + kBlock);
-        acc_t acc = R::init();
-        for (int64_t k = begin; k < end; ++k) acc = R::combine(acc, value(row * extent + k));
-        partial[size_t(job)] = acc;
+        const int64_t row = job / pieces, piece = job % pieces;
+        const int64_t begin = piece * kPiece, end = std::min(extent, begin + kPiece);
+        partial[size_t(job)] = reduce_contiguous<OP>(x + row * extent + begin, end - begin);
       }
     });
     for (int64_t row = 0; row < outer; ++row) {
-      acc_t acc = R::init();
-      for (int64_t block = 0; block < blocks; ++block)
-        acc = R::combine(acc, partial[size_t(row * blocks + block)]);
+      double acc = R::init();
+      for (int64_t piece = 0; piece < pieces; ++piece)
+        acc = R::combine_wide(acc, partial[size_t(row * pieces + piece)]);
       store_out(row, acc);
     }
     return;
@@ -255,30 +275,32 @@ void reduce_typed(const ReduceParams& p) {
   if (inner == 1) {
     parallel_for(0, outer, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(extent, 1)),
                  [&](int64_t lo, int64_t hi) {
-                   for (int64_t row = lo; row < hi; ++row) {
-                     acc_t acc = R::init();
-                     const int64_t base = row * extent;
-                     for (int64_t k = 0; k < extent; ++k) acc = R::combine(acc, value(base + k));
-                     store_out(row, acc);
-                   }
+                   for (int64_t row = lo; row < hi; ++row)
+                     store_out(row, reduce_contiguous<OP>(x + row * extent, extent));
                  });
     return;
   }
-  // Columns: walk the reduced axis in the outer loop so the inner loop over `inner` is
-  // contiguous and vectorises; parallel over (outer, column tiles).
+  // Columns: the reduced axis is the outer loop, so the inner loop over a tile of columns is
+  // contiguous and vectorises; f32 partials over kBlock rows, f64 totals.
   constexpr int64_t kTile = 256;
   const int64_t tiles = (inner + kTile - 1) / kTile;
   parallel_for(0, outer * tiles, 1, [&](int64_t lo, int64_t hi) {
-    acc_t acc[kTile];
+    double total[kTile];
+    float partial[kTile];
     for (int64_t job = lo; job < hi; ++job) {
       const int64_t o = job / tiles, j0 = (job % tiles) * kTile;
       const int64_t width = std::min(kTile, inner - j0);
-      for (int64_t j = 0; j < width; ++j) acc[j] = R::init();
-      for (int64_t k = 0; k < extent; ++k) {
-        const int64_t base = (o * extent + k) * inner + j0;
-        for (int64_t j = 0; j < width; ++j) acc[j] = R::combine(acc[j], value(base + j));
+      for (int64_t j = 0; j < width; ++j) total[j] = R::init();
+      for (int64_t k0 = 0; k0 < extent; k0 += kBlock) {
+        const int64_t k1 = std::min(extent, k0 + kBlock);
+        for (int64_t j = 0; j < width; ++j) partial[j] = R::init();
+        for (int64_t k = k0; k < k1; ++k) {
+          const T* row = x + (o * extent + k) * inner + j0;
+          for (int64_t j = 0; j < width; ++j) partial[j] = R::combine(partial[j], to_float(row[j]));
+        }
+        for (int64_t j = 0; j < width; ++j) total[j] = R::combine_wide(total[j], partial[j]);
       }
-      for (int64_t j = 0; j < width; ++j) store_out(o * inner + j0 + j, acc[j]);
+      for (int64_t j = 0; j < width; ++j) store_out(o * inner + j0 + j, total[j]);
     }
   });
 }

@@ -7,6 +7,7 @@
 
 #include "../core/dispatch.h"
 #include "../core/error.h"
+#include "../cpu/parallel.h"
 #ifdef LLMREC_WITH_CUDA
 #include "../core/cuda_backend.h"
 #endif

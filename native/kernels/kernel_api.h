@@ -32,6 +32,12 @@ int register_kernel_error_site(const char* message_template);
 std::string format_kernel_error(int site, long long value, long long limit);
 [[noreturn]] void throw_kernel_error(int site, long long value, long long limit);
 
+// The kernel variant chosen for a family through the environment variable
+// LLMREC_KERNEL_<FAMILY> (upper case, e.g. LLMREC_KERNEL_GEMM=reference), or "" for the default.
+// Launchers keep their simple reference kernels beside the fast ones (llm.c style); the GPU suite
+// validates every variant against the CPU twin and then times them.
+std::string kernel_variant(const char* family);
+
 struct CudaStream {
   cudaStream_t stream = nullptr;
   int device = 0;

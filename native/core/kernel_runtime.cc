@@ -1,5 +1,9 @@
+// Kernel error sites and kernel variants: the small pieces of runtime that kernels see.
+//
 // The registry behind KernelErrorRecord: sites are registered during static initialisation and
 // only read afterwards, so lookups need no lock beyond the one that guards registration.
+#include <cctype>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -48,6 +52,13 @@ std::string format_kernel_error(int site, long long value, long long limit) {
 
 void throw_kernel_error(int site, long long value, long long limit) {
   throw Error(format_kernel_error(site, value, limit));
+}
+
+std::string kernel_variant(const char* family) {
+  std::string name = "LLMREC_KERNEL_";
+  for (const char* c = family; *c != '\0'; ++c) name += char(std::toupper(static_cast<unsigned char>(*c)));
+  const char* value = std::getenv(name.c_str());
+  return value == nullptr ? std::string() : std::string(value);
 }
 
 }  // namespace llmrec

@@ -1,0 +1,86 @@
+// llmrec demo: what `npm start` runs. It shows the build and the devices, then checks the kernels
+// on every usable device against a float64 computation and times them. Later stages (training
+// and evaluating the recommenders on the embedded dataset) are added as they are built.
+import { devices } from '../../device.js';
+import { tidy } from '../../scope.js';
+import { randn, type Tensor } from '../../tensor.js';
+import { defineCommand } from '../args.js';
+import { infoCommand } from './info.js';
+
+interface KernelCheck {
+  name: string;
+  run: (x: Tensor, y: Tensor) => Tensor;
+  reference: (x: Float64Array, y: Float64Array, shape: readonly number[]) => Float64Array;
+}
+
+const rows = 512;
+const cols = 1024;
+
+const checks: KernelCheck[] = [
+  { name: 'add', run: (x, y) => x.add(y), reference: (x, y) => x.map((v, i) => v + y[i]!) },
+  { name: 'mul', run: (x, y) => x.mul(y), reference: (x, y) => x.map((v, i) => v * y[i]!) },
+  { name: 'tanh', run: (x) => x.tanh(), reference: (x) => x.map(Math.tanh) },
+  {
+    name: 'sum over rows',
+    run: (x) => x.sum(1),
+    reference: (x) =>
+      Float64Array.from({ length: rows }, (_, r) => x.subarray(r * cols, (r + 1) * cols).reduce((a, b) => a + b, 0)),
+  },
+  {
+    name: 'mean over columns',
+    run: (x) => x.mean(0),
+    reference: (x) =>
+      Float64Array.from({ length: cols }, (_, c) => {
+        let s = 0;
+        for (let r = 0; r < rows; r++) s += x[r * cols + c]!;
+        return s / rows;
+      }),
+  },
+];
+
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff += (actual[i]! - expected[i]!) ** 2;
+    norm += expected[i]! ** 2;
+  }
+  return Math.sqrt(diff / Math.max(norm, 1e-30));
+}
+
+export const demoCommand = defineCommand({
+  name: 'demo',
+  summary: 'Show the build and devices, then check and time the kernels on every usable device.',
+  options: {
+    device: { type: 'string', description: "run on this device only ('cpu', 'cuda' or 'cuda:N')" },
+  },
+  async run(options) {
+    await infoCommand.run({ json: false }, []);
+    const report = devices();
+    const targets = options.device
+      ? [options.device]
+      : ['cpu', ...report.cuda.devices.filter((d) => d.supported).map((d) => d.id)];
+    let failures = 0;
+    for (const device of targets) {
+      console.log(`\nkernel check on ${device} (${rows}x${cols} f32, seeded inputs, error vs float64):`);
+      for (const check of checks) {
+        const { error, ms } = tidy(() => {
+          const x = randn([rows, cols], { seed: 1, device });
+          const y = randn([rows, cols], { seed: 2, device });
+          const expected = check.reference(Float64Array.from(x.dataSync()), Float64Array.from(y.dataSync()), x.shape);
+          check.run(x, y).dataSync(); // warm-up
+          const start = performance.now();
+          const out = check.run(x, y);
+          const values = out.dataSync();
+          return { error: relativeError(values, expected), ms: performance.now() - start };
+        });
+        const ok = error < 1e-5;
+        if (!ok) failures++;
+        console.log(
+          `  ${check.name.padEnd(18)} ${ok ? 'ok  ' : 'FAIL'} error ${error.toExponential(1)}  ${ms.toFixed(3)} ms`,
+        );
+      }
+    }
+    if (failures > 0) throw new Error(`${failures} kernel check(s) failed`);
+  },
+});

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run on the GPU machine from the project root (see scripts/gpu/stage.sh). One call does the
+# whole check, so every ratio comes from one run on one GPU:
+#   1. the CUDA test suite (every kernel against the float64 reference and its CPU twin)
+#   2. the same kernel suites under compute-sanitizer (memcheck)
+#   3. the llmrec benchmarks and their PyTorch counterparts, joined into one table
+# Results go to $OUT (the device tool's output folder) or ./gpu-results.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-$PWD/gpu-results}
+mkdir -p "$out"
+source .gpu/env.sh
+[ -e node_modules ] || ln -s .gpu/deps/node_modules node_modules
+mkdir -p build/Release
+cp .gpu/addon/llmrec.node build/Release/
+cp .gpu/addon/llmrec-build.json build/
+mocha="node node_modules/mocha/bin/mocha.js"
+skip_host_only='style|memory stays flat|worker_threads'
+phase=${1:-all}
+
+nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+node dist/lib/cli/main.js info | tee "$out/info.txt"
+
+if [ "$phase" = all ] || [ "$phase" = test ]; then
+  echo "== CUDA test suite"
+  LLMREC_TEST_DEVICES=cuda $mocha --invert --grep "$skip_host_only" 2>&1 | tee "$out/test-cuda.log" | tail -n 40
+fi
+if [ "$phase" = all ] || [ "$phase" = sanitize ]; then
+  echo "== compute-sanitizer memcheck"
+  LLMREC_TEST_DEVICES=cuda compute-sanitizer --tool memcheck --print-limit 20 \
+    $mocha --invert --grep "$skip_host_only" 2>&1 | tee "$out/sanitizer.log" | tail -n 30
+fi
+if [ "$phase" = all ] || [ "$phase" = bench ]; then
+  echo "== benchmarks"
+  node dist/bench/run.js --device cuda --out "$out/bench-llmrec.jsonl" "${@:2}" 2>&1 | tee "$out/bench-llmrec.txt"
+  for script in bench/torch/*.py; do
+    [ "$(basename "$script")" = common.py ] && continue
+    (cd bench/torch && PYTHONUNBUFFERED=1 python3 "$(basename "$script")" --device cuda --out "$out/bench-torch.jsonl" "${@:2}") 2>&1 | tee -a "$out/bench-torch.txt"
+  done
+  node dist/bench/compare.js "$out/bench-llmrec.jsonl" "$out/bench-torch.jsonl" | tee "$out/compare.md"
+fi

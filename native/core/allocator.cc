@@ -3,7 +3,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
+#include "cpu_stream.h"
 #include "error.h"
 
 namespace llmrec {
@@ -63,11 +65,12 @@ CpuAllocator::~CpuAllocator() { empty_cache(); }
 
 void* CpuAllocator::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
-  // 64-byte alignment for AVX-512 loads; aligned_alloc wants a multiple of the alignment.
-  const size_t block = bytes >= kCacheFrom ? cache_bucket_bytes(bytes) : (bytes + 63) / 64 * 64;
+  const size_t block = cache_bucket_bytes(bytes);
   void* ptr = nullptr;
-  if (block >= kCacheFrom) {
+  CpuStream* stream = nullptr;
+  {
     std::lock_guard<std::mutex> lock(mutex_);
+    stream = stream_;
     auto cached = free_blocks_.find(block);
     if (cached != free_blocks_.end()) {
       ptr = cached->second;
@@ -77,35 +80,58 @@ void* CpuAllocator::allocate(size_t bytes) {
   }
   const bool from_cache = ptr != nullptr;
   if (!from_cache) {
+    // 64-byte alignment for AVX-512 loads; buckets are multiples of 64 bytes.
     ptr = std::aligned_alloc(64, block);
     if (ptr == nullptr) {
+      if (stream != nullptr) stream->synchronize_quietly();
       empty_cache();
       ptr = std::aligned_alloc(64, block);
     }
     if (ptr == nullptr)
       fail("cpu is out of memory: could not allocate ", bytes, " bytes (", counters_.snapshot().bytes_in_use,
-           " bytes held by live tensors)");
+           " bytes held by live tensors); dispose() tensors you no longer need or use tidy()");
     counters_.on_system_allocate(int64_t(block));
   }
   counters_.on_allocate(int64_t(block), from_cache);
-  if (allocation_poison()) std::memset(ptr, 0xFF, block);
+  if (allocation_poison()) {
+    // In stream order: a reused block may still be read by queued work.
+    if (stream != nullptr)
+      stream->enqueue([ptr, block] { std::memset(ptr, 0xFF, block); });
+    else
+      std::memset(ptr, 0xFF, block);
+  }
   return ptr;
 }
 
 void CpuAllocator::release(void* ptr, size_t bytes) {
   if (ptr == nullptr) return;
-  const size_t block = bytes >= kCacheFrom ? cache_bucket_bytes(bytes) : (bytes + 63) / 64 * 64;
+  const size_t block = cache_bucket_bytes(bytes);
   counters_.on_release(int64_t(block));
-  if (block >= kCacheFrom) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (cached_bytes_ + int64_t(block) <= kMaxCachedBytes) {
-      free_blocks_.emplace(block, ptr);
-      cached_bytes_ += int64_t(block);
-      return;
-    }
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_blocks_.emplace(block, ptr);
+  cached_bytes_ += int64_t(block);
+  if (cached_bytes_ > kMaxCachedBytes) trim_locked();
+}
+
+void CpuAllocator::trim_locked() {
+  // Largest blocks first: fewest frees for the most memory.
+  std::vector<std::pair<size_t, void*>> victims;
+  while (cached_bytes_ > kMaxCachedBytes / 2 && !free_blocks_.empty()) {
+    auto largest = std::prev(free_blocks_.end());
+    victims.push_back(*largest);
+    cached_bytes_ -= int64_t(largest->first);
+    free_blocks_.erase(largest);
   }
-  std::free(ptr);
-  counters_.on_system_free(int64_t(block));
+  auto free_all = [this, victims] {
+    for (auto& [block, ptr] : victims) {
+      std::free(ptr);
+      counters_.on_system_free(int64_t(block));
+    }
+  };
+  if (stream_ != nullptr)
+    stream_->enqueue(free_all);
+  else
+    free_all();
 }
 
 void CpuAllocator::empty_cache() {
@@ -116,6 +142,11 @@ void CpuAllocator::empty_cache() {
   }
   free_blocks_.clear();
   cached_bytes_ = 0;
+}
+
+void CpuAllocator::detach_stream() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stream_ = nullptr;
 }
 
 }  // namespace llmrec

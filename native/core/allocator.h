@@ -60,23 +60,35 @@ class AllocationCounters {
 // Size bucket of a cached block: four per power of two, at least 512 bytes.
 size_t cache_bucket_bytes(size_t bytes);
 
-// Aligned host memory. Small blocks come from the C library, which caches them itself; large
-// ones are cached here in size buckets, because the C library maps and unmaps them on every
-// call and the page faults of a fresh mapping cost more than the work on it.
+class CpuStream;
+
+// Aligned host memory for one context, cached in size buckets and reused in stream order, like
+// the CUDA allocator: every access to CPU tensor memory happens on the context's CPU stream (or
+// after synchronising it), so a block released while queued work still reads it can be handed
+// to the next allocation at once: that allocation's work is queued behind the readers. Memory
+// goes back to the system only in stream order too (a queued free, or after synchronising).
 class CpuAllocator final : public Allocator {
  public:
+  explicit CpuAllocator(CpuStream* stream) : stream_(stream) {}
   ~CpuAllocator() override;
   void* allocate(size_t bytes) override;
   void release(void* ptr, size_t bytes) override;
   MemoryStats stats() const override { return counters_.snapshot(); }
+  // Frees every cached block; call with the stream synchronised (Context::empty_cache does).
   void empty_cache() override;
   Device device() const override { return Device::cpu(); }
+  // The stream is gone (the context is shutting down): nothing is queued any more, so later
+  // releases free directly.
+  void detach_stream();
 
  private:
-  static constexpr size_t kCacheFrom = size_t(1) << 18;  // 256 KiB
+  void trim_locked();
+
+  // Cached bytes above this go back to the system.
   static constexpr int64_t kMaxCachedBytes = int64_t(1) << 31;
   AllocationCounters counters_;
   std::mutex mutex_;
+  CpuStream* stream_;  // guarded by mutex_
   std::multimap<size_t, void*> free_blocks_;
   int64_t cached_bytes_ = 0;
 };

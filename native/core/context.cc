@@ -15,18 +15,15 @@ void CudaDeviceDeleter::operator()(CudaDevice* device) const {
 #endif
 }
 
-// The process-wide CPU allocator: every instance's tensors count towards one set of statistics,
-// as they share one heap.
-static std::shared_ptr<CpuAllocator> shared_cpu_allocator() {
-  static auto allocator = std::make_shared<CpuAllocator>();
-  return allocator;
-}
-
-Context::Context() : cpu_allocator_(shared_cpu_allocator()), cpu_stream_(std::make_unique<CpuStream>()) {}
+Context::Context()
+    : cpu_stream_(std::make_unique<CpuStream>()),
+      cpu_allocator_(std::make_shared<CpuAllocator>(cpu_stream_.get())) {}
 
 Context::~Context() {
-  // Finish queued CPU work first: it may hold CUDA storages whose allocators live in cuda_.
+  // Run what is queued (it may hold storages of any device), then let storages that outlive the
+  // context (JS handles not yet collected) free their blocks directly.
   cpu_stream_.reset();
+  cpu_allocator_->detach_stream();
 }
 
 CudaDevice& Context::cuda(int index, const char* op) {
@@ -86,7 +83,7 @@ MemoryStats Context::memory(const Device& device) {
 
 void Context::empty_cache(const Device& device) {
   if (device.is_cpu()) {
-    cpu_stream_->synchronize();
+    cpu_stream_->synchronize_quietly();
     cpu_allocator_->empty_cache();
     return;
   }

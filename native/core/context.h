@@ -49,11 +49,12 @@ class Context {
   void empty_cache(const Device& device);
 
  private:
+  // The stream is declared first: the allocator queues its poisoning and frees on it, and the
+  // destructor tears them down in the right order explicitly.
+  std::unique_ptr<CpuStream> cpu_stream_;
   std::shared_ptr<CpuAllocator> cpu_allocator_;
   std::mutex cuda_mutex_;
   std::array<std::unique_ptr<CudaDevice, CudaDeviceDeleter>, kMaxCudaDevices> cuda_;
-  // Declared last so it is destroyed first: queued work may still hold storages.
-  std::unique_ptr<CpuStream> cpu_stream_;
 };
 
 }  // namespace llmrec

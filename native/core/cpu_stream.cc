@@ -29,13 +29,17 @@ void CpuStream::wait(uint64_t ticket) {
   work_done_.wait(lock, [&] { return completed_ >= ticket; });
 }
 
-void CpuStream::synchronize() {
+void CpuStream::synchronize_quietly() {
   uint64_t ticket;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ticket = enqueued_;
   }
   wait(ticket);
+}
+
+void CpuStream::synchronize() {
+  synchronize_quietly();
   if (std::exception_ptr error = take_error()) std::rethrow_exception(error);
 }
 

@@ -31,6 +31,9 @@ class CpuStream {
   // raised since the last synchronisation (and forgets it).
   void synchronize();
 
+  // Blocks until everything queued so far has run, keeping any deferred error for later.
+  void synchronize_quietly();
+
   // Returns and forgets the first deferred error, or nullptr.
   std::exception_ptr take_error();
 

@@ -1,7 +1,5 @@
 #include "dispatch.h"
 
-#include <vector>
-
 #include "error.h"
 #ifdef LLMREC_WITH_CUDA
 #include "cuda_backend.h"
@@ -9,27 +7,24 @@
 
 namespace llmrec {
 
-void submit(Context& ctx, const Device& device, const char* op,
-            std::initializer_list<const Tensor*> keep_alive, std::function<void(const Exec&)> work) {
+void submit(Context& ctx, const Device& device, const char* op, std::initializer_list<const Tensor*> touched,
+            std::function<void(const Exec&)> work) {
+  // Both allocators reuse blocks in stream order, so the work need not pin its tensors' storage;
+  // the list is a last line of defence against an op that forgot to check devices.
+  for (const Tensor* tensor : touched)
+    if (tensor != nullptr && tensor->defined() && tensor->device() != device)
+      fail(op, ": internal error: a ", tensor->device().str(), " tensor reached work queued on ",
+           device.str());
   if (device.is_cpu()) {
-    std::vector<std::shared_ptr<Storage>> storages;
-    storages.reserve(keep_alive.size());
-    for (const Tensor* tensor : keep_alive)
-      if (tensor != nullptr && tensor->storage) storages.push_back(tensor->storage);
-    ctx.cpu_stream().enqueue([storages = std::move(storages), work = std::move(work)] {
-      work(Exec{Device::cpu(), {}});
-    });
+    ctx.cpu_stream().enqueue([work = std::move(work)] { work(Exec{Device::cpu(), {}}); });
     return;
   }
 #ifdef LLMREC_WITH_CUDA
-  // Launches are asynchronous and the allocator reuses blocks in stream order, so nothing needs
-  // to be kept alive beyond the call.
   CudaDevice& cuda = ctx.cuda(device.index, op);
   cuda.activate(op);
   work(Exec{device, cuda.stream()});
   cuda.check_launch(op);
 #else
-  (void)keep_alive;
   (void)work;
   ctx.cuda(device.index, op);
 #endif

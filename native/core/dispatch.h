@@ -1,6 +1,6 @@
 // How an op reaches its kernel twin. An op validates its tensors, allocates its outputs, fills
 // the family's parameter struct and calls submit(); submit runs the work in stream order on the
-// tensors' device, keeping the listed tensors alive until it has run:
+// tensors' device. List every tensor the work reads or writes (they must all be on that device):
 //
 //   submit(ctx, out.device(), "add", {&a, &b, &out}, [params](const Exec& exec) {
 //     if (exec.on_cpu()) kernels::cpu::binary(params);
@@ -23,8 +23,8 @@ struct Exec {
   bool on_cpu() const { return device.is_cpu(); }
 };
 
-void submit(Context& ctx, const Device& device, const char* op,
-            std::initializer_list<const Tensor*> keep_alive, std::function<void(const Exec&)> work);
+void submit(Context& ctx, const Device& device, const char* op, std::initializer_list<const Tensor*> touched,
+            std::function<void(const Exec&)> work);
 
 // Throws unless every tensor is on `device`; names the first one that is not.
 void expect_device(const char* op, const Device& device,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -19,7 +20,6 @@ struct Job {
   int64_t begin = 0, end = 0, chunk = 1, chunks = 0;
   std::atomic<int64_t> next_chunk{0};
   std::atomic<int64_t> chunks_done{0};
-  int workers_inside = 0;  // guarded by the pool mutex
   std::mutex error_mutex;
   std::exception_ptr error;
 
@@ -41,6 +41,23 @@ struct Job {
     tls_inside_parallel_region = false;
   }
 };
+
+// Waits up to `budget` for `ready()` before the caller falls back to blocking: a kernel launch
+// typically follows the previous one within microseconds, and a futex sleep and wake costs
+// tens of them.
+template <class Ready>
+bool spin_until(Ready ready, std::chrono::microseconds budget = std::chrono::microseconds(50)) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  } while (std::chrono::steady_clock::now() < deadline);
+  return ready();
+}
 
 int threads_from_environment() {
   if (const char* env = std::getenv("LLMREC_NUM_THREADS")) {
@@ -87,15 +104,18 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       current_ = &job;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     job.run_chunks();
+    auto finished = [&] {
+      return job.chunks_done.load(std::memory_order_acquire) == job.chunks &&
+             workers_inside_.load(std::memory_order_acquire) == 0;
+    };
+    spin_until(finished);
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      done_.wait(lock, [&] {
-        return job.chunks_done.load(std::memory_order_acquire) == job.chunks && job.workers_inside == 0;
-      });
+      done_.wait(lock, finished);
       current_ = nullptr;
     }
     if (job.error) std::rethrow_exception(job.error);
@@ -104,17 +124,22 @@ class ThreadPool {
  private:
   void worker_loop() {
     uint64_t seen_generation = 0;
-    std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [&] { return stopping_ || (current_ != nullptr && generation_ != seen_generation); });
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen_generation; });
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] {
+        return stopping_ ||
+               (current_ != nullptr && generation_.load(std::memory_order_relaxed) != seen_generation);
+      });
       if (stopping_) return;
-      seen_generation = generation_;
+      seen_generation = generation_.load(std::memory_order_relaxed);
       Job* job = current_;
-      ++job->workers_inside;
+      // Counted under the lock, so the caller cannot retire the job while this worker joins it.
+      workers_inside_.fetch_add(1, std::memory_order_acq_rel);
       lock.unlock();
       job->run_chunks();
       lock.lock();
-      --job->workers_inside;
+      workers_inside_.fetch_sub(1, std::memory_order_acq_rel);
       done_.notify_all();
     }
   }
@@ -125,7 +150,8 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   Job* current_ = nullptr;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> workers_inside_{0};  // workers inside the current job
   bool stopping_ = false;
 };
 

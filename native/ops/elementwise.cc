@@ -331,6 +331,8 @@ Tensor copy_to(Context& ctx, const Tensor& x, const Device& device) {
     ctx.synchronize(from, "to");  // the source may still be written by queued CPU work
     ctx.cuda(device.index, "to").copy_to_device(result.data(), x.data(), bytes, "to");
   } else if (device.is_cpu()) {
+    // The new block may still be read by queued CPU work from its previous life.
+    ctx.cpu_stream().synchronize_quietly();
     ctx.cuda(from.index, "to").copy_to_host_blocking(result.data(), x.data(), bytes, "to");
   } else if (from == device) {
     ctx.cuda(from.index, "to").copy_device_to_device(result.data(), x.data(), bytes, "to");

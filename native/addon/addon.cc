@@ -63,6 +63,26 @@ const Tensor* optional_tensor_arg(const Napi::CallbackInfo& info, size_t index, 
   return &tensor_arg(info, index, op, arg);
 }
 
+std::vector<const Tensor*> tensor_list_arg(const Napi::Value& value, const char* op, const char* arg,
+                                           bool allow_null) {
+  if (!value.IsArray()) fail(op, ": '", arg, "' must be an array of Tensors");
+  Napi::Array array = value.As<Napi::Array>();
+  const Napi::Function& constructor = instance(value.Env()).tensor_constructor.Value();
+  std::vector<const Tensor*> tensors;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (allow_null && (item.IsNull() || item.IsUndefined())) {
+      tensors.push_back(nullptr);
+      continue;
+    }
+    const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";
+    if (!item.IsObject() || !item.As<Napi::Object>().InstanceOf(constructor))
+      fail(op, ": '", name, "' must be a Tensor");
+    tensors.push_back(&TensorHandle::Unwrap(item.As<Napi::Object>())->tensor(op, name.c_str()));
+  }
+  return tensors;
+}
+
 Shape shape_arg(const Napi::Value& value, const char* op, const char* arg) {
   if (!value.IsArray()) fail(op, ": '", arg, "' must be an array of non-negative integers");
   Napi::Array array = value.As<Napi::Array>();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "../core/context.h"
 #include "../core/tensor.h"
@@ -44,6 +45,9 @@ Napi::Value guard(Napi::Env env, Body&& body) {
 const Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* arg);
 const Tensor* optional_tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* op,
                                   const char* arg);
+// An array of Tensors; with allow_null, null/undefined entries come back as nullptr.
+std::vector<const Tensor*> tensor_list_arg(const Napi::Value& value, const char* op, const char* arg,
+                                           bool allow_null = false);
 Shape shape_arg(const Napi::Value& value, const char* op, const char* arg);
 DType dtype_arg(const Napi::Value& value, const char* op, const char* arg);
 Device device_arg(const Napi::Value& value, const char* op, const char* arg);

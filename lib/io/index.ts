@@ -1,0 +1,2 @@
+export * from './safetensors.js';
+export { writeFileAtomic, writeFileAtomicSync } from './atomic.js';

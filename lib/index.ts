@@ -6,3 +6,4 @@ export * from './device.js';
 export type { DType, HostArray } from './binding.js';
 export * as optim from './optim/index.js';
 export * as io from './io/index.js';
+export * as nn from './nn/index.js';

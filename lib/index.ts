@@ -7,3 +7,5 @@ export type { DType, HostArray } from './binding.js';
 export * as optim from './optim/index.js';
 export * as io from './io/index.js';
 export * as nn from './nn/index.js';
+export * as losses from './losses/index.js';
+export * as training from './train/index.js';

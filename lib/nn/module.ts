@@ -3,6 +3,7 @@
 // from them. Registered tensors are exposed as instance properties through accessors, so that
 // to() and loadStateDict() can replace them while `this.weight` keeps working.
 import { noGrad } from '../autograd.js';
+import { native } from '../binding.js';
 import { keep } from '../scope.js';
 import { Tensor } from '../tensor.js';
 
@@ -145,9 +146,10 @@ export class Module {
   }
 
   /**
-   * Replaces parameters and buffers with tensors of the same shape from `state` (moved to this
-   * module's device and dtype). Everything is checked before anything changes. With strict (the
-   * default) a missing or unexpected name is an error.
+   * Copies tensors of the same shapes from `state` into the parameters and buffers, in place
+   * (converted to this module's device and dtype), so optimisers over them stay valid.
+   * Everything is checked before anything changes. With strict (the default) a missing or
+   * unexpected name is an error.
    */
   loadStateDict(state: Map<string, Tensor> | Record<string, Tensor>, { strict = true } = {}): LoadResult {
     const entries = state instanceof Map ? state : new Map(Object.entries(state));
@@ -184,9 +186,11 @@ export class Module {
         if (!slot) continue;
         const current = slot.get();
         const moved = t.device === current.device ? t : t.to(current.device);
-        const converted = moved.dtype === current.dtype ? moved.clone() : moved.cast(current.dtype);
+        const converted = moved.dtype === current.dtype ? moved : moved.cast(current.dtype);
+        // In place, so the tensor objects stay the same: optimisers built on them keep working.
+        native.unary('affine', converted.native, 1, 0, current.native);
+        if (converted !== moved) converted.dispose();
         if (moved !== t) moved.dispose();
-        slot.set(converted);
       }
     });
     return { missing, unexpected };

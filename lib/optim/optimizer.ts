@@ -84,10 +84,9 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
     this.params.forEach((p, index) => {
       for (const [name, t] of this.state.get(p) ?? []) tensors.set(`state.${index}.${name}`, t.clone());
     });
-    const groups = this.paramGroups.map((g) => ({
-      ...(structuredClone(g.options) as unknown as Record<string, unknown>),
-      baseLr: g.baseLr,
-    }));
+    const groups = this.paramGroups.map(
+      (g) => encodeNonFinite({ ...g.options, baseLr: g.baseLr }) as Record<string, unknown>,
+    );
     return { step: this.stepCount, groups, tensors };
   }
 
@@ -115,7 +114,7 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
     this.state.clear();
     for (const [p, slot] of restored) this.state.set(p, slot);
     this.paramGroups.forEach((group, index) => {
-      const { baseLr, ...options } = saved.groups[index]!;
+      const { baseLr, ...options } = decodeNonFinite(saved.groups[index]!) as Record<string, unknown>;
       Object.assign(group.options, options);
       group.baseLr = Number(baseLr);
     });
@@ -136,4 +135,27 @@ function isGroupList<O>(value: unknown): value is ({ params: Iterable<Tensor> } 
 function stripParams<T extends { params: unknown }>(spec: T): Omit<T, 'params'> {
   const { params: _params, ...rest } = spec;
   return rest;
+}
+
+// Group options go through JSON in checkpoints, where Infinity (no clipping) would become null.
+const NON_FINITE = new Map<string, number>([
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+  ['NaN', NaN],
+]);
+
+function encodeNonFinite(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (Array.isArray(value)) return value.map(encodeNonFinite);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeNonFinite(v)]));
+  return value;
+}
+
+function decodeNonFinite(value: unknown): unknown {
+  if (typeof value === 'string' && NON_FINITE.has(value)) return NON_FINITE.get(value);
+  if (Array.isArray(value)) return value.map(decodeNonFinite);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decodeNonFinite(v)]));
+  return value;
 }

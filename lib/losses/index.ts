@@ -1,0 +1,2 @@
+export * from './functional.js';
+export * from './registry.js';

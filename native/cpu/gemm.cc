@@ -39,6 +39,8 @@ typedef float v8f_unaligned __attribute__((vector_size(32), aligned(4)));
 
 inline v8f load8(const float* p) { return *reinterpret_cast<const v8f_unaligned*>(p); }
 inline void store8(float* p, v8f v) { *reinterpret_cast<v8f_unaligned*>(p) = v; }
+// A true splat: `v8f{} + x` would cost an extra add per broadcast (x + 0 is not x for -0).
+inline v8f splat8(float x) { return v8f{x, x, x, x, x, x, x, x}; }
 
 // An explicit FMA: ISO C++ builds (node-gyp's -std=c++17) do not contract a * b + c on their own.
 inline v8f fma8(v8f a, v8f b, v8f c) {
@@ -64,11 +66,12 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
       c[i][1] = v8f{};
     }
   }
+#pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
     const v8f b0 = load8(b), b1 = load8(b + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < kMR; ++i) {
-      const v8f ai = v8f{} + a[i];
+      const v8f ai = splat8(a[i]);
       c[i][0] = fma8(ai, b0, c[i][0]);
       c[i][1] = fma8(ai, b1, c[i][1]);
     }

@@ -9,3 +9,4 @@ export * as io from './io/index.js';
 export * as nn from './nn/index.js';
 export * as losses from './losses/index.js';
 export * as training from './train/index.js';
+export * from './ops/linalg.js';

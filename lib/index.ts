@@ -5,3 +5,5 @@ export { noGrad, setGradEnabled, isGradEnabled, type BackwardOptions } from './a
 export * from './device.js';
 export type { DType, HostArray } from './binding.js';
 export * from './ops/norm.js';
+export * from './ops/activation.js';
+export * from './ops/softmax.js';

@@ -7,3 +7,4 @@ export type { DType, HostArray } from './binding.js';
 export * from './ops/norm.js';
 export * from './ops/activation.js';
 export * from './ops/softmax.js';
+export * from './ops/loss.js';

@@ -10,3 +10,7 @@ export * as nn from './nn/index.js';
 export * as losses from './losses/index.js';
 export * as training from './train/index.js';
 export * from './ops/linalg.js';
+export * from './ops/norm.js';
+export * from './ops/activation.js';
+export * from './ops/softmax.js';
+export * from './ops/loss.js';

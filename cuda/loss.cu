@@ -1,0 +1,489 @@
+// CUDA twin of native/cpu/loss.cc.
+//
+// The fused linear cross-entropy walks the vocabulary in chunks of C columns: a tiled
+// shared-memory GEMM writes the N x C logits of one chunk into scratch (the only logits that
+// ever exist), and a row kernel folds them into each row's running (max, sum of exp, sum of
+// logits, label logit). The backward recomputes each chunk's logits, turns them into dz in
+// place, then dHidden += dz . W[chunk] (an f32 accumulator, updated chunk after chunk in stream
+// order) and dWeight[chunk] = dz^T . hidden (each chunk written once). No float atomics, so the
+// gradients are deterministic. Tensor cores are not used yet: gemm_tiled is the reference
+// kernel, correct for every layout the family needs.
+#include <algorithm>
+
+#include "../native/core/allocator.h"
+#include "../native/kernels/loss.h"
+#include "common.cuh"
+
+namespace llmrec::kernels::cuda {
+using namespace llmrec::cuda_common;
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTile = 64;
+constexpr int kTileK = 16;
+// Bytes of chunk logits to hold at once when the caller leaves the chunk to us.
+constexpr int64_t kLogitsBudget = int64_t(128) << 20;
+
+struct Sum {
+  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
+};
+struct Max {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// GEMM: C[m, n] (+)= sum_k A(m, k) B(k, n), with A(m, k) = A[m * a_m + k * a_k] and
+// B(k, n) = B[k * b_k + n * b_n]; C row-major with leading dimension ldc. 64 x 64 tiles, 256
+// threads with 4 x 4 outputs each, f32 accumulation, bounds-checked loads and stores.
+
+template <class TA, class TB, class TC, bool ACCUMULATE>
+__global__ void __launch_bounds__(kThreads)
+    gemm_tiled(const TA* __restrict__ A, int64_t a_m, int64_t a_k, const TB* __restrict__ B, int64_t b_k,
+               int64_t b_n, TC* __restrict__ C, int64_t ldc, int64_t M, int64_t N, int64_t K) {
+  __shared__ float As[kTileK][kTile + 4];
+  __shared__ float Bs[kTileK][kTile + 4];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
+  float acc[4][4] = {};
+  for (int64_t k0 = 0; k0 < K; k0 += kTileK) {
+    for (int e = threadIdx.x; e < kTileK * kTile; e += kThreads) {
+      // Walk the contiguous axis with consecutive threads so the global loads coalesce.
+      int kk, mm;
+      if (a_k == 1) {
+        kk = e % kTileK;
+        mm = e / kTileK;
+      } else {
+        mm = e % kTile;
+        kk = e / kTile;
+      }
+      const int64_t m = m0 + mm, k = k0 + kk;
+      As[kk][mm] = (m < M && k < K) ? to_float(A[m * a_m + k * a_k]) : 0.0f;
+      int nn;
+      if (b_k == 1) {
+        kk = e % kTileK;
+        nn = e / kTileK;
+      } else {
+        nn = e % kTile;
+        kk = e / kTile;
+      }
+      const int64_t n = n0 + nn, kb = k0 + kk;
+      Bs[kk][nn] = (n < N && kb < K) ? to_float(B[kb * b_k + n * b_n]) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = As[kk][ty * 4 + i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx * 4 + j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t m = m0 + ty * 4 + i;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t n = n0 + tx * 4 + j;
+      if (n >= N) continue;
+      float v = acc[i][j];
+      if constexpr (ACCUMULATE) v += to_float(C[m * ldc + n]);
+      C[m * ldc + n] = from_float<TC>(v);
+    }
+  }
+}
+
+template <bool ACCUMULATE, class TA, class TB, class TC>
+void gemm(const TA* A, int64_t a_m, int64_t a_k, const TB* B, int64_t b_k, int64_t b_n, TC* C, int64_t ldc,
+          int64_t M, int64_t N, int64_t K, const CudaStream& s) {
+  if (M == 0 || N == 0) return;
+  const dim3 grid(unsigned((N + kTile - 1) / kTile), unsigned((M + kTile - 1) / kTile));
+  gemm_tiled<TA, TB, TC, ACCUMULATE>
+      <<<grid, kThreads, 0, s.stream>>>(A, a_m, a_k, B, b_k, b_n, C, ldc, M, N, K);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Labels and row statistics
+
+// The label of row r, or -1 when the row is ignored or its label is out of range (reported by
+// the forward; never used to index).
+__device__ __forceinline__ int64_t row_label(const CrossEntropyTargets& t, int64_t r, int64_t classes) {
+  const int32_t y = t.labels ? t.labels[r] : 0;
+  if (y == t.ignore_index || y < 0 || y >= classes) return -1;
+  return y;
+}
+
+struct RowStats {
+  float max, sum_exp, sum_logits, label_logit;
+};
+
+__global__ void init_stats(RowStats* stats, int64_t rows) {
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += int64_t(gridDim.x) * blockDim.x)
+    stats[r] = RowStats{-INFINITY, 0.0f, 0.0f, 0.0f};
+}
+
+// Folds columns [c0, c0 + width) of every row, held in logits[r * width + j], into stats[r].
+__global__ void fold_chunk(const float* __restrict__ logits, int64_t rows, int64_t width, int64_t c0,
+                           RowStats* __restrict__ stats, CrossEntropyTargets t, int64_t classes) {
+  __shared__ float scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float* z = logits + r * width;
+    float chunk_max = -INFINITY;
+    for (int64_t j = threadIdx.x; j < width; j += blockDim.x) chunk_max = fmaxf(chunk_max, z[j]);
+    chunk_max = block_reduce(chunk_max, Max(), -INFINITY, scratch);
+    const RowStats old = stats[r];
+    const float new_max = fmaxf(old.max, chunk_max);
+    float sum_exp = 0.0f, sum_z = 0.0f;
+    for (int64_t j = threadIdx.x; j < width; j += blockDim.x) {
+      sum_exp += expf(z[j] - new_max);
+      sum_z += z[j];
+    }
+    sum_exp = block_reduce(sum_exp, Sum(), 0.0f, scratch);
+    sum_z = block_reduce(sum_z, Sum(), 0.0f, scratch);
+    if (threadIdx.x == 0) {
+      RowStats next = old;
+      if (new_max != -INFINITY) {
+        next.sum_exp = old.sum_exp * expf(old.max - new_max) + sum_exp;
+        next.max = new_max;
+      }
+      next.sum_logits += sum_z;
+      const int64_t label = row_label(t, r, classes);
+      if (label >= c0 && label < c0 + width) next.label_logit = z[label - c0];
+      stats[r] = next;
+    }
+    __syncthreads();  // stats[r] is read again only by thread 0, but keep rows in lockstep
+  }
+}
+
+// lse and the row loss; reports labels out of range.
+__global__ void finish_rows(const RowStats* __restrict__ stats, int64_t rows, CrossEntropyTargets t,
+                            int64_t classes, float* __restrict__ lse, float* __restrict__ row_loss,
+                            KernelErrorRecord* errors) {
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    if (t.labels) {
+      const int32_t y = t.labels[r];
+      if (y != t.ignore_index && (y < 0 || y >= classes)) report_error(errors, t.error_site, r, y);
+    }
+    const RowStats s = stats[r];
+    const float l = s.max + logf(s.sum_exp);
+    lse[r] = l;
+    const int64_t label = row_label(t, r, classes);
+    row_loss[r] = label < 0 ? 0.0f
+                            : l - (1.0f - t.label_smoothing) * s.label_logit -
+                                  t.label_smoothing / float(classes) * s.sum_logits;
+  }
+}
+
+// d(loss)/d(row loss) per row, in one block: count the rows that count, then divide.
+__global__ void row_scales(CrossEntropyTargets t, int64_t rows, int64_t classes, LossReduction reduction,
+                           const float* __restrict__ grad_loss, float* __restrict__ scale) {
+  __shared__ float scratch[32];
+  float count = 0.0f;
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+    count += row_label(t, r, classes) >= 0 ? 1.0f : 0.0f;
+  count = block_reduce(count, Sum(), 0.0f, scratch);
+  const float divisor = reduction == LossReduction::Mean ? count : 1.0f;
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
+    const float g = reduction == LossReduction::None ? grad_loss[r] : grad_loss[0];
+    scale[r] = row_label(t, r, classes) >= 0 ? g / divisor : 0.0f;
+  }
+}
+
+// logits[r * width + j] (columns c0 + j) become dz = scale_r * (softmax - q), in place.
+__global__ void logits_to_grad(float* __restrict__ logits, int64_t rows, int64_t width, int64_t c0,
+                               const float* __restrict__ lse, const float* __restrict__ scale,
+                               CrossEntropyTargets t, int64_t classes) {
+  const float uniform = t.label_smoothing / float(classes);
+  const int64_t n = rows * width;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / width, j = i - r * width;
+    const float s = scale[r];
+    float g = s * (expf(logits[i] - lse[r]) - uniform);
+    if (row_label(t, r, classes) == c0 + j) g -= s * (1.0f - t.label_smoothing);
+    logits[i] = g;
+  }
+}
+
+template <class T>
+__global__ void cast_from_f32(const float* __restrict__ src, T* __restrict__ dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = from_float<T>(src[i]);
+}
+
+__global__ void zero_f32(float* __restrict__ dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = 0.0f;
+}
+
+int64_t chunk_columns(int64_t requested, int64_t rows, int64_t vocab) {
+  int64_t chunk = requested;
+  if (chunk <= 0) {
+    chunk = kLogitsBudget / (std::max<int64_t>(rows, 1) * int64_t(sizeof(float)));
+    chunk = std::max<int64_t>(kTile, chunk / kTile * kTile);
+  }
+  return std::min(chunk, vocab);
+}
+
+unsigned row_grid(int64_t rows, const CudaStream& s) {
+  return unsigned(
+      std::max<int64_t>(1, std::min<int64_t>(rows, int64_t(std::max(s.multiprocessors, 1)) * 32)));
+}
+
+template <class T>
+void linear_ce_forward(const LinearCrossEntropyParams& p, const CudaStream& s) {
+  const T* hidden = static_cast<const T*>(p.hidden);
+  const T* weight = static_cast<const T*>(p.weight);
+  const int64_t rows = p.rows, dim = p.dim, vocab = p.vocab;
+  const int64_t chunk = chunk_columns(p.chunk, rows, vocab);
+  const size_t stats_bytes = size_t(rows) * sizeof(RowStats);
+  const size_t logits_bytes = size_t(rows * chunk) * sizeof(float);
+  RowStats* stats = static_cast<RowStats*>(s.scratch->allocate(stats_bytes));
+  float* logits = static_cast<float*>(s.scratch->allocate(logits_bytes));
+  init_stats<<<grid_for(rows, kThreads, s), kThreads, 0, s.stream>>>(stats, rows);
+  for (int64_t c0 = 0; c0 < vocab; c0 += chunk) {
+    const int64_t width = std::min(chunk, vocab - c0);
+    // logits[r, j] = hidden[r, :] . weight[c0 + j, :]
+    gemm<false>(hidden, dim, 1, weight + c0 * dim, 1, dim, logits, width, rows, width, dim, s);
+    fold_chunk<<<row_grid(rows, s), kThreads, 0, s.stream>>>(logits, rows, width, c0, stats, p.targets,
+                                                             vocab);
+  }
+  finish_rows<<<grid_for(rows, kThreads, s), kThreads, 0, s.stream>>>(stats, rows, p.targets, vocab, p.lse,
+                                                                      p.row_loss, s.errors);
+  s.scratch->release(logits, logits_bytes);
+  s.scratch->release(stats, stats_bytes);
+}
+
+template <class T>
+void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp, const CudaStream& s) {
+  const LinearCrossEntropyParams& p = bp.forward;
+  const T* hidden = static_cast<const T*>(p.hidden);
+  const T* weight = static_cast<const T*>(p.weight);
+  const int64_t rows = p.rows, dim = p.dim, vocab = p.vocab;
+  const int64_t chunk = chunk_columns(p.chunk, rows, vocab);
+  const size_t scale_bytes = size_t(rows) * sizeof(float);
+  const size_t logits_bytes = size_t(rows * chunk) * sizeof(float);
+  float* scale = static_cast<float*>(s.scratch->allocate(scale_bytes));
+  float* logits = static_cast<float*>(s.scratch->allocate(logits_bytes));
+  row_scales<<<1, 1024, 0, s.stream>>>(p.targets, rows, vocab, bp.reduction, bp.grad_loss, scale);
+  // dHidden accumulates over chunks in f32: in place for f32, in scratch for bf16.
+  float* grad_hidden_f32 = nullptr;
+  size_t grad_hidden_bytes = 0;
+  if (bp.grad_hidden) {
+    if constexpr (std::is_same_v<T, float>) {
+      grad_hidden_f32 = static_cast<float*>(bp.grad_hidden);
+    } else {
+      grad_hidden_bytes = size_t(rows * dim) * sizeof(float);
+      grad_hidden_f32 = static_cast<float*>(s.scratch->allocate(grad_hidden_bytes));
+    }
+    zero_f32<<<grid_for(rows * dim, kThreads, s), kThreads, 0, s.stream>>>(grad_hidden_f32, rows * dim);
+  }
+  for (int64_t c0 = 0; c0 < vocab; c0 += chunk) {
+    const int64_t width = std::min(chunk, vocab - c0);
+    const T* w = weight + c0 * dim;
+    gemm<false>(hidden, dim, 1, w, 1, dim, logits, width, rows, width, dim, s);
+    logits_to_grad<<<grid_for(rows * width, kThreads, s), kThreads, 0, s.stream>>>(
+        logits, rows, width, c0, p.lse, scale, p.targets, vocab);
+    // dHidden[r, :] += sum_j dz[r, j] weight[c0 + j, :]
+    if (grad_hidden_f32) gemm<true>(logits, width, 1, w, dim, 1, grad_hidden_f32, dim, rows, dim, width, s);
+    // dWeight[c0 + j, :] = sum_r dz[r, j] hidden[r, :]
+    if (bp.grad_weight)
+      gemm<false>(logits, 1, width, hidden, dim, 1, static_cast<T*>(bp.grad_weight) + c0 * dim, dim, width,
+                  dim, rows, s);
+  }
+  if constexpr (!std::is_same_v<T, float>) {
+    if (bp.grad_hidden) {
+      cast_from_f32<T><<<grid_for(rows * dim, kThreads, s), kThreads, 0, s.stream>>>(
+          grad_hidden_f32, static_cast<T*>(bp.grad_hidden), rows * dim);
+      s.scratch->release(grad_hidden_f32, grad_hidden_bytes);
+    }
+  }
+  s.scratch->release(logits, logits_bytes);
+  s.scratch->release(scale, scale_bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-entropy over given logits (column 0 from `first` when present)
+
+template <class T>
+__device__ __forceinline__ float logit_at(const CrossEntropyParams& p, int64_t r, int64_t j) {
+  const T* first = static_cast<const T*>(p.first);
+  const T* rest = static_cast<const T*>(p.rest);
+  if (first) return j == 0 ? to_float(first[r]) : to_float(rest[r * (p.cols - 1) + j - 1]);
+  return to_float(rest[r * p.cols + j]);
+}
+
+template <class T>
+__global__ void ce_forward_kernel(CrossEntropyParams p, KernelErrorRecord* errors) {
+  __shared__ float scratch[32];
+  const CrossEntropyTargets& t = p.targets;
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    float max = -INFINITY;
+    for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) max = fmaxf(max, logit_at<T>(p, r, j));
+    max = block_reduce(max, Max(), -INFINITY, scratch);
+    float sum_exp = 0.0f, sum_z = 0.0f;
+    for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) {
+      const float z = logit_at<T>(p, r, j);
+      sum_exp += expf(z - max);
+      sum_z += z;
+    }
+    sum_exp = block_reduce(sum_exp, Sum(), 0.0f, scratch);
+    sum_z = block_reduce(sum_z, Sum(), 0.0f, scratch);
+    if (threadIdx.x == 0) {
+      if (t.labels) {
+        const int32_t y = t.labels[r];
+        if (y != t.ignore_index && (y < 0 || y >= p.cols)) report_error(errors, t.error_site, r, y);
+      }
+      const float l = max + logf(sum_exp);
+      p.lse[r] = l;
+      const int64_t label = row_label(t, r, p.cols);
+      p.row_loss[r] = label < 0 ? 0.0f
+                                : l - (1.0f - t.label_smoothing) * logit_at<T>(p, r, label) -
+                                      t.label_smoothing / float(p.cols) * sum_z;
+    }
+  }
+}
+
+template <class T>
+__global__ void ce_backward_kernel(CrossEntropyBackwardParams bp, const float* __restrict__ scale) {
+  const CrossEntropyParams& p = bp.forward;
+  const CrossEntropyTargets& t = p.targets;
+  T* grad_first = static_cast<T*>(bp.grad_first);
+  T* grad_rest = static_cast<T*>(bp.grad_rest);
+  const float uniform = t.label_smoothing / float(p.cols);
+  const int64_t offset = grad_first ? 1 : 0, rest_cols = p.cols - offset;
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    const float s = scale[r], l = p.lse[r];
+    const int64_t label = row_label(t, r, p.cols);
+    for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) {
+      float g = s * (expf(logit_at<T>(p, r, j) - l) - uniform);
+      if (j == label) g -= s * (1.0f - t.label_smoothing);
+      if (j < offset)
+        grad_first[r] = from_float<T>(g);
+      else
+        grad_rest[r * rest_cols + j - offset] = from_float<T>(g);
+    }
+  }
+}
+
+__global__ void loss_reduce_kernel(LossReduceParams p) {
+  __shared__ float scratch[32];
+  float total = 0.0f, count = 0.0f;
+  for (int64_t r = threadIdx.x; r < p.rows; r += blockDim.x) {
+    total += p.row_loss[r];
+    const int32_t y = p.targets.labels ? p.targets.labels[r] : 0;
+    count += y != p.targets.ignore_index ? 1.0f : 0.0f;
+  }
+  total = block_reduce(total, Sum(), 0.0f, scratch);
+  count = block_reduce(count, Sum(), 0.0f, scratch);
+  if (threadIdx.x == 0) *p.out = p.reduction == LossReduction::Mean ? total / count : total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BCE with logits
+
+template <class T>
+__global__ void bce_forward_kernel(BceParams p) {
+  const T* x = static_cast<const T*>(p.x);
+  const T* y = static_cast<const T*>(p.target);
+  const T* w = static_cast<const T*>(p.weight);
+  T* out = static_cast<T*>(p.out);
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.numel;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const float xv = to_float(x[i]);
+    const float loss = fmaxf(xv, 0.0f) - xv * to_float(y[i]) + log1pf(expf(-fabsf(xv)));
+    out[i] = from_float<T>(w ? loss * to_float(w[i]) : loss);
+  }
+}
+
+template <class T>
+__global__ void bce_backward_kernel(BceBackwardParams bp) {
+  const BceParams& p = bp.forward;
+  const T* x = static_cast<const T*>(p.x);
+  const T* y = static_cast<const T*>(p.target);
+  const T* w = static_cast<const T*>(p.weight);
+  const T* g = static_cast<const T*>(bp.grad_out);
+  T* dx = static_cast<T*>(bp.grad_x);
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.numel;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const float sig = 1.0f / (1.0f + expf(-to_float(x[i])));
+    const float d = to_float(g[i]) * (sig - to_float(y[i]));
+    dx[i] = from_float<T>(w ? d * to_float(w[i]) : d);
+  }
+}
+
+template <class Fn>
+void visit_floating(DType dtype, Fn&& fn) {
+  visit_dtype(dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if constexpr (!std::is_same_v<T, int32_t>) fn(tag);
+  });
+}
+
+}  // namespace
+
+void linear_cross_entropy(const LinearCrossEntropyParams& p, const CudaStream& s) {
+  if (p.rows == 0) return;
+  visit_floating(p.dtype, [&](auto* tag) { linear_ce_forward<std::remove_pointer_t<decltype(tag)>>(p, s); });
+}
+
+void linear_cross_entropy_backward(const LinearCrossEntropyBackwardParams& p, const CudaStream& s) {
+  if (p.forward.rows == 0) return;
+  visit_floating(p.forward.dtype,
+                 [&](auto* tag) { linear_ce_backward<std::remove_pointer_t<decltype(tag)>>(p, s); });
+}
+
+void cross_entropy(const CrossEntropyParams& p, const CudaStream& s) {
+  if (p.rows == 0) return;
+  visit_floating(p.dtype, [&](auto* tag) {
+    ce_forward_kernel<std::remove_pointer_t<decltype(tag)>>
+        <<<row_grid(p.rows, s), kThreads, 0, s.stream>>>(p, s.errors);
+  });
+}
+
+void cross_entropy_backward(const CrossEntropyBackwardParams& p, const CudaStream& s) {
+  const int64_t rows = p.forward.rows;
+  if (rows == 0) return;
+  const size_t scale_bytes = size_t(rows) * sizeof(float);
+  float* scale = static_cast<float*>(s.scratch->allocate(scale_bytes));
+  row_scales<<<1, 1024, 0, s.stream>>>(p.forward.targets, rows, p.forward.cols, p.reduction, p.grad_loss,
+                                       scale);
+  visit_floating(p.forward.dtype, [&](auto* tag) {
+    ce_backward_kernel<std::remove_pointer_t<decltype(tag)>>
+        <<<row_grid(rows, s), kThreads, 0, s.stream>>>(p, scale);
+  });
+  s.scratch->release(scale, scale_bytes);
+}
+
+void loss_reduce(const LossReduceParams& p, const CudaStream& s) {
+  loss_reduce_kernel<<<1, 1024, 0, s.stream>>>(p);
+}
+
+void bce_with_logits(const BceParams& p, const CudaStream& s) {
+  if (p.numel == 0) return;
+  visit_floating(p.dtype, [&](auto* tag) {
+    bce_forward_kernel<std::remove_pointer_t<decltype(tag)>>
+        <<<grid_for(p.numel, kThreads, s), kThreads, 0, s.stream>>>(p);
+  });
+}
+
+void bce_with_logits_backward(const BceBackwardParams& p, const CudaStream& s) {
+  if (p.forward.numel == 0) return;
+  visit_floating(p.forward.dtype, [&](auto* tag) {
+    bce_backward_kernel<std::remove_pointer_t<decltype(tag)>>
+        <<<grid_for(p.forward.numel, kThreads, s), kThreads, 0, s.stream>>>(p);
+  });
+}
+
+}  // namespace llmrec::kernels::cuda

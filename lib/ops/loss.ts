@@ -1,0 +1,228 @@
+// Losses, each one autograd node with a native backward. Every cross-entropy loss is f32: a
+// scalar for 'mean' and 'sum', one value per row for 'none'.
+import { record } from '../autograd.js';
+import { native } from '../binding.js';
+import { Tensor } from '../tensor.js';
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+declare module '../binding.js' {
+  interface NativeAddon {
+    linearCrossEntropy(
+      hidden: NativeTensor,
+      weight: NativeTensor,
+      labels: NativeTensor,
+      ignoreIndex: number,
+      labelSmoothing: number,
+      reduction: Reduction,
+      chunk: number,
+    ): [NativeTensor, NativeTensor];
+    linearCrossEntropyBackward(
+      gradLoss: NativeTensor,
+      hidden: NativeTensor,
+      weight: NativeTensor,
+      labels: NativeTensor,
+      lse: NativeTensor,
+      ignoreIndex: number,
+      labelSmoothing: number,
+      reduction: Reduction,
+      chunk: number,
+      needHidden: boolean,
+      needWeight: boolean,
+    ): [NativeTensor | null, NativeTensor | null];
+    crossEntropy(
+      positive: NativeTensor | null,
+      logits: NativeTensor,
+      labels: NativeTensor | null,
+      ignoreIndex: number,
+      labelSmoothing: number,
+      reduction: Reduction,
+    ): [NativeTensor, NativeTensor];
+    crossEntropyBackward(
+      gradLoss: NativeTensor,
+      positive: NativeTensor | null,
+      logits: NativeTensor,
+      labels: NativeTensor | null,
+      lse: NativeTensor,
+      ignoreIndex: number,
+      labelSmoothing: number,
+      reduction: Reduction,
+    ): [NativeTensor | null, NativeTensor];
+    bceWithLogits(x: NativeTensor, target: NativeTensor, weight: NativeTensor | null): NativeTensor;
+    bceWithLogitsBackward(
+      gradOut: NativeTensor,
+      x: NativeTensor,
+      target: NativeTensor,
+      weight: NativeTensor | null,
+    ): NativeTensor;
+  }
+}
+
+export interface CrossEntropyOptions {
+  /** Rows whose label equals this contribute nothing (default -100). */
+  ignoreIndex?: number;
+  /** eps: the target is (1 - eps) one-hot + eps / classes (default 0). */
+  labelSmoothing?: number;
+  /** 'mean' over the rows that are not ignored (default), 'sum', or 'none' (per row). */
+  reduction?: Reduction;
+}
+
+export interface LinearCrossEntropyOptions extends CrossEntropyOptions {
+  /** Vocabulary columns per chunk on CUDA (0 or absent: as many as 128 MiB of logits allow). */
+  chunk?: number;
+}
+
+function resolve(options: CrossEntropyOptions): { ignoreIndex: number; labelSmoothing: number; reduction: Reduction } {
+  return {
+    ignoreIndex: options.ignoreIndex ?? -100,
+    labelSmoothing: options.labelSmoothing ?? 0,
+    reduction: options.reduction ?? 'mean',
+  };
+}
+
+/**
+ * Softmax cross-entropy of (hidden [N, d] · weight [V, d]^T) against labels i32 [N], fused with
+ * the output projection: the vocabulary is processed in chunks with an online log-sum-exp, so
+ * the N x V logits are never materialised, and the backward recomputes each chunk's logits to
+ * produce dHidden and dWeight.
+ */
+export function linearCrossEntropy(
+  hidden: Tensor,
+  weight: Tensor,
+  labels: Tensor,
+  options: LinearCrossEntropyOptions = {},
+): Tensor {
+  const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
+  const chunk = options.chunk ?? 0;
+  const [lossH, lseH] = native.linearCrossEntropy(
+    hidden.native,
+    weight.native,
+    labels.native,
+    ignoreIndex,
+    labelSmoothing,
+    reduction,
+    chunk,
+  );
+  const loss = new Tensor(lossH);
+  const lse = new Tensor(lseH);
+  const needHidden = hidden.requiresGrad;
+  const needWeight = weight.requiresGrad;
+  record(
+    'linearCrossEntropy',
+    [hidden, weight],
+    [loss],
+    ([g], [h, w, y, l]) => {
+      const [dh, dw] = native.linearCrossEntropyBackward(
+        g!.native,
+        h!.native,
+        w!.native,
+        y!.native,
+        l!.native,
+        ignoreIndex,
+        labelSmoothing,
+        reduction,
+        chunk,
+        needHidden,
+        needWeight,
+      );
+      return [dh ? new Tensor(dh) : null, dw ? new Tensor(dw) : null];
+    },
+    [hidden, weight, labels, lse],
+  );
+  lse.dispose();
+  return loss;
+}
+
+/** Softmax cross-entropy of logits [N, C] against labels i32 [N]. */
+export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
+  const [lossH, lseH] = native.crossEntropy(null, logits.native, labels.native, ignoreIndex, labelSmoothing, reduction);
+  const loss = new Tensor(lossH);
+  const lse = new Tensor(lseH);
+  record(
+    'crossEntropy',
+    [logits],
+    [loss],
+    ([g], [z, y, l]) => {
+      const [, dz] = native.crossEntropyBackward(
+        g!.native,
+        null,
+        z!.native,
+        y!.native,
+        l!.native,
+        ignoreIndex,
+        labelSmoothing,
+        reduction,
+      );
+      return [new Tensor(dz)];
+    },
+    [logits, labels, lse],
+  );
+  lse.dispose();
+  return loss;
+}
+
+/**
+ * Sampled softmax: cross-entropy over [positive, negatives...] per row with the positive as the
+ * target, from the positive's score [N] and the negatives' scores [N, K]; nothing is
+ * concatenated in memory.
+ */
+export function sampledSoftmaxLoss(
+  positive: Tensor,
+  negatives: Tensor,
+  options: { reduction?: Reduction } = {},
+): Tensor {
+  const reduction = options.reduction ?? 'mean';
+  const [lossH, lseH] = native.crossEntropy(positive.native, negatives.native, null, -1, 0, reduction);
+  const loss = new Tensor(lossH);
+  const lse = new Tensor(lseH);
+  record(
+    'sampledSoftmaxLoss',
+    [positive, negatives],
+    [loss],
+    ([g], [pos, neg, l]) => {
+      const [dp, dn] = native.crossEntropyBackward(
+        g!.native,
+        pos!.native,
+        neg!.native,
+        null,
+        l!.native,
+        -1,
+        0,
+        reduction,
+      );
+      return [new Tensor(dp!), new Tensor(dn)];
+    },
+    [positive, negatives, lse],
+  );
+  lse.dispose();
+  return loss;
+}
+
+export interface BceOptions {
+  /** Per-element weights (or a 0/1 mask) with the logits' shape. */
+  weight?: Tensor;
+  /** 'mean' over all elements (default), 'sum', or 'none'. */
+  reduction?: Reduction;
+}
+
+/**
+ * Binary cross-entropy on logits in the stable form max(x, 0) - x·y + log(1 + exp(-|x|)).
+ * Targets receive no gradient.
+ */
+export function bceWithLogits(logits: Tensor, targets: Tensor, options: BceOptions = {}): Tensor {
+  const weight = options.weight ?? null;
+  const elementwise = new Tensor(native.bceWithLogits(logits.native, targets.native, weight?.native ?? null));
+  record(
+    'bceWithLogits',
+    [logits],
+    [elementwise],
+    ([g], [x, y, w]) => [new Tensor(native.bceWithLogitsBackward(g!.native, x!.native, y!.native, w?.native ?? null))],
+    weight ? [logits, targets, weight] : [logits, targets],
+  );
+  const reduction = options.reduction ?? 'mean';
+  if (reduction === 'none') return elementwise;
+  const reduced = reduction === 'sum' ? elementwise.sum() : elementwise.mean();
+  elementwise.dispose();
+  return reduced;
+}

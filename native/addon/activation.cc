@@ -1,0 +1,54 @@
+// Bindings of the activation family (and dropout).
+#include <string>
+
+#include "../ops/activation.h"
+#include "addon.h"
+
+namespace llmrec::addon {
+namespace {
+using kernels::ActivationOp;
+
+ActivationOp activation_op(const Napi::Value& value) {
+  const std::string name = string_arg(value, "activation", "op");
+  for (int i = 0; i <= int(ActivationOp::SwiGLU); ++i)
+    if (name == ops::activation_name(ActivationOp(i))) return ActivationOp(i);
+  fail("activation: unknown op '", name, "'; expected gelu, geluTanh, relu, leakyRelu, silu or swiglu");
+}
+
+// activation(op, x, slope)
+Napi::Value activation(const Napi::CallbackInfo& info) {
+  const ActivationOp op = activation_op(info[0]);
+  const char* name = ops::activation_name(op);
+  return wrap_tensor(info.Env(), ops::activation(context(info.Env()), op, tensor_arg(info, 1, name, "x"),
+                                                 float(number_arg(info[2], name, "slope"))));
+}
+
+// activationBackward(op, gradOut, x, slope)
+Napi::Value activation_backward(const Napi::CallbackInfo& info) {
+  const ActivationOp op = activation_op(info[0]);
+  const char* name = ops::activation_name(op);
+  return wrap_tensor(
+      info.Env(),
+      ops::activation_backward(context(info.Env()), op, tensor_arg(info, 1, name, "gradOut"),
+                               tensor_arg(info, 2, name, "x"), float(number_arg(info[3], name, "slope"))));
+}
+
+// dropout(x, p, seed, offset)
+Napi::Value dropout(const Napi::CallbackInfo& info) {
+  return wrap_tensor(
+      info.Env(), ops::dropout(context(info.Env()), tensor_arg(info, 0, "dropout", "x"),
+                               float(number_arg(info[1], "dropout", "p")),
+                               u64_arg(info[2], "dropout", "seed"), u64_arg(info[3], "dropout", "offset")));
+}
+
+void init(Napi::Env env, Napi::Object exports) {
+  export_function(env, exports, "activation", activation);
+  export_function(env, exports, "activationBackward", activation_backward);
+  export_function(env, exports, "dropout", dropout);
+}
+
+}  // namespace
+
+LLMREC_REGISTER_BINDINGS(activation, init);
+
+}  // namespace llmrec::addon

@@ -1,0 +1,94 @@
+// Bindings of the loss family.
+#include <climits>
+#include <string>
+
+#include "../ops/loss.h"
+#include "dense_glue.h"
+
+namespace llmrec::addon {
+namespace {
+
+// (ignoreIndex, labelSmoothing, reduction) at info[at], info[at + 1], info[at + 2].
+ops::CrossEntropyOptions ce_options(const Napi::CallbackInfo& info, size_t at, const char* op) {
+  ops::CrossEntropyOptions o;
+  const int64_t ignore = integer_arg(info[at], op, "ignoreIndex");
+  if (ignore < INT32_MIN || ignore > INT32_MAX) fail(op, ": 'ignoreIndex' must fit in i32, got ", ignore);
+  o.ignore_index = int32_t(ignore);
+  o.label_smoothing = float(number_arg(info[at + 1], op, "labelSmoothing"));
+  o.reduction = ops::reduction_from_name(op, string_arg(info[at + 2], op, "reduction"));
+  return o;
+}
+
+// linearCrossEntropy(hidden, weight, labels, ignoreIndex, labelSmoothing, reduction, chunk) -> [loss, lse]
+Napi::Value linear_cross_entropy(const Napi::CallbackInfo& info) {
+  const char* op = "linearCrossEntropy";
+  ops::LossResult r = ops::linear_cross_entropy(
+      context(info.Env()), tensor_arg(info, 0, op, "hidden"), tensor_arg(info, 1, op, "weight"),
+      tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op), integer_arg(info[6], op, "chunk"));
+  return tensor_list(info.Env(), {r.loss, r.lse});
+}
+
+// linearCrossEntropyBackward(gradLoss, hidden, weight, labels, lse, ignoreIndex, labelSmoothing, reduction,
+//                            chunk, needHidden, needWeight) -> [dHidden | null, dWeight | null]
+Napi::Value linear_cross_entropy_backward(const Napi::CallbackInfo& info) {
+  const char* op = "linearCrossEntropy backward";
+  ops::TwoGrads g = ops::linear_cross_entropy_backward(
+      context(info.Env()), tensor_arg(info, 0, op, "gradLoss"), tensor_arg(info, 1, op, "hidden"),
+      tensor_arg(info, 2, op, "weight"), tensor_arg(info, 3, op, "labels"), tensor_arg(info, 4, op, "lse"),
+      ce_options(info, 5, op), integer_arg(info[8], op, "chunk"), bool_arg(info[9], op, "needHidden"),
+      bool_arg(info[10], op, "needWeight"));
+  return tensor_list(info.Env(), {g.first, g.second});
+}
+
+// crossEntropy(positive | null, logits, labels | null, ignoreIndex, labelSmoothing, reduction) -> [loss, lse]
+Napi::Value cross_entropy(const Napi::CallbackInfo& info) {
+  const Tensor* first = optional_tensor_arg(info, 0, "sampledSoftmax", "positive");
+  const char* op = first ? "sampledSoftmax" : "crossEntropy";
+  ops::LossResult r =
+      ops::cross_entropy(context(info.Env()), first, tensor_arg(info, 1, op, first ? "negatives" : "logits"),
+                         optional_tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op));
+  return tensor_list(info.Env(), {r.loss, r.lse});
+}
+
+// crossEntropyBackward(gradLoss, positive | null, logits, labels | null, lse, ignoreIndex, labelSmoothing,
+//                      reduction) -> [dPositive | null, dLogits]
+Napi::Value cross_entropy_backward(const Napi::CallbackInfo& info) {
+  const Tensor* first = optional_tensor_arg(info, 1, "sampledSoftmax backward", "positive");
+  const char* op = first ? "sampledSoftmax backward" : "crossEntropy backward";
+  ops::TwoGrads g = ops::cross_entropy_backward(
+      context(info.Env()), tensor_arg(info, 0, op, "gradLoss"), first, tensor_arg(info, 2, op, "logits"),
+      optional_tensor_arg(info, 3, op, "labels"), tensor_arg(info, 4, op, "lse"), ce_options(info, 5, op));
+  return tensor_list(info.Env(), {g.first, g.second});
+}
+
+// bceWithLogits(x, target, weight | null)
+Napi::Value bce_with_logits(const Napi::CallbackInfo& info) {
+  const char* op = "bceWithLogits";
+  return wrap_tensor(info.Env(), ops::bce_with_logits(context(info.Env()), tensor_arg(info, 0, op, "x"),
+                                                      tensor_arg(info, 1, op, "target"),
+                                                      optional_tensor_arg(info, 2, op, "weight")));
+}
+
+// bceWithLogitsBackward(gradOut, x, target, weight | null)
+Napi::Value bce_with_logits_backward(const Napi::CallbackInfo& info) {
+  const char* op = "bceWithLogits backward";
+  return wrap_tensor(
+      info.Env(), ops::bce_with_logits_backward(
+                      context(info.Env()), tensor_arg(info, 0, op, "gradOut"), tensor_arg(info, 1, op, "x"),
+                      tensor_arg(info, 2, op, "target"), optional_tensor_arg(info, 3, op, "weight")));
+}
+
+void init(Napi::Env env, Napi::Object exports) {
+  export_function(env, exports, "linearCrossEntropy", linear_cross_entropy);
+  export_function(env, exports, "linearCrossEntropyBackward", linear_cross_entropy_backward);
+  export_function(env, exports, "crossEntropy", cross_entropy);
+  export_function(env, exports, "crossEntropyBackward", cross_entropy_backward);
+  export_function(env, exports, "bceWithLogits", bce_with_logits);
+  export_function(env, exports, "bceWithLogitsBackward", bce_with_logits_backward);
+}
+
+}  // namespace
+
+LLMREC_REGISTER_BINDINGS(loss, init);
+
+}  // namespace llmrec::addon

@@ -1,0 +1,33 @@
+// Bindings of the softmax family.
+#include "../ops/softmax.h"
+#include "addon.h"
+
+namespace llmrec::addon {
+namespace {
+
+// softmax(x, log)
+Napi::Value softmax(const Napi::CallbackInfo& info) {
+  const bool log = bool_arg(info[1], "softmax", "log");
+  return wrap_tensor(info.Env(), ops::softmax(context(info.Env()),
+                                              tensor_arg(info, 0, log ? "logSoftmax" : "softmax", "x"), log));
+}
+
+// softmaxBackward(gradOut, out, log)
+Napi::Value softmax_backward(const Napi::CallbackInfo& info) {
+  const bool log = bool_arg(info[2], "softmax backward", "log");
+  const char* op = log ? "logSoftmax backward" : "softmax backward";
+  return wrap_tensor(info.Env(),
+                     ops::softmax_backward(context(info.Env()), tensor_arg(info, 0, op, "gradOut"),
+                                           tensor_arg(info, 1, op, "out"), log));
+}
+
+void init(Napi::Env env, Napi::Object exports) {
+  export_function(env, exports, "softmax", softmax);
+  export_function(env, exports, "softmaxBackward", softmax_backward);
+}
+
+}  // namespace
+
+LLMREC_REGISTER_BINDINGS(softmax, init);
+
+}  // namespace llmrec::addon

@@ -1,0 +1,122 @@
+// CPU twin of cuda/activation.cu: flat parallel loops over elements (SwiGLU over rows of h).
+#include "../kernels/activation.h"
+
+#include <algorithm>
+
+#include "../kernels/philox.h"
+#include "numeric.h"
+#include "parallel.h"
+
+namespace llmrec::kernels::cpu {
+using llmrec::cpu::bf16;
+using llmrec::cpu::from_float;
+using llmrec::cpu::parallel_for;
+using llmrec::cpu::to_float;
+using llmrec::cpu::visit_dtype;
+namespace math = activation_math;
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+
+template <ActivationOp OP, class T>
+void forward_typed(const ActivationParams& p) {
+  const T* x = static_cast<const T*>(p.x);
+  T* out = static_cast<T*>(p.out);
+  const float slope = p.slope;
+  if constexpr (OP == ActivationOp::SwiGLU) {
+    const int64_t h = p.half, n = p.numel / 2;
+    parallel_for(0, n, kGrain, [=](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t r = i / h, j = i - r * h;
+        const T* xr = x + r * 2 * h;
+        out[i] = from_float<T>(math::forward<OP>(to_float(xr[j]), slope) * to_float(xr[h + j]));
+      }
+    });
+  } else {
+    parallel_for(0, p.numel, kGrain, [=](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) out[i] = from_float<T>(math::forward<OP>(to_float(x[i]), slope));
+    });
+  }
+}
+
+template <ActivationOp OP, class T>
+void backward_typed(const ActivationBackwardParams& p) {
+  const T* dy = static_cast<const T*>(p.grad_out);
+  const T* x = static_cast<const T*>(p.x);
+  T* dx = static_cast<T*>(p.grad_input);
+  const float slope = p.slope;
+  if constexpr (OP == ActivationOp::SwiGLU) {
+    const int64_t h = p.half, n = p.numel / 2;
+    parallel_for(0, n, kGrain, [=](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t r = i / h, j = i - r * h;
+        const float gate = to_float(x[r * 2 * h + j]), up = to_float(x[r * 2 * h + h + j]);
+        const float g = to_float(dy[i]);
+        dx[r * 2 * h + j] = from_float<T>(g * up * math::derivative<OP>(gate, slope));
+        dx[r * 2 * h + h + j] = from_float<T>(g * math::forward<OP>(gate, slope));
+      }
+    });
+  } else {
+    parallel_for(0, p.numel, kGrain, [=](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        dx[i] = from_float<T>(to_float(dy[i]) * math::derivative<OP>(to_float(x[i]), slope));
+    });
+  }
+}
+
+// Calls fn with the op as a compile-time constant, so each inner loop is branch-free.
+template <class Fn>
+void dispatch(ActivationOp op, Fn&& fwd) {
+  switch (op) {
+    case ActivationOp::GeluErf: return fwd(std::integral_constant<ActivationOp, ActivationOp::GeluErf>());
+    case ActivationOp::GeluTanh: return fwd(std::integral_constant<ActivationOp, ActivationOp::GeluTanh>());
+    case ActivationOp::Relu: return fwd(std::integral_constant<ActivationOp, ActivationOp::Relu>());
+    case ActivationOp::LeakyRelu: return fwd(std::integral_constant<ActivationOp, ActivationOp::LeakyRelu>());
+    case ActivationOp::Silu: return fwd(std::integral_constant<ActivationOp, ActivationOp::Silu>());
+    case ActivationOp::SwiGLU: return fwd(std::integral_constant<ActivationOp, ActivationOp::SwiGLU>());
+  }
+}
+
+}  // namespace
+
+void activation_forward(const ActivationParams& p) {
+  visit_dtype(p.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if constexpr (!std::is_same_v<T, int32_t>)
+      dispatch(p.op, [&](auto op) { forward_typed<decltype(op)::value, T>(p); });
+  });
+}
+
+void activation_backward(const ActivationBackwardParams& p) {
+  visit_dtype(p.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if constexpr (!std::is_same_v<T, int32_t>)
+      dispatch(p.op, [&](auto op) { backward_typed<decltype(op)::value, T>(p); });
+  });
+}
+
+void dropout(const DropoutParams& p) {
+  visit_dtype(p.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if constexpr (!std::is_same_v<T, int32_t>) {
+      const T* x = static_cast<const T*>(p.x);
+      T* out = static_cast<T*>(p.out);
+      const float scale = 1.0f / (1.0f - p.p);
+      const int64_t counters = (p.numel + 3) / 4;
+      parallel_for(0, counters, 4096, [=](int64_t lo, int64_t hi) {
+        for (int64_t c = lo; c < hi; ++c) {
+          const philox::Bits4 bits = philox::generate(p.seed, p.offset + uint64_t(c));
+          for (int k = 0; k < 4; ++k) {
+            const int64_t i = c * 4 + k;
+            if (i >= p.numel) break;
+            const bool keep = philox::uniform01(philox::lane(bits, k)) >= p.p;
+            out[i] = from_float<T>(keep ? to_float(x[i]) * scale : 0.0f);
+          }
+        }
+      });
+    }
+  });
+}
+
+}  // namespace llmrec::kernels::cpu

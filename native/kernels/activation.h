@@ -1,0 +1,112 @@
+// Pointwise activations with their derivatives, and Philox dropout. The math lives here, once,
+// as host/device functions, so the CPU twin (native/cpu/activation.cc) and the CUDA twin
+// (cuda/activation.cu) evaluate the same f32 expressions.
+//
+// SwiGLU takes ONE tensor [..., 2h] holding the gate in the first half and the up projection in
+// the second (the layout of a fused gate_up projection, as torch.chunk(2, -1) splits it) and
+// returns silu(gate) * up with shape [..., h].
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "../core/dtype.h"
+#include "kernel_api.h"
+
+#ifdef __CUDACC__
+#define LLMREC_ACTIVATION_FN __host__ __device__ __forceinline__
+#else
+#define LLMREC_ACTIVATION_FN inline
+#endif
+
+namespace llmrec::kernels {
+
+enum class ActivationOp : int32_t { GeluErf = 0, GeluTanh, Relu, LeakyRelu, Silu, SwiGLU };
+
+struct ActivationParams {
+  ActivationOp op = ActivationOp::Relu;
+  DType dtype = DType::F32;  // of x and out
+  const void* x = nullptr;
+  void* out = nullptr;
+  int64_t numel = 0;  // of x
+  int64_t half = 0;   // SwiGLU: h, the extent of the output's last axis
+  float slope = 0.01f;
+};
+
+// grad_input has x's shape; grad_out has the output's.
+struct ActivationBackwardParams {
+  ActivationOp op = ActivationOp::Relu;
+  DType dtype = DType::F32;
+  const void* grad_out = nullptr;
+  const void* x = nullptr;
+  void* grad_input = nullptr;
+  int64_t numel = 0;  // of x
+  int64_t half = 0;
+  float slope = 0.01f;
+};
+
+// out[i] = keep(i) ? x[i] / (1 - p) : 0 with keep(i) = uniform(seed, offset, i) >= p, where the
+// uniform is lane i % 4 of Philox counter offset + i / 4 (the rule `rand` follows). The backward
+// is the same kernel applied to the output gradient: the mask is regenerated, never stored.
+struct DropoutParams {
+  DType dtype = DType::F32;
+  const void* x = nullptr;
+  void* out = nullptr;
+  int64_t numel = 0;
+  float p = 0.0f;
+  uint64_t seed = 0, offset = 0;
+};
+
+namespace activation_math {
+
+constexpr float kSqrtHalf = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kSqrt2OverPi = 0.79788456080286536f;
+constexpr float kGeluCubic = 0.044715f;
+
+LLMREC_ACTIVATION_FN float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+template <ActivationOp OP>
+LLMREC_ACTIVATION_FN float forward(float x, float slope) {
+  if constexpr (OP == ActivationOp::GeluErf) return 0.5f * x * (1.0f + erff(x * kSqrtHalf));
+  if constexpr (OP == ActivationOp::GeluTanh)
+    return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+  if constexpr (OP == ActivationOp::Relu) return x > 0.0f ? x : 0.0f;
+  if constexpr (OP == ActivationOp::LeakyRelu) return x > 0.0f ? x : slope * x;
+  if constexpr (OP == ActivationOp::Silu || OP == ActivationOp::SwiGLU) return x * sigmoid(x);
+  return x;
+}
+
+// d forward / dx
+template <ActivationOp OP>
+LLMREC_ACTIVATION_FN float derivative(float x, float slope) {
+  if constexpr (OP == ActivationOp::GeluErf)
+    return 0.5f * (1.0f + erff(x * kSqrtHalf)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+  if constexpr (OP == ActivationOp::GeluTanh) {
+    const float t = tanhf(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * x * x);
+  }
+  if constexpr (OP == ActivationOp::Relu) return x > 0.0f ? 1.0f : 0.0f;
+  if constexpr (OP == ActivationOp::LeakyRelu) return x > 0.0f ? 1.0f : slope;
+  if constexpr (OP == ActivationOp::Silu || OP == ActivationOp::SwiGLU) {
+    const float s = sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+  }
+  return 1.0f;
+}
+
+}  // namespace activation_math
+
+namespace cpu {
+void activation_forward(const ActivationParams& p);
+void activation_backward(const ActivationBackwardParams& p);
+void dropout(const DropoutParams& p);
+}  // namespace cpu
+
+namespace cuda {
+void activation_forward(const ActivationParams& p, const CudaStream& s);
+void activation_backward(const ActivationBackwardParams& p, const CudaStream& s);
+void dropout(const DropoutParams& p, const CudaStream& s);
+}  // namespace cuda
+
+}  // namespace llmrec::kernels

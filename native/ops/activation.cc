@@ -1,0 +1,113 @@
+#include "activation.h"
+
+#include "../core/dispatch.h"
+#include "dense_checks.h"
+
+namespace llmrec::ops {
+using kernels::ActivationOp;
+using namespace dense;
+
+const char* activation_name(ActivationOp op) {
+  switch (op) {
+    case ActivationOp::GeluErf: return "gelu";
+    case ActivationOp::GeluTanh: return "geluTanh";
+    case ActivationOp::Relu: return "relu";
+    case ActivationOp::LeakyRelu: return "leakyRelu";
+    case ActivationOp::Silu: return "silu";
+    case ActivationOp::SwiGLU: return "swiglu";
+  }
+  return "activation";
+}
+
+namespace {
+Shape output_shape(const char* op, ActivationOp kind, const Tensor& x) {
+  if (kind != ActivationOp::SwiGLU) return x.shape;
+  const int64_t cols = last_dim(op, "x", x);
+  if (cols % 2 != 0)
+    fail(op, ": the last axis of 'x' ", shape_str(x.shape),
+         " must have even extent: its first half is the gate and its second half the up projection");
+  Shape shape = x.shape;
+  shape.back() = cols / 2;
+  return shape;
+}
+}  // namespace
+
+Tensor activation(Context& ctx, ActivationOp kind, const Tensor& x, float slope) {
+  const char* op = activation_name(kind);
+  expect_floating(op, "x", x);
+  const Shape shape = output_shape(op, kind, x);
+  const Device device = x.device();
+  Tensor out = ctx.empty(shape, x.dtype, device, op);
+  kernels::ActivationParams p;
+  p.op = kind;
+  p.dtype = x.dtype;
+  p.x = x.data();
+  p.out = out.data();
+  p.numel = x.numel;
+  p.half = kind == ActivationOp::SwiGLU ? shape.back() : 0;
+  p.slope = slope;
+  if (out.numel == 0) return out;
+  submit(ctx, device, op, {&x, &out}, [p](const Exec& exec) {
+    if (exec.on_cpu())
+      kernels::cpu::activation_forward(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::activation_forward(p, exec.cuda));
+  });
+  return out;
+}
+
+Tensor activation_backward(Context& ctx, ActivationOp kind, const Tensor& grad_out, const Tensor& x,
+                           float slope) {
+  const char* op = activation_name(kind);
+  expect_floating(op, "x", x);
+  const Shape shape = output_shape(op, kind, x);
+  if (grad_out.shape != shape)
+    fail(op, " backward: 'gradOut' has shape ", shape_str(grad_out.shape), " but the output has ",
+         shape_str(shape));
+  expect_dtype(op, "gradOut", grad_out, x.dtype, "x");
+  const Device device = x.device();
+  expect_device(op, device, {{"gradOut", &grad_out}});
+  Tensor dx = ctx.empty(x.shape, x.dtype, device, op);
+  kernels::ActivationBackwardParams p;
+  p.op = kind;
+  p.dtype = x.dtype;
+  p.grad_out = grad_out.data();
+  p.x = x.data();
+  p.grad_input = dx.data();
+  p.numel = x.numel;
+  p.half = kind == ActivationOp::SwiGLU ? shape.back() : 0;
+  p.slope = slope;
+  if (dx.numel == 0) return dx;
+  submit(ctx, device, op, {&grad_out, &x, &dx}, [p](const Exec& exec) {
+    if (exec.on_cpu())
+      kernels::cpu::activation_backward(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::activation_backward(p, exec.cuda));
+  });
+  return dx;
+}
+
+Tensor dropout(Context& ctx, const Tensor& x, float prob, uint64_t seed, uint64_t offset) {
+  expect_floating("dropout", "x", x);
+  if (!(prob >= 0.0f && prob < 1.0f)) fail("dropout: 'p' must be in [0, 1), got ", prob);
+  const Device device = x.device();
+  Tensor out = ctx.empty(x.shape, x.dtype, device, "dropout");
+  kernels::DropoutParams p;
+  p.dtype = x.dtype;
+  p.x = x.data();
+  p.out = out.data();
+  p.numel = x.numel;
+  p.p = prob;
+  p.seed = seed;
+  p.offset = offset;
+  if (out.numel == 0) return out;
+  submit(ctx, device, "dropout", {&x, &out}, [p](const Exec& exec) {
+    if (exec.on_cpu())
+      kernels::cpu::dropout(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::dropout(p, exec.cuda));
+  });
+  return out;
+}
+
+}  // namespace llmrec::ops

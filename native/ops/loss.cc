@@ -1,0 +1,317 @@
+#include "loss.h"
+
+#include <string>
+
+#include "../core/dispatch.h"
+#include "dense_checks.h"
+
+namespace llmrec::ops {
+using kernels::LossReduction;
+using namespace dense;
+
+namespace {
+
+const int kLinearLabelSite = register_kernel_error_site(
+    "linearCrossEntropy: labels[{value}] = {limit} is out of range; a label must be a row index of 'weight' "
+    "(0 <= label < vocabulary) or the ignore index");
+const int kLabelSite = register_kernel_error_site(
+    "crossEntropy: labels[{value}] = {limit} is out of range; a label must be a class index (0 <= label < "
+    "classes) or the ignore index");
+
+void expect_labels(const char* op, const Tensor& labels, int64_t rows) {
+  if (labels.dtype != DType::I32)
+    fail(op, ": 'labels' must be i32 but is ", dtype_name(labels.dtype), shape_str(labels.shape),
+         "; cast it with .cast('i32')");
+  if (labels.dim() != 1 || labels.shape[0] != rows)
+    fail(op, ": 'labels' has shape ", shape_str(labels.shape), " but must be [", rows, "], one per row");
+}
+
+void check_options(const char* op, const CrossEntropyOptions& o) {
+  if (!(o.label_smoothing >= 0.0f && o.label_smoothing <= 1.0f))
+    fail(op, ": 'labelSmoothing' must be in [0, 1], got ", o.label_smoothing);
+}
+
+Shape loss_shape(LossReduction reduction, int64_t rows) {
+  return reduction == LossReduction::None ? Shape{rows} : Shape{};
+}
+
+void expect_grad_loss(const char* op, const Tensor& g, LossReduction reduction, int64_t rows) {
+  const int64_t want = reduction == LossReduction::None ? rows : 1;
+  if (g.dtype != DType::F32 || g.numel != want)
+    fail(op, ": 'gradLoss' must be f32 with ", want, " element(s) but is ", dtype_name(g.dtype),
+         shape_str(g.shape));
+}
+
+kernels::CrossEntropyTargets targets_of(const Tensor* labels, const CrossEntropyOptions& o, int site) {
+  kernels::CrossEntropyTargets t;
+  t.labels = labels ? labels->data_as<int32_t>() : nullptr;
+  // Sampled softmax: every label is 0 and no row is ignored.
+  t.ignore_index = labels ? o.ignore_index : -1;
+  t.label_smoothing = o.label_smoothing;
+  t.error_site = site;
+  return t;
+}
+
+// Reduces the per-row losses into `result.loss` unless the reduction is 'none'.
+void finish_reduction(Context& ctx, const char* op, const Device& device, const Tensor& row_loss,
+                      const Tensor* labels, const kernels::CrossEntropyTargets& targets,
+                      LossReduction reduction, LossResult& result) {
+  if (reduction == LossReduction::None) {
+    result.loss = row_loss;
+    return;
+  }
+  result.loss = ctx.empty({}, DType::F32, device, op);
+  kernels::LossReduceParams p;
+  p.row_loss = row_loss.data_as<float>();
+  p.rows = row_loss.numel;
+  p.targets = targets;
+  p.reduction = reduction;
+  p.out = result.loss.data_as<float>();
+  submit(ctx, device, op, {&row_loss, labels, &result.loss}, [p](const Exec& exec) {
+    if (exec.on_cpu())
+      kernels::cpu::loss_reduce(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::loss_reduce(p, exec.cuda));
+  });
+}
+
+}  // namespace
+
+LossReduction reduction_from_name(const char* op, const std::string& name) {
+  if (name == "mean") return LossReduction::Mean;
+  if (name == "sum") return LossReduction::Sum;
+  if (name == "none") return LossReduction::None;
+  fail(op, ": 'reduction' must be 'mean', 'sum' or 'none', got '", name, "'");
+}
+
+LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor& weight,
+                                const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk) {
+  const char* op = "linearCrossEntropy";
+  expect_floating(op, "hidden", hidden);
+  expect_dtype(op, "weight", weight, hidden.dtype, "hidden");
+  if (hidden.dim() != 2) fail(op, ": 'hidden' must be [N, d] but has shape ", shape_str(hidden.shape));
+  if (weight.dim() != 2 || weight.shape[1] != hidden.shape[1])
+    fail(op, ": 'weight' must be [V, ", hidden.shape[1], "] (torch Linear layout, matching 'hidden' ",
+         shape_str(hidden.shape), ") but has shape ", shape_str(weight.shape));
+  if (weight.shape[0] == 0)
+    fail(op, ": 'weight' ", shape_str(weight.shape), " has no rows (an empty vocabulary)");
+  if (chunk < 0) fail(op, ": 'chunk' must be >= 0 (0 picks a default), got ", chunk);
+  check_options(op, options);
+  const int64_t rows = hidden.shape[0];
+  expect_labels(op, labels, rows);
+  const Device device = hidden.device();
+  expect_device(op, device, {{"weight", &weight}, {"labels", &labels}});
+  Tensor row_loss = ctx.empty({rows}, DType::F32, device, op);
+  LossResult result;
+  result.lse = ctx.empty({rows}, DType::F32, device, op);
+  kernels::LinearCrossEntropyParams p;
+  p.dtype = hidden.dtype;
+  p.hidden = hidden.data();
+  p.weight = weight.data();
+  p.rows = rows;
+  p.dim = hidden.shape[1];
+  p.vocab = weight.shape[0];
+  p.chunk = chunk;
+  p.targets = targets_of(&labels, options, kLinearLabelSite);
+  p.row_loss = row_loss.data_as<float>();
+  p.lse = result.lse.data_as<float>();
+  if (rows > 0)
+    submit(ctx, device, op, {&hidden, &weight, &labels, &row_loss, &result.lse}, [p](const Exec& exec) {
+      if (exec.on_cpu())
+        kernels::cpu::linear_cross_entropy(p);
+      else
+        LLMREC_CUDA_TWIN(kernels::cuda::linear_cross_entropy(p, exec.cuda));
+    });
+  finish_reduction(ctx, op, device, row_loss, &labels, p.targets, options.reduction, result);
+  return result;
+}
+
+TwoGrads linear_cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Tensor& hidden,
+                                       const Tensor& weight, const Tensor& labels, const Tensor& lse,
+                                       const CrossEntropyOptions& options, int64_t chunk, bool need_hidden,
+                                       bool need_weight) {
+  const char* op = "linearCrossEntropy backward";
+  expect_floating(op, "hidden", hidden);
+  expect_dtype(op, "weight", weight, hidden.dtype, "hidden");
+  if (hidden.dim() != 2 || weight.dim() != 2 || weight.shape[1] != hidden.shape[1])
+    fail(op, ": 'hidden' ", shape_str(hidden.shape), " and 'weight' ", shape_str(weight.shape),
+         " must be [N, d] and [V, d]");
+  const int64_t rows = hidden.shape[0];
+  expect_labels(op, labels, rows);
+  if (lse.dtype != DType::F32 || lse.numel != rows)
+    fail(op, ": 'lse' must be f32 [", rows, "] but is ", dtype_name(lse.dtype), shape_str(lse.shape));
+  expect_grad_loss(op, grad_loss, options.reduction, rows);
+  const Device device = hidden.device();
+  expect_device(op, device,
+                {{"gradLoss", &grad_loss}, {"weight", &weight}, {"labels", &labels}, {"lse", &lse}});
+  TwoGrads g;
+  if (need_hidden) g.first = ctx.empty(hidden.shape, hidden.dtype, device, op);
+  if (need_weight) g.second = ctx.empty(weight.shape, weight.dtype, device, op);
+  kernels::LinearCrossEntropyBackwardParams p;
+  p.forward.dtype = hidden.dtype;
+  p.forward.hidden = hidden.data();
+  p.forward.weight = weight.data();
+  p.forward.rows = rows;
+  p.forward.dim = hidden.shape[1];
+  p.forward.vocab = weight.shape[0];
+  p.forward.chunk = chunk;
+  p.forward.targets = targets_of(&labels, options, kLinearLabelSite);
+  p.forward.lse = lse.data_as<float>();
+  p.reduction = options.reduction;
+  p.grad_loss = grad_loss.data_as<float>();
+  p.grad_hidden = need_hidden ? g.first.data() : nullptr;
+  p.grad_weight = need_weight ? g.second.data() : nullptr;
+  if (!need_hidden && !need_weight) return g;
+  submit(ctx, device, op, {&grad_loss, &hidden, &weight, &labels, &lse, &g.first, &g.second},
+         [p](const Exec& exec) {
+           if (exec.on_cpu())
+             kernels::cpu::linear_cross_entropy_backward(p);
+           else
+             LLMREC_CUDA_TWIN(kernels::cuda::linear_cross_entropy_backward(p, exec.cuda));
+         });
+  return g;
+}
+
+namespace {
+// Fills the shape-dependent fields of CrossEntropyParams after checking the logits.
+kernels::CrossEntropyParams ce_params(const char* op, const Tensor* first, const Tensor& rest,
+                                      const Tensor* labels, const CrossEntropyOptions& options) {
+  kernels::CrossEntropyParams p;
+  if (first) {
+    expect_floating(op, "positive", *first);
+    expect_dtype(op, "negatives", rest, first->dtype, "positive");
+    if (first->dim() != 1) fail(op, ": 'positive' must be [N] but has shape ", shape_str(first->shape));
+    if (rest.dim() != 2 || rest.shape[0] != first->shape[0])
+      fail(op, ": 'negatives' must be [", first->shape[0], ", K] to match 'positive' ",
+           shape_str(first->shape), " but has shape ", shape_str(rest.shape));
+    p.rows = first->shape[0];
+    p.cols = rest.shape[1] + 1;
+  } else {
+    expect_floating(op, "logits", rest);
+    if (rest.dim() != 2) fail(op, ": 'logits' must be [N, C] but has shape ", shape_str(rest.shape));
+    if (rest.shape[1] == 0) fail(op, ": 'logits' ", shape_str(rest.shape), " has no classes");
+    p.rows = rest.shape[0];
+    p.cols = rest.shape[1];
+  }
+  check_options(op, options);
+  if (labels) expect_labels(op, *labels, p.rows);
+  p.dtype = rest.dtype;
+  p.first = first ? first->data() : nullptr;
+  p.rest = rest.data();
+  p.targets = targets_of(labels, options, kLabelSite);
+  return p;
+}
+const char* ce_name(const Tensor* first) { return first ? "sampledSoftmax" : "crossEntropy"; }
+}  // namespace
+
+LossResult cross_entropy(Context& ctx, const Tensor* first, const Tensor& rest, const Tensor* labels,
+                         const CrossEntropyOptions& options) {
+  const char* op = ce_name(first);
+  kernels::CrossEntropyParams p = ce_params(op, first, rest, labels, options);
+  const Device device = rest.device();
+  expect_device(op, device, {{"positive", first}, {"labels", labels}});
+  Tensor row_loss = ctx.empty({p.rows}, DType::F32, device, op);
+  LossResult result;
+  result.lse = ctx.empty({p.rows}, DType::F32, device, op);
+  p.row_loss = row_loss.data_as<float>();
+  p.lse = result.lse.data_as<float>();
+  if (p.rows > 0)
+    submit(ctx, device, op, {first, &rest, labels, &row_loss, &result.lse}, [p](const Exec& exec) {
+      if (exec.on_cpu())
+        kernels::cpu::cross_entropy(p);
+      else
+        LLMREC_CUDA_TWIN(kernels::cuda::cross_entropy(p, exec.cuda));
+    });
+  finish_reduction(ctx, op, device, row_loss, labels, p.targets, options.reduction, result);
+  return result;
+}
+
+TwoGrads cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Tensor* first,
+                                const Tensor& rest, const Tensor* labels, const Tensor& lse,
+                                const CrossEntropyOptions& options) {
+  const char* op = first ? "sampledSoftmax backward" : "crossEntropy backward";
+  kernels::CrossEntropyBackwardParams p;
+  p.forward = ce_params(op, first, rest, labels, options);
+  const int64_t rows = p.forward.rows;
+  if (lse.dtype != DType::F32 || lse.numel != rows)
+    fail(op, ": 'lse' must be f32 [", rows, "] but is ", dtype_name(lse.dtype), shape_str(lse.shape));
+  expect_grad_loss(op, grad_loss, options.reduction, rows);
+  const Device device = rest.device();
+  expect_device(op, device,
+                {{"gradLoss", &grad_loss}, {"positive", first}, {"labels", labels}, {"lse", &lse}});
+  TwoGrads g;
+  if (first) g.first = ctx.empty(first->shape, first->dtype, device, op);
+  g.second = ctx.empty(rest.shape, rest.dtype, device, op);
+  p.forward.lse = lse.data_as<float>();
+  p.reduction = options.reduction;
+  p.grad_loss = grad_loss.data_as<float>();
+  p.grad_first = first ? g.first.data() : nullptr;
+  p.grad_rest = g.second.data();
+  if (rows > 0)
+    submit(ctx, device, op, {&grad_loss, first, &rest, labels, &lse, &g.first, &g.second},
+           [p](const Exec& exec) {
+             if (exec.on_cpu())
+               kernels::cpu::cross_entropy_backward(p);
+             else
+               LLMREC_CUDA_TWIN(kernels::cuda::cross_entropy_backward(p, exec.cuda));
+           });
+  return g;
+}
+
+namespace {
+kernels::BceParams bce_params(const char* op, const Tensor& x, const Tensor& target, const Tensor* weight) {
+  expect_floating(op, "x", x);
+  expect_same_shape(op, "target", target, x, "x");
+  expect_dtype(op, "target", target, x.dtype, "x");
+  if (weight) {
+    expect_same_shape(op, "weight", *weight, x, "x");
+    expect_dtype(op, "weight", *weight, x.dtype, "x");
+  }
+  expect_device(op, x.device(), {{"target", &target}, {"weight", weight}});
+  kernels::BceParams p;
+  p.dtype = x.dtype;
+  p.x = x.data();
+  p.target = target.data();
+  p.weight = weight ? weight->data() : nullptr;
+  p.numel = x.numel;
+  return p;
+}
+}  // namespace
+
+Tensor bce_with_logits(Context& ctx, const Tensor& x, const Tensor& target, const Tensor* weight) {
+  const char* op = "bceWithLogits";
+  kernels::BceParams p = bce_params(op, x, target, weight);
+  Tensor out = ctx.empty(x.shape, x.dtype, x.device(), op);
+  p.out = out.data();
+  if (p.numel > 0)
+    submit(ctx, x.device(), op, {&x, &target, weight, &out}, [p](const Exec& exec) {
+      if (exec.on_cpu())
+        kernels::cpu::bce_with_logits(p);
+      else
+        LLMREC_CUDA_TWIN(kernels::cuda::bce_with_logits(p, exec.cuda));
+    });
+  return out;
+}
+
+Tensor bce_with_logits_backward(Context& ctx, const Tensor& grad_out, const Tensor& x, const Tensor& target,
+                                const Tensor* weight) {
+  const char* op = "bceWithLogits backward";
+  kernels::BceBackwardParams p;
+  p.forward = bce_params(op, x, target, weight);
+  expect_same_shape(op, "gradOut", grad_out, x, "x");
+  expect_dtype(op, "gradOut", grad_out, x.dtype, "x");
+  expect_device(op, x.device(), {{"gradOut", &grad_out}});
+  Tensor dx = ctx.empty(x.shape, x.dtype, x.device(), op);
+  p.grad_out = grad_out.data();
+  p.grad_x = dx.data();
+  if (p.forward.numel > 0)
+    submit(ctx, x.device(), op, {&grad_out, &x, &target, weight, &dx}, [p](const Exec& exec) {
+      if (exec.on_cpu())
+        kernels::cpu::bce_with_logits_backward(p);
+      else
+        LLMREC_CUDA_TWIN(kernels::cuda::bce_with_logits_backward(p, exec.cuda));
+    });
+  return dx;
+}
+
+}  // namespace llmrec::ops

@@ -1,0 +1,52 @@
+// Losses; see native/kernels/loss.h. Every loss comes back in f32: a scalar for 'mean' and
+// 'sum', one value per row (or element) for 'none'.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/context.h"
+#include "../kernels/loss.h"
+
+namespace llmrec::ops {
+
+struct CrossEntropyOptions {
+  int32_t ignore_index = -100;
+  float label_smoothing = 0.0f;
+  kernels::LossReduction reduction = kernels::LossReduction::Mean;
+};
+
+struct LossResult {
+  Tensor loss;
+  Tensor lse;  // f32 [rows], for the backward
+};
+
+struct TwoGrads {
+  Tensor first, second;
+};
+
+kernels::LossReduction reduction_from_name(const char* op, const std::string& name);
+
+// hidden [N, d], weight [V, d], labels i32 [N]. `chunk` (0: default) bounds the logits held at once.
+LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor& weight,
+                                const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk);
+// Returns (dHidden, dWeight); either is skipped (undefined) when not needed.
+TwoGrads linear_cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Tensor& hidden,
+                                       const Tensor& weight, const Tensor& labels, const Tensor& lse,
+                                       const CrossEntropyOptions& options, int64_t chunk, bool need_hidden,
+                                       bool need_weight);
+
+// logits [N, C] with labels i32 [N]; or, for sampled softmax, positive [N] as `first` and
+// negatives [N, K] as `rest` with no labels (the positive is class 0).
+LossResult cross_entropy(Context& ctx, const Tensor* first, const Tensor& rest, const Tensor* labels,
+                         const CrossEntropyOptions& options);
+// Returns (dFirst, dRest).
+TwoGrads cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Tensor* first,
+                                const Tensor& rest, const Tensor* labels, const Tensor& lse,
+                                const CrossEntropyOptions& options);
+
+// Elementwise loss (no reduction); `weight` optional with x's shape.
+Tensor bce_with_logits(Context& ctx, const Tensor& x, const Tensor& target, const Tensor* weight);
+Tensor bce_with_logits_backward(Context& ctx, const Tensor& grad_out, const Tensor& x, const Tensor& target,
+                                const Tensor* weight);
+
+}  // namespace llmrec::ops

@@ -1,0 +1,60 @@
+#include "softmax.h"
+
+#include "../core/dispatch.h"
+#include "../kernels/softmax.h"
+#include "dense_checks.h"
+
+namespace llmrec::ops {
+using namespace dense;
+
+Tensor softmax(Context& ctx, const Tensor& x, bool log) {
+  const char* op = log ? "logSoftmax" : "softmax";
+  expect_floating(op, "x", x);
+  const int64_t cols = last_dim(op, "x", x);
+  const Device device = x.device();
+  Tensor out = ctx.empty(x.shape, x.dtype, device, op);
+  if (out.numel == 0) return out;
+  kernels::SoftmaxParams p;
+  p.dtype = x.dtype;
+  p.log = log;
+  p.x = x.data();
+  p.out = out.data();
+  p.rows = x.numel / cols;
+  p.cols = cols;
+  submit(ctx, device, op, {&x, &out}, [p](const Exec& exec) {
+    if (exec.on_cpu())
+      kernels::cpu::softmax_forward(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::softmax_forward(p, exec.cuda));
+  });
+  return out;
+}
+
+Tensor softmax_backward(Context& ctx, const Tensor& grad_out, const Tensor& out, bool log) {
+  const char* op = log ? "logSoftmax backward" : "softmax backward";
+  expect_floating(op, "out", out);
+  const int64_t cols = last_dim(op, "out", out);
+  expect_same_shape(op, "gradOut", grad_out, out, "out");
+  expect_dtype(op, "gradOut", grad_out, out.dtype, "out");
+  const Device device = out.device();
+  expect_device(op, device, {{"gradOut", &grad_out}});
+  Tensor dx = ctx.empty(out.shape, out.dtype, device, op);
+  if (dx.numel == 0) return dx;
+  kernels::SoftmaxBackwardParams p;
+  p.dtype = out.dtype;
+  p.log = log;
+  p.grad_out = grad_out.data();
+  p.out = out.data();
+  p.grad_input = dx.data();
+  p.rows = out.numel / cols;
+  p.cols = cols;
+  submit(ctx, device, op, {&grad_out, &out, &dx}, [p](const Exec& exec) {
+    if (exec.on_cpu())
+      kernels::cpu::softmax_backward(p);
+    else
+      LLMREC_CUDA_TWIN(kernels::cuda::softmax_backward(p, exec.cuda));
+  });
+  return dx;
+}
+
+}  // namespace llmrec::ops

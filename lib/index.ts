@@ -14,3 +14,4 @@ export * from './ops/norm.js';
 export * from './ops/activation.js';
 export * from './ops/softmax.js';
 export * from './ops/loss.js';
+export * from './ops/embedding.js';

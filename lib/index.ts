@@ -4,3 +4,4 @@ export { tidy, keep } from './scope.js';
 export { noGrad, setGradEnabled, isGradEnabled, type BackwardOptions } from './autograd.js';
 export * from './device.js';
 export type { DType, HostArray } from './binding.js';
+export * from './ops/attention.js';

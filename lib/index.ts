@@ -15,3 +15,4 @@ export * from './ops/activation.js';
 export * from './ops/softmax.js';
 export * from './ops/loss.js';
 export * from './ops/embedding.js';
+export * from './ops/attention.js';

@@ -1,0 +1,589 @@
+// CUDA twin of native/cpu/attention.cc. Read top to bottom: the shared pieces, the reference
+// kernels (one thread per query row or key row, plain loops), the fast kernels, the launchers.
+//
+// Fast kernels: a block of 4 warps owns a tile of 32 rows (8 per warp) of one (batch, head), so
+// SASRec-sized problems (L = 50) give a few blocks per (batch, head) and hundreds of blocks in
+// all, while long sequences stream K/V (or Q/dO) through shared memory in tiles of 32. Inside a
+// tile each lane owns one key (or query) for the dot products, which read the other operand as
+// a shared-memory broadcast and a transposed tile padded to 33 columns (no bank conflicts), and
+// each lane owns dims lane + 32t of the accumulators. Every output element is written by one
+// warp: no atomics, so results are deterministic. dk/dv are a separate pass over key tiles that
+// loops over the query heads of its GQA group.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include "../native/core/error.h"
+#include "../native/kernels/attention.h"
+#include "common.cuh"
+
+namespace llmrec::kernels::cuda {
+using namespace llmrec::cuda_common;
+
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kRowsPerWarp = 8;
+constexpr int kTileRows = kWarps * kRowsPerWarp;  // rows a block owns (queries or keys)
+constexpr int kTile = 32;                         // rows streamed per step: one per lane
+constexpr int kPad = kTile + 1;                   // transposed tiles' row stride
+
+__host__ __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+__host__ __device__ __forceinline__ int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+__device__ __forceinline__ float keep_factor(const AttentionShape& s, uint64_t element, float keep_scale) {
+  return attention_keep(s, element) ? keep_scale : 0.0f;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  return warp_reduce(v, [](float a, float b) { return a + b; });
+}
+__device__ __forceinline__ float warp_max(float v) {
+  return warp_reduce(v, [](float a, float b) { return fmaxf(a, b); });
+}
+
+// rowsum(grad_out * out), one warp per row.
+template <class T>
+__global__ void delta_kernel(AttentionBackwardParams p, int64_t rows) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
+  const int D = int(p.shape.head_dim);
+  const T* o = static_cast<const T*>(p.out);
+  const T* go = static_cast<const T*>(p.grad_out);
+  for (int64_t row = blockIdx.x * int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); row < rows; row += warps) {
+    float sum = 0.0f;
+    for (int d = lane; d < D; d += 32) sum += to_float(o[row * D + d]) * to_float(go[row * D + d]);
+    sum = warp_sum(sum);
+    if (lane == 0) p.delta[row] = sum;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference kernels: one thread per row, two passes over the keys, accumulators in local memory.
+
+template <class T>
+__global__ void reference_forward(AttentionForwardParams p) {
+  const AttentionShape& s = p.shape;
+  const int64_t row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (row >= s.batch * s.q_heads * s.q_len) return;
+  const int64_t D = s.head_dim, Lk = s.kv_len, i = row % s.q_len, bh = row / s.q_len;
+  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const T* q = static_cast<const T*>(p.q) + row * D;
+  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
+  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const KeyRange range = attention_key_range(s, b, i);
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  float acc[128];
+  for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
+  float row_max = -INFINITY;
+  for (int64_t j = range.begin; j < range.end; ++j) {
+    float dot = 0.0f;
+    for (int64_t d = 0; d < D; ++d) dot += to_float(q[d]) * to_float(k[j * D + d]);
+    row_max = fmaxf(row_max, dot * s.scale);
+  }
+  float sum = 0.0f;
+  for (int64_t j = range.begin; j < range.end; ++j) {
+    float dot = 0.0f;
+    for (int64_t d = 0; d < D; ++d) dot += to_float(q[d]) * to_float(k[j * D + d]);
+    const float prob = expf(dot * s.scale - row_max);
+    sum += prob;
+    float weight = prob;
+    if (s.dropout > 0.0f) weight *= keep_factor(s, uint64_t(row * Lk + j), keep_scale);
+    for (int64_t d = 0; d < D; ++d) acc[d] += weight * to_float(v[j * D + d]);
+  }
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  T* out = static_cast<T*>(p.out) + row * D;
+  for (int64_t d = 0; d < D; ++d) out[d] = from_float<T>(acc[d] * inv);
+  p.lse[row] = sum > 0.0f ? row_max + logf(sum) : -INFINITY;
+}
+
+template <class T>
+__global__ void reference_grad_q(AttentionBackwardParams p) {
+  const AttentionShape& s = p.shape;
+  const int64_t row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (row >= s.batch * s.q_heads * s.q_len) return;
+  const int64_t D = s.head_dim, Lk = s.kv_len, i = row % s.q_len, bh = row / s.q_len;
+  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const T* q = static_cast<const T*>(p.q) + row * D;
+  const T* go = static_cast<const T*>(p.grad_out) + row * D;
+  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
+  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const KeyRange range = attention_key_range(s, b, i);
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  float acc[128];
+  for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
+  for (int64_t j = range.begin; j < range.end; ++j) {
+    float dot = 0.0f, dprob = 0.0f;
+    for (int64_t d = 0; d < D; ++d) {
+      dot += to_float(q[d]) * to_float(k[j * D + d]);
+      dprob += to_float(go[d]) * to_float(v[j * D + d]);
+    }
+    const float prob = expf(dot * s.scale - p.lse[row]);
+    if (s.dropout > 0.0f) dprob *= keep_factor(s, uint64_t(row * Lk + j), keep_scale);
+    const float ds = prob * (dprob - p.delta[row]);
+    for (int64_t d = 0; d < D; ++d) acc[d] += ds * to_float(k[j * D + d]);
+  }
+  T* out = static_cast<T*>(p.grad_q) + row * D;
+  for (int64_t d = 0; d < D; ++d) out[d] = from_float<T>(acc[d] * s.scale);
+}
+
+template <class T>
+__global__ void reference_grad_kv(AttentionBackwardParams p) {
+  const AttentionShape& s = p.shape;
+  const int64_t key_row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (key_row >= s.batch * s.kv_heads * s.kv_len) return;
+  const int64_t D = s.head_dim, Lq = s.q_len, Lk = s.kv_len, j = key_row % Lk, bhk = key_row / Lk;
+  const int64_t b = bhk / s.kv_heads, hk = bhk % s.kv_heads, group = s.q_heads / s.kv_heads;
+  const T* k = static_cast<const T*>(p.k) + key_row * D;
+  const T* v = static_cast<const T*>(p.v) + key_row * D;
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  float dk[128], dv[128];
+  for (int64_t d = 0; d < D; ++d) dk[d] = dv[d] = 0.0f;
+  for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+    for (int64_t i = 0; i < Lq; ++i) {
+      const KeyRange range = attention_key_range(s, b, i);
+      if (j < range.begin || j >= range.end) continue;
+      const int64_t row = (b * s.q_heads + h) * Lq + i;
+      const T* q = static_cast<const T*>(p.q) + row * D;
+      const T* go = static_cast<const T*>(p.grad_out) + row * D;
+      float dot = 0.0f, dprob = 0.0f;
+      for (int64_t d = 0; d < D; ++d) {
+        dot += to_float(q[d]) * to_float(k[d]);
+        dprob += to_float(go[d]) * to_float(v[d]);
+      }
+      const float prob = expf(dot * s.scale - p.lse[row]);
+      const float factor = s.dropout > 0.0f ? keep_factor(s, uint64_t(row * Lk + j), keep_scale) : 1.0f;
+      const float ds = prob * (dprob * factor - p.delta[row]);
+      for (int64_t d = 0; d < D; ++d) {
+        dv[d] += prob * factor * to_float(go[d]);
+        dk[d] += ds * to_float(q[d]);
+      }
+    }
+  }
+  T* out_k = static_cast<T*>(p.grad_k) + key_row * D;
+  T* out_v = static_cast<T*>(p.grad_v) + key_row * D;
+  for (int64_t d = 0; d < D; ++d) {
+    out_k[d] = from_float<T>(dk[d] * s.scale);
+    out_v[d] = from_float<T>(dv[d]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast kernels. DPL = dims per lane = ceil(D / 32).
+
+// Loads `count` rows of a [*, D] matrix into shared memory as rows (stride D), zero past `count`.
+template <class T>
+__device__ __forceinline__ void load_rows(const T* src, int count, int D, float* dst) {
+  for (int e = threadIdx.x; e < kTile * D; e += blockDim.x) {
+    const int r = e / D;
+    dst[e] = r < count ? to_float(src[e]) : 0.0f;
+  }
+}
+
+// Loads `count` rows transposed: dst[d * kPad + r].
+template <class T>
+__device__ __forceinline__ void load_transposed(const T* src, int count, int D, float* dst) {
+  for (int e = threadIdx.x; e < kTile * D; e += blockDim.x) {
+    const int r = e / D, d = e % D;
+    dst[d * kPad + r] = r < count ? to_float(src[e]) : 0.0f;
+  }
+}
+
+template <class T, int DPL>
+__global__ void __launch_bounds__(kThreads) fast_forward(AttentionForwardParams p, int64_t query_tiles) {
+  extern __shared__ float smem[];
+  const AttentionShape& s = p.shape;
+  const int D = int(s.head_dim);
+  const int64_t Lq = s.q_len, Lk = s.kv_len;
+  float* qs = smem;                // [kTileRows][D]
+  float* kt = qs + kTileRows * D;  // [D][kPad]
+  float* vs = kt + D * kPad;       // [kTile][D]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t bh = blockIdx.x / query_tiles, i0 = (blockIdx.x % query_tiles) * kTileRows;
+  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int rows = int(min64(kTileRows, Lq - i0));
+  const T* q = static_cast<const T*>(p.q) + (bh * Lq + i0) * D;
+  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
+  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  for (int e = threadIdx.x; e < rows * D; e += blockDim.x) qs[e] = to_float(q[e]);
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+
+  float row_max[kRowsPerWarp], row_sum[kRowsPerWarp], acc[kRowsPerWarp][DPL];
+  int64_t row_end[kRowsPerWarp];
+  const int64_t begin = attention_key_range(s, b, i0).begin;
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    row_max[r] = -INFINITY;
+    row_sum[r] = 0.0f;
+    row_end[r] = local < rows ? attention_key_range(s, b, i0 + local).end : begin;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) acc[r][t] = 0.0f;
+  }
+  const int64_t end = attention_key_range(s, b, i0 + rows - 1).end;
+  for (int64_t j0 = begin; j0 < end; j0 += kTile) {
+    const int cols = int(min64(kTile, end - j0));
+    __syncthreads();  // the previous tile is no longer read (and qs is written on the first pass)
+    load_transposed(k + j0 * D, cols, D, kt);
+    load_rows(v + j0 * D, cols, D, vs);
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      const int local = warp * kRowsPerWarp + r;
+      const int n = int(min64(row_end[r] - j0, cols));
+      if (n <= 0) continue;  // warp-uniform
+      float score = -INFINITY;
+      if (lane < n) {
+        float dot = 0.0f;
+        for (int d = 0; d < D; ++d) dot += qs[local * D + d] * kt[d * kPad + lane];
+        score = dot * s.scale;
+      }
+      const float new_max = fmaxf(row_max[r], warp_max(score));
+      const float correction = expf(row_max[r] - new_max);
+      row_max[r] = new_max;
+      const float prob = lane < n ? expf(score - new_max) : 0.0f;
+      row_sum[r] = row_sum[r] * correction + prob;
+      float weight = prob;
+      if (s.dropout > 0.0f && lane < n)
+        weight *= keep_factor(s, uint64_t((bh * Lq + i0 + local) * Lk + j0 + lane), keep_scale);
+#pragma unroll
+      for (int t = 0; t < DPL; ++t) acc[r][t] *= correction;
+      for (int c = 0; c < n; ++c) {
+        const float w = __shfl_sync(0xffffffffu, weight, c);
+#pragma unroll
+        for (int t = 0; t < DPL; ++t) {
+          const int d = lane + 32 * t;
+          if (d < D) acc[r][t] += w * vs[c * D + d];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    if (local >= rows) continue;
+    const float total = warp_sum(row_sum[r]);
+    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+    const int64_t row = bh * Lq + i0 + local;
+    T* out = static_cast<T*>(p.out) + row * D;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) out[d] = from_float<T>(acc[r][t] * inv);
+    }
+    if (lane == 0) p.lse[row] = total > 0.0f ? row_max[r] + logf(total) : -INFINITY;
+  }
+}
+
+template <class T, int DPL>
+__global__ void __launch_bounds__(kThreads) fast_grad_q(AttentionBackwardParams p, int64_t query_tiles) {
+  extern __shared__ float smem[];
+  const AttentionShape& s = p.shape;
+  const int D = int(s.head_dim);
+  const int64_t Lq = s.q_len, Lk = s.kv_len;
+  float* qs = smem;                 // [kTileRows][D]
+  float* gos = qs + kTileRows * D;  // [kTileRows][D]
+  float* kt = gos + kTileRows * D;  // [D][kPad]
+  float* vt = kt + D * kPad;        // [D][kPad]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t bh = blockIdx.x / query_tiles, i0 = (blockIdx.x % query_tiles) * kTileRows;
+  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int rows = int(min64(kTileRows, Lq - i0));
+  const T* q = static_cast<const T*>(p.q) + (bh * Lq + i0) * D;
+  const T* go = static_cast<const T*>(p.grad_out) + (bh * Lq + i0) * D;
+  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
+  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  for (int e = threadIdx.x; e < rows * D; e += blockDim.x) {
+    qs[e] = to_float(q[e]);
+    gos[e] = to_float(go[e]);
+  }
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+
+  float acc[kRowsPerWarp][DPL], lse[kRowsPerWarp], delta[kRowsPerWarp];
+  int64_t row_end[kRowsPerWarp];
+  const int64_t begin = attention_key_range(s, b, i0).begin;
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    const bool valid = local < rows;
+    row_end[r] = valid ? attention_key_range(s, b, i0 + local).end : begin;
+    lse[r] = valid ? p.lse[bh * Lq + i0 + local] : 0.0f;
+    delta[r] = valid ? p.delta[bh * Lq + i0 + local] : 0.0f;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) acc[r][t] = 0.0f;
+  }
+  const int64_t end = attention_key_range(s, b, i0 + rows - 1).end;
+  for (int64_t j0 = begin; j0 < end; j0 += kTile) {
+    const int cols = int(min64(kTile, end - j0));
+    __syncthreads();
+    load_transposed(k + j0 * D, cols, D, kt);
+    load_transposed(v + j0 * D, cols, D, vt);
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      const int local = warp * kRowsPerWarp + r;
+      const int n = int(min64(row_end[r] - j0, cols));
+      if (n <= 0) continue;
+      float ds = 0.0f;
+      if (lane < n) {
+        float dot = 0.0f, dprob = 0.0f;
+        for (int d = 0; d < D; ++d) {
+          dot += qs[local * D + d] * kt[d * kPad + lane];
+          dprob += gos[local * D + d] * vt[d * kPad + lane];
+        }
+        const float prob = expf(dot * s.scale - lse[r]);
+        if (s.dropout > 0.0f)
+          dprob *= keep_factor(s, uint64_t((bh * Lq + i0 + local) * Lk + j0 + lane), keep_scale);
+        ds = prob * (dprob - delta[r]);
+      }
+      for (int c = 0; c < n; ++c) {
+        const float w = __shfl_sync(0xffffffffu, ds, c);
+#pragma unroll
+        for (int t = 0; t < DPL; ++t) {
+          const int d = lane + 32 * t;
+          if (d < D) acc[r][t] += w * kt[d * kPad + c];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    if (local >= rows) continue;
+    T* out = static_cast<T*>(p.grad_q) + (bh * Lq + i0 + local) * D;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) out[d] = from_float<T>(acc[r][t] * s.scale);
+    }
+  }
+}
+
+template <class T, int DPL>
+__global__ void __launch_bounds__(kThreads) fast_grad_kv(AttentionBackwardParams p, int64_t key_tiles) {
+  extern __shared__ float smem[];
+  const AttentionShape& s = p.shape;
+  const int D = int(s.head_dim);
+  const int64_t Lq = s.q_len, Lk = s.kv_len, group = s.q_heads / s.kv_heads;
+  float* ks = smem;                // [kTileRows][D]
+  float* vs = ks + kTileRows * D;  // [kTileRows][D]
+  float* qt = vs + kTileRows * D;  // [D][kPad]
+  float* got = qt + D * kPad;      // [D][kPad]
+  float* lse_s = got + D * kPad;   // [kTile]
+  float* delta_s = lse_s + kTile;  // [kTile]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t bhk = blockIdx.x / key_tiles, j0 = (blockIdx.x % key_tiles) * kTileRows;
+  const int64_t b = bhk / s.kv_heads, hk = bhk % s.kv_heads;
+  const int cols = int(min64(kTileRows, Lk - j0));
+  const T* k = static_cast<const T*>(p.k) + (bhk * Lk + j0) * D;
+  const T* v = static_cast<const T*>(p.v) + (bhk * Lk + j0) * D;
+  for (int e = threadIdx.x; e < cols * D; e += blockDim.x) {
+    ks[e] = to_float(k[e]);
+    vs[e] = to_float(v[e]);
+  }
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  float dk[kRowsPerWarp][DPL], dv[kRowsPerWarp][DPL];
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r)
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) dk[r][t] = dv[r][t] = 0.0f;
+
+  // Keys outside [begin, pad_end) are never visible; a causal row i sees key j once
+  // i >= j - (Lk - Lq), so query tiles before that contribute nothing.
+  AttentionShape without_causal = s;
+  without_causal.causal = false;
+  const KeyRange padding = attention_key_range(without_causal, b, 0);
+  const bool any_visible = j0 < padding.end && j0 + cols > padding.begin;
+  const int64_t first_row = s.causal ? max64(0, j0 - (Lk - Lq)) : 0;
+  for (int64_t h = hk * group; any_visible && h < (hk + 1) * group; ++h) {
+    const int64_t bh = b * s.q_heads + h;
+    for (int64_t i0 = (first_row / kTile) * kTile; i0 < Lq; i0 += kTile) {
+      const int rows = int(min64(kTile, Lq - i0));
+      __syncthreads();
+      load_transposed(static_cast<const T*>(p.q) + (bh * Lq + i0) * D, rows, D, qt);
+      load_transposed(static_cast<const T*>(p.grad_out) + (bh * Lq + i0) * D, rows, D, got);
+      if (threadIdx.x < kTile) {
+        const bool valid = int(threadIdx.x) < rows;
+        lse_s[threadIdx.x] = valid ? p.lse[bh * Lq + i0 + threadIdx.x] : 0.0f;
+        delta_s[threadIdx.x] = valid ? p.delta[bh * Lq + i0 + threadIdx.x] : 0.0f;
+      }
+      __syncthreads();
+      const int64_t my_end = lane < rows ? attention_key_range(s, b, i0 + lane).end : 0;
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        const int local = warp * kRowsPerWarp + r;
+        const int64_t j = j0 + local;
+        if (local >= cols || j < padding.begin || j >= padding.end) continue;  // warp-uniform
+        float weight = 0.0f, ds = 0.0f;
+        if (lane < rows && j < my_end) {
+          float dot = 0.0f, dprob = 0.0f;
+          for (int d = 0; d < D; ++d) {
+            dot += ks[local * D + d] * qt[d * kPad + lane];
+            dprob += vs[local * D + d] * got[d * kPad + lane];
+          }
+          const float prob = expf(dot * s.scale - lse_s[lane]);
+          const float factor =
+              s.dropout > 0.0f ? keep_factor(s, uint64_t((bh * Lq + i0 + lane) * Lk + j), keep_scale) : 1.0f;
+          weight = prob * factor;
+          ds = prob * (dprob * factor - delta_s[lane]);
+        }
+        for (int c = 0; c < rows; ++c) {
+          const float wv = __shfl_sync(0xffffffffu, weight, c);
+          const float wk = __shfl_sync(0xffffffffu, ds, c);
+#pragma unroll
+          for (int t = 0; t < DPL; ++t) {
+            const int d = lane + 32 * t;
+            if (d < D) {
+              dv[r][t] += wv * got[d * kPad + c];
+              dk[r][t] += wk * qt[d * kPad + c];
+            }
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    if (local >= cols) continue;
+    T* out_k = static_cast<T*>(p.grad_k) + (bhk * Lk + j0 + local) * D;
+    T* out_v = static_cast<T*>(p.grad_v) + (bhk * Lk + j0 + local) * D;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) {
+        out_k[d] = from_float<T>(dk[r][t] * s.scale);
+        out_v[d] = from_float<T>(dv[r][t]);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE: one thread per rotated pair; angles in f64 so that long positions keep their precision.
+
+template <class T>
+__global__ void rope_kernel(RopeParams p) {
+  const int64_t half = p.head_dim / 2;
+  const int64_t pairs = p.batch * p.heads * p.len * half;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < pairs;
+       e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t k = e % half, row = e / half;  // row = (b * H + h) * L + l
+    const int64_t l = row % p.len, b = row / (p.len * p.heads);
+    const double position = double(p.positions[p.positions_per_batch ? b * p.len + l : l]);
+    const double angle = position * pow(p.theta, -2.0 * double(k) / double(p.head_dim));
+    double sin_d, cos_d;
+    sincos(angle, &sin_d, &cos_d);
+    const float c = float(cos_d), sn = (p.inverse ? -1.0f : 1.0f) * float(sin_d);
+    const T* x = static_cast<const T*>(p.x) + row * p.head_dim;
+    T* out = static_cast<T*>(p.out) + row * p.head_dim;
+    const float x1 = to_float(x[k]), x2 = to_float(x[k + half]);
+    out[k] = from_float<T>(x1 * c - x2 * sn);
+    out[k + half] = from_float<T>(x2 * c + x1 * sn);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launchers
+
+template <class Fn>
+void visit_float(DType dtype, Fn&& fn) {
+  if (dtype == DType::BF16)
+    fn(static_cast<bf16*>(nullptr));
+  else
+    fn(static_cast<float*>(nullptr));
+}
+
+template <int DPL, class Fn>
+void with_dims_per_lane(int64_t head_dim, Fn&& fn) {
+  if constexpr (DPL <= 4) {
+    if (head_dim <= 32 * DPL)
+      fn(std::integral_constant<int, DPL>{});
+    else
+      with_dims_per_lane<DPL + 1>(head_dim, fn);
+  } else {
+    fail("attention: head dim ", head_dim, " is above the CUDA kernels' limit of 128");
+  }
+}
+
+bool use_reference() { return kernel_variant("attention") == "reference"; }
+
+// Raises the kernel's dynamic shared memory limit when it needs more than the default 48 KiB.
+template <class Kernel>
+void prepare_shared(Kernel kernel, size_t bytes, const CudaStream& s) {
+  if (s.max_shared_memory_per_block > 0 && bytes > size_t(s.max_shared_memory_per_block))
+    fail("attention: needs ", bytes, " bytes of shared memory per block; the device allows ",
+         s.max_shared_memory_per_block);
+  if (bytes > 48 * 1024)
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+}
+
+template <class T>
+void forward_typed(const AttentionForwardParams& p, const CudaStream& s) {
+  const AttentionShape& a = p.shape;
+  const int64_t rows = a.batch * a.q_heads * a.q_len;
+  if (use_reference()) {
+    reference_forward<T><<<unsigned((rows + 127) / 128), 128, 0, s.stream>>>(p);
+    return;
+  }
+  const int64_t query_tiles = (a.q_len + kTileRows - 1) / kTileRows;
+  const size_t bytes = sizeof(float) * size_t(a.head_dim) * (kTileRows + kPad + kTile);
+  with_dims_per_lane<1>(a.head_dim, [&](auto dpl) {
+    auto kernel = fast_forward<T, decltype(dpl)::value>;
+    prepare_shared(kernel, bytes, s);
+    kernel<<<unsigned(a.batch * a.q_heads * query_tiles), kThreads, bytes, s.stream>>>(p, query_tiles);
+  });
+}
+
+template <class T>
+void backward_typed(const AttentionBackwardParams& p, const CudaStream& s) {
+  const AttentionShape& a = p.shape;
+  const int64_t rows = a.batch * a.q_heads * a.q_len;
+  if (rows > 0) delta_kernel<T><<<grid_for(rows * 32, 256, s), 256, 0, s.stream>>>(p, rows);
+  if (use_reference()) {
+    const int64_t key_rows = a.batch * a.kv_heads * a.kv_len;
+    if (rows > 0) reference_grad_q<T><<<unsigned((rows + 127) / 128), 128, 0, s.stream>>>(p);
+    if (key_rows > 0) reference_grad_kv<T><<<unsigned((key_rows + 127) / 128), 128, 0, s.stream>>>(p);
+    return;
+  }
+  const int64_t query_tiles = (a.q_len + kTileRows - 1) / kTileRows;
+  const int64_t key_tiles = (a.kv_len + kTileRows - 1) / kTileRows;
+  const size_t bytes = sizeof(float) * (size_t(a.head_dim) * (2 * kTileRows + 2 * kPad) + 2 * kTile);
+  with_dims_per_lane<1>(a.head_dim, [&](auto dpl) {
+    constexpr int kDpl = decltype(dpl)::value;
+    if (rows > 0) {
+      auto kernel = fast_grad_q<T, kDpl>;
+      prepare_shared(kernel, bytes, s);
+      kernel<<<unsigned(a.batch * a.q_heads * query_tiles), kThreads, bytes, s.stream>>>(p, query_tiles);
+    }
+    if (key_tiles > 0) {
+      auto kernel = fast_grad_kv<T, kDpl>;
+      prepare_shared(kernel, bytes, s);
+      kernel<<<unsigned(a.batch * a.kv_heads * key_tiles), kThreads, bytes, s.stream>>>(p, key_tiles);
+    }
+  });
+}
+
+}  // namespace
+
+void attention_forward(const AttentionForwardParams& p, const CudaStream& s) {
+  if (p.shape.batch * p.shape.q_heads * p.shape.q_len == 0) return;
+  visit_float(p.shape.dtype, [&](auto* tag) { forward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
+}
+
+void attention_backward(const AttentionBackwardParams& p, const CudaStream& s) {
+  visit_float(p.shape.dtype, [&](auto* tag) { backward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
+}
+
+void rope(const RopeParams& p, const CudaStream& s) {
+  const int64_t pairs = p.batch * p.heads * p.len * (p.head_dim / 2);
+  if (pairs == 0) return;
+  visit_float(p.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    rope_kernel<T><<<grid_for(pairs, 256, s), 256, 0, s.stream>>>(p);
+  });
+}
+
+}  // namespace llmrec::kernels::cuda

@@ -1,0 +1,68 @@
+// Bindings of the attention family.
+#include "../ops/attention.h"
+#include "addon.h"
+
+namespace llmrec::addon {
+namespace {
+
+// Arguments from `first` on: causal, keyLengths | null, leftPadding, scale | null, dropout, seed, offset.
+ops::AttentionOptions attention_options(const Napi::CallbackInfo& info, size_t first, const char* op) {
+  ops::AttentionOptions o;
+  o.causal = bool_arg(info[first], op, "causal");
+  o.key_lengths = optional_tensor_arg(info, first + 1, op, "keyLengths");
+  o.left_padding = bool_arg(info[first + 2], op, "leftPadding");
+  if (!info[first + 3].IsNull() && !info[first + 3].IsUndefined())
+    o.scale = number_arg(info[first + 3], op, "scale");
+  o.dropout = number_arg(info[first + 4], op, "dropout");
+  o.seed = u64_arg(info[first + 5], op, "seed");
+  o.offset = u64_arg(info[first + 6], op, "offset");
+  return o;
+}
+
+// attentionForward(q, k, v, ...options) -> [out, lse]
+Napi::Value attention_forward(const Napi::CallbackInfo& info) {
+  const char* op = "attention";
+  const auto options = attention_options(info, 3, op);
+  auto [out, lse] =
+      ops::attention_forward(context(info.Env()), tensor_arg(info, 0, op, "q"), tensor_arg(info, 1, op, "k"),
+                             tensor_arg(info, 2, op, "v"), options);
+  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  result.Set(uint32_t(0), wrap_tensor(info.Env(), out));
+  result.Set(uint32_t(1), wrap_tensor(info.Env(), lse));
+  return result;
+}
+
+// attentionBackward(q, k, v, out, lse, gradOut, ...options) -> [dq, dk, dv]
+Napi::Value attention_backward(const Napi::CallbackInfo& info) {
+  const char* op = "attention backward";
+  const auto options = attention_options(info, 6, op);
+  auto [dq, dk, dv] =
+      ops::attention_backward(context(info.Env()), tensor_arg(info, 0, op, "q"), tensor_arg(info, 1, op, "k"),
+                              tensor_arg(info, 2, op, "v"), tensor_arg(info, 3, op, "out"),
+                              tensor_arg(info, 4, op, "lse"), tensor_arg(info, 5, op, "gradOut"), options);
+  Napi::Array result = Napi::Array::New(info.Env(), 3);
+  result.Set(uint32_t(0), wrap_tensor(info.Env(), dq));
+  result.Set(uint32_t(1), wrap_tensor(info.Env(), dk));
+  result.Set(uint32_t(2), wrap_tensor(info.Env(), dv));
+  return result;
+}
+
+// rope(x, positions, theta, inverse)
+Napi::Value rope(const Napi::CallbackInfo& info) {
+  return wrap_tensor(info.Env(),
+                     ops::rope(context(info.Env()), tensor_arg(info, 0, "rope", "x"),
+                               tensor_arg(info, 1, "rope", "positions"), number_arg(info[2], "rope", "theta"),
+                               bool_arg(info[3], "rope", "inverse")));
+}
+
+void init(Napi::Env env, Napi::Object exports) {
+  export_function(env, exports, "attentionForward", attention_forward);
+  export_function(env, exports, "attentionBackward", attention_backward);
+  export_function(env, exports, "rope", rope);
+}
+
+}  // namespace
+
+LLMREC_REGISTER_BINDINGS(attention, init);
+
+}  // namespace llmrec::addon

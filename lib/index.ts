@@ -4,3 +4,5 @@ export { tidy, keep } from './scope.js';
 export { noGrad, setGradEnabled, isGradEnabled, type BackwardOptions } from './autograd.js';
 export * from './device.js';
 export type { DType, HostArray } from './binding.js';
+export * as data from './data/index.js';
+export * as evaluation from './eval/index.js';

@@ -16,3 +16,5 @@ export * from './ops/softmax.js';
 export * from './ops/loss.js';
 export * from './ops/embedding.js';
 export * from './ops/attention.js';
+export * as data from './data/index.js';
+export * as evaluation from './eval/index.js';

@@ -2,13 +2,14 @@
 // The llmrec command line. Each command lives in lib/cli/commands/ and declares its options;
 // this file only dispatches.
 import { formatHelp, parseOptions, UsageError, type Command } from './args.js';
+import { dataCommand } from './commands/data.js';
 import { demoCommand } from './commands/demo.js';
 import { infoCommand } from './commands/info.js';
 
 const program = 'llmrec';
 
 // Register new commands here.
-const commands: Command[] = [demoCommand as Command, infoCommand as Command];
+const commands: Command[] = [demoCommand as Command, infoCommand as Command, dataCommand as Command];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

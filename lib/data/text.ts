@@ -1,0 +1,330 @@
+// Streaming text input for the loaders: bytes → (optionally decompressed) → lines with their
+// numbers → CSV records. Everything below the file reader is synchronous and push-based, so the
+// same parser runs on a stream (files larger than memory) and on an in-memory buffer (benchmarks).
+import { spawn, execFileSync } from 'node:child_process';
+import { createReadStream, readFileSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+
+/** One malformed input row, kept as an example in the load report. */
+export interface MalformedRow {
+  file: string;
+  /** 1-based line number where the row starts. */
+  line: number;
+  reason: string;
+  /** The start of the offending text (at most 120 characters). */
+  text: string;
+}
+
+/**
+ * What a load did: how many data rows were read, kept and dropped, and why. Cleaning drops
+ * (cancellations, rows without a customer, ...) and malformed rows are counted separately;
+ * malformed rows also keep their first examples with file and line number.
+ */
+export interface LoadReport {
+  files: string[];
+  rowsRead: number;
+  rowsKept: number;
+  /** Rows removed on purpose by cleaning rules, by reason. */
+  dropped: Record<string, number>;
+  /** Rows that could not be parsed, by reason. */
+  malformed: Record<string, number>;
+  malformedCount: number;
+  /** The first malformed rows (up to `maxExamples`), with file and line. */
+  examples: MalformedRow[];
+  /** An error that ended a file early (truncated compressed stream, unreadable file). */
+  sourceErrors: string[];
+}
+
+export class LoadReportBuilder {
+  readonly report: LoadReport = {
+    files: [],
+    rowsRead: 0,
+    rowsKept: 0,
+    dropped: {},
+    malformed: {},
+    malformedCount: 0,
+    examples: [],
+    sourceErrors: [],
+  };
+  constructor(private readonly maxExamples = 20) {}
+
+  drop(reason: string): void {
+    this.report.dropped[reason] = (this.report.dropped[reason] ?? 0) + 1;
+  }
+
+  malformed(file: string, line: number, reason: string, text: string): void {
+    const r = this.report;
+    r.malformed[reason] = (r.malformed[reason] ?? 0) + 1;
+    r.malformedCount++;
+    if (r.examples.length < this.maxExamples) r.examples.push({ file, line, reason, text: text.slice(0, 120) });
+  }
+}
+
+/** Compression recognised by file extension: .gz, .br (zlib, built in) and .xz (the xz tool). */
+function compressionOf(file: string): 'gzip' | 'brotli' | 'xz' | 'none' {
+  if (file.endsWith('.gz')) return 'gzip';
+  if (file.endsWith('.br')) return 'brotli';
+  if (file.endsWith('.xz')) return 'xz';
+  return 'none';
+}
+
+/** The file name without its compression suffix, to decide the format (.csv, .jsonl, .inter ...). */
+export function stripCompression(file: string): string {
+  return compressionOf(file) === 'none' ? file : file.slice(0, file.lastIndexOf('.'));
+}
+
+/** Reads and decompresses a whole file synchronously (benchmarks and small files). */
+export function readDecompressedSync(file: string): Buffer {
+  switch (compressionOf(file)) {
+    case 'gzip':
+      return zlib.gunzipSync(readFileSync(file));
+    case 'brotli':
+      return zlib.brotliDecompressSync(readFileSync(file));
+    case 'xz':
+      return execFileSync('xz', ['-dc', file], { maxBuffer: 1 << 30 });
+    case 'none':
+      return readFileSync(file);
+  }
+}
+
+interface OpenedSource {
+  stream: Readable;
+  /** Resolves after the stream ends, with the decompressor's error if it failed. */
+  done: Promise<string | undefined>;
+  /** Stops reading early. */
+  cancel(): void;
+}
+
+function openStream(file: string): OpenedSource {
+  const kind = compressionOf(file);
+  if (kind === 'xz') {
+    const child = spawn('xz', ['-dc', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const done = new Promise<string | undefined>((resolve) => {
+      child.on('error', (e) => resolve(`cannot run xz to read ${file}: ${e.message}`));
+      child.on('close', (code) => resolve(code === 0 ? undefined : `xz -dc ${file}: ${stderr.trim() || `exit ${code}`}`));
+    });
+    return { stream: child.stdout, done, cancel: () => child.kill() };
+  }
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (kind === 'none') return { stream: raw, done: Promise.resolve(undefined), cancel: () => raw.destroy() };
+  const inflate = kind === 'gzip' ? zlib.createGunzip() : zlib.createBrotliDecompress();
+  raw.on('error', (e) => inflate.destroy(e));
+  const cancel = () => {
+    raw.destroy();
+    inflate.destroy();
+  };
+  return { stream: raw.pipe(inflate), done: Promise.resolve(undefined), cancel };
+}
+
+/** Up to `bytes` bytes from the start of a (possibly compressed) file; empty if unreadable. */
+export async function readHead(file: string, bytes: number): Promise<Buffer> {
+  const { stream, cancel } = openStream(file);
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of stream) {
+      parts.push(chunk as Buffer);
+      total += (chunk as Buffer).length;
+      if (total >= bytes) break;
+    }
+  } catch {
+    // A short or unreadable head is reported by the full load, not here.
+  } finally {
+    cancel();
+  }
+  return Buffer.concat(parts).subarray(0, bytes);
+}
+
+export type LineHandler = (text: string, line: number) => void;
+
+/**
+ * Splits bytes into lines (LF or CRLF), numbering them from 1. A line that is not valid UTF-8
+ * goes to `onInvalid` instead of being decoded with replacement characters.
+ */
+export class LineSplitter {
+  private pending: Buffer | undefined;
+  private lineNo = 0;
+
+  constructor(
+    private readonly onLine: LineHandler,
+    private readonly onInvalid: (line: number, bytes: Buffer) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const last = buf.lastIndexOf(10);
+    if (last < 0) {
+      this.pending = buf;
+      return;
+    }
+    this.pending = last + 1 < buf.length ? buf.subarray(last + 1) : undefined;
+    // The common case decodes the whole chunk at once; only a chunk holding invalid UTF-8 is
+    // walked line by line, so that just the offending lines are rejected.
+    const body = buf.subarray(0, last + 1);
+    if (isUtf8(body)) this.emitText(body.toString('utf8'));
+    else this.emitBytes(body);
+  }
+
+  end(): void {
+    const rest = this.pending;
+    this.pending = undefined;
+    if (rest && rest.length > 0) {
+      const line = Buffer.concat([rest, Buffer.from('\n')]);
+      if (isUtf8(line)) this.emitText(line.toString('utf8'));
+      else this.emitBytes(line);
+    }
+  }
+
+  private emitText(text: string): void {
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      if (nl < 0) return;
+      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      this.onLine(text.slice(start, end), ++this.lineNo);
+      start = nl + 1;
+    }
+  }
+
+  private emitBytes(bytes: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = bytes.indexOf(10, start);
+      if (nl < 0) return;
+      const line = bytes.subarray(start, nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl);
+      if (isUtf8(line)) this.onLine(line.toString('utf8'), ++this.lineNo);
+      else this.onInvalid(++this.lineNo, line);
+      start = nl + 1;
+    }
+  }
+}
+
+/** Progress callback: bytes of (decompressed) input consumed so far. */
+export type ProgressHandler = (bytes: number) => void;
+
+/**
+ * Streams `file` through a LineSplitter. A read or decompression error (a truncated .gz, a
+ * missing file) does not throw: it is returned, after every complete line before it was emitted.
+ */
+export async function streamLines(
+  file: string,
+  splitter: LineSplitter,
+  onProgress?: ProgressHandler,
+): Promise<string | undefined> {
+  let stream: Readable;
+  let done: Promise<string | undefined>;
+  try {
+    ({ stream, done } = openStream(file));
+  } catch (e) {
+    return `cannot open ${file}: ${(e as Error).message}`;
+  }
+  let bytes = 0;
+  let error: string | undefined;
+  try {
+    for await (const chunk of stream) {
+      splitter.push(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+      onProgress?.(bytes);
+    }
+  } catch (e) {
+    error = `${file}: ${(e as Error).message}`;
+  }
+  splitter.end();
+  return error ?? (await done);
+}
+
+/** Splits one CSV/TSV line into fields. Returns undefined while a quoted field is still open. */
+export function splitDelimited(text: string, separator: string): string[] | undefined {
+  if (text.indexOf('"') < 0) return text.split(separator);
+  const fields: string[] = [];
+  const sep = separator.charCodeAt(0);
+  let field = '';
+  let i = 0;
+  const n = text.length;
+  for (;;) {
+    if (text.charCodeAt(i) === 34) {
+      // Quoted field: "" is an escaped quote; anything after the closing quote up to the
+      // separator is kept, as spreadsheet exports sometimes leave stray spaces there.
+      i++;
+      for (;;) {
+        const q = text.indexOf('"', i);
+        if (q < 0) return undefined;
+        field += text.slice(i, q);
+        if (text.charCodeAt(q + 1) === 34) {
+          field += '"';
+          i = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
+      }
+      const next = text.indexOf(separator, i);
+      const stop = next < 0 ? n : next;
+      field += text.slice(i, stop);
+      i = stop;
+    } else {
+      const next = text.indexOf(separator, i);
+      const stop = next < 0 ? n : next;
+      field = text.slice(i, stop);
+      i = stop;
+    }
+    fields.push(field);
+    field = '';
+    if (i >= n) return fields;
+    if (text.charCodeAt(i) === sep) i++;
+    if (i === n) {
+      fields.push('');
+      return fields;
+    }
+  }
+}
+
+/**
+ * Assembles CSV records from lines: a quoted field may span lines. A record still open after
+ * `maxRecordLines` lines, or at the end of the input, is reported as malformed (an unbalanced
+ * quote or a truncated file) instead of swallowing the rest of the file.
+ */
+export class DelimitedRecordReader {
+  private open: string | undefined;
+  private openLine = 0;
+  private openCount = 0;
+
+  constructor(
+    private readonly separator: string,
+    private readonly onRecord: (fields: string[], line: number, text: string) => void,
+    private readonly onMalformed: (line: number, reason: string, text: string) => void,
+    private readonly maxRecordLines = 64,
+  ) {}
+
+  line(text: string, line: number): void {
+    if (this.open === undefined && text === '') return;
+    if (this.open !== undefined) {
+      text = `${this.open}\n${text}`;
+      line = this.openLine;
+    }
+    const fields = splitDelimited(text, this.separator);
+    if (fields) {
+      this.open = undefined;
+      this.openCount = 0;
+      this.onRecord(fields, line, text);
+      return;
+    }
+    if (++this.openCount >= this.maxRecordLines) {
+      this.open = undefined;
+      this.openCount = 0;
+      this.onMalformed(line, 'unterminated quoted field', text);
+      return;
+    }
+    this.open = text;
+    this.openLine = line;
+  }
+
+  end(): void {
+    if (this.open !== undefined) this.onMalformed(this.openLine, 'unterminated quoted field at end of file', this.open);
+    this.open = undefined;
+  }
+}

@@ -1,0 +1,3 @@
+// Evaluation: ranking metrics (full and sampled), Hit@1 of generated titles, seeds, reports.
+export * from './metrics.js';
+export * from './report.js';

@@ -1,0 +1,168 @@
+// Reporting: mean ± std over seeds, JSON result files and SVG training curves (no plotting
+// dependency; an SVG opens in any browser and diffs as text).
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface MeanStd {
+  mean: number;
+  /** Sample standard deviation (n − 1); 0 for a single value. */
+  std: number;
+  n: number;
+  values: number[];
+}
+
+/** Mean and sample standard deviation of `values`. */
+export function meanStd(values: readonly number[]): MeanStd {
+  const n = values.length;
+  if (n === 0) throw new RangeError('meanStd: no values');
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const variance = n > 1 ? values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, std: Math.sqrt(variance), n, values: [...values] };
+}
+
+/**
+ * Aggregates per-seed results (flat name → number records, e.g. flattenMetrics output) into
+ * mean ± std per name. Every run must report the same names.
+ */
+export function aggregateSeeds(runs: readonly Record<string, number>[]): Record<string, MeanStd> {
+  if (runs.length === 0) throw new RangeError('aggregateSeeds: no runs');
+  const names = Object.keys(runs[0]!);
+  const out: Record<string, MeanStd> = {};
+  for (const name of names) {
+    out[name] = meanStd(
+      runs.map((run, i) => {
+        const v = run[name];
+        if (v === undefined)
+          throw new Error(`aggregateSeeds: run ${i} has no '${name}' (run 0 has ${names.join(', ')})`);
+        return v;
+      }),
+    );
+  }
+  return out;
+}
+
+/** '0.1234 ± 0.0056'. */
+export function formatMeanStd(value: MeanStd, digits = 4): string {
+  return `${value.mean.toFixed(digits)} ± ${value.std.toFixed(digits)}`;
+}
+
+/** Writes JSON atomically (temporary file, then rename), pretty-printed, with a trailing newline. */
+export function writeJsonFile(file: string, value: unknown): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(value, null, 2) + '\n');
+  renameSync(temporary, file);
+}
+
+/** One line of a training plot: (step or epoch, value) points. */
+export interface CurveSeries {
+  name: string;
+  points: readonly (readonly [number, number])[];
+}
+
+export interface CurveOptions {
+  title?: string;
+  xLabel?: string;
+  yLabel?: string;
+  width?: number;
+  height?: number;
+}
+
+const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+
+const escapeXml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** About five round tick values covering [lo, hi]. */
+function ticks(lo: number, hi: number): number[] {
+  const span = hi - lo || Math.abs(hi) || 1;
+  const raw = span / 5;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+/** Renders training curves (loss, validation metrics) as a standalone SVG document. */
+export function trainingCurvesSvg(series: readonly CurveSeries[], options: CurveOptions = {}): string {
+  const width = options.width ?? 640;
+  const height = options.height ?? 400;
+  const margin = { left: 64, right: 150, top: 36, bottom: 48 };
+  const finite = series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  if (finite.length === 0) throw new Error('trainingCurvesSvg: no finite points to plot');
+  let [xMin, xMax, yMin, yMax] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const [x, y] of finite) {
+    xMin = Math.min(xMin, x);
+    xMax = Math.max(xMax, x);
+    yMin = Math.min(yMin, y);
+    yMax = Math.max(yMax, y);
+  }
+  if (xMax === xMin) xMax = xMin + 1;
+  if (yMax === yMin) yMax = yMin + (Math.abs(yMin) || 1);
+  const plotW = width - margin.left - margin.right;
+  const plotH = height - margin.top - margin.bottom;
+  const sx = (x: number) => margin.left + ((x - xMin) / (xMax - xMin)) * plotW;
+  const sy = (y: number) => margin.top + plotH - ((y - yMin) / (yMax - yMin)) * plotH;
+  const f = (v: number) => v.toFixed(2);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+  ];
+  if (options.title)
+    parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(options.title)}</text>`);
+  for (const t of ticks(xMin, xMax)) {
+    parts.push(`<line x1="${f(sx(t))}" y1="${margin.top}" x2="${f(sx(t))}" y2="${margin.top + plotH}" stroke="#eee"/>`);
+    parts.push(`<text x="${f(sx(t))}" y="${margin.top + plotH + 16}" text-anchor="middle">${t}</text>`);
+  }
+  for (const t of ticks(yMin, yMax)) {
+    parts.push(
+      `<line x1="${margin.left}" y1="${f(sy(t))}" x2="${margin.left + plotW}" y2="${f(sy(t))}" stroke="#eee"/>`,
+    );
+    parts.push(`<text x="${margin.left - 6}" y="${f(sy(t) + 4)}" text-anchor="end">${t}</text>`);
+  }
+  parts.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`,
+  );
+  if (options.xLabel) {
+    parts.push(
+      `<text x="${margin.left + plotW / 2}" y="${height - 10}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+    );
+  }
+  if (options.yLabel) {
+    const cy = margin.top + plotH / 2;
+    parts.push(
+      `<text x="16" y="${cy}" text-anchor="middle" transform="rotate(-90 16 ${cy})">${escapeXml(options.yLabel)}</text>`,
+    );
+  }
+  series.forEach((s, i) => {
+    const color = palette[i % palette.length]!;
+    // A non-finite value (a diverged loss) breaks the line instead of bending the axes.
+    let d = '';
+    let pen = 'M';
+    for (const [x, y] of s.points) {
+      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        pen = 'M';
+        continue;
+      }
+      d += `${pen}${f(sx(x))},${f(sy(y))} `;
+      pen = 'L';
+    }
+    if (d) parts.push(`<path d="${d.trim()}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
+    const ly = margin.top + 8 + i * 18;
+    parts.push(
+      `<line x1="${width - margin.right + 10}" y1="${ly}" x2="${width - margin.right + 30}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+    );
+    parts.push(`<text x="${width - margin.right + 36}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+/** Writes trainingCurvesSvg's output to `file` atomically. */
+export function writeTrainingCurves(file: string, series: readonly CurveSeries[], options: CurveOptions = {}): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, trainingCurvesSvg(series, options));
+  renameSync(temporary, file);
+}

@@ -444,29 +444,29 @@ void gemm_dispatch_c(const GemmParams& p, const CudaStream& s) {
 }
 
 template <Activation ACT, class T>
-__global__ void activation_backward_kernel(const T* __restrict__ pre, const T* __restrict__ grad_out,
-                                           T* __restrict__ grad_in, int64_t numel) {
+__global__ void epilogue_backward_kernel(const T* __restrict__ pre, const T* __restrict__ grad_out,
+                                         T* __restrict__ grad_in, int64_t numel) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < numel;
        i += int64_t(gridDim.x) * blockDim.x)
     grad_in[i] = from_float<T>(to_float(grad_out[i]) * activation_derivative<ACT>(to_float(pre[i])));
 }
 
 template <Activation ACT, class T>
-void activation_backward_launch(const ActivationBackwardParams& p, const CudaStream& s) {
+void epilogue_backward_launch(const EpilogueBackwardParams& p, const CudaStream& s) {
   constexpr int threads = 256;
-  activation_backward_kernel<ACT, T><<<grid_for(p.numel, threads, s), threads, 0, s.stream>>>(
+  epilogue_backward_kernel<ACT, T><<<grid_for(p.numel, threads, s), threads, 0, s.stream>>>(
       static_cast<const T*>(p.pre_activation), static_cast<const T*>(p.grad_out), static_cast<T*>(p.grad_in),
       p.numel);
 }
 
 template <class T>
-void activation_backward_dispatch(const ActivationBackwardParams& p, const CudaStream& s) {
+void epilogue_backward_dispatch(const EpilogueBackwardParams& p, const CudaStream& s) {
   switch (p.activation) {
-    case Activation::None: return activation_backward_launch<Activation::None, T>(p, s);
-    case Activation::Relu: return activation_backward_launch<Activation::Relu, T>(p, s);
-    case Activation::GeluErf: return activation_backward_launch<Activation::GeluErf, T>(p, s);
-    case Activation::GeluTanh: return activation_backward_launch<Activation::GeluTanh, T>(p, s);
-    case Activation::Silu: return activation_backward_launch<Activation::Silu, T>(p, s);
+    case Activation::None: return epilogue_backward_launch<Activation::None, T>(p, s);
+    case Activation::Relu: return epilogue_backward_launch<Activation::Relu, T>(p, s);
+    case Activation::GeluErf: return epilogue_backward_launch<Activation::GeluErf, T>(p, s);
+    case Activation::GeluTanh: return epilogue_backward_launch<Activation::GeluTanh, T>(p, s);
+    case Activation::Silu: return epilogue_backward_launch<Activation::Silu, T>(p, s);
   }
 }
 
@@ -480,12 +480,12 @@ void gemm(const GemmParams& p, const CudaStream& s) {
     gemm_dispatch_c<float>(p, s);
 }
 
-void activation_backward(const ActivationBackwardParams& p, const CudaStream& s) {
+void epilogue_backward(const EpilogueBackwardParams& p, const CudaStream& s) {
   if (p.numel == 0) return;
   if (p.dtype == DType::BF16)
-    activation_backward_dispatch<bf16>(p, s);
+    epilogue_backward_dispatch<bf16>(p, s);
   else
-    activation_backward_dispatch<float>(p, s);
+    epilogue_backward_dispatch<float>(p, s);
 }
 
 }  // namespace llmrec::kernels::cuda

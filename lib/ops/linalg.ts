@@ -25,7 +25,7 @@ declare module '../binding.js' {
       outDtype: DType | null,
       keepPreActivation: boolean,
     ): [NativeTensor, NativeTensor | null];
-    activationBackward(activation: Activation, preActivation: NativeTensor, grad: NativeTensor): NativeTensor;
+    epilogueBackward(activation: Activation, preActivation: NativeTensor, grad: NativeTensor): NativeTensor;
   }
 }
 
@@ -82,7 +82,7 @@ export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
     inputs,
     [out],
     ([g], [aSaved, bSaved, preSaved]) => {
-      const gz = preSaved ? new Tensor(native.activationBackward(activation, preSaved.native, g!.native)) : g!;
+      const gz = preSaved ? new Tensor(native.epilogueBackward(activation, preSaved.native, g!.native)) : g!;
       return [
         gradA(gz, bSaved!, transA, transB, alpha, shapes.a),
         gradB(gz, aSaved!, transA, transB, alpha, shapes.b),

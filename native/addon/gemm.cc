@@ -39,17 +39,17 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   return pair;
 }
 
-// activationBackward(activation, preActivation, grad)
-Napi::Value activation_backward(const Napi::CallbackInfo& info) {
-  const char* op = "activationBackward";
-  return wrap_tensor(info.Env(), ops::activation_backward(context(info.Env()), activation_arg(info[0], op),
-                                                          tensor_arg(info, 1, op, "preActivation"),
-                                                          tensor_arg(info, 2, op, "grad")));
+// epilogueBackward(activation, preActivation, grad)
+Napi::Value epilogue_backward(const Napi::CallbackInfo& info) {
+  const char* op = "epilogueBackward";
+  return wrap_tensor(info.Env(), ops::epilogue_backward(context(info.Env()), activation_arg(info[0], op),
+                                                        tensor_arg(info, 1, op, "preActivation"),
+                                                        tensor_arg(info, 2, op, "grad")));
 }
 
 void init(Napi::Env env, Napi::Object exports) {
   export_function(env, exports, "gemm", gemm);
-  export_function(env, exports, "activationBackward", activation_backward);
+  export_function(env, exports, "epilogueBackward", epilogue_backward);
 }
 
 }  // namespace

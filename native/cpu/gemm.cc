@@ -220,7 +220,7 @@ void gemm_dispatch_c(const GemmParams& p) {
 }
 
 template <Activation ACT, class T>
-void activation_backward_typed(const ActivationBackwardParams& p) {
+void epilogue_backward_typed(const EpilogueBackwardParams& p) {
   const T* pre = static_cast<const T*>(p.pre_activation);
   const T* grad_out = static_cast<const T*>(p.grad_out);
   T* grad_in = static_cast<T*>(p.grad_in);
@@ -231,13 +231,13 @@ void activation_backward_typed(const ActivationBackwardParams& p) {
 }
 
 template <class T>
-void activation_backward_dispatch(const ActivationBackwardParams& p) {
+void epilogue_backward_dispatch(const EpilogueBackwardParams& p) {
   switch (p.activation) {
-    case Activation::None: return activation_backward_typed<Activation::None, T>(p);
-    case Activation::Relu: return activation_backward_typed<Activation::Relu, T>(p);
-    case Activation::GeluErf: return activation_backward_typed<Activation::GeluErf, T>(p);
-    case Activation::GeluTanh: return activation_backward_typed<Activation::GeluTanh, T>(p);
-    case Activation::Silu: return activation_backward_typed<Activation::Silu, T>(p);
+    case Activation::None: return epilogue_backward_typed<Activation::None, T>(p);
+    case Activation::Relu: return epilogue_backward_typed<Activation::Relu, T>(p);
+    case Activation::GeluErf: return epilogue_backward_typed<Activation::GeluErf, T>(p);
+    case Activation::GeluTanh: return epilogue_backward_typed<Activation::GeluTanh, T>(p);
+    case Activation::Silu: return epilogue_backward_typed<Activation::Silu, T>(p);
   }
 }
 
@@ -251,12 +251,12 @@ void gemm(const GemmParams& p) {
     gemm_dispatch_c<float>(p);
 }
 
-void activation_backward(const ActivationBackwardParams& p) {
+void epilogue_backward(const EpilogueBackwardParams& p) {
   if (p.numel == 0) return;
   if (p.dtype == DType::BF16)
-    activation_backward_dispatch<bf16>(p);
+    epilogue_backward_dispatch<bf16>(p);
   else
-    activation_backward_dispatch<float>(p);
+    epilogue_backward_dispatch<float>(p);
 }
 
 }  // namespace llmrec::kernels::cpu

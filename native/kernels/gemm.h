@@ -80,7 +80,7 @@ LLMREC_GEMM_HD float activation_derivative(float x) {
 }
 
 // grad_in = grad_out * act'(pre_activation), elementwise; all three share a dtype.
-struct ActivationBackwardParams {
+struct EpilogueBackwardParams {
   DType dtype = DType::F32;
   Activation activation = Activation::None;
   const void* pre_activation = nullptr;
@@ -91,12 +91,12 @@ struct ActivationBackwardParams {
 
 namespace cpu {
 void gemm(const GemmParams& p);
-void activation_backward(const ActivationBackwardParams& p);
+void epilogue_backward(const EpilogueBackwardParams& p);
 }  // namespace cpu
 
 namespace cuda {
 void gemm(const GemmParams& p, const CudaStream& s);
-void activation_backward(const ActivationBackwardParams& p, const CudaStream& s);
+void epilogue_backward(const EpilogueBackwardParams& p, const CudaStream& s);
 }  // namespace cuda
 
 }  // namespace llmrec::kernels

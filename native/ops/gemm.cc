@@ -122,9 +122,9 @@ GemmResult gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor* c,
   return result;
 }
 
-Tensor activation_backward(Context& ctx, Activation activation, const Tensor& pre_activation,
-                           const Tensor& grad) {
-  const char* name = "activationBackward";
+Tensor epilogue_backward(Context& ctx, Activation activation, const Tensor& pre_activation,
+                         const Tensor& grad) {
+  const char* name = "epilogueBackward";
   if (!is_floating(grad.dtype) || grad.dtype != pre_activation.dtype || grad.shape != pre_activation.shape)
     fail(name, ": 'grad' is ", dtype_name(grad.dtype), shape_str(grad.shape), " but 'preActivation' is ",
          dtype_name(pre_activation.dtype), shape_str(pre_activation.shape),
@@ -132,7 +132,7 @@ Tensor activation_backward(Context& ctx, Activation activation, const Tensor& pr
   const Device device = grad.device();
   expect_device(name, device, {{"preActivation", &pre_activation}});
   Tensor result = ctx.empty(grad.shape, grad.dtype, device, name);
-  kernels::ActivationBackwardParams p;
+  kernels::EpilogueBackwardParams p;
   p.dtype = grad.dtype;
   p.activation = activation;
   p.pre_activation = pre_activation.data();
@@ -142,9 +142,9 @@ Tensor activation_backward(Context& ctx, Activation activation, const Tensor& pr
   if (p.numel == 0) return result;
   submit(ctx, device, name, {&pre_activation, &grad, &result}, [p](const Exec& exec) {
     if (exec.on_cpu())
-      kernels::cpu::activation_backward(p);
+      kernels::cpu::epilogue_backward(p);
     else
-      LLMREC_CUDA_TWIN(kernels::cuda::activation_backward(p, exec.cuda));
+      LLMREC_CUDA_TWIN(kernels::cuda::epilogue_backward(p, exec.cuda));
   });
   return result;
 }

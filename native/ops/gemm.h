@@ -28,8 +28,8 @@ GemmResult gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor* c,
                 const GemmOptions& options);
 
 // grad * act'(pre_activation).
-Tensor activation_backward(Context& ctx, kernels::Activation activation, const Tensor& pre_activation,
-                           const Tensor& grad);
+Tensor epilogue_backward(Context& ctx, kernels::Activation activation, const Tensor& pre_activation,
+                         const Tensor& grad);
 
 const char* activation_name(kernels::Activation activation);
 

@@ -18,3 +18,4 @@ export * from './ops/embedding.js';
 export * from './ops/attention.js';
 export * as data from './data/index.js';
 export * as evaluation from './eval/index.js';
+export * from './ops/layout.js';

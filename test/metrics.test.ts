@@ -56,6 +56,7 @@ describe('metrics: hand-computed cases', () => {
     close(mean.ndcg[3]!, 0.5 / Math.log2(4));
     close(mean.ndcg[5]!, (1 / Math.log2(4) + 1 / Math.log2(5)) / 2);
     close(mean.mrr, (1 / 3 + 1 / 4) / 2);
+    close(mean.mrrAt[3]!, 1 / 3 / 2);
   });
 
   it('counts every target as a hit when K exceeds the candidates', () => {
@@ -93,6 +94,8 @@ describe('metrics: hand-computed cases', () => {
     expect(m.recall).to.deep.equal(m.hr);
     close(m.ndcg[20]!, (1 + 1 / Math.log2(6) + 1 / Math.log2(21)) / 5);
     close(m.mrr, (1 + 1 / 5 + 1 / 20 + 1 / 21) / 5);
+    close(m.mrrAt[5]!, (1 + 1 / 5) / 5);
+    close(m.mrrAt[20]!, (1 + 1 / 5 + 1 / 20) / 5);
     const flat = flattenMetrics(m);
     expect(flat['HR@5']).to.equal(0.4);
     expect(flat.count).to.equal(5);
@@ -172,6 +175,7 @@ describe('metrics: against a sort-based reference', () => {
         for (const k of ks) {
           close(got.hr[k]!, want.hr[k]!, `${tie} masked=${masked} HR@${k}`);
           close(got.ndcg[k]!, want.ndcg[k]!, `${tie} masked=${masked} NDCG@${k}`);
+          close(got.mrrAt[k]!, want.mrrAt[k]!, `${tie} masked=${masked} MRR@${k}`);
         }
         close(got.mrr, want.mrr, `${tie} masked=${masked} MRR`);
       }

@@ -6,14 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { data, evaluation } from '../lib/index.js';
-import { readDecompressedSync } from '../lib/data/text.js';
 import type { Benchmark } from './harness.js';
 
 const shared = data.sharedDataDirectory();
 const rawFile = shared && path.join(shared, 'online-retail', 'OnlineRetail.csv.xz');
 
 let raw: Buffer | undefined;
-const rawBytes = () => (raw ??= readDecompressedSync(rawFile!));
+const rawBytes = () => (raw ??= data.readDecompressedSync(rawFile!));
 let prepared: data.SequenceDataset | undefined;
 const preparedDataset = () => (prepared ??= data.prepareDataset(data.parseOnlineRetail(rawBytes()), { kCore: 5 }));
 

@@ -176,6 +176,25 @@ describe('data: loaders', () => {
     expect(log.report.examples[0]!.line).to.equal(4);
   });
 
+  it('loses only the row with a stray quote, not the rows after it', async () => {
+    const log = await loadOnlineRetail(fixture('online-retail-stray-quote.csv'));
+    expect(log.report.malformed).to.deep.equal({ 'unbalanced quote': 1 });
+    expect(log.report.examples[0]!.line).to.equal(5);
+    expect(log.report.rowsRead).to.equal(6);
+    expect(log.report.rowsKept).to.equal(4);
+    expect(log.titles[log.itemKeys.indexOf('22633')]).to.equal('HAND WARMER UNION JACK, RED');
+  });
+
+  it('names a missing file', async () => {
+    let message = '';
+    try {
+      await loadOnlineRetail(fixture('no-such-file.csv'));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.match(/data: no such file: .*no-such-file\.csv/);
+  });
+
   it('reports a truncated compressed file as a source error and keeps the complete rows', async () => {
     const log = await loadOnlineRetail(fixture('online-retail-cut.csv.gz'));
     expect(log.report.sourceErrors).to.have.length(1);

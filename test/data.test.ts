@@ -401,6 +401,24 @@ describe('data: cache', () => {
   });
 });
 
+describe('data: RecBole export', () => {
+  it('writes a dataset that reloads with the same ids, sequences, times and titles', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llmrec-export-'));
+    try {
+      const dataset = prepareDataset(randomLog(13, 2000, 60, 80), { kCore: 3 });
+      const files = data.writeRecBole(dataset, dir, 'random');
+      const back = prepareDataset(await loadRecBole(files), { kCore: 3, dedupe: 'none' });
+      expect(back.userKeys).to.deep.equal(dataset.userKeys);
+      expect(back.itemKeys).to.deep.equal(dataset.itemKeys);
+      expect(back.titles).to.deep.equal(dataset.titles);
+      expect(Array.from(back.items)).to.deep.equal(Array.from(dataset.items));
+      expect(Array.from(back.times)).to.deep.equal(Array.from(dataset.times));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('data: embedded default dataset', () => {
   it('loads Online Retail 2010-2011 (5-core) and the 2009-2010 next-period set', async () => {
     const { dataset } = await loadDefaultDataset({ cache: false });

@@ -202,6 +202,50 @@ describe('metrics: against a sort-based reference', () => {
   });
 });
 
+describe('metrics: leave-one-out protocol', () => {
+  it('ranks each user against all items with the history masked', () => {
+    const rng = new data.Rng(4);
+    const rows = 400;
+    const log: data.InteractionLog = {
+      userKeys: Array.from({ length: 20 }, (_, i) => `u${i}`),
+      itemKeys: Array.from({ length: 30 }, (_, i) => `i${i}`),
+      user: Int32Array.from({ length: rows }, () => rng.nextInt(20)),
+      item: Int32Array.from({ length: rows }, () => rng.nextInt(30)),
+      time: Float64Array.from({ length: rows }, (_, r) => r),
+      basket: new Int32Array(rows).fill(-1),
+      titles: Array.from({ length: 30 }, () => ''),
+      descriptions: Array.from({ length: 30 }, () => ''),
+      report: {
+        files: [],
+        rowsRead: rows,
+        rowsKept: rows,
+        dropped: {},
+        malformed: {},
+        malformedCount: 0,
+        examples: [],
+        sourceErrors: [],
+      },
+    };
+    const split = data.prepareDataset(log, { kCore: 2 }).leaveOneOut();
+    const users = split.evaluationUsers();
+    const targets = evaluation.stageTargets(split, 'test', users);
+    const width = split.dataset.numItems + 1;
+    const scores = Float64Array.from({ length: users.length * width }, () => rng.nextFloat());
+    const got = evaluation.fullRankingMetrics(scores, users.length, targets, {
+      exclude: evaluation.historyExclusion(split, 'test', users),
+    });
+    const ranks = Array.from(users, (u, r) => {
+      const row = scores.subarray(r * width, (r + 1) * width);
+      const seen = new Set(split.history(u, 'test'));
+      let above = 0;
+      for (let i = 1; i < width; i++) if (i !== targets[r] && !seen.has(i) && row[i]! > row[targets[r]!]!) above++;
+      return above;
+    });
+    const want = evaluation.metricsFromRanks(ranks);
+    expect(got).to.deep.equal(want);
+  });
+});
+
 describe('metrics: Hit@1 of generated titles (A-LLMRec rule)', () => {
   it('matches the answer inside the first and last quotes, case-insensitively', () => {
     expect(titleHit('The recommendation is "Wireless Mouse X200" for this user.', 'wireless mouse')).to.equal(true);

@@ -176,6 +176,25 @@ describe('data: loaders', () => {
     expect(log.report.examples[0]!.line).to.equal(4);
   });
 
+  it('loses only the row with a stray quote, not the rows after it', async () => {
+    const log = await loadOnlineRetail(fixture('online-retail-stray-quote.csv'));
+    expect(log.report.malformed).to.deep.equal({ 'unbalanced quote': 1 });
+    expect(log.report.examples[0]!.line).to.equal(5);
+    expect(log.report.rowsRead).to.equal(6);
+    expect(log.report.rowsKept).to.equal(4);
+    expect(log.titles[log.itemKeys.indexOf('22633')]).to.equal('HAND WARMER UNION JACK, RED');
+  });
+
+  it('names a missing file', async () => {
+    let message = '';
+    try {
+      await loadOnlineRetail(fixture('no-such-file.csv'));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.match(/data: no such file: .*no-such-file\.csv/);
+  });
+
   it('reports a truncated compressed file as a source error and keeps the complete rows', async () => {
     const log = await loadOnlineRetail(fixture('online-retail-cut.csv.gz'));
     expect(log.report.sourceErrors).to.have.length(1);
@@ -379,6 +398,24 @@ describe('data: cache', () => {
     expect(touched.fromCache).to.equal(false);
     writeFileSync(touched.cacheFile!, 'garbage');
     expect((await loadDataset(file, { cache: dir, prepare: { kCore: 1 } })).fromCache).to.equal(false);
+  });
+});
+
+describe('data: RecBole export', () => {
+  it('writes a dataset that reloads with the same ids, sequences, times and titles', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llmrec-export-'));
+    try {
+      const dataset = prepareDataset(randomLog(13, 2000, 60, 80), { kCore: 3 });
+      const files = data.writeRecBole(dataset, dir, 'random');
+      const back = prepareDataset(await loadRecBole(files), { kCore: 3, dedupe: 'none' });
+      expect(back.userKeys).to.deep.equal(dataset.userKeys);
+      expect(back.itemKeys).to.deep.equal(dataset.itemKeys);
+      expect(back.titles).to.deep.equal(dataset.titles);
+      expect(Array.from(back.items)).to.deep.equal(Array.from(dataset.items));
+      expect(Array.from(back.times)).to.deep.equal(Array.from(dataset.times));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

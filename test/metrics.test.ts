@@ -56,6 +56,7 @@ describe('metrics: hand-computed cases', () => {
     close(mean.ndcg[3]!, 0.5 / Math.log2(4));
     close(mean.ndcg[5]!, (1 / Math.log2(4) + 1 / Math.log2(5)) / 2);
     close(mean.mrr, (1 / 3 + 1 / 4) / 2);
+    close(mean.mrrAt[3]!, 1 / 3 / 2);
   });
 
   it('counts every target as a hit when K exceeds the candidates', () => {
@@ -93,6 +94,8 @@ describe('metrics: hand-computed cases', () => {
     expect(m.recall).to.deep.equal(m.hr);
     close(m.ndcg[20]!, (1 + 1 / Math.log2(6) + 1 / Math.log2(21)) / 5);
     close(m.mrr, (1 + 1 / 5 + 1 / 20 + 1 / 21) / 5);
+    close(m.mrrAt[5]!, (1 + 1 / 5) / 5);
+    close(m.mrrAt[20]!, (1 + 1 / 5 + 1 / 20) / 5);
     const flat = flattenMetrics(m);
     expect(flat['HR@5']).to.equal(0.4);
     expect(flat.count).to.equal(5);
@@ -172,6 +175,7 @@ describe('metrics: against a sort-based reference', () => {
         for (const k of ks) {
           close(got.hr[k]!, want.hr[k]!, `${tie} masked=${masked} HR@${k}`);
           close(got.ndcg[k]!, want.ndcg[k]!, `${tie} masked=${masked} NDCG@${k}`);
+          close(got.mrrAt[k]!, want.mrrAt[k]!, `${tie} masked=${masked} MRR@${k}`);
         }
         close(got.mrr, want.mrr, `${tie} masked=${masked} MRR`);
       }
@@ -195,6 +199,50 @@ describe('metrics: against a sort-based reference', () => {
       close(got.ndcg[k]!, want.ndcg[k]!);
     }
     close(got.mrr, want.mrr);
+  });
+});
+
+describe('metrics: leave-one-out protocol', () => {
+  it('ranks each user against all items with the history masked', () => {
+    const rng = new data.Rng(4);
+    const rows = 400;
+    const log: data.InteractionLog = {
+      userKeys: Array.from({ length: 20 }, (_, i) => `u${i}`),
+      itemKeys: Array.from({ length: 30 }, (_, i) => `i${i}`),
+      user: Int32Array.from({ length: rows }, () => rng.nextInt(20)),
+      item: Int32Array.from({ length: rows }, () => rng.nextInt(30)),
+      time: Float64Array.from({ length: rows }, (_, r) => r),
+      basket: new Int32Array(rows).fill(-1),
+      titles: Array.from({ length: 30 }, () => ''),
+      descriptions: Array.from({ length: 30 }, () => ''),
+      report: {
+        files: [],
+        rowsRead: rows,
+        rowsKept: rows,
+        dropped: {},
+        malformed: {},
+        malformedCount: 0,
+        examples: [],
+        sourceErrors: [],
+      },
+    };
+    const split = data.prepareDataset(log, { kCore: 2 }).leaveOneOut();
+    const users = split.evaluationUsers();
+    const targets = evaluation.stageTargets(split, 'test', users);
+    const width = split.dataset.numItems + 1;
+    const scores = Float64Array.from({ length: users.length * width }, () => rng.nextFloat());
+    const got = evaluation.fullRankingMetrics(scores, users.length, targets, {
+      exclude: evaluation.historyExclusion(split, 'test', users),
+    });
+    const ranks = Array.from(users, (u, r) => {
+      const row = scores.subarray(r * width, (r + 1) * width);
+      const seen = new Set(split.history(u, 'test'));
+      let above = 0;
+      for (let i = 1; i < width; i++) if (i !== targets[r] && !seen.has(i) && row[i]! > row[targets[r]!]!) above++;
+      return above;
+    });
+    const want = evaluation.metricsFromRanks(ranks);
+    expect(got).to.deep.equal(want);
   });
 });
 

@@ -2,6 +2,7 @@
 // LoadReport; a malformed row is counted with its file and line and never stops the load. Only a
 // file that cannot be used at all (missing columns, empty) raises an Error naming the loader,
 // the file and what was expected.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InteractionLogBuilder, parseDateTime, parseTime, type InteractionLog, type TimeFormat } from './log.js';
 import {
@@ -35,6 +36,7 @@ async function parseFile(
   options: LoadOptions,
   source?: Buffer,
 ): Promise<void> {
+  if (!source && !existsSync(file)) throw new Error(`data: no such file: ${file}`);
   reports.report.files.push(file);
   const splitter = new LineSplitter(parser.line, (line, bytes) =>
     reports.malformed(file, line, 'invalid UTF-8', bytes.toString('latin1')),
@@ -146,6 +148,7 @@ function onlineRetailParser(
           number,
         ];
         width = header.length;
+        records.expectedFields = width;
         return;
       }
       reports.report.rowsRead++;
@@ -496,6 +499,7 @@ export async function loadTable(file: string, options: TableOptions): Promise<In
           if (missing.length > 0) {
             parserRef.fatal = `table loader: ${file} has columns [${header.join(', ')}]; missing ${missing.join(', ')}`;
           }
+          records.expectedFields = header.length;
           return;
         }
         if (fields.length !== header.length) {

@@ -115,6 +115,7 @@ export interface LoadedDataset {
 export async function loadDataset(source: DatasetSource | string, options: LoadDatasetOptions = {}): Promise<LoadedDataset> {
   const resolved = typeof source === 'string' ? await detectSource(source) : source;
   const files = sourceFiles(resolved);
+  for (const file of files) if (!existsSync(file)) throw new Error(`data: no such file: ${file}`);
   const prepare = { ...options.prepare, name: options.prepare?.name ?? defaultName(files[0]!) };
   const cacheDir = options.cache === undefined ? defaultCacheDir() : options.cache;
   let cacheFile: string | undefined;

@@ -285,13 +285,17 @@ export function splitDelimited(text: string, separator: string): string[] | unde
 
 /**
  * Assembles CSV records from lines: a quoted field may span lines. A record still open after
- * `maxRecordLines` lines, or at the end of the input, is reported as malformed (an unbalanced
- * quote or a truncated file) instead of swallowing the rest of the file.
+ * `maxRecordLines` lines, or at the end of the input, is a stray or truncated quote: its first
+ * line is reported as malformed and the lines after it are parsed again on their own, so one bad
+ * quote costs one row, not the rows that follow it.
  */
 export class DelimitedRecordReader {
-  private open: string | undefined;
-  private openLine = 0;
-  private openCount = 0;
+  private open: { text: string; line: number }[] = [];
+  /**
+   * The header's field count, once known: a multi-line record with another count is taken as a
+   * stray quote that swallowed the next line, and is abandoned like an unterminated one.
+   */
+  expectedFields: number | undefined;
 
   constructor(
     private readonly separator: string,
@@ -301,30 +305,35 @@ export class DelimitedRecordReader {
   ) {}
 
   line(text: string, line: number): void {
-    if (this.open === undefined && text === '') return;
-    if (this.open !== undefined) {
-      text = `${this.open}\n${text}`;
-      line = this.openLine;
-    }
-    const fields = splitDelimited(text, this.separator);
-    if (fields) {
-      this.open = undefined;
-      this.openCount = 0;
-      this.onRecord(fields, line, text);
+    if (this.open.length === 0) {
+      if (text === '') return;
+      const fields = splitDelimited(text, this.separator);
+      if (fields) this.onRecord(fields, line, text);
+      else this.open.push({ text, line });
       return;
     }
-    if (++this.openCount >= this.maxRecordLines) {
-      this.open = undefined;
-      this.openCount = 0;
-      this.onMalformed(line, 'unterminated quoted field', text);
-      return;
+    this.open.push({ text, line });
+    const joined = this.open.map((l) => l.text).join('\n');
+    const fields = splitDelimited(joined, this.separator);
+    if (fields && (this.expectedFields === undefined || fields.length === this.expectedFields)) {
+      const start = this.open[0]!.line;
+      this.open = [];
+      this.onRecord(fields, start, joined);
+    } else if (fields) {
+      this.abandon('unbalanced quote');
+    } else if (this.open.length >= this.maxRecordLines) {
+      this.abandon('unterminated quoted field');
     }
-    this.open = text;
-    this.openLine = line;
   }
 
   end(): void {
-    if (this.open !== undefined) this.onMalformed(this.openLine, 'unterminated quoted field at end of file', this.open);
-    this.open = undefined;
+    while (this.open.length > 0) this.abandon('unterminated quoted field at end of file');
+  }
+
+  private abandon(reason: string): void {
+    const [first, ...rest] = this.open;
+    this.open = [];
+    this.onMalformed(first!.line, reason, first!.text);
+    for (const l of rest) this.line(l.text, l.line);
   }
 }

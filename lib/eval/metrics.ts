@@ -10,7 +10,8 @@
 // - 'pessimistic': every tied candidate is placed above the target;
 // - 'mean': the expected metric when the target lands uniformly among its ties.
 // Recall@K equals HR@K here (one relevant item). NDCG@K = 1/log2(rank + 2) when rank < K. MRR is
-// 1/(rank + 1), not truncated; from top-k lists it is MRR@k (a target outside the list adds 0).
+// 1/(rank + 1), untruncated, and MRR@K is the same for rank < K and 0 beyond; from top-k lists
+// the plain MRR is MRR@k (a target outside the list adds 0).
 // K larger than the candidate count is allowed: every target then counts as a hit.
 
 export type TieRule = 'optimistic' | 'pessimistic' | 'mean';
@@ -26,6 +27,8 @@ export interface RankingMetrics {
   hr: Record<number, number>;
   recall: Record<number, number>;
   ndcg: Record<number, number>;
+  /** MRR truncated at K: 1/(rank + 1) when rank < K, else 0. */
+  mrrAt: Record<number, number>;
   mrr: number;
 }
 
@@ -48,6 +51,7 @@ export class RankingAccumulator {
   private count = 0;
   private readonly hits: Float64Array;
   private readonly gains: Float64Array;
+  private readonly reciprocals: Float64Array;
   private reciprocal = 0;
 
   constructor(options: MetricOptions = {}) {
@@ -55,6 +59,7 @@ export class RankingAccumulator {
     this.tie = options.tie ?? 'optimistic';
     this.hits = new Float64Array(this.ks.length);
     this.gains = new Float64Array(this.ks.length);
+    this.reciprocals = new Float64Array(this.ks.length);
   }
 
   /** Adds one target whose rank is known (0-based); a non-finite or negative rank is a miss. */
@@ -66,6 +71,7 @@ export class RankingAccumulator {
       if (rank < this.ks[j]!) {
         this.hits[j]!++;
         this.gains[j]! += gain;
+        this.reciprocals[j]! += 1 / (rank + 1);
       }
     }
     this.reciprocal += 1 / (rank + 1);
@@ -84,6 +90,7 @@ export class RankingAccumulator {
         if (p < this.ks[j]!) {
           this.hits[j]! += 1 / positions;
           this.gains[j]! += gain;
+          this.reciprocals[j]! += 1 / (p + 1) / positions;
         }
       }
       this.reciprocal += 1 / (p + 1) / positions;
@@ -95,12 +102,14 @@ export class RankingAccumulator {
     const hr: Record<number, number> = {};
     const recall: Record<number, number> = {};
     const ndcg: Record<number, number> = {};
+    const mrrAt: Record<number, number> = {};
     this.ks.forEach((k, j) => {
       hr[k] = n ? this.hits[j]! / n : 0;
       recall[k] = hr[k];
       ndcg[k] = n ? this.gains[j]! / n : 0;
+      mrrAt[k] = n ? this.reciprocals[j]! / n : 0;
     });
-    return { count: n, ks: [...this.ks], hr, recall, ndcg, mrr: n ? this.reciprocal / n : 0 };
+    return { count: n, ks: [...this.ks], hr, recall, ndcg, mrrAt, mrr: n ? this.reciprocal / n : 0 };
   }
 }
 
@@ -121,10 +130,11 @@ export function compareToTarget(
   if (Number.isNaN(s)) return { greater: to - from - (target >= from && target < to ? 1 : 0), ties: 0 };
   let greater = 0;
   let ties = 0;
+  // Branch-free counting: with random scores the comparison is a coin flip for the predictor.
   for (let i = from; i < to; i++) {
     const v = scores[i]!;
-    if (v > s) greater++;
-    else if (v === s) ties++;
+    greater += +(v > s);
+    ties += +(v === s);
   }
   if (target >= from && target < to) ties--;
   return { greater, ties };
@@ -293,13 +303,14 @@ export function generatedHitAt1(generations: readonly string[], answerTitles: re
   return hits / generations.length;
 }
 
-/** Flattens metrics to named numbers: 'HR@10', 'Recall@10', 'NDCG@10', 'MRR', 'count'. */
+/** Flattens metrics to named numbers: 'HR@10', 'Recall@10', 'NDCG@10', 'MRR@10', 'MRR', 'count'. */
 export function flattenMetrics(metrics: RankingMetrics): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of metrics.ks) {
     out[`HR@${k}`] = metrics.hr[k]!;
     out[`Recall@${k}`] = metrics.recall[k]!;
     out[`NDCG@${k}`] = metrics.ndcg[k]!;
+    out[`MRR@${k}`] = metrics.mrrAt[k]!;
   }
   out.MRR = metrics.mrr;
   out.count = metrics.count;

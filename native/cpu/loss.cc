@@ -5,11 +5,10 @@
 // CPU twin of cuda/loss.cu.
 //
 // The fused linear cross-entropy works on tiles of kRowBlock rows x kChunk vocabulary columns:
-// logits of a tile come from dot_tile (a register-blocked, vectorised dot-product kernel kept
-// local to this family until the GEMM family can replace it), and each row folds the tile into
-// an online log-sum-exp. The backward recomputes the tiles twice: once in row blocks for
-// dHidden (each thread owns its rows) and once in vocabulary chunks for dWeight (each thread
-// owns its columns), so both are deterministic and no N x V buffer ever exists.
+// logits of a tile come from a register-tiled GEMM on f32 copies of the operands (the weight
+// chunk transposed), and each row folds the tile into an online log-sum-exp. The backward recomputes the
+// tiles twice: once in row blocks for dHidden (each thread owns its rows) and once in vocabulary chunks for
+// dWeight (each thread owns its columns), so both are deterministic and no N x V buffer ever exists.
 #include "../kernels/loss.h"
 
 #include <algorithm>
@@ -29,72 +28,95 @@ using llmrec::cpu::visit_dtype;
 
 namespace {
 
-constexpr int64_t kRowBlock = 32;
-constexpr int64_t kChunk = 64;
+constexpr int64_t kRowBlock = 32;  // a multiple of kTileRows
+constexpr int64_t kChunk = 96;     // vocabulary columns per tile: a multiple of kTileCols
 constexpr int64_t kLanes = 8;
+constexpr int64_t kTileRows = 4;
+constexpr int64_t kTileCols = 24;
 
-// --- dot-product tiles ------------------------------------------------------------------------
+// --- GEMM tiles -------------------------------------------------------------------------------
+// C[m x n] (+)= A[m x k] . B[k x n], all row-major and contiguous in their last axis (C with
+// leading dimension ldc), m a multiple of kTileRows. The 4 x 24 register tile keeps 12 vector
+// accumulators live and streams B rows: GCC turns it into broadcast-FMA code near the machine's
+// peak. Local to this family until the GEMM family can take over.
 
-inline float dot(const float* __restrict a, const float* __restrict b, int64_t k_len) {
-  float lanes[kLanes] = {};
-  int64_t k = 0;
-  for (; k + kLanes <= k_len; k += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += a[k + l] * b[k + l];
-  float total = 0.0f;
-  for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
-  for (; k < k_len; ++k) total += a[k] * b[k];
-  return total;
-}
-
-// Four rows of A against two rows of B: 8 accumulators of 8 lanes stay in registers.
-inline void dot_4x2(const float* __restrict a, const float* __restrict b, int64_t k_len, float* c,
-                    int64_t ldc) {
-  float acc[4][2][kLanes] = {};
-  int64_t k = 0;
-  for (; k + kLanes <= k_len; k += kLanes)
-    for (int r = 0; r < 4; ++r)
-      for (int j = 0; j < 2; ++j)
-        for (int64_t l = 0; l < kLanes; ++l) acc[r][j][l] += a[r * k_len + k + l] * b[j * k_len + k + l];
-  for (int r = 0; r < 4; ++r)
-    for (int j = 0; j < 2; ++j) {
-      float total = 0.0f;
-      for (int64_t l = 0; l < kLanes; ++l) total += acc[r][j][l];
-      for (int64_t kk = k; kk < k_len; ++kk) total += a[r * k_len + kk] * b[j * k_len + kk];
-      c[r * ldc + j] = total;
+template <int64_t COLS, bool ACCUMULATE>
+inline void gemm_tile(const float* __restrict a, int64_t k_len, const float* __restrict b, int64_t ldb,
+                      float* __restrict c, int64_t ldc) {
+  float acc[kTileRows][COLS];
+  for (int64_t r = 0; r < kTileRows; ++r)
+    for (int64_t j = 0; j < COLS; ++j) acc[r][j] = ACCUMULATE ? c[r * ldc + j] : 0.0f;
+  for (int64_t k = 0; k < k_len; ++k) {
+    const float* brow = b + k * ldb;
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const float av = a[r * k_len + k];
+      for (int64_t j = 0; j < COLS; ++j) acc[r][j] += av * brow[j];
     }
+  }
+  for (int64_t r = 0; r < kTileRows; ++r)
+    for (int64_t j = 0; j < COLS; ++j) c[r * ldc + j] = acc[r][j];
 }
 
-// c[i * ldc + j] = dot(a row i, b row j) for i < m, j < n; rows of a and b are k_len long.
-void dot_tile(const float* a, int64_t m, const float* b, int64_t n, int64_t k_len, float* c, int64_t ldc) {
-  int64_t i = 0;
-  for (; i + 4 <= m; i += 4) {
+template <bool ACCUMULATE>
+void gemm(const float* a, int64_t m, int64_t k_len, const float* b, int64_t n, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i += kTileRows) {
+    const float* ai = a + i * k_len;
+    float* ci = c + i * ldc;
     int64_t j = 0;
-    for (; j + 2 <= n; j += 2) dot_4x2(a + i * k_len, b + j * k_len, k_len, c + i * ldc + j, ldc);
-    for (; j < n; ++j)
-      for (int64_t r = 0; r < 4; ++r) c[(i + r) * ldc + j] = dot(a + (i + r) * k_len, b + j * k_len, k_len);
+    for (; j + kTileCols <= n; j += kTileCols)
+      gemm_tile<kTileCols, ACCUMULATE>(ai, k_len, b + j, n, ci + j, ldc);
+    for (; j + kLanes <= n; j += kLanes) gemm_tile<kLanes, ACCUMULATE>(ai, k_len, b + j, n, ci + j, ldc);
+    for (; j < n; ++j) gemm_tile<1, ACCUMULATE>(ai, k_len, b + j, n, ci + j, ldc);
   }
-  for (; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = dot(a + i * k_len, b + j * k_len, k_len);
 }
 
-inline void axpy(float alpha, const float* __restrict x, float* __restrict y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
-}
+inline int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
-// Rows [begin, begin + count) of a [*, width] matrix as f32: the matrix itself for f32, else a
-// converted copy in `buffer`.
+// Rows [begin, begin + count) of a [*, width] matrix as f32 in `out`, zero-padded to `padded` rows.
 template <class T>
-const float* rows_as_f32(const T* m, int64_t begin, int64_t count, int64_t width,
-                         std::vector<float>& buffer) {
-  if constexpr (std::is_same_v<T, float>) {
-    (void)buffer;
-    return m + begin * width;
-  } else {
-    buffer.resize(size_t(count * width));
-    const T* src = m + begin * width;
-    for (int64_t i = 0; i < count * width; ++i) buffer[size_t(i)] = to_float(src[i]);
-    return buffer.data();
+void load_rows(const T* m, int64_t begin, int64_t count, int64_t padded, int64_t width,
+               std::vector<float>& out) {
+  out.resize(size_t(padded * width));
+  const T* src = m + begin * width;
+  for (int64_t i = 0; i < count * width; ++i) out[size_t(i)] = to_float(src[i]);
+  std::fill(out.begin() + count * width, out.end(), 0.0f);
+}
+
+// The transpose of rows [begin, begin + count) of a [*, width] matrix, as f32 [width x kChunk]
+// with the columns past `count` zero: the B operand of the logits GEMM.
+template <class T>
+void load_rows_transposed(const T* m, int64_t begin, int64_t count, int64_t width, std::vector<float>& out) {
+  out.assign(size_t(width * kChunk), 0.0f);
+  for (int64_t j = 0; j < count; ++j) {
+    const T* src = m + (begin + j) * width;
+    for (int64_t k = 0; k < width; ++k) out[size_t(k * kChunk + j)] = to_float(src[k]);
   }
+}
+
+// A run of up to kChunksPerPass vocabulary chunks, packed once and shared by every row block:
+// per chunk the transposed f32 [dim x kChunk] B operand of the logits GEMM and, when asked, the
+// f32 rows [kChunk x dim] (zero-padded) for dHidden.
+constexpr int64_t kChunksPerPass = 16;
+
+struct PackedChunks {
+  int64_t first_column = 0, chunks = 0;
+  std::vector<std::vector<float>> transposed, rows;
+};
+
+template <class T>
+void pack_chunks(const T* weight, int64_t first_column, int64_t vocab, int64_t dim, bool with_rows,
+                 PackedChunks& packed) {
+  packed.first_column = first_column;
+  packed.chunks = std::min(kChunksPerPass, (vocab - first_column + kChunk - 1) / kChunk);
+  packed.transposed.resize(size_t(kChunksPerPass));
+  packed.rows.resize(size_t(kChunksPerPass));
+  parallel_for(0, packed.chunks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      const int64_t c0 = first_column + c * kChunk, cw = std::min(kChunk, vocab - c0);
+      load_rows_transposed(weight, c0, cw, dim, packed.transposed[size_t(c)]);
+      if (with_rows) load_rows(weight, c0, cw, kChunk, dim, packed.rows[size_t(c)]);
+    }
+  });
 }
 
 // --- labels -----------------------------------------------------------------------------------
@@ -196,26 +218,37 @@ void linear_ce_forward(const LinearCrossEntropyParams& p) {
   const int64_t rows = p.rows, dim = p.dim, vocab = p.vocab;
   const CrossEntropyTargets t = p.targets;
   validate_labels(t, rows, vocab);
-  parallel_for(0, llmrec::cpu::fixed_block_count(rows, kRowBlock), 1, [&](int64_t lo, int64_t hi) {
-    std::vector<float> h_buf, w_buf, tile(size_t(kRowBlock * kChunk));
+  const int64_t row_blocks = llmrec::cpu::fixed_block_count(rows, kRowBlock);
+  // Each row folds the chunks in vocabulary order, so the result does not depend on threads.
+  std::vector<RowStats> stats(static_cast<size_t>(rows));
+  std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks));
+  parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t block = lo; block < hi; ++block) {
       const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
-      const float* h = rows_as_f32(hidden, r0, rb, dim, h_buf);
-      RowStats stats[kRowBlock];
-      for (int64_t c0 = 0; c0 < vocab; c0 += kChunk) {
-        const int64_t cw = std::min(kChunk, vocab - c0);
-        const float* w = rows_as_f32(weight, c0, cw, dim, w_buf);
-        dot_tile(h, rb, w, cw, dim, tile.data(), kChunk);
-        for (int64_t i = 0; i < rb; ++i)
-          stats[i].fold(tile.data() + i * kChunk, cw, c0, row_label(t, r0 + i));
-      }
-      for (int64_t i = 0; i < rb; ++i) {
-        const int64_t label = row_label(t, r0 + i);
-        p.lse[r0 + i] = stats[i].lse();
-        p.row_loss[r0 + i] = row_loss_of(stats[i], label, t.label_smoothing, vocab);
-      }
+      load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
     }
   });
+  PackedChunks packed;
+  for (int64_t first = 0; first < vocab; first += kChunksPerPass * kChunk) {
+    pack_chunks(weight, first, vocab, dim, false, packed);
+    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> tile(size_t(kRowBlock * kChunk));
+      for (int64_t block = lo; block < hi; ++block) {
+        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+        for (int64_t c = 0; c < packed.chunks; ++c) {
+          const int64_t c0 = first + c * kChunk, cw = std::min(kChunk, vocab - c0);
+          gemm<false>(hidden_f32[size_t(block)].data(), round_up(rb, kTileRows), dim,
+                      packed.transposed[size_t(c)].data(), kChunk, tile.data(), kChunk);
+          for (int64_t i = 0; i < rb; ++i)
+            stats[size_t(r0 + i)].fold(tile.data() + i * kChunk, cw, c0, row_label(t, r0 + i));
+        }
+      }
+    });
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    p.lse[r] = stats[size_t(r)].lse();
+    p.row_loss[r] = row_loss_of(stats[size_t(r)], row_label(t, r), t.label_smoothing, vocab);
+  }
 }
 
 template <class T>
@@ -229,13 +262,18 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp) {
   const std::vector<float> scale = row_scales(t, rows, bp.reduction, bp.grad_loss);
   const int64_t row_blocks = llmrec::cpu::fixed_block_count(rows, kRowBlock);
 
-  // dz for one tile: recomputed logits turned into gradients in place.
-  auto grad_tile = [&](const float* h, int64_t r0, int64_t rb, const float* w, int64_t c0, int64_t cw,
-                       float* tile) {
-    dot_tile(h, rb, w, cw, dim, tile, kChunk);
-    for (int64_t i = 0; i < rb; ++i)
-      logits_to_grad(tile + i * kChunk, cw, c0, p.lse[r0 + i], scale[size_t(r0 + i)], row_label(t, r0 + i),
-                     smoothing, vocab);
+  // dz for one tile [padded x kChunk]: the recomputed logits turned into gradients in place; the
+  // padding rows and columns become exact zeros so they add nothing downstream.
+  auto grad_tile = [&](const float* h, int64_t r0, int64_t rb, int64_t padded, const float* wt, int64_t c0,
+                       int64_t cw, float* tile) {
+    gemm<false>(h, padded, dim, wt, kChunk, tile, kChunk);
+    for (int64_t i = 0; i < padded; ++i) {
+      float* z = tile + i * kChunk;
+      if (i < rb)
+        logits_to_grad(z, cw, c0, p.lse[r0 + i], scale[size_t(r0 + i)], row_label(t, r0 + i), smoothing,
+                       vocab);
+      std::fill(z + (i < rb ? cw : 0), z + kChunk, 0.0f);
+    }
   };
   auto block_is_ignored = [&](int64_t r0, int64_t rb) {
     for (int64_t i = 0; i < rb; ++i)
@@ -245,43 +283,71 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp) {
 
   if (bp.grad_hidden) {
     T* grad_hidden = static_cast<T*>(bp.grad_hidden);
+    std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks)),
+        acc(static_cast<size_t>(row_blocks));
     parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> h_buf, w_buf, tile(size_t(kRowBlock * kChunk)), acc(size_t(kRowBlock * dim));
       for (int64_t block = lo; block < hi; ++block) {
         const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        if (!block_is_ignored(r0, rb)) {
-          const float* h = rows_as_f32(hidden, r0, rb, dim, h_buf);
-          for (int64_t c0 = 0; c0 < vocab; c0 += kChunk) {
-            const int64_t cw = std::min(kChunk, vocab - c0);
-            const float* w = rows_as_f32(weight, c0, cw, dim, w_buf);
-            grad_tile(h, r0, rb, w, c0, cw, tile.data());
-            for (int64_t i = 0; i < rb; ++i)
-              for (int64_t j = 0; j < cw; ++j)
-                axpy(tile[size_t(i * kChunk + j)], w + j * dim, acc.data() + i * dim, dim);
+        load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
+        acc[size_t(block)].assign(size_t(round_up(rb, kTileRows) * dim), 0.0f);
+      }
+    });
+    PackedChunks packed;
+    for (int64_t first = 0; first < vocab; first += kChunksPerPass * kChunk) {
+      pack_chunks(weight, first, vocab, dim, true, packed);
+      parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+        std::vector<float> tile(size_t(kRowBlock * kChunk));
+        for (int64_t block = lo; block < hi; ++block) {
+          const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0),
+                        padded = round_up(rb, kTileRows);
+          if (block_is_ignored(r0, rb)) continue;
+          for (int64_t c = 0; c < packed.chunks; ++c) {
+            const int64_t c0 = first + c * kChunk, cw = std::min(kChunk, vocab - c0);
+            grad_tile(hidden_f32[size_t(block)].data(), r0, rb, padded, packed.transposed[size_t(c)].data(),
+                      c0, cw, tile.data());
+            // dHidden[block] += dz [padded x kChunk] . weight[chunk] [kChunk x dim]
+            gemm<true>(tile.data(), padded, kChunk, packed.rows[size_t(c)].data(), dim,
+                       acc[size_t(block)].data(), dim);
           }
         }
-        for (int64_t i = 0; i < rb * dim; ++i) grad_hidden[r0 * dim + i] = from_float<T>(acc[size_t(i)]);
+      });
+    }
+    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t block = lo; block < hi; ++block) {
+        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+        for (int64_t i = 0; i < rb * dim; ++i)
+          grad_hidden[r0 * dim + i] = from_float<T>(acc[size_t(block)][size_t(i)]);
       }
     });
   }
 
   if (bp.grad_weight) {
     T* grad_weight = static_cast<T*>(bp.grad_weight);
+    std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks));
+    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t block = lo; block < hi; ++block) {
+        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+        load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
+      }
+    });
     parallel_for(0, llmrec::cpu::fixed_block_count(vocab, kChunk), 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> h_buf, w_buf, tile(size_t(kRowBlock * kChunk)), acc(size_t(kChunk * dim));
+      std::vector<float> wt, tile(size_t(kRowBlock * kChunk)), tile_t(size_t(kChunk * kRowBlock)),
+          acc(size_t(kChunk * dim));
       for (int64_t chunk = lo; chunk < hi; ++chunk) {
         const int64_t c0 = chunk * kChunk, cw = std::min(kChunk, vocab - c0);
         std::fill(acc.begin(), acc.end(), 0.0f);
-        const float* w = rows_as_f32(weight, c0, cw, dim, w_buf);
+        load_rows_transposed(weight, c0, cw, dim, wt);
         for (int64_t block = 0; block < row_blocks; ++block) {
-          const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+          const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0),
+                        padded = round_up(rb, kTileRows);
           if (block_is_ignored(r0, rb)) continue;
-          const float* h = rows_as_f32(hidden, r0, rb, dim, h_buf);
-          grad_tile(h, r0, rb, w, c0, cw, tile.data());
-          for (int64_t j = 0; j < cw; ++j)
-            for (int64_t i = 0; i < rb; ++i)
-              axpy(tile[size_t(i * kChunk + j)], h + i * dim, acc.data() + j * dim, dim);
+          const float* h = hidden_f32[size_t(block)].data();
+          grad_tile(h, r0, rb, padded, wt.data(), c0, cw, tile.data());
+          for (int64_t i = 0; i < padded; ++i)
+            for (int64_t j = 0; j < kChunk; ++j)
+              tile_t[size_t(j * padded + i)] = tile[size_t(i * kChunk + j)];
+          // dWeight[chunk] += dz^T [kChunk x padded] . hidden[block] [padded x dim]
+          gemm<true>(tile_t.data(), kChunk, padded, h, dim, acc.data(), dim);
         }
         for (int64_t i = 0; i < cw * dim; ++i) grad_weight[c0 * dim + i] = from_float<T>(acc[size_t(i)]);
       }

@@ -3,8 +3,10 @@ import { expect } from 'chai';
 import {
   bceWithLogits,
   crossEntropy,
+  gatherDot,
   linearCrossEntropy,
   randn,
+  sampledSoftmaxFromTable,
   sampledSoftmaxLoss,
   tensor,
   type DType,
@@ -243,6 +245,60 @@ describeEachDevice('cross-entropy over logits, sampled softmax, BCE with logits'
     expect(() => sampledSoftmaxLoss(randn([4], { device }), randn([3, 5], { device }))).to.throw(
       /sampledSoftmax: 'negatives' must be \[4, K\] to match 'positive' \[4\] but has shape \[3, 5\]/,
     );
+  });
+
+  const gatherDotRef = (u: ArrayLike<number>, t: ArrayLike<number>, idx: ArrayLike<number>, k: number, d: number) =>
+    Float64Array.from({ length: idx.length }, (_, i) => {
+      const r = Math.floor(i / k);
+      let acc = 0;
+      for (let c = 0; c < d; c++) acc += u[r * d + c]! * t[idx[i]! * d + c]!;
+      return acc;
+    });
+
+  it('gatherDot scores items from a table; repeated items accumulate their table gradient', () => {
+    const user = randn([6, 12], { seed: 1, device });
+    const table = randn([20, 12], { seed: 2, device });
+    const idx = Int32Array.from({ length: 6 * 4 }, (_, i) => (i * 7) % 20);
+    const indices = tensor(idx, { shape: [6, 4], device });
+    expectClose(f64(gatherDot(user, table, indices)), gatherDotRef(f64(user), f64(table), idx, 4, 12), 1e-5, 'scores');
+    const small = Int32Array.from([0, 2, 2, 1, 0, 0]);
+    const smallIndices = tensor(small, { shape: [3, 2], device });
+    gradCheck({
+      device,
+      inputs: [sample([3, 5], 3), sample([4, 5], 4)],
+      forward: ([u, t]) => gatherDot(u!, t!, smallIndices),
+      reference: ([u, t]) => gatherDotRef(u!, t!, small, 2, 5),
+    });
+  });
+
+  it('gatherDot reports an index out of range and rejects bad shapes', () => {
+    const scores = gatherDot(
+      randn([2, 4], { device }),
+      randn([5, 4], { device }),
+      tensor(new Int32Array([0, 1, 5, 2]), { shape: [2, 2], device }),
+    );
+    expect(() => scores.dataSync()).to.throw(/gatherDot: indices \(flattened\) \[2\] = 5 is out of range/);
+    expect(() =>
+      gatherDot(
+        randn([2, 4], { device }),
+        randn([5, 3], { device }),
+        tensor(new Int32Array(4), { shape: [2, 2], device }),
+      ),
+    ).to.throw(/gatherDot: 'table' must be \[items, 4\] to match 'user' \[2, 4\] but has shape \[5, 3\]/);
+  });
+
+  it('sampledSoftmaxFromTable equals sampledSoftmaxLoss on gathered scores, gradients included', () => {
+    const positives = Int32Array.from([3, 0, 7]);
+    const negatives = Int32Array.from([1, 2, 5, 3, 3, 6, 0, 4, 2]);
+    const posT = tensor(positives, { device });
+    const negT = tensor(negatives, { shape: [3, 3], device });
+    gradCheck({
+      device,
+      inputs: [sample([3, 6], 5), sample([8, 6], 6)],
+      forward: ([u, t]) => sampledSoftmaxFromTable(u!, t!, posT, negT),
+      reference: ([u, t]) =>
+        sampledReference(gatherDotRef(u!, t!, positives, 1, 6), gatherDotRef(u!, t!, negatives, 3, 6), 3, 'mean'),
+    });
   });
 
   const bceRef = (x: ArrayLike<number>, y: ArrayLike<number>, w: ArrayLike<number> | null) =>

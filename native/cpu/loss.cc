@@ -70,6 +70,17 @@ void gemm(const float* a, int64_t m, int64_t k_len, const float* b, int64_t n, f
   }
 }
 
+inline float dot(const float* __restrict a, const float* __restrict b, int64_t n) {
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += a[i + l] * b[i + l];
+  float total = 0.0f;
+  for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) total += a[i] * b[i];
+  return total;
+}
+
 inline int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
 // Rows [begin, begin + count) of a [*, width] matrix as f32 in `out`, zero-padded to `padded` rows.
@@ -404,6 +415,84 @@ void ce_backward(const CrossEntropyBackwardParams& bp) {
                });
 }
 
+// --- scores of items gathered from a table --------------------------------------------------
+
+// Serial, so the first bad index is the one reported.
+void validate_indices(const GatherDotParams& p) {
+  const int64_t n = p.rows * p.per_row;
+  for (int64_t i = 0; i < n; ++i)
+    if (p.indices[i] < 0 || p.indices[i] >= p.items) throw_kernel_error(p.error_site, i, p.indices[i]);
+}
+
+template <class T>
+void gather_dot_forward(const GatherDotParams& p) {
+  validate_indices(p);
+  const T* user = static_cast<const T*>(p.user);
+  const T* table = static_cast<const T*>(p.table);
+  T* out = static_cast<T*>(p.out);
+  const int64_t dim = p.dim, k = p.per_row;
+  parallel_for(0, p.rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(dim * k, 1)),
+               [&](int64_t lo, int64_t hi) {
+                 std::vector<float> u(static_cast<size_t>(dim)), item(static_cast<size_t>(dim));
+                 for (int64_t r = lo; r < hi; ++r) {
+                   for (int64_t c = 0; c < dim; ++c) u[size_t(c)] = to_float(user[r * dim + c]);
+                   for (int64_t j = 0; j < k; ++j) {
+                     const T* row = table + int64_t(p.indices[r * k + j]) * dim;
+                     for (int64_t c = 0; c < dim; ++c) item[size_t(c)] = to_float(row[c]);
+                     out[r * k + j] = from_float<T>(dot(u.data(), item.data(), dim));
+                   }
+                 }
+               });
+}
+
+template <class T>
+void gather_dot_backward_typed(const GatherDotBackwardParams& bp) {
+  const GatherDotParams& p = bp.forward;
+  const T* user = static_cast<const T*>(p.user);
+  const T* table = static_cast<const T*>(p.table);
+  const T* g = static_cast<const T*>(bp.grad_out);
+  const int64_t dim = p.dim, k = p.per_row, n = p.rows * k;
+  if (bp.grad_user) {
+    T* grad_user = static_cast<T*>(bp.grad_user);
+    parallel_for(0, p.rows, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> acc(static_cast<size_t>(dim));
+      for (int64_t r = lo; r < hi; ++r) {
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int64_t j = 0; j < k; ++j) {
+          const float gv = to_float(g[r * k + j]);
+          const T* row = table + int64_t(p.indices[r * k + j]) * dim;
+          for (int64_t c = 0; c < dim; ++c) acc[size_t(c)] += gv * to_float(row[c]);
+        }
+        for (int64_t c = 0; c < dim; ++c) grad_user[r * dim + c] = from_float<T>(acc[size_t(c)]);
+      }
+    });
+  }
+  if (bp.grad_table) {
+    // Counting sort of the (n, k) positions by item, stable, then one owner per item.
+    std::vector<int64_t> start(static_cast<size_t>(p.items + 1), 0), order(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) ++start[size_t(p.indices[i]) + 1];
+    for (int64_t item = 0; item < p.items; ++item) start[size_t(item + 1)] += start[size_t(item)];
+    std::vector<int64_t> fill = start;
+    for (int64_t i = 0; i < n; ++i) order[size_t(fill[size_t(p.indices[i])]++)] = i;
+    T* grad_table = static_cast<T*>(bp.grad_table);
+    parallel_for(0, p.items, std::max<int64_t>(1, 4096 / std::max<int64_t>(dim, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                   std::vector<float> acc(static_cast<size_t>(dim));
+                   for (int64_t item = lo; item < hi; ++item) {
+                     std::fill(acc.begin(), acc.end(), 0.0f);
+                     for (int64_t s = start[size_t(item)]; s < start[size_t(item + 1)]; ++s) {
+                       const int64_t pos = order[size_t(s)];
+                       const float gv = to_float(g[pos]);
+                       const T* u = user + (pos / k) * dim;
+                       for (int64_t c = 0; c < dim; ++c) acc[size_t(c)] += gv * to_float(u[c]);
+                     }
+                     for (int64_t c = 0; c < dim; ++c)
+                       grad_table[item * dim + c] = from_float<T>(acc[size_t(c)]);
+                   }
+                 });
+  }
+}
+
 // --- BCE with logits --------------------------------------------------------------------------
 
 template <class T>
@@ -448,6 +537,15 @@ void visit_floating(DType dtype, Fn&& fn) {
 }
 
 }  // namespace
+
+void gather_dot(const GatherDotParams& p) {
+  visit_floating(p.dtype, [&](auto* tag) { gather_dot_forward<std::remove_pointer_t<decltype(tag)>>(p); });
+}
+
+void gather_dot_backward(const GatherDotBackwardParams& p) {
+  visit_floating(p.forward.dtype,
+                 [&](auto* tag) { gather_dot_backward_typed<std::remove_pointer_t<decltype(tag)>>(p); });
+}
 
 void linear_cross_entropy(const LinearCrossEntropyParams& p) {
   visit_floating(p.dtype, [&](auto* tag) { linear_ce_forward<std::remove_pointer_t<decltype(tag)>>(p); });

@@ -134,6 +134,18 @@ describeEachDevice('fused linear cross-entropy', (device) => {
     for (const r of [3, 17]) expect(gradHidden.slice(r * dim, (r + 1) * dim).every((v) => v === 0)).to.equal(true);
   });
 
+  it('bf16 gradients agree with f32 gradients on the same values', () => {
+    const y = tensor(labelsWithIgnored(rows, vocab, 12, [5]), { device });
+    const grads = (['bf16', 'f32'] as DType[]).map((dtype) => {
+      const hidden = randn([rows, dim], { seed: 13, device, dtype: 'bf16' }).cast(dtype).requiresGrad_();
+      const weight = randn([vocab, dim], { seed: 14, device, dtype: 'bf16', std: 0.5 }).cast(dtype).requiresGrad_();
+      linearCrossEntropy(hidden, weight, y, { labelSmoothing: 0.1, chunk: 96 }).backward();
+      return [f64(hidden.grad!), f64(weight.grad!)];
+    });
+    expectClose(grads[0]![0]!, grads[1]![0]!, 1e-2, 'dHidden');
+    expectClose(grads[0]![1]!, grads[1]![1]!, 1e-2, 'dWeight');
+  });
+
   it('a mean over only ignored rows is NaN, as in PyTorch', () => {
     const loss = linearCrossEntropy(
       randn([2, 4], { device }),

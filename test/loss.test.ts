@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+
 import { expect } from 'chai';
 
 import {
@@ -355,5 +357,33 @@ describeEachDevice('cross-entropy over logits, sampled softmax, BCE with logits'
     expect(() => bceWithLogits(randn([3, 4], { device }), randn([4, 3], { device }))).to.throw(
       /bceWithLogits: 'target' has shape \[4, 3\] but 'x' has shape \[3, 4\]/,
     );
+  });
+});
+
+describe('dense CPU twins do not depend on the thread count', () => {
+  it('linear cross-entropy, its gradients and the norm weight gradients are bit-identical with 1 and 3 threads', () => {
+    const lib = new URL('../lib/index.js', import.meta.url).href;
+    const script = `
+      import { layerNorm, linearCrossEntropy, randn, tensor } from '${lib}';
+      const h = randn([70, 24], { seed: 1, requiresGrad: true });
+      const w = randn([500, 24], { seed: 2, requiresGrad: true });
+      const y = tensor(Int32Array.from({ length: 70 }, (_, i) => (i * 37) % 500));
+      const loss = linearCrossEntropy(h, w, y, { labelSmoothing: 0.1 });
+      loss.backward();
+      const x = randn([300, 40], { seed: 3 });
+      const g = randn([40], { seed: 4, requiresGrad: true });
+      layerNorm(x, g, null).sum().backward();
+      const bits = [loss, h.grad, w.grad, g.grad].map((t) => Buffer.from(t.dataSync().buffer).toString('base64'));
+      process.stdout.write(JSON.stringify(bits));
+    `;
+    const run = (threads: string) => {
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, LLMREC_NUM_THREADS: threads },
+        encoding: 'utf8',
+      });
+      expect(result.status, result.stderr).to.equal(0);
+      return JSON.parse(result.stdout) as string[];
+    };
+    expect(run('1')).to.deep.equal(run('3'));
   });
 });

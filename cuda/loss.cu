@@ -9,6 +9,7 @@
 // gradients are deterministic. Tensor cores are not used yet: gemm_tiled is the reference
 // kernel, correct for every layout the family needs.
 #include <algorithm>
+#include <cub/device/device_radix_sort.cuh>
 
 #include "../native/core/allocator.h"
 #include "../native/kernels/loss.h"
@@ -391,6 +392,129 @@ __global__ void loss_reduce_kernel(LossReduceParams p) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scores of items gathered from a table
+
+// One warp per (row, slot): lanes stride over the embedding, then a warp reduction.
+template <class T>
+__global__ void gather_dot_kernel(GatherDotParams p, KernelErrorRecord* errors) {
+  const T* user = static_cast<const T*>(p.user);
+  const T* table = static_cast<const T*>(p.table);
+  T* out = static_cast<T*>(p.out);
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
+  const int64_t n = p.rows * p.per_row;
+  for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; i < n; i += warps) {
+    const int32_t item = p.indices[i];
+    float acc = 0.0f;
+    if (item >= 0 && item < p.items) {
+      const T* u = user + (i / p.per_row) * p.dim;
+      const T* row = table + int64_t(item) * p.dim;
+      for (int64_t c = lane; c < p.dim; c += 32) acc += to_float(u[c]) * to_float(row[c]);
+    } else if (lane == 0) {
+      report_error(errors, p.error_site, i, item);
+    }
+    acc = warp_reduce(acc, Sum());
+    if (lane == 0) out[i] = from_float<T>(acc);
+  }
+}
+
+template <class T>
+__global__ void gather_dot_grad_user(GatherDotBackwardParams bp) {
+  const GatherDotParams& p = bp.forward;
+  const T* table = static_cast<const T*>(p.table);
+  const T* g = static_cast<const T*>(bp.grad_out);
+  T* grad_user = static_cast<T*>(bp.grad_user);
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x)
+    for (int64_t c = threadIdx.x; c < p.dim; c += blockDim.x) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < p.per_row; ++j) {
+        const int32_t item = p.indices[r * p.per_row + j];
+        if (item >= 0 && item < p.items)
+          acc += to_float(g[r * p.per_row + j]) * to_float(table[int64_t(item) * p.dim + c]);
+      }
+      grad_user[r * p.dim + c] = from_float<T>(acc);
+    }
+}
+
+// Sort keys: the item, or `items` for an index out of range (it sorts last and is never owned).
+__global__ void gather_sort_inputs(const int32_t* __restrict__ indices, int64_t n, int64_t items,
+                                   int32_t* __restrict__ keys, int64_t* __restrict__ positions) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int32_t item = indices[i];
+    keys[i] = (item >= 0 && item < items) ? item : int32_t(items);
+    positions[i] = i;
+  }
+}
+
+__device__ __forceinline__ int64_t lower_bound(const int32_t* keys, int64_t n, int64_t value) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (keys[mid] < value)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+// One block per item: its contributions are a contiguous run of the stably sorted positions.
+template <class T>
+__global__ void gather_dot_grad_table(GatherDotBackwardParams bp, const int32_t* __restrict__ sorted_keys,
+                                      const int64_t* __restrict__ sorted_positions) {
+  const GatherDotParams& p = bp.forward;
+  const T* user = static_cast<const T*>(p.user);
+  const T* g = static_cast<const T*>(bp.grad_out);
+  T* grad_table = static_cast<T*>(bp.grad_table);
+  const int64_t n = p.rows * p.per_row;
+  for (int64_t item = blockIdx.x; item < p.items; item += gridDim.x) {
+    const int64_t begin = lower_bound(sorted_keys, n, item), end = lower_bound(sorted_keys, n, item + 1);
+    for (int64_t c = threadIdx.x; c < p.dim; c += blockDim.x) {
+      float acc = 0.0f;
+      for (int64_t s = begin; s < end; ++s) {
+        const int64_t pos = sorted_positions[s];
+        acc += to_float(g[pos]) * to_float(user[(pos / p.per_row) * p.dim + c]);
+      }
+      grad_table[item * p.dim + c] = from_float<T>(acc);
+    }
+  }
+}
+
+template <class T>
+void gather_dot_backward_typed(const GatherDotBackwardParams& bp, const CudaStream& s) {
+  const GatherDotParams& p = bp.forward;
+  if (bp.grad_user && p.rows > 0) gather_dot_grad_user<T><<<row_grid(p.rows, s), 128, 0, s.stream>>>(bp);
+  if (!bp.grad_table || p.items == 0) return;
+  const int64_t n = p.rows * p.per_row;
+  int end_bit = 1;
+  while ((int64_t(1) << end_bit) <= p.items) ++end_bit;  // keys go up to `items` (the sentinel)
+  const size_t key_bytes = size_t(std::max<int64_t>(n, 1)) * sizeof(int32_t);
+  const size_t position_bytes = size_t(std::max<int64_t>(n, 1)) * sizeof(int64_t);
+  int32_t* keys_in = static_cast<int32_t*>(s.scratch->allocate(key_bytes));
+  int32_t* keys_out = static_cast<int32_t*>(s.scratch->allocate(key_bytes));
+  int64_t* positions_in = static_cast<int64_t*>(s.scratch->allocate(position_bytes));
+  int64_t* positions_out = static_cast<int64_t*>(s.scratch->allocate(position_bytes));
+  size_t temp_bytes = 0;
+  void* temp = nullptr;
+  if (n > 0) {
+    gather_sort_inputs<<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(p.indices, n, p.items, keys_in,
+                                                                            positions_in);
+    cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out, positions_in, positions_out, n, 0,
+                                    end_bit, s.stream);
+    temp = s.scratch->allocate(std::max<size_t>(temp_bytes, 1));
+    cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys_out, positions_in, positions_out, n, 0,
+                                    end_bit, s.stream);
+  }
+  gather_dot_grad_table<T><<<row_grid(p.items, s), 128, 0, s.stream>>>(bp, keys_out, positions_out);
+  if (temp) s.scratch->release(temp, std::max<size_t>(temp_bytes, 1));
+  s.scratch->release(positions_out, position_bytes);
+  s.scratch->release(positions_in, position_bytes);
+  s.scratch->release(keys_out, key_bytes);
+  s.scratch->release(keys_in, key_bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
 // BCE with logits
 
 template <class T>
@@ -432,6 +556,20 @@ void visit_floating(DType dtype, Fn&& fn) {
 }
 
 }  // namespace
+
+void gather_dot(const GatherDotParams& p, const CudaStream& s) {
+  const int64_t n = p.rows * p.per_row;
+  if (n == 0) return;
+  visit_floating(p.dtype, [&](auto* tag) {
+    gather_dot_kernel<std::remove_pointer_t<decltype(tag)>>
+        <<<grid_for(n * 32, kThreads, s), kThreads, 0, s.stream>>>(p, s.errors);
+  });
+}
+
+void gather_dot_backward(const GatherDotBackwardParams& p, const CudaStream& s) {
+  visit_floating(p.forward.dtype,
+                 [&](auto* tag) { gather_dot_backward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
+}
 
 void linear_cross_entropy(const LinearCrossEntropyParams& p, const CudaStream& s) {
   if (p.rows == 0) return;

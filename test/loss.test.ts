@@ -1,10 +1,14 @@
+import { spawnSync } from 'node:child_process';
+
 import { expect } from 'chai';
 
 import {
   bceWithLogits,
   crossEntropy,
+  gatherDot,
   linearCrossEntropy,
   randn,
+  sampledSoftmaxFromTable,
   sampledSoftmaxLoss,
   tensor,
   type DType,
@@ -132,6 +136,18 @@ describeEachDevice('fused linear cross-entropy', (device) => {
     for (const r of [3, 17]) expect(gradHidden.slice(r * dim, (r + 1) * dim).every((v) => v === 0)).to.equal(true);
   });
 
+  it('bf16 gradients agree with f32 gradients on the same values', () => {
+    const y = tensor(labelsWithIgnored(rows, vocab, 12, [5]), { device });
+    const grads = (['bf16', 'f32'] as DType[]).map((dtype) => {
+      const hidden = randn([rows, dim], { seed: 13, device, dtype: 'bf16' }).cast(dtype).requiresGrad_();
+      const weight = randn([vocab, dim], { seed: 14, device, dtype: 'bf16', std: 0.5 }).cast(dtype).requiresGrad_();
+      linearCrossEntropy(hidden, weight, y, { labelSmoothing: 0.1, chunk: 96 }).backward();
+      return [f64(hidden.grad!), f64(weight.grad!)];
+    });
+    expectClose(grads[0]![0]!, grads[1]![0]!, 1e-2, 'dHidden');
+    expectClose(grads[0]![1]!, grads[1]![1]!, 1e-2, 'dWeight');
+  });
+
   it('a mean over only ignored rows is NaN, as in PyTorch', () => {
     const loss = linearCrossEntropy(
       randn([2, 4], { device }),
@@ -245,6 +261,60 @@ describeEachDevice('cross-entropy over logits, sampled softmax, BCE with logits'
     );
   });
 
+  const gatherDotRef = (u: ArrayLike<number>, t: ArrayLike<number>, idx: ArrayLike<number>, k: number, d: number) =>
+    Float64Array.from({ length: idx.length }, (_, i) => {
+      const r = Math.floor(i / k);
+      let acc = 0;
+      for (let c = 0; c < d; c++) acc += u[r * d + c]! * t[idx[i]! * d + c]!;
+      return acc;
+    });
+
+  it('gatherDot scores items from a table; repeated items accumulate their table gradient', () => {
+    const user = randn([6, 12], { seed: 1, device });
+    const table = randn([20, 12], { seed: 2, device });
+    const idx = Int32Array.from({ length: 6 * 4 }, (_, i) => (i * 7) % 20);
+    const indices = tensor(idx, { shape: [6, 4], device });
+    expectClose(f64(gatherDot(user, table, indices)), gatherDotRef(f64(user), f64(table), idx, 4, 12), 1e-5, 'scores');
+    const small = Int32Array.from([0, 2, 2, 1, 0, 0]);
+    const smallIndices = tensor(small, { shape: [3, 2], device });
+    gradCheck({
+      device,
+      inputs: [sample([3, 5], 3), sample([4, 5], 4)],
+      forward: ([u, t]) => gatherDot(u!, t!, smallIndices),
+      reference: ([u, t]) => gatherDotRef(u!, t!, small, 2, 5),
+    });
+  });
+
+  it('gatherDot reports an index out of range and rejects bad shapes', () => {
+    const scores = gatherDot(
+      randn([2, 4], { device }),
+      randn([5, 4], { device }),
+      tensor(new Int32Array([0, 1, 5, 2]), { shape: [2, 2], device }),
+    );
+    expect(() => scores.dataSync()).to.throw(/gatherDot: indices \(flattened\) \[2\] = 5 is out of range/);
+    expect(() =>
+      gatherDot(
+        randn([2, 4], { device }),
+        randn([5, 3], { device }),
+        tensor(new Int32Array(4), { shape: [2, 2], device }),
+      ),
+    ).to.throw(/gatherDot: 'table' must be \[items, 4\] to match 'user' \[2, 4\] but has shape \[5, 3\]/);
+  });
+
+  it('sampledSoftmaxFromTable equals sampledSoftmaxLoss on gathered scores, gradients included', () => {
+    const positives = Int32Array.from([3, 0, 7]);
+    const negatives = Int32Array.from([1, 2, 5, 3, 3, 6, 0, 4, 2]);
+    const posT = tensor(positives, { device });
+    const negT = tensor(negatives, { shape: [3, 3], device });
+    gradCheck({
+      device,
+      inputs: [sample([3, 6], 5), sample([8, 6], 6)],
+      forward: ([u, t]) => sampledSoftmaxFromTable(u!, t!, posT, negT),
+      reference: ([u, t]) =>
+        sampledReference(gatherDotRef(u!, t!, positives, 1, 6), gatherDotRef(u!, t!, negatives, 3, 6), 3, 'mean'),
+    });
+  });
+
   const bceRef = (x: ArrayLike<number>, y: ArrayLike<number>, w: ArrayLike<number> | null) =>
     Float64Array.from(
       x,
@@ -287,5 +357,33 @@ describeEachDevice('cross-entropy over logits, sampled softmax, BCE with logits'
     expect(() => bceWithLogits(randn([3, 4], { device }), randn([4, 3], { device }))).to.throw(
       /bceWithLogits: 'target' has shape \[4, 3\] but 'x' has shape \[3, 4\]/,
     );
+  });
+});
+
+describe('dense CPU twins do not depend on the thread count', () => {
+  it('linear cross-entropy, its gradients and the norm weight gradients are bit-identical with 1 and 3 threads', () => {
+    const lib = new URL('../lib/index.js', import.meta.url).href;
+    const script = `
+      import { layerNorm, linearCrossEntropy, randn, tensor } from '${lib}';
+      const h = randn([70, 24], { seed: 1, requiresGrad: true });
+      const w = randn([500, 24], { seed: 2, requiresGrad: true });
+      const y = tensor(Int32Array.from({ length: 70 }, (_, i) => (i * 37) % 500));
+      const loss = linearCrossEntropy(h, w, y, { labelSmoothing: 0.1 });
+      loss.backward();
+      const x = randn([300, 40], { seed: 3 });
+      const g = randn([40], { seed: 4, requiresGrad: true });
+      layerNorm(x, g, null).sum().backward();
+      const bits = [loss, h.grad, w.grad, g.grad].map((t) => Buffer.from(t.dataSync().buffer).toString('base64'));
+      process.stdout.write(JSON.stringify(bits));
+    `;
+    const run = (threads: string) => {
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, LLMREC_NUM_THREADS: threads },
+        encoding: 'utf8',
+      });
+      expect(result.status, result.stderr).to.equal(0);
+      return JSON.parse(result.stdout) as string[];
+    };
+    expect(run('1')).to.deep.equal(run('3'));
   });
 });

@@ -1,6 +1,18 @@
 import { expect } from 'chai';
 
-import { addLayerNorm, addRmsNorm, layerNorm, randn, rmsNorm, tensor, type DType, type Tensor } from '../lib/index.js';
+import {
+  addLayerNorm,
+  addRmsNorm,
+  gelu,
+  layerNorm,
+  randn,
+  rmsNorm,
+  softmax,
+  swiglu,
+  tensor,
+  type DType,
+  type Tensor,
+} from '../lib/index.js';
 import { bf16Round, mapRows, normRow, sample } from './dense-reference.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
@@ -127,4 +139,29 @@ describeEachDevice('norm kernels', (device) => {
       /layerNorm: 'residual' has shape \[2, 9\] but 'x' has shape \[2, 8\]/,
     );
   });
+});
+
+describeEachDevice('bf16 backward of the dense ops agrees with f32 on the same values', (device) => {
+  const cases: [string, number[][], (xs: Tensor[]) => Tensor][] = [
+    ['layerNorm', [[16, 96], [96], [96]], ([x, w, b]) => layerNorm(x!, w!, b!)],
+    ['addRmsNorm', [[16, 96], [16, 96], [96]], ([x, r, w]) => addRmsNorm(x!, r!, w!).out],
+    ['softmax', [[16, 96]], ([x]) => softmax(x!)],
+    ['swiglu', [[16, 96]], ([x]) => swiglu(x!)],
+    ['gelu', [[16, 96]], ([x]) => gelu(x!)],
+  ];
+  for (const [name, shapes, op] of cases) {
+    it(name, () => {
+      const grads = (['bf16', 'f32'] as DType[]).map((dtype) => {
+        const xs = shapes.map((s, i) =>
+          randn(s, { seed: 40 + i, device, dtype: 'bf16' })
+            .cast(dtype)
+            .requiresGrad_(),
+        );
+        const out = op(xs);
+        out.backward(randn(out.shape, { seed: 50, device, dtype: 'bf16' }).cast(dtype));
+        return xs.map((x) => f64(x.grad!));
+      });
+      grads[0]!.forEach((g, i) => expectClose(g, grads[1]![i]!, 2e-2, `${name} input ${i}`));
+    });
+  }
 });

@@ -48,6 +48,15 @@ declare module '../binding.js' {
       labelSmoothing: number,
       reduction: Reduction,
     ): [NativeTensor | null, NativeTensor];
+    gatherDot(user: NativeTensor, table: NativeTensor, indices: NativeTensor): NativeTensor;
+    gatherDotBackward(
+      gradOut: NativeTensor,
+      user: NativeTensor,
+      table: NativeTensor,
+      indices: NativeTensor,
+      needUser: boolean,
+      needTable: boolean,
+    ): [NativeTensor | null, NativeTensor | null];
     bceWithLogits(x: NativeTensor, target: NativeTensor, weight: NativeTensor | null): NativeTensor;
     bceWithLogitsBackward(
       gradOut: NativeTensor,
@@ -196,6 +205,52 @@ export function sampledSoftmaxLoss(
     [positive, negatives, lse],
   );
   lse.dispose();
+  return loss;
+}
+
+/**
+ * Scores of items picked from a table: out[n, k] = user[n, :] · table[indices[n, k], :] for
+ * user [N, d], table [items, d] and indices i32 [N, K], without gathering the rows into memory.
+ * The table's gradient is dense and deterministic.
+ */
+export function gatherDot(user: Tensor, table: Tensor, indices: Tensor): Tensor {
+  const out = new Tensor(native.gatherDot(user.native, table.native, indices.native));
+  const needUser = user.requiresGrad;
+  const needTable = table.requiresGrad;
+  record(
+    'gatherDot',
+    [user, table],
+    [out],
+    ([g], [u, t, i]) => {
+      const [du, dt] = native.gatherDotBackward(g!.native, u!.native, t!.native, i!.native, needUser, needTable);
+      return [du ? new Tensor(du) : null, dt ? new Tensor(dt) : null];
+    },
+    [user, table, indices],
+  );
+  return out;
+}
+
+/**
+ * Sampled softmax over an item table: the positive item positives[n] against the negatives
+ * negatives[n, :] (i32 [N, K]), scored by dot products with user [N, d].
+ */
+export function sampledSoftmaxFromTable(
+  user: Tensor,
+  table: Tensor,
+  positives: Tensor,
+  negatives: Tensor,
+  options: { reduction?: Reduction } = {},
+): Tensor {
+  if (positives.ndim !== 1)
+    throw new Error(`sampledSoftmaxFromTable: 'positives' must be [N] but has shape [${positives.shape.join(', ')}]`);
+  const rows = positives.shape[0]!;
+  const positiveIndices = positives.reshape([rows, 1]);
+  const positiveScores = gatherDot(user, table, positiveIndices);
+  const positive = positiveScores.reshape([rows]);
+  const negative = gatherDot(user, table, negatives);
+  const loss = sampledSoftmaxLoss(positive, negative, options);
+  // The graph holds what the backward needs; these handles are no longer needed.
+  for (const t of [positiveIndices, positiveScores, positive, negative]) t.dispose();
   return loss;
 }
 

@@ -57,6 +57,7 @@ function normOp(
   const rstd = new Tensor(rstdH);
   const input = sum ?? x;
   const withBias = bias !== null;
+  const withResidual = residual !== null;
   // Saved: [input, weight, rstd, mean?]; the statistics are freed with the graph.
   const saved = mean ? [input, weight, rstd, mean] : [input, weight, rstd];
   record(
@@ -64,7 +65,7 @@ function normOp(
     [x, residual, weight, bias],
     sum ? [out, sum] : [out],
     ([gOut, gSum], [inputS, weightS, rstdS, meanS]) => {
-      if (!gOut) return [gSum!, gSum!, null, null];
+      if (!gOut) return [gSum!, withResidual ? gSum! : null, null, null];
       const [dx, dw, db] = native.normBackward(
         gOut.native,
         gSum?.native ?? null,
@@ -76,7 +77,7 @@ function normOp(
         withBias,
       );
       const gradInput = new Tensor(dx);
-      return [gradInput, residual ? gradInput : null, new Tensor(dw), db ? new Tensor(db) : null];
+      return [gradInput, withResidual ? gradInput : null, new Tensor(dw), db ? new Tensor(db) : null];
     },
     saved,
   );

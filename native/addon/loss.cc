@@ -61,6 +61,24 @@ Napi::Value cross_entropy_backward(const Napi::CallbackInfo& info) {
   return tensor_list(info.Env(), {g.first, g.second});
 }
 
+// gatherDot(user, table, indices)
+Napi::Value gather_dot(const Napi::CallbackInfo& info) {
+  const char* op = "gatherDot";
+  return wrap_tensor(info.Env(),
+                     ops::gather_dot(context(info.Env()), tensor_arg(info, 0, op, "user"),
+                                     tensor_arg(info, 1, op, "table"), tensor_arg(info, 2, op, "indices")));
+}
+
+// gatherDotBackward(gradOut, user, table, indices, needUser, needTable) -> [dUser | null, dTable | null]
+Napi::Value gather_dot_backward(const Napi::CallbackInfo& info) {
+  const char* op = "gatherDot backward";
+  ops::TwoGrads g = ops::gather_dot_backward(
+      context(info.Env()), tensor_arg(info, 0, op, "gradOut"), tensor_arg(info, 1, op, "user"),
+      tensor_arg(info, 2, op, "table"), tensor_arg(info, 3, op, "indices"), bool_arg(info[4], op, "needUser"),
+      bool_arg(info[5], op, "needTable"));
+  return tensor_list(info.Env(), {g.first, g.second});
+}
+
 // bceWithLogits(x, target, weight | null)
 Napi::Value bce_with_logits(const Napi::CallbackInfo& info) {
   const char* op = "bceWithLogits";
@@ -83,6 +101,8 @@ void init(Napi::Env env, Napi::Object exports) {
   export_function(env, exports, "linearCrossEntropyBackward", linear_cross_entropy_backward);
   export_function(env, exports, "crossEntropy", cross_entropy);
   export_function(env, exports, "crossEntropyBackward", cross_entropy_backward);
+  export_function(env, exports, "gatherDot", gather_dot);
+  export_function(env, exports, "gatherDotBackward", gather_dot_backward);
   export_function(env, exports, "bceWithLogits", bce_with_logits);
   export_function(env, exports, "bceWithLogitsBackward", bce_with_logits_backward);
 }

@@ -1,17 +1,21 @@
+// Lets GCC if-convert the selects in fast_math and vectorise the loops that call it; results do
+// not change (the library never reads floating-point exception flags).
+#pragma GCC optimize("no-trapping-math")
+
 // CPU twin of cuda/loss.cu.
 //
 // The fused linear cross-entropy works on tiles of kRowBlock rows x kChunk vocabulary columns:
-// logits of a tile come from dot_tile (a register-blocked, vectorised dot-product kernel kept
-// local to this family until the GEMM family can replace it), and each row folds the tile into
-// an online log-sum-exp. The backward recomputes the tiles twice: once in row blocks for
-// dHidden (each thread owns its rows) and once in vocabulary chunks for dWeight (each thread
-// owns its columns), so both are deterministic and no N x V buffer ever exists.
+// logits of a tile come from a register-tiled GEMM on f32 copies of the operands (the weight
+// chunk transposed), and each row folds the tile into an online log-sum-exp. The backward recomputes the
+// tiles twice: once in row blocks for dHidden (each thread owns its rows) and once in vocabulary chunks for
+// dWeight (each thread owns its columns), so both are deterministic and no N x V buffer ever exists.
 #include "../kernels/loss.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "../kernels/fast_math.h"
 #include "numeric.h"
 #include "parallel.h"
 
@@ -24,72 +28,106 @@ using llmrec::cpu::visit_dtype;
 
 namespace {
 
-constexpr int64_t kRowBlock = 32;
-constexpr int64_t kChunk = 64;
+constexpr int64_t kRowBlock = 32;  // a multiple of kTileRows
+constexpr int64_t kChunk = 96;     // vocabulary columns per tile: a multiple of kTileCols
 constexpr int64_t kLanes = 8;
+constexpr int64_t kTileRows = 4;
+constexpr int64_t kTileCols = 24;
 
-// --- dot-product tiles ------------------------------------------------------------------------
+// --- GEMM tiles -------------------------------------------------------------------------------
+// C[m x n] (+)= A[m x k] . B[k x n], all row-major and contiguous in their last axis (C with
+// leading dimension ldc), m a multiple of kTileRows. The 4 x 24 register tile keeps 12 vector
+// accumulators live and streams B rows: GCC turns it into broadcast-FMA code near the machine's
+// peak. Local to this family until the GEMM family can take over.
 
-inline float dot(const float* __restrict a, const float* __restrict b, int64_t k_len) {
+template <int64_t COLS, bool ACCUMULATE>
+inline void gemm_tile(const float* __restrict a, int64_t k_len, const float* __restrict b, int64_t ldb,
+                      float* __restrict c, int64_t ldc) {
+  float acc[kTileRows][COLS];
+  for (int64_t r = 0; r < kTileRows; ++r)
+    for (int64_t j = 0; j < COLS; ++j) acc[r][j] = ACCUMULATE ? c[r * ldc + j] : 0.0f;
+  for (int64_t k = 0; k < k_len; ++k) {
+    const float* brow = b + k * ldb;
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const float av = a[r * k_len + k];
+      for (int64_t j = 0; j < COLS; ++j) acc[r][j] += av * brow[j];
+    }
+  }
+  for (int64_t r = 0; r < kTileRows; ++r)
+    for (int64_t j = 0; j < COLS; ++j) c[r * ldc + j] = acc[r][j];
+}
+
+template <bool ACCUMULATE>
+void gemm(const float* a, int64_t m, int64_t k_len, const float* b, int64_t n, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i += kTileRows) {
+    const float* ai = a + i * k_len;
+    float* ci = c + i * ldc;
+    int64_t j = 0;
+    for (; j + kTileCols <= n; j += kTileCols)
+      gemm_tile<kTileCols, ACCUMULATE>(ai, k_len, b + j, n, ci + j, ldc);
+    for (; j + kLanes <= n; j += kLanes) gemm_tile<kLanes, ACCUMULATE>(ai, k_len, b + j, n, ci + j, ldc);
+    for (; j < n; ++j) gemm_tile<1, ACCUMULATE>(ai, k_len, b + j, n, ci + j, ldc);
+  }
+}
+
+inline float dot(const float* __restrict a, const float* __restrict b, int64_t n) {
   float lanes[kLanes] = {};
-  int64_t k = 0;
-  for (; k + kLanes <= k_len; k += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += a[k + l] * b[k + l];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += a[i + l] * b[i + l];
   float total = 0.0f;
   for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
-  for (; k < k_len; ++k) total += a[k] * b[k];
+  for (; i < n; ++i) total += a[i] * b[i];
   return total;
 }
 
-// Four rows of A against two rows of B: 8 accumulators of 8 lanes stay in registers.
-inline void dot_4x2(const float* __restrict a, const float* __restrict b, int64_t k_len, float* c,
-                    int64_t ldc) {
-  float acc[4][2][kLanes] = {};
-  int64_t k = 0;
-  for (; k + kLanes <= k_len; k += kLanes)
-    for (int r = 0; r < 4; ++r)
-      for (int j = 0; j < 2; ++j)
-        for (int64_t l = 0; l < kLanes; ++l) acc[r][j][l] += a[r * k_len + k + l] * b[j * k_len + k + l];
-  for (int r = 0; r < 4; ++r)
-    for (int j = 0; j < 2; ++j) {
-      float total = 0.0f;
-      for (int64_t l = 0; l < kLanes; ++l) total += acc[r][j][l];
-      for (int64_t kk = k; kk < k_len; ++kk) total += a[r * k_len + kk] * b[j * k_len + kk];
-      c[r * ldc + j] = total;
-    }
-}
+inline int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
-// c[i * ldc + j] = dot(a row i, b row j) for i < m, j < n; rows of a and b are k_len long.
-void dot_tile(const float* a, int64_t m, const float* b, int64_t n, int64_t k_len, float* c, int64_t ldc) {
-  int64_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    int64_t j = 0;
-    for (; j + 2 <= n; j += 2) dot_4x2(a + i * k_len, b + j * k_len, k_len, c + i * ldc + j, ldc);
-    for (; j < n; ++j)
-      for (int64_t r = 0; r < 4; ++r) c[(i + r) * ldc + j] = dot(a + (i + r) * k_len, b + j * k_len, k_len);
-  }
-  for (; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = dot(a + i * k_len, b + j * k_len, k_len);
-}
-
-inline void axpy(float alpha, const float* __restrict x, float* __restrict y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
-}
-
-// Rows [begin, begin + count) of a [*, width] matrix as f32: the matrix itself for f32, else a
-// converted copy in `buffer`.
+// Rows [begin, begin + count) of a [*, width] matrix as f32 in `out`, zero-padded to `padded` rows.
 template <class T>
-const float* rows_as_f32(const T* m, int64_t begin, int64_t count, int64_t width,
-                         std::vector<float>& buffer) {
-  if constexpr (std::is_same_v<T, float>) {
-    (void)buffer;
-    return m + begin * width;
-  } else {
-    buffer.resize(size_t(count * width));
-    const T* src = m + begin * width;
-    for (int64_t i = 0; i < count * width; ++i) buffer[size_t(i)] = to_float(src[i]);
-    return buffer.data();
+void load_rows(const T* m, int64_t begin, int64_t count, int64_t padded, int64_t width,
+               std::vector<float>& out) {
+  out.resize(size_t(padded * width));
+  const T* src = m + begin * width;
+  for (int64_t i = 0; i < count * width; ++i) out[size_t(i)] = to_float(src[i]);
+  std::fill(out.begin() + count * width, out.end(), 0.0f);
+}
+
+// The transpose of rows [begin, begin + count) of a [*, width] matrix, as f32 [width x kChunk]
+// with the columns past `count` zero: the B operand of the logits GEMM.
+template <class T>
+void load_rows_transposed(const T* m, int64_t begin, int64_t count, int64_t width, std::vector<float>& out) {
+  out.assign(size_t(width * kChunk), 0.0f);
+  for (int64_t j = 0; j < count; ++j) {
+    const T* src = m + (begin + j) * width;
+    for (int64_t k = 0; k < width; ++k) out[size_t(k * kChunk + j)] = to_float(src[k]);
   }
+}
+
+// A run of up to kChunksPerPass vocabulary chunks, packed once and shared by every row block:
+// per chunk the transposed f32 [dim x kChunk] B operand of the logits GEMM and, when asked, the
+// f32 rows [kChunk x dim] (zero-padded) for dHidden.
+constexpr int64_t kChunksPerPass = 16;
+
+struct PackedChunks {
+  int64_t first_column = 0, chunks = 0;
+  std::vector<std::vector<float>> transposed, rows;
+};
+
+template <class T>
+void pack_chunks(const T* weight, int64_t first_column, int64_t vocab, int64_t dim, bool with_rows,
+                 PackedChunks& packed) {
+  packed.first_column = first_column;
+  packed.chunks = std::min(kChunksPerPass, (vocab - first_column + kChunk - 1) / kChunk);
+  packed.transposed.resize(size_t(kChunksPerPass));
+  packed.rows.resize(size_t(kChunksPerPass));
+  parallel_for(0, packed.chunks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      const int64_t c0 = first_column + c * kChunk, cw = std::min(kChunk, vocab - c0);
+      load_rows_transposed(weight, c0, cw, dim, packed.transposed[size_t(c)]);
+      if (with_rows) load_rows(weight, c0, cw, kChunk, dim, packed.rows[size_t(c)]);
+    }
+  });
 }
 
 // --- labels -----------------------------------------------------------------------------------
@@ -134,13 +172,28 @@ struct RowStats {
   float label_logit = 0.0f;
 
   void fold(const float* z, int64_t n, int64_t first_column, int64_t label) {
+    float lanes_max[kLanes], lanes_exp[kLanes] = {}, lanes_sum[kLanes] = {};
+    for (int64_t l = 0; l < kLanes; ++l) lanes_max[l] = -INFINITY;
+    int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) lanes_max[l] = std::max(lanes_max[l], z[j + l]);
     float chunk_max = -INFINITY;
-    for (int64_t j = 0; j < n; ++j) chunk_max = std::max(chunk_max, z[j]);
+    for (int64_t l = 0; l < kLanes; ++l) chunk_max = std::max(chunk_max, lanes_max[l]);
+    for (int64_t k = j; k < n; ++k) chunk_max = std::max(chunk_max, z[k]);
     const float new_max = std::max(max, chunk_max);
     if (new_max == -INFINITY) return;
+    for (j = 0; j + kLanes <= n; j += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) {
+        lanes_exp[l] += fast_math::exp(z[j + l] - new_max);
+        lanes_sum[l] += z[j + l];
+      }
     float chunk_exp = 0.0f, chunk_sum = 0.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      chunk_exp += std::exp(z[j] - new_max);
+    for (int64_t l = 0; l < kLanes; ++l) {
+      chunk_exp += lanes_exp[l];
+      chunk_sum += lanes_sum[l];
+    }
+    for (; j < n; ++j) {
+      chunk_exp += fast_math::exp(z[j] - new_max);
       chunk_sum += z[j];
     }
     sum_exp = sum_exp * std::exp(double(max) - double(new_max)) + chunk_exp;
@@ -162,7 +215,7 @@ inline float row_loss_of(const RowStats& s, int64_t label, float smoothing, int6
 inline void logits_to_grad(float* z, int64_t n, int64_t first_column, float lse, float scale, int64_t label,
                            float smoothing, int64_t classes) {
   const float uniform = smoothing / float(classes);
-  for (int64_t j = 0; j < n; ++j) z[j] = scale * (std::exp(z[j] - lse) - uniform);
+  for (int64_t j = 0; j < n; ++j) z[j] = scale * (fast_math::exp(z[j] - lse) - uniform);
   if (label >= first_column && label < first_column + n)
     z[label - first_column] -= scale * (1.0f - smoothing);
 }
@@ -176,26 +229,37 @@ void linear_ce_forward(const LinearCrossEntropyParams& p) {
   const int64_t rows = p.rows, dim = p.dim, vocab = p.vocab;
   const CrossEntropyTargets t = p.targets;
   validate_labels(t, rows, vocab);
-  parallel_for(0, llmrec::cpu::fixed_block_count(rows, kRowBlock), 1, [&](int64_t lo, int64_t hi) {
-    std::vector<float> h_buf, w_buf, tile(size_t(kRowBlock * kChunk));
+  const int64_t row_blocks = llmrec::cpu::fixed_block_count(rows, kRowBlock);
+  // Each row folds the chunks in vocabulary order, so the result does not depend on threads.
+  std::vector<RowStats> stats(static_cast<size_t>(rows));
+  std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks));
+  parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t block = lo; block < hi; ++block) {
       const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
-      const float* h = rows_as_f32(hidden, r0, rb, dim, h_buf);
-      RowStats stats[kRowBlock];
-      for (int64_t c0 = 0; c0 < vocab; c0 += kChunk) {
-        const int64_t cw = std::min(kChunk, vocab - c0);
-        const float* w = rows_as_f32(weight, c0, cw, dim, w_buf);
-        dot_tile(h, rb, w, cw, dim, tile.data(), kChunk);
-        for (int64_t i = 0; i < rb; ++i)
-          stats[i].fold(tile.data() + i * kChunk, cw, c0, row_label(t, r0 + i));
-      }
-      for (int64_t i = 0; i < rb; ++i) {
-        const int64_t label = row_label(t, r0 + i);
-        p.lse[r0 + i] = stats[i].lse();
-        p.row_loss[r0 + i] = row_loss_of(stats[i], label, t.label_smoothing, vocab);
-      }
+      load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
     }
   });
+  PackedChunks packed;
+  for (int64_t first = 0; first < vocab; first += kChunksPerPass * kChunk) {
+    pack_chunks(weight, first, vocab, dim, false, packed);
+    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> tile(size_t(kRowBlock * kChunk));
+      for (int64_t block = lo; block < hi; ++block) {
+        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+        for (int64_t c = 0; c < packed.chunks; ++c) {
+          const int64_t c0 = first + c * kChunk, cw = std::min(kChunk, vocab - c0);
+          gemm<false>(hidden_f32[size_t(block)].data(), round_up(rb, kTileRows), dim,
+                      packed.transposed[size_t(c)].data(), kChunk, tile.data(), kChunk);
+          for (int64_t i = 0; i < rb; ++i)
+            stats[size_t(r0 + i)].fold(tile.data() + i * kChunk, cw, c0, row_label(t, r0 + i));
+        }
+      }
+    });
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    p.lse[r] = stats[size_t(r)].lse();
+    p.row_loss[r] = row_loss_of(stats[size_t(r)], row_label(t, r), t.label_smoothing, vocab);
+  }
 }
 
 template <class T>
@@ -209,13 +273,18 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp) {
   const std::vector<float> scale = row_scales(t, rows, bp.reduction, bp.grad_loss);
   const int64_t row_blocks = llmrec::cpu::fixed_block_count(rows, kRowBlock);
 
-  // dz for one tile: recomputed logits turned into gradients in place.
-  auto grad_tile = [&](const float* h, int64_t r0, int64_t rb, const float* w, int64_t c0, int64_t cw,
-                       float* tile) {
-    dot_tile(h, rb, w, cw, dim, tile, kChunk);
-    for (int64_t i = 0; i < rb; ++i)
-      logits_to_grad(tile + i * kChunk, cw, c0, p.lse[r0 + i], scale[size_t(r0 + i)], row_label(t, r0 + i),
-                     smoothing, vocab);
+  // dz for one tile [padded x kChunk]: the recomputed logits turned into gradients in place; the
+  // padding rows and columns become exact zeros so they add nothing downstream.
+  auto grad_tile = [&](const float* h, int64_t r0, int64_t rb, int64_t padded, const float* wt, int64_t c0,
+                       int64_t cw, float* tile) {
+    gemm<false>(h, padded, dim, wt, kChunk, tile, kChunk);
+    for (int64_t i = 0; i < padded; ++i) {
+      float* z = tile + i * kChunk;
+      if (i < rb)
+        logits_to_grad(z, cw, c0, p.lse[r0 + i], scale[size_t(r0 + i)], row_label(t, r0 + i), smoothing,
+                       vocab);
+      std::fill(z + (i < rb ? cw : 0), z + kChunk, 0.0f);
+    }
   };
   auto block_is_ignored = [&](int64_t r0, int64_t rb) {
     for (int64_t i = 0; i < rb; ++i)
@@ -225,43 +294,71 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp) {
 
   if (bp.grad_hidden) {
     T* grad_hidden = static_cast<T*>(bp.grad_hidden);
+    std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks)),
+        acc(static_cast<size_t>(row_blocks));
     parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> h_buf, w_buf, tile(size_t(kRowBlock * kChunk)), acc(size_t(kRowBlock * dim));
       for (int64_t block = lo; block < hi; ++block) {
         const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        if (!block_is_ignored(r0, rb)) {
-          const float* h = rows_as_f32(hidden, r0, rb, dim, h_buf);
-          for (int64_t c0 = 0; c0 < vocab; c0 += kChunk) {
-            const int64_t cw = std::min(kChunk, vocab - c0);
-            const float* w = rows_as_f32(weight, c0, cw, dim, w_buf);
-            grad_tile(h, r0, rb, w, c0, cw, tile.data());
-            for (int64_t i = 0; i < rb; ++i)
-              for (int64_t j = 0; j < cw; ++j)
-                axpy(tile[size_t(i * kChunk + j)], w + j * dim, acc.data() + i * dim, dim);
+        load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
+        acc[size_t(block)].assign(size_t(round_up(rb, kTileRows) * dim), 0.0f);
+      }
+    });
+    PackedChunks packed;
+    for (int64_t first = 0; first < vocab; first += kChunksPerPass * kChunk) {
+      pack_chunks(weight, first, vocab, dim, true, packed);
+      parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+        std::vector<float> tile(size_t(kRowBlock * kChunk));
+        for (int64_t block = lo; block < hi; ++block) {
+          const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0),
+                        padded = round_up(rb, kTileRows);
+          if (block_is_ignored(r0, rb)) continue;
+          for (int64_t c = 0; c < packed.chunks; ++c) {
+            const int64_t c0 = first + c * kChunk, cw = std::min(kChunk, vocab - c0);
+            grad_tile(hidden_f32[size_t(block)].data(), r0, rb, padded, packed.transposed[size_t(c)].data(),
+                      c0, cw, tile.data());
+            // dHidden[block] += dz [padded x kChunk] . weight[chunk] [kChunk x dim]
+            gemm<true>(tile.data(), padded, kChunk, packed.rows[size_t(c)].data(), dim,
+                       acc[size_t(block)].data(), dim);
           }
         }
-        for (int64_t i = 0; i < rb * dim; ++i) grad_hidden[r0 * dim + i] = from_float<T>(acc[size_t(i)]);
+      });
+    }
+    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t block = lo; block < hi; ++block) {
+        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+        for (int64_t i = 0; i < rb * dim; ++i)
+          grad_hidden[r0 * dim + i] = from_float<T>(acc[size_t(block)][size_t(i)]);
       }
     });
   }
 
   if (bp.grad_weight) {
     T* grad_weight = static_cast<T*>(bp.grad_weight);
+    std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks));
+    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t block = lo; block < hi; ++block) {
+        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+        load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
+      }
+    });
     parallel_for(0, llmrec::cpu::fixed_block_count(vocab, kChunk), 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> h_buf, w_buf, tile(size_t(kRowBlock * kChunk)), acc(size_t(kChunk * dim));
+      std::vector<float> wt, tile(size_t(kRowBlock * kChunk)), tile_t(size_t(kChunk * kRowBlock)),
+          acc(size_t(kChunk * dim));
       for (int64_t chunk = lo; chunk < hi; ++chunk) {
         const int64_t c0 = chunk * kChunk, cw = std::min(kChunk, vocab - c0);
         std::fill(acc.begin(), acc.end(), 0.0f);
-        const float* w = rows_as_f32(weight, c0, cw, dim, w_buf);
+        load_rows_transposed(weight, c0, cw, dim, wt);
         for (int64_t block = 0; block < row_blocks; ++block) {
-          const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+          const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0),
+                        padded = round_up(rb, kTileRows);
           if (block_is_ignored(r0, rb)) continue;
-          const float* h = rows_as_f32(hidden, r0, rb, dim, h_buf);
-          grad_tile(h, r0, rb, w, c0, cw, tile.data());
-          for (int64_t j = 0; j < cw; ++j)
-            for (int64_t i = 0; i < rb; ++i)
-              axpy(tile[size_t(i * kChunk + j)], h + i * dim, acc.data() + j * dim, dim);
+          const float* h = hidden_f32[size_t(block)].data();
+          grad_tile(h, r0, rb, padded, wt.data(), c0, cw, tile.data());
+          for (int64_t i = 0; i < padded; ++i)
+            for (int64_t j = 0; j < kChunk; ++j)
+              tile_t[size_t(j * padded + i)] = tile[size_t(i * kChunk + j)];
+          // dWeight[chunk] += dz^T [kChunk x padded] . hidden[block] [padded x dim]
+          gemm<true>(tile_t.data(), kChunk, padded, h, dim, acc.data(), dim);
         }
         for (int64_t i = 0; i < cw * dim; ++i) grad_weight[c0 * dim + i] = from_float<T>(acc[size_t(i)]);
       }
@@ -318,6 +415,84 @@ void ce_backward(const CrossEntropyBackwardParams& bp) {
                });
 }
 
+// --- scores of items gathered from a table --------------------------------------------------
+
+// Serial, so the first bad index is the one reported.
+void validate_indices(const GatherDotParams& p) {
+  const int64_t n = p.rows * p.per_row;
+  for (int64_t i = 0; i < n; ++i)
+    if (p.indices[i] < 0 || p.indices[i] >= p.items) throw_kernel_error(p.error_site, i, p.indices[i]);
+}
+
+template <class T>
+void gather_dot_forward(const GatherDotParams& p) {
+  validate_indices(p);
+  const T* user = static_cast<const T*>(p.user);
+  const T* table = static_cast<const T*>(p.table);
+  T* out = static_cast<T*>(p.out);
+  const int64_t dim = p.dim, k = p.per_row;
+  parallel_for(0, p.rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(dim * k, 1)),
+               [&](int64_t lo, int64_t hi) {
+                 std::vector<float> u(static_cast<size_t>(dim)), item(static_cast<size_t>(dim));
+                 for (int64_t r = lo; r < hi; ++r) {
+                   for (int64_t c = 0; c < dim; ++c) u[size_t(c)] = to_float(user[r * dim + c]);
+                   for (int64_t j = 0; j < k; ++j) {
+                     const T* row = table + int64_t(p.indices[r * k + j]) * dim;
+                     for (int64_t c = 0; c < dim; ++c) item[size_t(c)] = to_float(row[c]);
+                     out[r * k + j] = from_float<T>(dot(u.data(), item.data(), dim));
+                   }
+                 }
+               });
+}
+
+template <class T>
+void gather_dot_backward_typed(const GatherDotBackwardParams& bp) {
+  const GatherDotParams& p = bp.forward;
+  const T* user = static_cast<const T*>(p.user);
+  const T* table = static_cast<const T*>(p.table);
+  const T* g = static_cast<const T*>(bp.grad_out);
+  const int64_t dim = p.dim, k = p.per_row, n = p.rows * k;
+  if (bp.grad_user) {
+    T* grad_user = static_cast<T*>(bp.grad_user);
+    parallel_for(0, p.rows, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> acc(static_cast<size_t>(dim));
+      for (int64_t r = lo; r < hi; ++r) {
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int64_t j = 0; j < k; ++j) {
+          const float gv = to_float(g[r * k + j]);
+          const T* row = table + int64_t(p.indices[r * k + j]) * dim;
+          for (int64_t c = 0; c < dim; ++c) acc[size_t(c)] += gv * to_float(row[c]);
+        }
+        for (int64_t c = 0; c < dim; ++c) grad_user[r * dim + c] = from_float<T>(acc[size_t(c)]);
+      }
+    });
+  }
+  if (bp.grad_table) {
+    // Counting sort of the (n, k) positions by item, stable, then one owner per item.
+    std::vector<int64_t> start(static_cast<size_t>(p.items + 1), 0), order(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) ++start[size_t(p.indices[i]) + 1];
+    for (int64_t item = 0; item < p.items; ++item) start[size_t(item + 1)] += start[size_t(item)];
+    std::vector<int64_t> fill = start;
+    for (int64_t i = 0; i < n; ++i) order[size_t(fill[size_t(p.indices[i])]++)] = i;
+    T* grad_table = static_cast<T*>(bp.grad_table);
+    parallel_for(0, p.items, std::max<int64_t>(1, 4096 / std::max<int64_t>(dim, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                   std::vector<float> acc(static_cast<size_t>(dim));
+                   for (int64_t item = lo; item < hi; ++item) {
+                     std::fill(acc.begin(), acc.end(), 0.0f);
+                     for (int64_t s = start[size_t(item)]; s < start[size_t(item + 1)]; ++s) {
+                       const int64_t pos = order[size_t(s)];
+                       const float gv = to_float(g[pos]);
+                       const T* u = user + (pos / k) * dim;
+                       for (int64_t c = 0; c < dim; ++c) acc[size_t(c)] += gv * to_float(u[c]);
+                     }
+                     for (int64_t c = 0; c < dim; ++c)
+                       grad_table[item * dim + c] = from_float<T>(acc[size_t(c)]);
+                   }
+                 });
+  }
+}
+
 // --- BCE with logits --------------------------------------------------------------------------
 
 template <class T>
@@ -329,7 +504,8 @@ void bce_forward(const BceParams& p) {
   parallel_for(0, p.numel, 1 << 14, [=](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const float xv = to_float(x[i]);
-      const float loss = std::max(xv, 0.0f) - xv * to_float(y[i]) + std::log1p(std::exp(-std::fabs(xv)));
+      const float loss =
+          std::max(xv, 0.0f) - xv * to_float(y[i]) + std::log1p(fast_math::exp(-std::fabs(xv)));
       out[i] = from_float<T>(w ? loss * to_float(w[i]) : loss);
     }
   });
@@ -345,7 +521,7 @@ void bce_backward(const BceBackwardParams& bp) {
   T* dx = static_cast<T*>(bp.grad_x);
   parallel_for(0, p.numel, 1 << 14, [=](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
-      const float sig = 1.0f / (1.0f + std::exp(-to_float(x[i])));
+      const float sig = 1.0f / (1.0f + fast_math::exp(-to_float(x[i])));
       const float d = to_float(g[i]) * (sig - to_float(y[i]));
       dx[i] = from_float<T>(w ? d * to_float(w[i]) : d);
     }
@@ -361,6 +537,15 @@ void visit_floating(DType dtype, Fn&& fn) {
 }
 
 }  // namespace
+
+void gather_dot(const GatherDotParams& p) {
+  visit_floating(p.dtype, [&](auto* tag) { gather_dot_forward<std::remove_pointer_t<decltype(tag)>>(p); });
+}
+
+void gather_dot_backward(const GatherDotBackwardParams& p) {
+  visit_floating(p.forward.dtype,
+                 [&](auto* tag) { gather_dot_backward_typed<std::remove_pointer_t<decltype(tag)>>(p); });
+}
 
 void linear_cross_entropy(const LinearCrossEntropyParams& p) {
   visit_floating(p.dtype, [&](auto* tag) { linear_ce_forward<std::remove_pointer_t<decltype(tag)>>(p); });

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "../core/dtype.h"
+#include "fast_math.h"
 #include "kernel_api.h"
 
 #ifdef __CUDACC__
@@ -64,13 +65,36 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kSqrt2OverPi = 0.79788456080286536f;
 constexpr float kGeluCubic = 0.044715f;
 
-LLMREC_ACTIVATION_FN float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+// The device uses CUDA's expf/erff/tanhf; the host uses fast_math, whose loops vectorise.
+LLMREC_ACTIVATION_FN float exp_(float x) {
+#ifdef __CUDA_ARCH__
+  return expf(x);
+#else
+  return fast_math::exp(x);
+#endif
+}
+LLMREC_ACTIVATION_FN float erf_(float x) {
+#ifdef __CUDA_ARCH__
+  return erff(x);
+#else
+  return fast_math::erf(x);
+#endif
+}
+LLMREC_ACTIVATION_FN float tanh_(float x) {
+#ifdef __CUDA_ARCH__
+  return tanhf(x);
+#else
+  return 1.0f - 2.0f / (fast_math::exp(2.0f * x) + 1.0f);
+#endif
+}
+
+LLMREC_ACTIVATION_FN float sigmoid(float x) { return 1.0f / (1.0f + exp_(-x)); }
 
 template <ActivationOp OP>
 LLMREC_ACTIVATION_FN float forward(float x, float slope) {
-  if constexpr (OP == ActivationOp::GeluErf) return 0.5f * x * (1.0f + erff(x * kSqrtHalf));
+  if constexpr (OP == ActivationOp::GeluErf) return 0.5f * x * (1.0f + erf_(x * kSqrtHalf));
   if constexpr (OP == ActivationOp::GeluTanh)
-    return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+    return 0.5f * x * (1.0f + tanh_(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
   if constexpr (OP == ActivationOp::Relu) return x > 0.0f ? x : 0.0f;
   if constexpr (OP == ActivationOp::LeakyRelu) return x > 0.0f ? x : slope * x;
   if constexpr (OP == ActivationOp::Silu || OP == ActivationOp::SwiGLU) return x * sigmoid(x);
@@ -81,9 +105,9 @@ LLMREC_ACTIVATION_FN float forward(float x, float slope) {
 template <ActivationOp OP>
 LLMREC_ACTIVATION_FN float derivative(float x, float slope) {
   if constexpr (OP == ActivationOp::GeluErf)
-    return 0.5f * (1.0f + erff(x * kSqrtHalf)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+    return 0.5f * (1.0f + erf_(x * kSqrtHalf)) + x * kInvSqrt2Pi * exp_(-0.5f * x * x);
   if constexpr (OP == ActivationOp::GeluTanh) {
-    const float t = tanhf(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
+    const float t = tanh_(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * x * x);
   }
   if constexpr (OP == ActivationOp::Relu) return x > 0.0f ? 1.0f : 0.0f;

@@ -92,7 +92,31 @@ struct BceBackwardParams {
   void* grad_x = nullptr;
 };
 
+// Scores of items picked from a table: out[n, k] = user[n, :] . table[indices[n, k], :], the
+// logits of sampled softmax (positive and negatives) and of BCE with sampled negatives. The
+// backward gives grad_user [rows, dim] and a dense grad_table [items, dim]; the table gradient
+// sums each item's contributions in (n, k) order (a stable sort by item, then one owner per
+// item), so it is deterministic without atomics.
+struct GatherDotParams {
+  DType dtype = DType::F32;  // of user, table and out
+  const void* user = nullptr;
+  const void* table = nullptr;
+  const int32_t* indices = nullptr;  // [rows, per_row]
+  void* out = nullptr;               // [rows, per_row]
+  int64_t rows = 0, per_row = 0, dim = 0, items = 0;
+  int error_site = 0;  // "indices[{value}] = {limit} is out of range"
+};
+
+struct GatherDotBackwardParams {
+  GatherDotParams forward;  // out unused
+  const void* grad_out = nullptr;
+  void* grad_user = nullptr;   // optional
+  void* grad_table = nullptr;  // optional
+};
+
 namespace cpu {
+void gather_dot(const GatherDotParams& p);
+void gather_dot_backward(const GatherDotBackwardParams& p);
 void linear_cross_entropy(const LinearCrossEntropyParams& p);
 void linear_cross_entropy_backward(const LinearCrossEntropyBackwardParams& p);
 void cross_entropy(const CrossEntropyParams& p);
@@ -103,6 +127,8 @@ void bce_with_logits_backward(const BceBackwardParams& p);
 }  // namespace cpu
 
 namespace cuda {
+void gather_dot(const GatherDotParams& p, const CudaStream& s);
+void gather_dot_backward(const GatherDotBackwardParams& p, const CudaStream& s);
 void linear_cross_entropy(const LinearCrossEntropyParams& p, const CudaStream& s);
 void linear_cross_entropy_backward(const LinearCrossEntropyBackwardParams& p, const CudaStream& s);
 void cross_entropy(const CrossEntropyParams& p, const CudaStream& s);

@@ -14,6 +14,8 @@ namespace {
 const int kLinearLabelSite = register_kernel_error_site(
     "linearCrossEntropy: labels[{value}] = {limit} is out of range; a label must be a row index of 'weight' "
     "(0 <= label < vocabulary) or the ignore index");
+const int kGatherSite = register_kernel_error_site(
+    "gatherDot: indices (flattened) [{value}] = {limit} is out of range for the rows of 'table'");
 const int kLabelSite = register_kernel_error_site(
     "crossEntropy: labels[{value}] = {limit} is out of range; a label must be a class index (0 <= label < "
     "classes) or the ignore index");
@@ -29,10 +31,6 @@ void expect_labels(const char* op, const Tensor& labels, int64_t rows) {
 void check_options(const char* op, const CrossEntropyOptions& o) {
   if (!(o.label_smoothing >= 0.0f && o.label_smoothing <= 1.0f))
     fail(op, ": 'labelSmoothing' must be in [0, 1], got ", o.label_smoothing);
-}
-
-Shape loss_shape(LossReduction reduction, int64_t rows) {
-  return reduction == LossReduction::None ? Shape{rows} : Shape{};
 }
 
 void expect_grad_loss(const char* op, const Tensor& g, LossReduction reduction, int64_t rows) {
@@ -254,6 +252,75 @@ TwoGrads cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Ten
                kernels::cpu::cross_entropy_backward(p);
              else
                LLMREC_CUDA_TWIN(kernels::cuda::cross_entropy_backward(p, exec.cuda));
+           });
+  return g;
+}
+
+namespace {
+kernels::GatherDotParams gather_dot_params(const char* op, const Tensor& user, const Tensor& table,
+                                           const Tensor& indices) {
+  expect_floating(op, "user", user);
+  expect_dtype(op, "table", table, user.dtype, "user");
+  if (user.dim() != 2) fail(op, ": 'user' must be [N, d] but has shape ", shape_str(user.shape));
+  if (table.dim() != 2 || table.shape[1] != user.shape[1])
+    fail(op, ": 'table' must be [items, ", user.shape[1], "] to match 'user' ", shape_str(user.shape),
+         " but has shape ", shape_str(table.shape));
+  if (indices.dtype != DType::I32)
+    fail(op, ": 'indices' must be i32 but is ", dtype_name(indices.dtype), shape_str(indices.shape));
+  if (indices.dim() != 2 || indices.shape[0] != user.shape[0])
+    fail(op, ": 'indices' must be [", user.shape[0], ", K] (K items per row of 'user') but has shape ",
+         shape_str(indices.shape));
+  expect_device(op, user.device(), {{"table", &table}, {"indices", &indices}});
+  kernels::GatherDotParams p;
+  p.dtype = user.dtype;
+  p.user = user.data();
+  p.table = table.data();
+  p.indices = indices.data_as<int32_t>();
+  p.rows = user.shape[0];
+  p.per_row = indices.shape[1];
+  p.dim = user.shape[1];
+  p.items = table.shape[0];
+  p.error_site = kGatherSite;
+  return p;
+}
+}  // namespace
+
+Tensor gather_dot(Context& ctx, const Tensor& user, const Tensor& table, const Tensor& indices) {
+  const char* op = "gatherDot";
+  kernels::GatherDotParams p = gather_dot_params(op, user, table, indices);
+  Tensor out = ctx.empty(indices.shape, user.dtype, user.device(), op);
+  p.out = out.data();
+  if (out.numel > 0)
+    submit(ctx, user.device(), op, {&user, &table, &indices, &out}, [p](const Exec& exec) {
+      if (exec.on_cpu())
+        kernels::cpu::gather_dot(p);
+      else
+        LLMREC_CUDA_TWIN(kernels::cuda::gather_dot(p, exec.cuda));
+    });
+  return out;
+}
+
+TwoGrads gather_dot_backward(Context& ctx, const Tensor& grad_out, const Tensor& user, const Tensor& table,
+                             const Tensor& indices, bool need_user, bool need_table) {
+  const char* op = "gatherDot backward";
+  kernels::GatherDotBackwardParams p;
+  p.forward = gather_dot_params(op, user, table, indices);
+  expect_same_shape(op, "gradOut", grad_out, indices, "indices");
+  expect_dtype(op, "gradOut", grad_out, user.dtype, "user");
+  expect_device(op, user.device(), {{"gradOut", &grad_out}});
+  TwoGrads g;
+  if (need_user) g.first = ctx.empty(user.shape, user.dtype, user.device(), op);
+  if (need_table) g.second = ctx.empty(table.shape, table.dtype, table.device(), op);
+  p.grad_out = grad_out.data();
+  p.grad_user = need_user ? g.first.data() : nullptr;
+  p.grad_table = need_table ? g.second.data() : nullptr;
+  if (need_user || need_table)
+    submit(ctx, user.device(), op, {&grad_out, &user, &table, &indices, &g.first, &g.second},
+           [p](const Exec& exec) {
+             if (exec.on_cpu())
+               kernels::cpu::gather_dot_backward(p);
+             else
+               LLMREC_CUDA_TWIN(kernels::cuda::gather_dot_backward(p, exec.cuda));
            });
   return g;
 }

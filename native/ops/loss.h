@@ -44,6 +44,12 @@ TwoGrads cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Ten
                                 const Tensor& rest, const Tensor* labels, const Tensor& lse,
                                 const CrossEntropyOptions& options);
 
+// scores[n, k] = user[n] . table[indices[n, k]]: user [N, d], table [I, d], indices i32 [N, K].
+Tensor gather_dot(Context& ctx, const Tensor& user, const Tensor& table, const Tensor& indices);
+// Returns (dUser, dTable); either is skipped (undefined) when not needed.
+TwoGrads gather_dot_backward(Context& ctx, const Tensor& grad_out, const Tensor& user, const Tensor& table,
+                             const Tensor& indices, bool need_user, bool need_table);
+
 // Elementwise loss (no reduction); `weight` optional with x's shape.
 Tensor bce_with_logits(Context& ctx, const Tensor& x, const Tensor& target, const Tensor* weight);
 Tensor bce_with_logits_backward(Context& ctx, const Tensor& grad_out, const Tensor& x, const Tensor& target,

@@ -38,7 +38,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 struct PairSet {
   const float* rows = nullptr;    // [R, d]
   const float* cols = nullptr;    // [C, d]
-  const float* cols_t = nullptr;  // [d, C]
+  const float* cols_t = nullptr;  // [d, cols_t_stride]: transposed, zero-padded to kMicroCols
+  int64_t cols_t_stride = 0;
   int64_t R = 0, C = 0, d = 0;
   bool squared_distance = false;  // s = -coef·||a - b||², else s = coef·a·b
   float coef = 1.0f;
@@ -53,34 +54,59 @@ bool masked(const PairSet& ps, int64_t i, int64_t j) {
   return ps.col_id != nullptr && j != ps.row_positive[i] && ps.col_id[j] == ps.row_id[i];
 }
 
-// S[ii * kColTile + jj] = s(i0 + ii, j0 + jj); masked pairs are -inf.
-void similarity_tile(const PairSet& ps, int64_t i0, int64_t ni, int64_t j0, int64_t nj, float* S) {
-  for (int64_t ii = 0; ii < ni; ++ii) {
-    float* s = S + ii * kColTile;
-    for (int64_t jj = 0; jj < nj; ++jj) s[jj] = 0.0f;
-    const float* a = ps.rows + (i0 + ii) * ps.d;
-    if (ps.squared_distance) {
-      for (int64_t k = 0; k < ps.d; ++k) {
-        const float ak = a[k];
-        const float* bt = ps.cols_t + k * ps.C + j0;
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          const float diff = ak - bt[jj];
-          s[jj] += diff * diff;
+// A 4 x 16 block of similarities over the whole dimension, accumulated in registers (GCC keeps
+// acc in eight AVX registers): one load of b per four FMAs.
+constexpr int kMicroRows = 4;
+constexpr int kMicroCols = 16;
+
+template <bool SQUARED_DISTANCE>
+void micro_tile(const float* const (&a)[kMicroRows], const float* bt, int64_t stride, int64_t d,
+                float (&acc)[kMicroRows][kMicroCols]) {
+  for (int r = 0; r < kMicroRows; ++r)
+    for (int l = 0; l < kMicroCols; ++l) acc[r][l] = 0.0f;
+  for (int64_t k = 0; k < d; ++k) {
+    const float* b = bt + k * stride;
+    for (int r = 0; r < kMicroRows; ++r) {
+      const float ar = a[r][k];
+      for (int l = 0; l < kMicroCols; ++l) {
+        if constexpr (SQUARED_DISTANCE) {
+          const float diff = ar - b[l];
+          acc[r][l] += diff * diff;
+        } else {
+          acc[r][l] += ar * b[l];
         }
       }
-      for (int64_t jj = 0; jj < nj; ++jj) s[jj] *= -ps.coef;
-    } else {
-      for (int64_t k = 0; k < ps.d; ++k) {
-        const float ak = a[k];
-        const float* bt = ps.cols_t + k * ps.C + j0;
-        for (int64_t jj = 0; jj < nj; ++jj) s[jj] += ak * bt[jj];
-      }
-      for (int64_t jj = 0; jj < nj; ++jj) s[jj] *= ps.coef;
     }
-    if (ps.exclude_diagonal || ps.col_id != nullptr)
-      for (int64_t jj = 0; jj < nj; ++jj)
-        if (masked(ps, i0 + ii, j0 + jj)) s[jj] = kNegInf;
   }
+}
+
+// S[ii * kColTile + jj] = s(i0 + ii, j0 + jj); masked pairs are -inf. Columns past nj (up to the
+// next multiple of kMicroCols) hold padding and are never read.
+template <bool SQUARED_DISTANCE>
+void similarity_tile_typed(const PairSet& ps, int64_t i0, int64_t ni, int64_t j0, int64_t nj, float* S) {
+  const float sign_coef = SQUARED_DISTANCE ? -ps.coef : ps.coef;
+  for (int64_t ii0 = 0; ii0 < ni; ii0 += kMicroRows) {
+    const float* a[kMicroRows];
+    for (int r = 0; r < kMicroRows; ++r) a[r] = ps.rows + std::min(i0 + ii0 + r, ps.R - 1) * ps.d;
+    const int64_t rows_here = std::min<int64_t>(kMicroRows, ni - ii0);
+    for (int64_t jb = 0; jb < nj; jb += kMicroCols) {
+      float acc[kMicroRows][kMicroCols];
+      micro_tile<SQUARED_DISTANCE>(a, ps.cols_t + j0 + jb, ps.cols_t_stride, ps.d, acc);
+      for (int64_t r = 0; r < rows_here; ++r)
+        for (int l = 0; l < kMicroCols; ++l) S[(ii0 + r) * kColTile + jb + l] = sign_coef * acc[r][l];
+    }
+  }
+  if (ps.exclude_diagonal || ps.col_id != nullptr)
+    for (int64_t ii = 0; ii < ni; ++ii)
+      for (int64_t jj = 0; jj < nj; ++jj)
+        if (masked(ps, i0 + ii, j0 + jj)) S[ii * kColTile + jj] = kNegInf;
+}
+
+void similarity_tile(const PairSet& ps, int64_t i0, int64_t ni, int64_t j0, int64_t nj, float* S) {
+  if (ps.squared_distance)
+    similarity_tile_typed<true>(ps, i0, ni, j0, nj, S);
+  else
+    similarity_tile_typed<false>(ps, i0, ni, j0, nj, S);
 }
 
 // Per row: the log-sum-exp over kept columns and the positive's similarity.
@@ -152,12 +178,17 @@ void row_gradient(const PairSet& ps, const float* lse, float weight, float* d_ro
         for (int64_t ii = 0; ii < ni; ++ii) {
           float* out = d_rows + (i0 + ii) * d;
           const float* g = S + ii * kColTile;
-          for (int64_t jj = 0; jj < nj; ++jj) {
-            const float gij = g[jj];
-            if (gij == 0.0f) continue;
-            row_sum[ii] += gij;
-            const float* b = ps.cols + (j0 + jj) * d;
-            for (int64_t k = 0; k < d; ++k) out[k] += gij * b[k];
+          for (int64_t jj = 0; jj < nj; jj += 4) {
+            float gs[4];
+            const float* b[4];
+            for (int u = 0; u < 4; ++u) {
+              const bool inside = jj + u < nj;
+              gs[u] = inside ? g[jj + u] : 0.0f;
+              b[u] = ps.cols + (inside ? j0 + jj + u : j0) * d;
+              row_sum[ii] += gs[u];
+            }
+            for (int64_t k = 0; k < d; ++k)
+              out[k] += gs[0] * b[0][k] + gs[1] * b[1][k] + gs[2] * b[2][k] + gs[3] * b[3][k];
           }
         }
       }
@@ -186,12 +217,17 @@ void col_gradient(const PairSet& ps, const float* lse, float weight, float* d_co
         gradient_tile(ps, lse, weight, i0, ni, j0, nj, S);
         for (int64_t jj = 0; jj < nj; ++jj) {
           float* out = d_cols + (j0 + jj) * d;
-          for (int64_t ii = 0; ii < ni; ++ii) {
-            const float gij = S[ii * kColTile + jj];
-            if (gij == 0.0f) continue;
-            col_sum[jj] += gij;
-            const float* a = ps.rows + (i0 + ii) * d;
-            for (int64_t k = 0; k < d; ++k) out[k] += gij * a[k];
+          for (int64_t ii = 0; ii < ni; ii += 4) {
+            float gs[4];
+            const float* a[4];
+            for (int u = 0; u < 4; ++u) {
+              const bool inside = ii + u < ni;
+              gs[u] = inside ? S[(ii + u) * kColTile + jj] : 0.0f;
+              a[u] = ps.rows + (inside ? i0 + ii + u : i0) * d;
+              col_sum[jj] += gs[u];
+            }
+            for (int64_t k = 0; k < d; ++k)
+              out[k] += gs[0] * a[0][k] + gs[1] * a[1][k] + gs[2] * a[2][k] + gs[3] * a[3][k];
           }
         }
       }
@@ -235,14 +271,18 @@ void load_rows(const T* src, int64_t n, int64_t d, bool normalize, float* dst, f
   });
 }
 
+int64_t padded_columns(int64_t n) { return (n + kMicroCols - 1) / kMicroCols * kMicroCols; }
+
+// out [d, padded_columns(n)] = x [n, d] transposed, with zero padding columns.
 void transpose(const std::vector<float>& x, int64_t n, int64_t d, std::vector<float>& out) {
-  out.resize(static_cast<size_t>(n * d));
+  const int64_t stride = padded_columns(n);
+  out.assign(static_cast<size_t>(stride * d), 0.0f);
   constexpr int64_t kBlock = 32;
   parallel_for(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b)
       for (int64_t k = 0; k < d; ++k)
         for (int64_t r = b * kBlock; r < std::min(n, (b + 1) * kBlock); ++r)
-          out[size_t(k * n + r)] = x[size_t(r * d + k)];
+          out[size_t(k * stride + r)] = x[size_t(r * d + k)];
   });
 }
 
@@ -289,6 +329,7 @@ PairSet query_to_key(const InfoNceParams& p, const Prepared& pr) {
   ps.rows = pr.q.data();
   ps.cols = pr.k.data();
   ps.cols_t = pr.k_t.data();
+  ps.cols_t_stride = padded_columns(pr.T);
   ps.R = pr.B;
   ps.C = pr.T;
   ps.d = pr.d;
@@ -307,6 +348,7 @@ PairSet key_to_query(const InfoNceParams& p, const Prepared& pr) {
   ps.rows = pr.anchors.data();
   ps.cols = pr.q.data();
   ps.cols_t = pr.q_t.data();
+  ps.cols_t_stride = padded_columns(pr.B);
   ps.R = pr.B;
   ps.C = pr.B;
   ps.d = pr.d;
@@ -324,6 +366,7 @@ PairSet uniformity(const InfoNceParams& p, const Prepared& pr) {
   ps.rows = pr.q.data();
   ps.cols = pr.q.data();
   ps.cols_t = pr.q_t.data();
+  ps.cols_t_stride = padded_columns(pr.B);
   ps.R = pr.B;
   ps.C = pr.B;
   ps.d = pr.d;

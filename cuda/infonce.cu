@@ -54,6 +54,7 @@ __device__ __forceinline__ bool masked(const PairArgs& ps, int64_t i, int64_t j)
 
 // t.s[r][c] = s(i0 + r, j0 + c), -inf where masked or outside. All threads of the block call it.
 __device__ void compute_tile(const PairArgs& ps, int64_t i0, int64_t j0, TileStorage& t) {
+  __syncthreads();  // the previous tile may still be read
   const int tid = threadIdx.x;
   const int ty = tid / 16, tx = tid % 16;
   float acc[2][4] = {};

@@ -260,6 +260,9 @@ describeEachDevice('infonce', (device) => {
   it('bad arguments and bad positives are Errors naming the op, the argument and the shapes', () => {
     const q = randn([5, 7], { seed: 1, device });
     const k = randn([5, 7], { seed: 2, device });
+    expect(() => infonce(randn([5, 0], { device }), k)).to.throw(
+      /infonce: 'q' must be a non-empty 2-d .* but is f32\[5, 0\]/,
+    );
     expect(() => infonce(q, randn([5, 6], { device }))).to.throw(
       /infonce: 'k' must be f32\[N, 7\] .* but is f32\[5, 6\]/,
     );

@@ -17,7 +17,7 @@ struct Checked {
 Checked check(const char* op, const InfoNceInputs& in, const InfoNceOptions& options) {
   const Tensor& q = *in.queries;
   const Tensor& k = *in.keys;
-  if (!is_floating(q.dtype) || q.dim() != 2 || q.size(0) == 0)
+  if (!is_floating(q.dtype) || q.dim() != 2 || q.size(0) == 0 || q.size(1) == 0)
     fail(op, ": 'q' must be a non-empty 2-d f32 or bf16 tensor [B, d] but is ", dtype_name(q.dtype),
          shape_str(q.shape));
   const int64_t batch = q.size(0), dim = q.size(1);

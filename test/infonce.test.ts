@@ -1,6 +1,16 @@
 import { expect } from 'chai';
 
-import { infonce, randn, tensor, type DType, type InfoNceOptions, type Tensor } from '../lib/index.js';
+import {
+  infonce,
+  memory,
+  randn,
+  synchronize,
+  tensor,
+  tidy,
+  type DType,
+  type InfoNceOptions,
+  type Tensor,
+} from '../lib/index.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
 
@@ -255,6 +265,34 @@ describeEachDevice('infonce', (device) => {
     loss.backward();
     for (const g of [q.grad!, k.grad!])
       expect(Array.from(g.dataSync()).every((v) => Math.abs(v) < 1e-5)).to.equal(true);
+  });
+
+  it('forward and backward release every buffer (saved stats and index tensors included)', () => {
+    const run = () =>
+      tidy(() => {
+        const q = randn([9, 5], { seed: 1, device, requiresGrad: true });
+        const k = randn([9, 5], { seed: 2, device, requiresGrad: true });
+        const n = randn([4, 5], { seed: 3, device, requiresGrad: true });
+        const loss = infonce(q, k, {
+          temperature: 0.2,
+          normalize: true,
+          symmetric: true,
+          extraNegatives: n,
+          positives: [1, 0, 2, 3, 4, 5, 6, 8, 7],
+          itemIds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4],
+          uniformity: { t: 2, weight: 0.1 },
+        });
+        loss.backward();
+        const value = loss.item();
+        for (const t of [q, k, n]) t.grad?.dispose();
+        return value;
+      });
+    for (let i = 0; i < 20; i++) run();
+    synchronize(device);
+    const before = memory(device).bytesInUse;
+    for (let i = 0; i < 200; i++) run();
+    synchronize(device);
+    expect(memory(device).bytesInUse).to.equal(before);
   });
 
   it('bad arguments and bad positives are Errors naming the op, the argument and the shapes', () => {

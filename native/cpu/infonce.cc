@@ -1,7 +1,7 @@
 // CPU twin of cuda/infonce.cu. Every pairwise pass (q→k, k→q, uniformity) is one PairSet: rows
 // against columns with a similarity, a positive per row and a mask. Tiles of kRowTile x kColTile
-// similarities live on the stack; the columns are also kept transposed so the inner loop runs
-// over contiguous columns and vectorises. The row-side gradient is a row-major pass and the
+// similarities live on the stack; the columns are also kept in transposed panels so a 4 x 16
+// register-blocked micro-kernel streams them. The row-side gradient is a row-major pass and the
 // column-side gradient a column-major pass, each output row owned by one task: deterministic for
 // any thread count, with no shared accumulators.
 #include "../kernels/infonce.h"
@@ -38,8 +38,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 struct PairSet {
   const float* rows = nullptr;    // [R, d]
   const float* cols = nullptr;    // [C, d]
-  const float* cols_t = nullptr;  // [d, cols_t_stride]: transposed, zero-padded to kMicroCols
-  int64_t cols_t_stride = 0;
+  const float* cols_t = nullptr;  // the columns as pack_panels() lays them out
   int64_t R = 0, C = 0, d = 0;
   bool squared_distance = false;  // s = -coef·||a - b||², else s = coef·a·b
   float coef = 1.0f;
@@ -60,12 +59,12 @@ constexpr int kMicroRows = 4;
 constexpr int kMicroCols = 16;
 
 template <bool SQUARED_DISTANCE>
-void micro_tile(const float* const (&a)[kMicroRows], const float* bt, int64_t stride, int64_t d,
+void micro_tile(const float* const (&a)[kMicroRows], const float* panel, int64_t d,
                 float (&acc)[kMicroRows][kMicroCols]) {
   for (int r = 0; r < kMicroRows; ++r)
     for (int l = 0; l < kMicroCols; ++l) acc[r][l] = 0.0f;
   for (int64_t k = 0; k < d; ++k) {
-    const float* b = bt + k * stride;
+    const float* b = panel + k * kMicroCols;
     for (int r = 0; r < kMicroRows; ++r) {
       const float ar = a[r][k];
       for (int l = 0; l < kMicroCols; ++l) {
@@ -91,7 +90,7 @@ void similarity_tile_typed(const PairSet& ps, int64_t i0, int64_t ni, int64_t j0
     const int64_t rows_here = std::min<int64_t>(kMicroRows, ni - ii0);
     for (int64_t jb = 0; jb < nj; jb += kMicroCols) {
       float acc[kMicroRows][kMicroCols];
-      micro_tile<SQUARED_DISTANCE>(a, ps.cols_t + j0 + jb, ps.cols_t_stride, ps.d, acc);
+      micro_tile<SQUARED_DISTANCE>(a, ps.cols_t + (j0 + jb) * ps.d, ps.d, acc);
       for (int64_t r = 0; r < rows_here; ++r)
         for (int l = 0; l < kMicroCols; ++l) S[(ii0 + r) * kColTile + jb + l] = sign_coef * acc[r][l];
     }
@@ -162,12 +161,42 @@ void gradient_tile(const PairSet& ps, const float* lse, float weight, int64_t i0
   }
 }
 
+// out[r][k] += Σ_t g[r][t·g_stride] · src[t·d + k] for r < 4 and every k: four output rows at a
+// time, 16 columns of them held in registers while t runs (the gradient GEMMs' micro-kernel).
+void accumulate_rows(float* const (&out)[kMicroRows], const float* const (&g)[kMicroRows], int64_t g_stride,
+                     const float* src, int64_t n, int64_t d) {
+  int64_t k0 = 0;
+  for (; k0 + kMicroCols <= d; k0 += kMicroCols) {
+    float acc[kMicroRows][kMicroCols];
+    for (int r = 0; r < kMicroRows; ++r)
+      for (int l = 0; l < kMicroCols; ++l) acc[r][l] = out[r][k0 + l];
+    for (int64_t t = 0; t < n; ++t) {
+      const float* row = src + t * d + k0;
+      for (int r = 0; r < kMicroRows; ++r) {
+        const float c = g[r][t * g_stride];
+        for (int l = 0; l < kMicroCols; ++l) acc[r][l] += c * row[l];
+      }
+    }
+    for (int r = 0; r < kMicroRows; ++r)
+      for (int l = 0; l < kMicroCols; ++l) out[r][k0 + l] = acc[r][l];
+  }
+  for (int64_t t = 0; t < n && k0 < d; ++t)
+    for (int r = 0; r < kMicroRows; ++r) {
+      const float c = g[r][t * g_stride];
+      for (int64_t k = k0; k < d; ++k) out[r][k] += c * src[t * d + k];
+    }
+}
+
+// Stand-ins for the rows of a ragged last group of four: zero coefficients, a scratch output.
+const float kZeroTile[kRowTile * kColTile] = {};
+
 // d_rows[i] = Σ_j G_ij b_j (dot) or a_i Σ_j G_ij - Σ_j G_ij b_j (squared distance). Overwrites.
 void row_gradient(const PairSet& ps, const float* lse, float weight, float* d_rows) {
   const int64_t row_tiles = (ps.R + kRowTile - 1) / kRowTile;
   const int64_t d = ps.d;
   parallel_for(0, row_tiles, 1, [&](int64_t lo, int64_t hi) {
     alignas(64) float S[kRowTile * kColTile];
+    std::vector<float> discard(static_cast<size_t>(d));
     for (int64_t tile = lo; tile < hi; ++tile) {
       const int64_t i0 = tile * kRowTile, ni = std::min(kRowTile, ps.R - i0);
       std::fill(d_rows + i0 * d, d_rows + (i0 + ni) * d, 0.0f);
@@ -175,21 +204,17 @@ void row_gradient(const PairSet& ps, const float* lse, float weight, float* d_ro
       for (int64_t j0 = 0; j0 < ps.C; j0 += kColTile) {
         const int64_t nj = std::min(kColTile, ps.C - j0);
         gradient_tile(ps, lse, weight, i0, ni, j0, nj, S);
-        for (int64_t ii = 0; ii < ni; ++ii) {
-          float* out = d_rows + (i0 + ii) * d;
-          const float* g = S + ii * kColTile;
-          for (int64_t jj = 0; jj < nj; jj += 4) {
-            float gs[4];
-            const float* b[4];
-            for (int u = 0; u < 4; ++u) {
-              const bool inside = jj + u < nj;
-              gs[u] = inside ? g[jj + u] : 0.0f;
-              b[u] = ps.cols + (inside ? j0 + jj + u : j0) * d;
-              row_sum[ii] += gs[u];
-            }
-            for (int64_t k = 0; k < d; ++k)
-              out[k] += gs[0] * b[0][k] + gs[1] * b[1][k] + gs[2] * b[2][k] + gs[3] * b[3][k];
+        for (int64_t ii = 0; ii < ni; ++ii)
+          for (int64_t jj = 0; jj < nj; ++jj) row_sum[ii] += S[ii * kColTile + jj];
+        for (int64_t ii0 = 0; ii0 < ni; ii0 += kMicroRows) {
+          float* out[kMicroRows];
+          const float* g[kMicroRows];
+          for (int r = 0; r < kMicroRows; ++r) {
+            const bool inside = ii0 + r < ni;
+            out[r] = inside ? d_rows + (i0 + ii0 + r) * d : discard.data();
+            g[r] = inside ? S + (ii0 + r) * kColTile : kZeroTile;
           }
+          accumulate_rows(out, g, 1, ps.cols + j0 * d, nj, d);
         }
       }
       if (ps.squared_distance)
@@ -208,6 +233,7 @@ void col_gradient(const PairSet& ps, const float* lse, float weight, float* d_co
   const int64_t d = ps.d;
   parallel_for(0, col_tiles, 1, [&](int64_t lo, int64_t hi) {
     alignas(64) float S[kRowTile * kColTile];
+    std::vector<float> discard(static_cast<size_t>(d));
     for (int64_t tile = lo; tile < hi; ++tile) {
       const int64_t j0 = tile * kColTile, nj = std::min(kColTile, ps.C - j0);
       std::fill(d_cols + j0 * d, d_cols + (j0 + nj) * d, 0.0f);
@@ -215,20 +241,17 @@ void col_gradient(const PairSet& ps, const float* lse, float weight, float* d_co
       for (int64_t i0 = 0; i0 < ps.R; i0 += kRowTile) {
         const int64_t ni = std::min(kRowTile, ps.R - i0);
         gradient_tile(ps, lse, weight, i0, ni, j0, nj, S);
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          float* out = d_cols + (j0 + jj) * d;
-          for (int64_t ii = 0; ii < ni; ii += 4) {
-            float gs[4];
-            const float* a[4];
-            for (int u = 0; u < 4; ++u) {
-              const bool inside = ii + u < ni;
-              gs[u] = inside ? S[(ii + u) * kColTile + jj] : 0.0f;
-              a[u] = ps.rows + (inside ? i0 + ii + u : i0) * d;
-              col_sum[jj] += gs[u];
-            }
-            for (int64_t k = 0; k < d; ++k)
-              out[k] += gs[0] * a[0][k] + gs[1] * a[1][k] + gs[2] * a[2][k] + gs[3] * a[3][k];
+        for (int64_t ii = 0; ii < ni; ++ii)
+          for (int64_t jj = 0; jj < nj; ++jj) col_sum[jj] += S[ii * kColTile + jj];
+        for (int64_t jj0 = 0; jj0 < nj; jj0 += kMicroRows) {
+          float* out[kMicroRows];
+          const float* g[kMicroRows];
+          for (int r = 0; r < kMicroRows; ++r) {
+            const bool inside = jj0 + r < nj;
+            out[r] = inside ? d_cols + (j0 + jj0 + r) * d : discard.data();
+            g[r] = inside ? S + jj0 + r : kZeroTile;
           }
+          accumulate_rows(out, g, kColTile, ps.rows + i0 * d, ni, d);
         }
       }
       if (ps.squared_distance)
@@ -241,15 +264,15 @@ void col_gradient(const PairSet& ps, const float* lse, float weight, float* d_co
   });
 }
 
-// f32 copies of the inputs (normalised when asked), their inverse norms, and the transposes the
+// f32 copies of the inputs (normalised when asked), their inverse norms, and the panels the
 // tiles read: everything the passes need, O((B + N + M)·d).
 struct Prepared {
   int64_t B = 0, T = 0, d = 0;
-  std::vector<float> q, q_t, q_inv_norm;            // [B, d], [d, B], [B]
-  std::vector<float> k, k_t, k_inv_norm;            // [T, d], [d, T], [T]: keys then negatives
-  std::vector<float> anchors, anchors_t;            // k→q rows: k[positive[i]], [B, d]
-  std::vector<int32_t> positive, row_id, query_id;  // [B] each
-  std::vector<int32_t> index;                       // [B]: 0..B-1, the k→q positives
+  std::vector<float> q, q_t, q_inv_norm;  // [B, d], panels, [B]
+  std::vector<float> k, k_t, k_inv_norm;  // [T, d], panels, [T]: keys then negatives
+  std::vector<float> anchors;             // k→q rows: k[positive[i]], [B, d]
+  std::vector<int32_t> positive, row_id;  // [B] each
+  std::vector<int32_t> index;             // [B]: 0..B-1, the k→q positives
 };
 
 template <class T>
@@ -271,18 +294,19 @@ void load_rows(const T* src, int64_t n, int64_t d, bool normalize, float* dst, f
   });
 }
 
-int64_t padded_columns(int64_t n) { return (n + kMicroCols - 1) / kMicroCols * kMicroCols; }
-
-// out [d, padded_columns(n)] = x [n, d] transposed, with zero padding columns.
-void transpose(const std::vector<float>& x, int64_t n, int64_t d, std::vector<float>& out) {
-  const int64_t stride = padded_columns(n);
-  out.assign(static_cast<size_t>(stride * d), 0.0f);
-  constexpr int64_t kBlock = 32;
-  parallel_for(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b)
-      for (int64_t k = 0; k < d; ++k)
-        for (int64_t r = b * kBlock; r < std::min(n, (b + 1) * kBlock); ++r)
-          out[size_t(k * stride + r)] = x[size_t(r * d + k)];
+// x [n, d] repacked as panels of kMicroCols rows, each panel transposed to [d, kMicroCols] and
+// zero-padded: the micro-kernel then streams one contiguous 64-byte line per k.
+void pack_panels(const std::vector<float>& x, int64_t n, int64_t d, std::vector<float>& out) {
+  const int64_t panels = (n + kMicroCols - 1) / kMicroCols;
+  out.assign(static_cast<size_t>(panels * d * kMicroCols), 0.0f);
+  parallel_for(0, panels, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t panel = lo; panel < hi; ++panel) {
+      float* dst = out.data() + panel * d * kMicroCols;
+      for (int64_t l = 0; l < kMicroCols && panel * kMicroCols + l < n; ++l) {
+        const float* src = x.data() + (panel * kMicroCols + l) * d;
+        for (int64_t k = 0; k < d; ++k) dst[k * kMicroCols + l] = src[k];
+      }
+    }
   });
 }
 
@@ -308,8 +332,8 @@ Prepared prepare(const InfoNceParams& p) {
   if (p.negative_count > 0)
     load_rows(static_cast<const T*>(p.negatives), p.negative_count, d, p.normalize,
               pr.k.data() + p.key_count * d, pr.k_inv_norm.data() + p.key_count);
-  transpose(pr.q, pr.B, d, pr.q_t);
-  transpose(pr.k, pr.T, d, pr.k_t);
+  pack_panels(pr.q, pr.B, d, pr.q_t);
+  pack_panels(pr.k, pr.T, d, pr.k_t);
   if (p.item_ids != nullptr) {
     pr.row_id.resize(static_cast<size_t>(pr.B));
     for (int64_t i = 0; i < pr.B; ++i) pr.row_id[size_t(i)] = p.item_ids[pr.positive[size_t(i)]];
@@ -329,7 +353,6 @@ PairSet query_to_key(const InfoNceParams& p, const Prepared& pr) {
   ps.rows = pr.q.data();
   ps.cols = pr.k.data();
   ps.cols_t = pr.k_t.data();
-  ps.cols_t_stride = padded_columns(pr.T);
   ps.R = pr.B;
   ps.C = pr.T;
   ps.d = pr.d;
@@ -348,7 +371,6 @@ PairSet key_to_query(const InfoNceParams& p, const Prepared& pr) {
   ps.rows = pr.anchors.data();
   ps.cols = pr.q.data();
   ps.cols_t = pr.q_t.data();
-  ps.cols_t_stride = padded_columns(pr.B);
   ps.R = pr.B;
   ps.C = pr.B;
   ps.d = pr.d;
@@ -366,7 +388,6 @@ PairSet uniformity(const InfoNceParams& p, const Prepared& pr) {
   ps.rows = pr.q.data();
   ps.cols = pr.q.data();
   ps.cols_t = pr.q_t.data();
-  ps.cols_t_stride = padded_columns(pr.B);
   ps.R = pr.B;
   ps.C = pr.B;
   ps.d = pr.d;

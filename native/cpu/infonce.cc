@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -53,29 +54,41 @@ bool masked(const PairSet& ps, int64_t i, int64_t j) {
   return ps.col_id != nullptr && j != ps.row_positive[i] && ps.col_id[j] == ps.row_id[i];
 }
 
-// A 4 x 16 block of similarities over the whole dimension, accumulated in registers (GCC keeps
-// acc in eight AVX registers): one load of b per four FMAs.
+// A kMicroRows x kMicroCols (4 x 16) block of similarities over the whole dimension. The accumulators are
+// local vector values whose address is never taken, so they stay in eight AVX registers (a reference
+// parameter would be reloaded and stored on every k, since it could alias the inputs).
 constexpr int kMicroRows = 4;
 constexpr int kMicroCols = 16;
+typedef float Vec8 __attribute__((vector_size(32)));
+
+inline Vec8 load8(const float* p) {
+  Vec8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, Vec8 v) { std::memcpy(p, &v, sizeof v); }
 
 template <bool SQUARED_DISTANCE>
 void micro_tile(const float* const (&a)[kMicroRows], const float* panel, int64_t d,
-                float (&acc)[kMicroRows][kMicroCols]) {
-  for (int r = 0; r < kMicroRows; ++r)
-    for (int l = 0; l < kMicroCols; ++l) acc[r][l] = 0.0f;
+                float (&result)[kMicroRows][kMicroCols]) {
+  Vec8 acc[kMicroRows][2] = {};
   for (int64_t k = 0; k < d; ++k) {
-    const float* b = panel + k * kMicroCols;
+    const Vec8 b0 = load8(panel + k * kMicroCols), b1 = load8(panel + k * kMicroCols + 8);
     for (int r = 0; r < kMicroRows; ++r) {
-      const float ar = a[r][k];
-      for (int l = 0; l < kMicroCols; ++l) {
-        if constexpr (SQUARED_DISTANCE) {
-          const float diff = ar - b[l];
-          acc[r][l] += diff * diff;
-        } else {
-          acc[r][l] += ar * b[l];
-        }
+      const Vec8 ar = Vec8{} + a[r][k];
+      if constexpr (SQUARED_DISTANCE) {
+        const Vec8 d0 = ar - b0, d1 = ar - b1;
+        acc[r][0] += d0 * d0;
+        acc[r][1] += d1 * d1;
+      } else {
+        acc[r][0] += ar * b0;
+        acc[r][1] += ar * b1;
       }
     }
+  }
+  for (int r = 0; r < kMicroRows; ++r) {
+    store8(result[r], acc[r][0]);
+    store8(result[r] + 8, acc[r][1]);
   }
 }
 
@@ -167,18 +180,23 @@ void accumulate_rows(float* const (&out)[kMicroRows], const float* const (&g)[kM
                      const float* src, int64_t n, int64_t d) {
   int64_t k0 = 0;
   for (; k0 + kMicroCols <= d; k0 += kMicroCols) {
-    float acc[kMicroRows][kMicroCols];
-    for (int r = 0; r < kMicroRows; ++r)
-      for (int l = 0; l < kMicroCols; ++l) acc[r][l] = out[r][k0 + l];
+    Vec8 acc[kMicroRows][2];
+    for (int r = 0; r < kMicroRows; ++r) {
+      acc[r][0] = load8(out[r] + k0);
+      acc[r][1] = load8(out[r] + k0 + 8);
+    }
     for (int64_t t = 0; t < n; ++t) {
-      const float* row = src + t * d + k0;
+      const Vec8 s0 = load8(src + t * d + k0), s1 = load8(src + t * d + k0 + 8);
       for (int r = 0; r < kMicroRows; ++r) {
-        const float c = g[r][t * g_stride];
-        for (int l = 0; l < kMicroCols; ++l) acc[r][l] += c * row[l];
+        const Vec8 c = Vec8{} + g[r][t * g_stride];
+        acc[r][0] += c * s0;
+        acc[r][1] += c * s1;
       }
     }
-    for (int r = 0; r < kMicroRows; ++r)
-      for (int l = 0; l < kMicroCols; ++l) out[r][k0 + l] = acc[r][l];
+    for (int r = 0; r < kMicroRows; ++r) {
+      store8(out[r] + k0, acc[r][0]);
+      store8(out[r] + k0 + 8, acc[r][1]);
+    }
   }
   for (int64_t t = 0; t < n && k0 < d; ++t)
     for (int r = 0; r < kMicroRows; ++r) {

@@ -6,13 +6,14 @@
 //
 // Backward: keys (the index, or `rows` for padding so that it sorts last) are radix-sorted with
 // their flat positions by CUB; the sort is stable, so each row's segment is in position order.
-// A lane group per table row finds its segment by binary search and sums it in that order, so
-// the result is deterministic and no float atomics are needed. The position gradient is a
+// The table gradient is zeroed, then the lane group that meets the first entry of a row's segment
+// sums the segment in that order: deterministic, with no float atomics. The position gradient is a
 // column sum over sequences, one thread per (position, column).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <algorithm>
 #include <initializer_list>
+#include <string>
 
 #include "../native/core/allocator.h"
 #include "../native/kernels/embedding.h"
@@ -105,19 +106,8 @@ __global__ void embedding_sort_keys_kernel(const int32_t* __restrict__ indices, 
   }
 }
 
-// First k in [0, count) with keys[k] >= value (keys sorted ascending).
-__device__ __forceinline__ int64_t lower_bound(const int32_t* keys, int64_t count, int64_t value) {
-  int64_t lo = 0, hi = count;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) >> 1;
-    if (keys[mid] < value)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
+// A lane group per sorted entry; the group whose entry starts a row's segment sums that segment
+// in sorted (= position) order and writes the row. Rows no index touches were zeroed before.
 template <class T, int VEC>
 __global__ void embedding_grad_table_kernel(EmbeddingBackwardParams p,
                                             const int32_t* __restrict__ sorted_keys,
@@ -128,11 +118,13 @@ __global__ void embedding_grad_table_kernel(EmbeddingBackwardParams p,
   const int lane = threadIdx.x % lanes;
   const int64_t first = blockIdx.x * groups_per_block + threadIdx.x / lanes;
   const int64_t stride = int64_t(gridDim.x) * groups_per_block;
-  for (int64_t row = first; row < p.rows; row += stride) {
-    // Every lane searches the same addresses, so the loads broadcast.
-    const int64_t begin = lower_bound(sorted_keys, p.count, row);
-    const int64_t end = lower_bound(sorted_keys, p.count, row + 1);
-    T* dst = grad_table + row * p.width;
+  for (int64_t begin = first; begin < p.count; begin += stride) {
+    const int32_t row = sorted_keys[begin];
+    if (row >= p.rows) break;  // padding and bad indices sort last
+    if (begin > 0 && sorted_keys[begin - 1] == row) continue;
+    int64_t end = begin + 1;
+    while (end < p.count && sorted_keys[end] == row) ++end;
+    T* dst = grad_table + int64_t(row) * p.width;
     for (int64_t c = int64_t(lane) * VEC; c < p.width; c += int64_t(lanes) * VEC) {
       float acc[VEC];
 #pragma unroll
@@ -174,11 +166,13 @@ __global__ void embedding_grad_positions_kernel(EmbeddingBackwardParams p) {
 
 bool aligned(const void* ptr, size_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
-// Elements per 16-byte pack when every row start is 16-byte aligned, else 1.
+// Elements per 16-byte pack when every row start is 16-byte aligned, else 1. The variant
+// LLMREC_KERNEL_EMBEDDING=reference forces scalar loads, so the GPU suite can validate both paths.
 template <class T>
 int vector_width(int64_t width, std::initializer_list<const void*> pointers) {
   constexpr int kVec = int(16 / sizeof(T));
-  if (width % kVec != 0) return 1;
+  static const bool reference = kernel_variant("embedding") == "reference";
+  if (reference || width % kVec != 0) return 1;
   for (const void* ptr : pointers)
     if (ptr != nullptr && !aligned(ptr, 16)) return 1;
   return kVec;
@@ -239,9 +233,11 @@ void backward_typed(const EmbeddingBackwardParams& p, const CudaStream& s) {
       cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, sorted_keys, positions, sorted_positions, count,
                                       0, key_bits(p.rows), s.stream);
     }
+    // All-zero bits are 0.0 in f32 and bf16 alike.
+    cudaMemsetAsync(p.grad_table, 0, size_t(p.rows * p.width) * sizeof(T), s.stream);
     const int vec = vector_width<T>(p.width, {p.grad_out, p.grad_table});
     const int lanes = lanes_for(p.width, vec);
-    const unsigned grid = grid_for_groups(p.rows, lanes, s);
+    const unsigned grid = grid_for_groups(count, lanes, s);
     constexpr int kVec = int(16 / sizeof(T));
     if (vec == kVec)
       embedding_grad_table_kernel<T, kVec>

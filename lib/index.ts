@@ -19,3 +19,4 @@ export * from './ops/attention.js';
 export * as data from './data/index.js';
 export * as evaluation from './eval/index.js';
 export * from './ops/layout.js';
+export * from './ops/infonce.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 
-import { embedding, randn, tensor, type DType, type Tensor } from '../lib/index.js';
+import { embedding, memory, randn, synchronize, tensor, tidy, type DType, type Tensor } from '../lib/index.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, toleranceFor } from './support/reference.js';
 
@@ -203,6 +203,25 @@ describeEachDevice('embedding', (device) => {
     out.sum().backward();
     expect(table.grad).to.equal(null);
     expect(Array.from(positions.grad!.dataSync())).to.deep.equal(new Array<number>(16).fill(2));
+  });
+
+  it('forward and backward release every buffer', () => {
+    const run = () =>
+      tidy(() => {
+        const indices = tensor(Int32Array.from([3, 0, 2, 3, 1, 0]), { shape: [2, 3], dtype: 'i32', device });
+        const table = randn([4, 16], { seed: 1, device, requiresGrad: true });
+        const positions = randn([3, 16], { seed: 2, device, requiresGrad: true });
+        embedding(indices, table, { paddingIdx: 0, scale: 4, positions }).sum().backward();
+        const value = table.grad!.sum().item();
+        for (const t of [table, positions]) t.grad?.dispose();
+        return value;
+      });
+    for (let i = 0; i < 20; i++) run();
+    synchronize(device);
+    const before = memory(device).bytesInUse;
+    for (let i = 0; i < 200; i++) run();
+    synchronize(device);
+    expect(memory(device).bytesInUse).to.equal(before);
   });
 
   it('an out-of-range index is an Error naming the index and the table size', () => {

@@ -32,7 +32,33 @@ constexpr int64_t kTileCols = 16;
 // AVX registers under -march=x86-64-v3 and to SSE pairs elsewhere; the arithmetic is the same.
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
+
 inline int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+// x[i] = exp(x[i]) for n a multiple of 8, eight lanes at a time (libm's expf does not
+// vectorise). Cephes' expf: exp(x) = 2^k * p(r) with r = x - k ln 2, relative error near 1 ulp.
+// Inputs clamp to [-87.3, 88]: callers zero masked lanes themselves, never relying on exp(-inf).
+void exp_in_place(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; i += 8) {
+    v8 v = *reinterpret_cast<const v8*>(x + i);
+    v = v < -87.3f ? -87.3f : v;
+    v = v > 88.0f ? 88.0f : v;
+    // Adding 1.5 * 2^23 rounds to an integer k held in the low mantissa bits.
+    const v8 shifted = v * 1.44269504088896341f + 12582912.0f;
+    const v8 k = shifted - 12582912.0f;
+    const v8 r = v - k * 0.693359375f - k * -2.12194440e-4f;
+    v8 poly = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    poly = poly * r + 8.3334519073e-3f;
+    poly = poly * r + 4.1665795894e-2f;
+    poly = poly * r + 1.6666665459e-1f;
+    poly = poly * r + 5.0000001201e-1f;
+    poly = poly * r * r + r + 1.0f;
+    // Vector casts reinterpret the bits (GCC and Clang semantics).
+    const v8i exponent = ((v8i)shifted - 0x4B400000 + 127) << 23;
+    *reinterpret_cast<v8*>(x + i) = poly * (v8)exponent;
+  }
+}
 
 // Loads `count` rows of a [*, dim] matrix into a buffer of `padded_rows` rows of stride `ld`,
 // zeroing the padding: padded lanes then contribute exact zeros to every product.
@@ -165,12 +191,11 @@ void forward_typed(const AttentionForwardParams& p) {
           const float new_max = std::max(row_max[r], block_max);
           const float correction = std::exp(row_max[r] - new_max);  // exp(-inf) = 0 on the first block
           row_max[r] = new_max;
-          float sum = 0.0f;
-          for (int64_t c = 0; c < n; ++c) {
-            prob[c] = std::exp(prob[c] - new_max);
-            sum += prob[c];
-          }
+          for (int64_t c = 0; c < padded_cols; ++c) prob[c] -= new_max;
+          exp_in_place(prob, padded_cols);
           for (int64_t c = n; c < padded_cols; ++c) prob[c] = 0.0f;
+          float sum = 0.0f;
+          for (int64_t c = 0; c < n; ++c) sum += prob[c];
           row_sum[r] = row_sum[r] * correction + sum;
           if (correction != 1.0f) {
             float* a = &acc[static_cast<size_t>(r * Dp)];
@@ -264,11 +289,14 @@ void grad_q_typed(const AttentionBackwardParams& p) {
           const int64_t n =
               r < rows ? std::max<int64_t>(0, std::min(attention_key_range(s, b, i0 + r).end - j0, cols)) : 0;
           const float lse = n > 0 ? p.lse[row] : 0.0f, delta = n > 0 ? p.delta[row] : 0.0f;
+          if (n > 0) {
+            for (int64_t c = 0; c < padded_cols; ++c) ds[c] = ds[c] * s.scale - lse;
+            exp_in_place(ds, padded_cols);
+          }
           for (int64_t c = 0; c < n; ++c) {
             float factor = 1.0f;
             if (dropout) factor = dropout_factor(s, uint64_t(row * Lk + j0 + c), keep_scale);
-            const float prob = std::exp(ds[c] * s.scale - lse);
-            ds[c] = prob * (dp[c] * factor - delta);
+            ds[c] = ds[c] * (dp[c] * factor - delta);
           }
           for (int64_t c = n; c < padded_cols; ++c) ds[c] = 0.0f;
         }
@@ -335,6 +363,7 @@ void grad_kv_typed(const AttentionBackwardParams& p) {
             delta[r] = p.delta[bh * Lq + i0 + r];
             row_end[r] = attention_key_range(s, b, i0 + r).end;
           }
+          for (int64_t r = rows; r < padded_rows; ++r) lse[r] = 0.0f;
           matmul_transposed_b(kb.data(), Dp, qt.data(), kQueryBlock, D, padded_cols, padded_rows,
                               weights.data(), kQueryBlock);
           matmul_transposed_b(vb.data(), Dp, got.data(), kQueryBlock, D, padded_cols, padded_rows,
@@ -344,6 +373,8 @@ void grad_kv_typed(const AttentionBackwardParams& p) {
             const int64_t j = j0 + c;
             float* w = &weights[static_cast<size_t>(c * kQueryBlock)];
             float* ds = &dscores[static_cast<size_t>(c * kQueryBlock)];
+            for (int64_t r = 0; r < padded_rows; ++r) w[r] = w[r] * s.scale - lse[r];
+            exp_in_place(w, padded_rows);
             for (int64_t r = 0; r < rows; ++r) {
               if (c >= cols || j < begin || j >= row_end[r]) {
                 w[r] = ds[r] = 0.0f;
@@ -351,9 +382,8 @@ void grad_kv_typed(const AttentionBackwardParams& p) {
               }
               float factor = 1.0f;
               if (dropout) factor = dropout_factor(s, uint64_t((bh * Lq + i0 + r) * Lk + j), keep_scale);
-              const float prob = std::exp(w[r] * s.scale - lse[r]);
-              ds[r] = prob * (ds[r] * factor - delta[r]);
-              w[r] = prob * factor;
+              ds[r] = w[r] * (ds[r] * factor - delta[r]);
+              w[r] *= factor;
             }
           }
           matmul_accumulate(weights.data(), kQueryBlock, go_rows.data(), Dp, rows, padded_cols, Dp, dv.data(),

@@ -403,6 +403,114 @@ void grad_kv_typed(const AttentionBackwardParams& p) {
   });
 }
 
+// Backward when every key fits in one block (Lk <= kKeyBlock, SASRec's case): one task per
+// (batch, kv head) owns dk and dv of all its keys and dq of all its query rows, so S, P and dS
+// are computed once and feed all three products (five block products instead of the two
+// passes' seven), and Q and dO are read once.
+template <class T>
+void grad_short_keys_typed(const AttentionBackwardParams& p) {
+  const AttentionShape& s = p.shape;
+  const int64_t B = s.batch, Hq = s.q_heads, Hkv = s.kv_heads, Lq = s.q_len, Lk = s.kv_len, D = s.head_dim;
+  const int64_t Dp = round_up(D, kTileCols);
+  const int64_t group = Hq / Hkv;
+  const int64_t padded_keys = round_up(Lk, kTileCols);
+  const bool dropout = s.dropout > 0.0f;
+  const float keep_scale = dropout ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const T* q_all = static_cast<const T*>(p.q);
+  const T* k_all = static_cast<const T*>(p.k);
+  const T* v_all = static_cast<const T*>(p.v);
+  const T* go_all = static_cast<const T*>(p.grad_out);
+  T* dq_all = static_cast<T*>(p.grad_q);
+  T* dk_all = static_cast<T*>(p.grad_k);
+  T* dv_all = static_cast<T*>(p.grad_v);
+
+  parallel_for(0, B * Hkv, 1, [&](int64_t task_lo, int64_t task_hi) {
+    const size_t rows_size = static_cast<size_t>(kQueryBlock * Dp),
+                 keys_size = static_cast<size_t>(kKeyBlock * Dp);
+    std::vector<float> q(rows_size), go(rows_size), dq(rows_size);
+    std::vector<float> kb(keys_size), vb(keys_size), dk(keys_size), dv(keys_size);
+    std::vector<float> kt(static_cast<size_t>(D * kKeyBlock)), vt(static_cast<size_t>(D * kKeyBlock));
+    // [query][key] blocks, and their transposes [key][query] for the key-side products.
+    const size_t block_size = static_cast<size_t>(kQueryBlock * kKeyBlock);
+    std::vector<float> scores(block_size), dprob(block_size), weights_t(block_size), dscores_t(block_size);
+    for (int64_t bhk = task_lo; bhk < task_hi; ++bhk) {
+      const int64_t b = bhk / Hkv, hk = bhk % Hkv;
+      const T* k = k_all + bhk * Lk * D;
+      const T* v = v_all + bhk * Lk * D;
+      load_rows(k, Lk, D, padded_keys, Dp, kb.data());
+      load_rows(v, Lk, D, padded_keys, Dp, vb.data());
+      load_transposed(k, Lk, D, kKeyBlock, kt.data());
+      load_transposed(v, Lk, D, kKeyBlock, vt.data());
+      std::fill(dk.begin(), dk.end(), 0.0f);
+      std::fill(dv.begin(), dv.end(), 0.0f);
+      const int64_t begin = attention_key_range(s, b, 0).begin;
+      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+        const int64_t bh = b * Hq + h;
+        for (int64_t i0 = 0; i0 < Lq; i0 += kQueryBlock) {
+          const int64_t rows = std::min(kQueryBlock, Lq - i0), padded_rows = round_up(rows, kTileRows);
+          load_rows(q_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, q.data());
+          load_rows(go_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, go.data());
+          matmul_transposed_b(q.data(), Dp, kt.data(), kKeyBlock, D, padded_rows, padded_keys, scores.data(),
+                              kKeyBlock);
+          matmul_transposed_b(go.data(), Dp, vt.data(), kKeyBlock, D, padded_rows, padded_keys, dprob.data(),
+                              kKeyBlock);
+          // scores become dS, dprob the dropped-out probabilities; zero where masked.
+          for (int64_t r = 0; r < padded_rows; ++r) {
+            float* ds = &scores[static_cast<size_t>(r * kKeyBlock)];
+            float* w = &dprob[static_cast<size_t>(r * kKeyBlock)];
+            const int64_t row = bh * Lq + i0 + r;
+            const int64_t end = r < rows ? attention_key_range(s, b, i0 + r).end : begin;
+            if (end <= begin) {
+              for (int64_t c = 0; c < padded_keys; ++c) ds[c] = w[c] = 0.0f;
+              continue;
+            }
+            const float lse = p.lse[row], delta = p.delta[row];
+            for (int64_t c = 0; c < padded_keys; ++c) ds[c] = ds[c] * s.scale - lse;
+            exp_in_place(ds, padded_keys);
+            for (int64_t c = 0; c < padded_keys; ++c) {
+              if (c < begin || c >= end) {
+                ds[c] = w[c] = 0.0f;
+                continue;
+              }
+              float factor = 1.0f;
+              if (dropout) factor = dropout_factor(s, uint64_t(row * Lk + c), keep_scale);
+              const float prob = ds[c];
+              ds[c] = prob * (w[c] * factor - delta);
+              w[c] = prob * factor;
+            }
+          }
+          std::fill(dq.begin(), dq.end(), 0.0f);
+          matmul_accumulate(scores.data(), kKeyBlock, kb.data(), Dp, padded_keys, padded_rows, Dp, dq.data(),
+                            Dp);
+          for (int64_t r = 0; r < rows; ++r) {
+            T* out = dq_all + (bh * Lq + i0 + r) * D;
+            for (int64_t d = 0; d < D; ++d)
+              out[d] = from_float<T>(dq[static_cast<size_t>(r * Dp + d)] * s.scale);
+          }
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < padded_keys; ++c) {
+              dscores_t[static_cast<size_t>(c * kQueryBlock + r)] =
+                  scores[static_cast<size_t>(r * kKeyBlock + c)];
+              weights_t[static_cast<size_t>(c * kQueryBlock + r)] =
+                  dprob[static_cast<size_t>(r * kKeyBlock + c)];
+            }
+          matmul_accumulate(weights_t.data(), kQueryBlock, go.data(), Dp, rows, padded_keys, Dp, dv.data(),
+                            Dp);
+          matmul_accumulate(dscores_t.data(), kQueryBlock, q.data(), Dp, rows, padded_keys, Dp, dk.data(),
+                            Dp);
+        }
+      }
+      T* out_k = dk_all + bhk * Lk * D;
+      T* out_v = dv_all + bhk * Lk * D;
+      for (int64_t c = 0; c < Lk; ++c)
+        for (int64_t d = 0; d < D; ++d) {
+          out_k[c * D + d] = from_float<T>(dk[static_cast<size_t>(c * Dp + d)] * s.scale);
+          out_v[c * D + d] = from_float<T>(dv[static_cast<size_t>(c * Dp + d)]);
+        }
+    }
+  });
+}
+
 template <class T>
 void rope_typed(const RopeParams& p) {
   const int64_t half = p.head_dim / 2, D = p.head_dim, L = p.len, H = p.heads;
@@ -452,8 +560,12 @@ void attention_backward(const AttentionBackwardParams& p) {
   visit_float(p.shape.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     delta_typed<T>(p);
-    grad_q_typed<T>(p);
-    grad_kv_typed<T>(p);
+    if (p.shape.kv_len <= kKeyBlock) {
+      grad_short_keys_typed<T>(p);
+    } else {
+      grad_q_typed<T>(p);
+      grad_kv_typed<T>(p);
+    }
   });
 }
 

@@ -205,6 +205,13 @@ const forwardCases: [string, Dims, RefOptions][] = [
     { B: 2, Hq: 2, Hkv: 1, Lq: 45, Lk: 45, D: 16 },
     { causal: true, dropout: { p: 0.3, seed: 7n, offset: 5n } },
   ],
+  // Past 64 keys the CPU backward takes its two-pass path (dq over query blocks, dk/dv over key blocks).
+  [
+    'dropout and left padding with long keys',
+    { B: 2, Hq: 2, Hkv: 1, Lq: 33, Lk: 100, D: 16 },
+    { causal: true, lengths: [100, 30], side: 'left', dropout: { p: 0.2, seed: 11n, offset: 0n } },
+  ],
+  ['right padding with long keys', { B: 2, Hq: 3, Hkv: 3, Lq: 70, Lk: 70, D: 8 }, { lengths: [70, 10], side: 'right' }],
 ];
 
 describeEachDevice('scaledDotProductAttention', (device) => {

@@ -205,6 +205,13 @@ const forwardCases: [string, Dims, RefOptions][] = [
     { B: 2, Hq: 2, Hkv: 1, Lq: 45, Lk: 45, D: 16 },
     { causal: true, dropout: { p: 0.3, seed: 7n, offset: 5n } },
   ],
+  // Past 64 keys the CPU backward takes its two-pass path (dq over query blocks, dk/dv over key blocks).
+  [
+    'dropout and left padding with long keys',
+    { B: 2, Hq: 2, Hkv: 1, Lq: 33, Lk: 100, D: 16 },
+    { causal: true, lengths: [100, 30], side: 'left', dropout: { p: 0.2, seed: 11n, offset: 0n } },
+  ],
+  ['right padding with long keys', { B: 2, Hq: 3, Hkv: 3, Lq: 70, Lk: 70, D: 8 }, { lengths: [70, 10], side: 'right' }],
 ];
 
 describeEachDevice('scaledDotProductAttention', (device) => {
@@ -424,6 +431,45 @@ describeEachDevice('scaledDotProductAttention', (device) => {
       /rope: 'positions' must be i32 \[4\] or \[1, 4\] for 'x' \[1, 1, 4, 6\], got i32\[3\]/,
     );
     disposeAll(q, k, q2, kb, k4, k3);
+  });
+
+  it('every CUDA kernel variant (LLMREC_KERNEL_ATTENTION) agrees with the CPU twin, forward and backward', function () {
+    if (!onGpu(device)) this.skip();
+    const configs: [Dims, RefOptions, DType][] = [
+      [{ B: 2, Hq: 6, Hkv: 2, Lq: 40, Lk: 72, D: 24 }, { causal: true, lengths: [60, 72], side: 'left' }, 'f32'],
+      [
+        { B: 2, Hq: 2, Hkv: 1, Lq: 50, Lk: 50, D: 64 },
+        { causal: true, dropout: { p: 0.1, seed: 5n, offset: 3n } },
+        'f32',
+      ],
+      [{ B: 1, Hq: 2, Hkv: 2, Lq: 33, Lk: 65, D: 128 }, { lengths: [40], side: 'right' }, 'bf16'],
+    ];
+    const previous = process.env.LLMREC_KERNEL_ATTENTION;
+    try {
+      for (const variant of ['reference', 'fast']) {
+        process.env.LLMREC_KERNEL_ATTENTION = variant;
+        for (const [dims, o, dtype] of configs) {
+          const { q, k, v } = inputs(dims, device, dtype, 31);
+          const cpu = [q, k, v].map((t) => t.to('cpu'));
+          const onDevice = [q, k, v];
+          const gradOut = randn([dims.B, dims.Hq, dims.Lq, dims.D], { seed: 32, device, dtype });
+          const results = [onDevice, cpu].map((xs) => {
+            for (const t of xs) t.requiresGrad = true;
+            const out = scaledDotProductAttention(xs[0]!, xs[1]!, xs[2]!, toOptions(o));
+            out.backward(xs === cpu ? gradOut.to('cpu') : gradOut);
+            return [out, ...xs.map((t) => t.grad!)].map(f64);
+          });
+          const names = ['out', 'dq', 'dk', 'dv'];
+          results[0]!.forEach((values, n) =>
+            expectClose(values, results[1]![n]!, toleranceFor(dtype), `${variant} ${names[n]} (D=${dims.D}, ${dtype})`),
+          );
+          disposeAll(...onDevice, ...cpu, gradOut);
+        }
+      }
+    } finally {
+      if (previous === undefined) delete process.env.LLMREC_KERNEL_ATTENTION;
+      else process.env.LLMREC_KERNEL_ATTENTION = previous;
+    }
   });
 
   it('rejects head dims above 128 on CUDA (and computes them on the CPU)', function () {

@@ -30,8 +30,8 @@ namespace {
 
 constexpr int64_t kMR = 6;    // rows of the micro-tile
 constexpr int64_t kNR = 16;   // columns of the micro-tile: two 8-float vectors
-constexpr int64_t kMC = 96;   // A block of 96 x 256 floats: 96 KiB, stays in L2
-constexpr int64_t kNC = 256;  // B sliver of 256 x 16 floats: 16 KiB, stays in L1
+constexpr int64_t kMC = 192;  // A block of 192 x 256 floats: 192 KiB, stays in L2
+constexpr int64_t kNC = 256;  // the B sliver of 256 x 16 floats (16 KiB) stays in L1
 constexpr int64_t kKC = 256;
 
 typedef float v8f __attribute__((vector_size(32)));

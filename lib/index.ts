@@ -5,3 +5,4 @@ export { noGrad, setGradEnabled, isGradEnabled, type BackwardOptions } from './a
 export * from './device.js';
 export type { DType, HostArray } from './binding.js';
 export * from './ops/linalg.js';
+export * from './ops/topk.js';

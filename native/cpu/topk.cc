@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "../kernels/gemm.h"
 #include "numeric.h"
 #include "parallel.h"
 
@@ -50,6 +51,8 @@ class TopkHeap {
   explicit TopkHeap(int k) : k_(size_t(k)) { heap_.reserve(k_); }
   void reset() { heap_.clear(); }
   void offer(float value, int32_t index) {
+    // Most candidates lose to the current worst on value alone (NaN never takes this exit).
+    if (heap_.size() == k_ && value < heap_.front().value) return;
     const Candidate c{value, index};
     if (heap_.size() < k_) {
       heap_.push_back(c);
@@ -91,23 +94,11 @@ void topk_typed(const TopkParams& p) {
   });
 }
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v8f_unaligned __attribute__((vector_size(32), aligned(4)));
-
-// A dot product in a fixed order: eight lanes over the multiples of 8, then the lanes summed in
-// order, then the tail.
-inline float dot(const float* __restrict a, const float* __restrict b, int64_t d) {
-  v8f acc = v8f{};
-  int64_t i = 0;
-  for (; i + 8 <= d; i += 8)
-    acc += *reinterpret_cast<const v8f_unaligned*>(a + i) * *reinterpret_cast<const v8f_unaligned*>(b + i);
-  float s = 0.0f;
-  for (int lane = 0; lane < 8; ++lane) s += acc[lane];
-  for (; i < d; ++i) s += a[i] * b[i];
-  return s;
-}
-
-constexpr int64_t kQueryBlock = 8;
+// Scores come from the GEMM twin, a block of queries against a tile of items at a time: its
+// micro-kernel beats one dot product per pair several times over, and its fixed K order keeps
+// every score independent of the tiling.
+constexpr int64_t kQueryBlock = 48;  // eight 6-row slivers of the GEMM micro-kernel
+constexpr int64_t kItemTile = 512;
 
 template <class T>
 void score_topk_typed(const ScoreTopkParams& p) {
@@ -140,7 +131,7 @@ void score_topk_typed(const ScoreTopkParams& p) {
   std::vector<Candidate> partial(size_t(p.users * item_chunks * p.k));
 
   parallel_for(0, query_blocks * item_chunks, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<float> query_rows(static_cast<size_t>(kQueryBlock * d)), item_row(static_cast<size_t>(d));
+    std::vector<float> scores(static_cast<size_t>(kQueryBlock * kItemTile));
     std::vector<TopkHeap> heaps(static_cast<size_t>(kQueryBlock), TopkHeap(p.k));
     std::vector<std::vector<int32_t>> excluded(static_cast<size_t>(kQueryBlock));
     std::vector<size_t> cursor(static_cast<size_t>(kQueryBlock));
@@ -149,27 +140,43 @@ void score_topk_typed(const ScoreTopkParams& p) {
       const int64_t u0 = block * kQueryBlock, count = std::min(kQueryBlock, p.users - u0);
       const int64_t i0 = chunk * chunk_items, i1 = std::min(p.num_items, i0 + chunk_items);
       for (int64_t q = 0; q < count; ++q) {
-        for (int64_t c = 0; c < d; ++c) query_rows[size_t(q * d + c)] = to_float(queries[(u0 + q) * d + c]);
+        std::vector<int32_t>& ex = excluded[size_t(q)];
         heaps[size_t(q)].reset();
-        excluded[size_t(q)].clear();
+        ex.clear();
         if (p.exclude_offsets)
-          excluded[size_t(q)].assign(p.exclude_ids + p.exclude_offsets[u0 + q],
-                                     p.exclude_ids + p.exclude_offsets[u0 + q + 1]);
-        std::sort(excluded[size_t(q)].begin(), excluded[size_t(q)].end());
-        cursor[size_t(q)] =
-            size_t(std::lower_bound(excluded[size_t(q)].begin(), excluded[size_t(q)].end(), int32_t(i0)) -
-                   excluded[size_t(q)].begin());
+          ex.assign(p.exclude_ids + p.exclude_offsets[u0 + q], p.exclude_ids + p.exclude_offsets[u0 + q + 1]);
+        std::sort(ex.begin(), ex.end());
+        cursor[size_t(q)] = size_t(std::lower_bound(ex.begin(), ex.end(), int32_t(i0)) - ex.begin());
       }
-      for (int64_t i = std::max<int64_t>(i0, p.exclude_padding ? 1 : 0); i < i1; ++i) {
-        const T* item = items + i * d;
-        for (int64_t c = 0; c < d; ++c) item_row[size_t(c)] = to_float(item[c]);
+      const int64_t first = std::max<int64_t>(i0, p.exclude_padding ? 1 : 0);
+      for (int64_t t0 = first; t0 < i1; t0 += kItemTile) {
+        const int64_t tile = std::min(kItemTile, i1 - t0);
+        GemmParams g;
+        g.ab_dtype = p.dtype;
+        g.c_dtype = DType::F32;
+        g.trans_b = true;
+        g.m = count;
+        g.n = tile;
+        g.k = d;
+        g.a = queries + u0 * d;
+        g.lda = d;
+        g.b = items + t0 * d;
+        g.ldb = d;
+        g.out = scores.data();
+        g.ldc = tile;
+        gemm(g);  // nested in a parallel_for chunk, so it runs on this thread
         for (int64_t q = 0; q < count; ++q) {
           // Items arrive in increasing order, so each query's sorted exclusions are walked once.
           const std::vector<int32_t>& ex = excluded[size_t(q)];
           size_t& at = cursor[size_t(q)];
-          while (at < ex.size() && ex[at] < i) ++at;
-          if (at < ex.size() && ex[at] == i) continue;
-          heaps[size_t(q)].offer(dot(query_rows.data() + q * d, item_row.data(), d), int32_t(i));
+          TopkHeap& heap = heaps[size_t(q)];
+          const float* row = scores.data() + q * tile;
+          for (int64_t j = 0; j < tile; ++j) {
+            const int64_t i = t0 + j;
+            while (at < ex.size() && ex[at] < i) ++at;
+            if (at < ex.size() && ex[at] == i) continue;
+            heap.offer(row[j], int32_t(i));
+          }
         }
       }
       for (int64_t q = 0; q < count; ++q) {

@@ -89,7 +89,22 @@ template <class T>
 void pack_a(const GemmParams& p, const T* a, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
   for (int64_t s = 0; s < mc; s += kMR, dst += kc * kMR) {
     const int64_t rows = std::min(kMR, mc - s);
-    if (!p.trans_a) {
+    if (!p.trans_a && rows == kMR) {
+      // Six rows, eight k at a time: contiguous loads, then the 6 x 8 block written k-major in
+      // one contiguous run instead of six strided passes.
+      const T* src = a + (i0 + s) * p.lda + k0;
+      int64_t q = 0;
+      for (; q + 8 <= kc; q += 8) {
+        float block[kMR][8];
+        for (int64_t r = 0; r < kMR; ++r)
+          for (int t = 0; t < 8; ++t) block[r][t] = to_float(src[r * p.lda + q + t]);
+        float* out = dst + q * kMR;
+        for (int t = 0; t < 8; ++t)
+          for (int64_t r = 0; r < kMR; ++r) out[t * kMR + r] = block[r][t];
+      }
+      for (; q < kc; ++q)
+        for (int64_t r = 0; r < kMR; ++r) dst[q * kMR + r] = to_float(src[r * p.lda + q]);
+    } else if (!p.trans_a) {
       for (int64_t r = 0; r < kMR; ++r) {
         if (r < rows) {
           const T* src = a + (i0 + s + r) * p.lda + k0;

@@ -96,7 +96,7 @@ constexpr int kSimtTile = 64, kSimtK = 16, kSimtThreads = 256;
 template <Activation ACT, class T, class C>
 __global__ void __launch_bounds__(kSimtThreads) gemm_simt(const T* __restrict__ a, const T* __restrict__ b,
                                                           Epilogue<C> e, GemmLayout g, int64_t n_tiles) {
-  // k-major tiles, padded by one column so the transposed stores do not all hit one bank.
+  // k-major tiles, padded by four columns to spread the transposed stores over the banks.
   __shared__ float a_tile[kSimtK][kSimtTile + 4];
   __shared__ float b_tile[kSimtK][kSimtTile + 4];
   const int tid = threadIdx.x;

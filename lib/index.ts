@@ -20,3 +20,4 @@ export * as data from './data/index.js';
 export * as evaluation from './eval/index.js';
 export * from './ops/layout.js';
 export * from './ops/infonce.js';
+export * from './ops/topk.js';

@@ -30,8 +30,8 @@ namespace {
 
 constexpr int64_t kMR = 6;    // rows of the micro-tile
 constexpr int64_t kNR = 16;   // columns of the micro-tile: two 8-float vectors
-constexpr int64_t kMC = 96;   // A block of 96 x 256 floats: 96 KiB, stays in L2
-constexpr int64_t kNC = 256;  // B sliver of 256 x 16 floats: 16 KiB, stays in L1
+constexpr int64_t kMC = 192;  // A block of 192 x 256 floats: 192 KiB, stays in L2
+constexpr int64_t kNC = 256;  // the B sliver of 256 x 16 floats (16 KiB) stays in L1
 constexpr int64_t kKC = 256;
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -89,7 +89,22 @@ template <class T>
 void pack_a(const GemmParams& p, const T* a, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
   for (int64_t s = 0; s < mc; s += kMR, dst += kc * kMR) {
     const int64_t rows = std::min(kMR, mc - s);
-    if (!p.trans_a) {
+    if (!p.trans_a && rows == kMR) {
+      // Six rows, eight k at a time: contiguous loads, then the 6 x 8 block written k-major in
+      // one contiguous run instead of six strided passes.
+      const T* src = a + (i0 + s) * p.lda + k0;
+      int64_t q = 0;
+      for (; q + 8 <= kc; q += 8) {
+        float block[kMR][8];
+        for (int64_t r = 0; r < kMR; ++r)
+          for (int t = 0; t < 8; ++t) block[r][t] = to_float(src[r * p.lda + q + t]);
+        float* out = dst + q * kMR;
+        for (int t = 0; t < 8; ++t)
+          for (int64_t r = 0; r < kMR; ++r) out[t * kMR + r] = block[r][t];
+      }
+      for (; q < kc; ++q)
+        for (int64_t r = 0; r < kMR; ++r) dst[q * kMR + r] = to_float(src[r * p.lda + q]);
+    } else if (!p.trans_a) {
       for (int64_t r = 0; r < kMR; ++r) {
         if (r < rows) {
           const T* src = a + (i0 + s + r) * p.lda + k0;

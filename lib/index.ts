@@ -21,3 +21,4 @@ export * as evaluation from './eval/index.js';
 export * from './ops/layout.js';
 export * from './ops/infonce.js';
 export * from './ops/topk.js';
+export * as models from './models/index.js';

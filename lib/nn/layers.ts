@@ -58,7 +58,12 @@ export class Linear extends Module {
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
-    options: LayerOptions & { bias?: boolean; init?: 'default' | 'xavier-normal' | 'xavier-uniform' } = {},
+    options: LayerOptions & {
+      bias?: boolean;
+      init?: 'default' | 'xavier-normal' | 'xavier-uniform';
+      /** Start the bias at zero (torch's MultiheadAttention) instead of U(±1/sqrt(in)). */
+      zeroBias?: boolean;
+    } = {},
   ) {
     super();
     positiveInteger('Linear', 'inFeatures', inFeatures);
@@ -248,7 +253,7 @@ export class MultiHeadAttention extends Module {
       kvHeads?: number;
       bias?: boolean;
       dropout?: number;
-      init?: 'default' | 'xavier-uniform';
+      init?: 'default' | 'xavier-uniform' | 'xavier-normal';
     } = {},
   ) {
     super();
@@ -258,7 +263,7 @@ export class MultiHeadAttention extends Module {
     this.kvHeads = options.kvHeads ?? heads;
     if (heads % this.kvHeads !== 0)
       throw new Error(`MultiHeadAttention: heads ${heads} is not a multiple of kvHeads ${this.kvHeads}`);
-    const layer = { ...options, init: options.init ?? 'xavier-uniform' };
+    const layer = { ...options, init: options.init ?? 'xavier-uniform', zeroBias: true };
     this.registerModule('q', new Linear(dim, dim, layer));
     this.registerModule('k', new Linear(dim, this.kvHeads * this.headDim, layer));
     this.registerModule('v', new Linear(dim, this.kvHeads * this.headDim, layer));

@@ -1,0 +1,5 @@
+export * from './recommender-model.js';
+export * from './sasrec.js';
+export * from './gru4rec.js';
+export * from './fit.js';
+export * from './factory.js';

@@ -22,3 +22,4 @@ export * from './ops/layout.js';
 export * from './ops/infonce.js';
 export * from './ops/topk.js';
 export * as models from './models/index.js';
+export * from './serve/index.js';

@@ -4,12 +4,22 @@
 import { formatHelp, parseOptions, UsageError, type Command } from './args.js';
 import { dataCommand } from './commands/data.js';
 import { demoCommand } from './commands/demo.js';
+import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
+import { recommendCommand } from './commands/recommend.js';
+import { trainCommand } from './commands/train.js';
 
 const program = 'llmrec';
 
 // Register new commands here.
-const commands: Command[] = [demoCommand as Command, infoCommand as Command, dataCommand as Command];
+const commands: Command[] = [
+  demoCommand as Command,
+  trainCommand as Command,
+  evalCommand as Command,
+  recommendCommand as Command,
+  dataCommand as Command,
+  infoCommand as Command,
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -3,3 +3,4 @@ export * from './sasrec.js';
 export * from './gru4rec.js';
 export * from './fit.js';
 export * from './factory.js';
+export * from './popularity.js';

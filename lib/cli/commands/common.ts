@@ -1,0 +1,27 @@
+// Pieces the model commands share: dataset resolution, device choice, tables.
+import { devices } from '../../device.js';
+import { detectSource, loadDataset, loadDefaultDataset, type LoadedDataset } from '../../data/index.js';
+import { UsageError } from '../args.js';
+
+/** The named dataset file, or the embedded Online Retail 2010–2011 set. */
+export async function loadDataOption(file: string | undefined): Promise<LoadedDataset> {
+  if (!file) return loadDefaultDataset();
+  return loadDataset(await detectSource(file));
+}
+
+/** 'cpu', 'cuda' (the first GPU) or 'cuda:N', checked against what this machine has. */
+export function resolveDevice(requested: string): string {
+  if (requested === 'cpu') return 'cpu';
+  if (!/^cuda(:\d+)?$/.test(requested)) throw new UsageError(`--device takes cpu, cuda or cuda:N, got '${requested}'`);
+  const report = devices();
+  if (!report.cuda.available)
+    throw new Error(`--device ${requested}: no usable GPU (${report.cuda.reason ?? 'none found'}); use --device cpu`);
+  return requested === 'cuda' ? 'cuda:0' : requested;
+}
+
+export function formatTable(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toFixed(4) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  const line = (r: (string | number)[]) => r.map((c, i) => String(c).padEnd(widths[i]!)).join('  ');
+  return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}

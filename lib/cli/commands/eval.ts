@@ -1,0 +1,50 @@
+// llmrec eval: test metrics of a saved model on its dataset.
+import { evaluateFullRanking, evaluateSampled, flatten } from '../../models/index.js';
+import { Recommender } from '../../serve/recommender.js';
+import { defineCommand, UsageError } from '../args.js';
+import { formatTable, loadDataOption, resolveDevice } from './common.js';
+
+export const evalCommand = defineCommand({
+  name: 'eval',
+  summary: 'Evaluate a trained model (1+99 sampled and full ranking) on its dataset.',
+  options: {
+    model: { type: 'string', description: 'model directory written by llmrec train', default: 'runs/sasrec' },
+    data: {
+      type: 'string',
+      description: 'dataset file the model was trained on; default: embedded Online Retail 2010-2011',
+    },
+    stage: { type: 'string', description: 'which held-out item to rank', choices: ['valid', 'test'], default: 'test' },
+    seed: { type: 'integer', description: 'seed of the 1+99 candidate sets', default: 0 },
+    device: { type: 'string', description: 'cpu, cuda or cuda:N', default: 'cpu' },
+    'exclude-history': { type: 'boolean', description: 'leave the history out of the full ranking', default: false },
+  },
+  async run(options) {
+    const rec = await Recommender.load(options.model, { device: resolveDevice(options.device) });
+    try {
+      const { dataset } = await loadDataOption(options.data);
+      const keys = rec.config.dataset!.itemKeys;
+      if (dataset.numItems !== rec.numItems || dataset.itemKeys.some((k, i) => k !== keys[i]))
+        throw new UsageError(
+          `the model in ${options.model} was trained on ${rec.config.dataset!.name}, whose items differ from ${dataset.name}; pass the same --data`,
+        );
+      const split = dataset.leaveOneOut();
+      const stage = options.stage as 'valid' | 'test';
+      const sampled = flatten(evaluateSampled(rec.model, split, stage, { seed: options.seed }));
+      const full = flatten(
+        evaluateFullRanking(rec.model, split, stage, { excludeHistory: options['exclude-history'] }),
+      );
+      const ks = [1, 5, 10, 20];
+      console.log(
+        formatTable(
+          ['protocol', ...ks.flatMap((k) => [`hr@${k}`, `ndcg@${k}`]), 'mrr'],
+          [
+            ['1+99 sampled', ...ks.flatMap((k) => [sampled[`hr@${k}`]!, sampled[`ndcg@${k}`]!]), sampled.mrr!],
+            ['full ranking', ...ks.flatMap((k) => [full[`hr@${k}`]!, full[`ndcg@${k}`]!]), full.mrr!],
+          ],
+        ),
+      );
+    } finally {
+      await rec.close();
+    }
+  },
+});

@@ -1,0 +1,199 @@
+// llmrec train sasrec|gru4rec: train on a dataset (default: the embedded Online Retail set),
+// select by validation, report test metrics (1+99 sampled and full ranking) and save the model.
+import path from 'node:path';
+
+import { manualSeed } from '../../tensor.js';
+import { aggregateSeeds, formatMeanStd, writeJsonFile } from '../../eval/report.js';
+import {
+  evaluateFullRanking,
+  evaluatePopularity,
+  evaluateSampled,
+  fitSequenceModel,
+  flatten,
+  GRU4Rec,
+  gru4recConfig,
+  gru4recPresets,
+  SASRec,
+  sasrecConfig,
+  sasrecPresets,
+  saveTrainedModel,
+  type GRU4RecPreset,
+  type SASRecPreset,
+  type SequenceRecommender,
+} from '../../models/index.js';
+import { defaultSink, silentSink } from '../../train/progress.js';
+import { defineCommand, UsageError } from '../args.js';
+import { formatTable, loadDataOption, resolveDevice } from './common.js';
+
+const reported = ['hr@10', 'ndcg@10', 'hr@20', 'ndcg@20'] as const;
+
+export interface TrainRunOptions {
+  model: 'sasrec' | 'gru4rec';
+  preset?: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  device: string;
+  evalEvery: number;
+  patience?: number;
+  checkpointDir?: string;
+  resume?: boolean;
+  quiet?: boolean;
+}
+
+export interface TrainRunResult {
+  model: SequenceRecommender;
+  seconds: number;
+  epochs: number;
+  sampled: Record<string, number>;
+  full: Record<string, number>;
+}
+
+/** One training run: build, fit, test. Shared by `train` and `demo`. */
+export async function trainAndTest(
+  split: Parameters<typeof fitSequenceModel>[1],
+  o: TrainRunOptions,
+): Promise<TrainRunResult> {
+  manualSeed(o.seed);
+  const numItems = split.dataset.numItems;
+  let model: SequenceRecommender;
+  if (o.model === 'sasrec') {
+    const preset = (o.preset ?? 'a-llmrec') as SASRecPreset;
+    if (!(preset in sasrecPresets))
+      throw new UsageError(`--preset for sasrec is one of ${Object.keys(sasrecPresets).join(', ')}`);
+    if (preset === 'llm2rec')
+      throw new UsageError('--preset llm2rec needs external item embeddings (the LLM2Rec pipeline provides them)');
+    model = new SASRec(sasrecConfig(numItems, preset), { device: o.device });
+  } else {
+    const preset = (o.preset ?? 'demo') as GRU4RecPreset;
+    if (!(preset in gru4recPresets))
+      throw new UsageError(`--preset for gru4rec is one of ${Object.keys(gru4recPresets).join(', ')}`);
+    if (preset === 'llm2rec')
+      throw new UsageError('--preset llm2rec needs external item embeddings (the LLM2Rec pipeline provides them)');
+    model = new GRU4Rec(gru4recConfig(numItems, preset), { device: o.device });
+  }
+  const started = Date.now();
+  const result = await fitSequenceModel(model, split, {
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    seed: o.seed,
+    evalEvery: o.evalEvery,
+    patience: o.patience,
+    optimizer: o.model === 'sasrec' ? 'adam' : 'adamw',
+    checkpointDir: o.checkpointDir,
+    resume: o.resume,
+    progress: o.quiet ? silentSink : defaultSink(o.model),
+  });
+  const seconds = (Date.now() - started) / 1000;
+  return {
+    model,
+    seconds,
+    epochs: result.epochs,
+    sampled: flatten(evaluateSampled(model, split, 'test', { seed: o.seed })),
+    full: flatten(evaluateFullRanking(model, split, 'test')),
+  };
+}
+
+export const trainCommand = defineCommand({
+  name: 'train',
+  summary: 'Train SASRec or GRU4Rec and report test metrics (default: the embedded dataset).',
+  positionals: '<sasrec|gru4rec>',
+  options: {
+    data: {
+      type: 'string',
+      description:
+        'dataset file (Online Retail CSV, RecBole .inter, Amazon JSONL, ...); default: embedded Online Retail 2010-2011',
+    },
+    preset: {
+      type: 'string',
+      description: 'sasrec: a-llmrec (d 50, maxlen 50) | llm-srec (d 64, maxlen 128); gru4rec: demo',
+    },
+    epochs: { type: 'integer', description: 'training epochs', default: 20 },
+    'batch-size': { type: 'integer', description: 'sequences per batch', default: 128 },
+    lr: { type: 'number', description: 'learning rate', default: 1e-3 },
+    seed: { type: 'integer', description: 'random seed (the first of --seeds)', default: 0 },
+    seeds: { type: 'integer', description: 'repeat with this many seeds and report mean ± std', default: 1 },
+    device: { type: 'string', description: 'cpu, cuda or cuda:N', default: 'cpu' },
+    'eval-every': { type: 'integer', description: 'validate every N epochs', default: 5 },
+    patience: { type: 'integer', description: 'stop after N validations without improvement (0: never)', default: 0 },
+    out: { type: 'string', description: 'where to save the model (default runs/<model>)' },
+    resume: { type: 'boolean', description: 'continue from the checkpoint in <out>/checkpoints', default: false },
+    json: { type: 'string', description: 'also write the results to this JSON file' },
+  },
+  async run(options, positionals) {
+    const kind = positionals[0];
+    if (kind !== 'sasrec' && kind !== 'gru4rec')
+      throw new UsageError(`train needs a model: sasrec or gru4rec, got '${kind ?? ''}'`);
+    if (options.seeds < 1) throw new UsageError('--seeds must be at least 1');
+    const device = resolveDevice(options.device);
+    const { dataset } = await loadDataOption(options.data);
+    const split = dataset.leaveOneOut();
+    console.error(
+      `${dataset.name}: ${dataset.numUsers} users, ${dataset.numItems} items, ${dataset.numInteractions} interactions`,
+    );
+    const out = options.out ?? path.join('runs', kind);
+    const runs: TrainRunResult[] = [];
+    for (let s = 0; s < options.seeds; s++) {
+      const seed = options.seed + s;
+      const run = await trainAndTest(split, {
+        model: kind,
+        preset: options.preset,
+        epochs: options.epochs,
+        batchSize: options['batch-size'],
+        lr: options.lr,
+        seed,
+        device,
+        evalEvery: options['eval-every'],
+        patience: options.patience || undefined,
+        checkpointDir: options.seeds === 1 ? path.join(out, 'checkpoints') : undefined,
+        resume: options.resume,
+      });
+      runs.push(run);
+      if (s === 0) saveTrainedModel(out, run.model, split);
+      if (s > 0) run.model.dispose();
+    }
+    const popularity = {
+      sampled: flatten(evaluatePopularity(split, 'test', 'sampled')),
+      full: flatten(evaluatePopularity(split, 'test', 'full')),
+    };
+    const sampled = aggregateSeeds(runs.map((r) => r.sampled));
+    const full = aggregateSeeds(runs.map((r) => r.full));
+    console.log(
+      formatTable(
+        ['model', ...reported.map((m) => `${m} (1+99)`), 'recall@10 (full)', 'ndcg@10 (full)', 'epoch s'],
+        [
+          [
+            kind,
+            ...reported.map((m) => formatMeanStd(sampled[m]!)),
+            formatMeanStd(full['hr@10']!),
+            formatMeanStd(full['ndcg@10']!),
+            (runs[0]!.seconds / runs[0]!.epochs).toFixed(2),
+          ],
+          [
+            'popularity',
+            ...reported.map((m) => popularity.sampled[m]!),
+            popularity.full['hr@10']!,
+            popularity.full['ndcg@10']!,
+            '-',
+          ],
+        ],
+      ),
+    );
+    console.error(
+      `saved ${kind} to ${out} (load it with Recommender.load('${out}') or \`llmrec recommend --model ${out}\`)`,
+    );
+    if (options.json)
+      writeJsonFile(options.json, {
+        model: kind,
+        dataset: dataset.name,
+        seeds: options.seeds,
+        runs: runs.map(({ model: _m, ...r }) => r),
+        sampled,
+        full,
+        popularity,
+      });
+    runs[0]!.model.dispose();
+  },
+});

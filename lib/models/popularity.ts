@@ -1,0 +1,36 @@
+// The popularity baseline: every user gets the items bought most often in training.
+import type { LeaveOneOutSplit } from '../data/dataset.js';
+import { candidateSets } from '../data/sampler.js';
+import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../eval/metrics.js';
+
+/** Training interactions per item id (index 0 is 0). */
+export function trainingPopularity(split: LeaveOneOutSplit): Float32Array {
+  const counts = new Float32Array(split.dataset.numItems + 1);
+  for (let u = 1; u <= split.dataset.numUsers; u++) for (const item of split.train(u)) counts[item]! += 1;
+  return counts;
+}
+
+/** The popularity baseline under SASRec's 1+99 protocol or full ranking. */
+export function evaluatePopularity(
+  split: LeaveOneOutSplit,
+  stage: 'valid' | 'test',
+  protocol: 'sampled' | 'full',
+  seed = 0,
+): RankingMetrics {
+  const popularity = trainingPopularity(split);
+  if (protocol === 'sampled') {
+    const sets = candidateSets(split, { stage, negatives: 99, seed });
+    const scores = Float32Array.from(sets.candidates, (item) => popularity[item]!);
+    return sampledMetrics(scores, sets.users.length, { targetIndex: sets.targetIndex });
+  }
+  const users: number[] = [];
+  for (let u = 1; u <= split.dataset.numUsers; u++) if (split.target(u, stage) > 0) users.push(u);
+  const width = popularity.length;
+  const scores = new Float32Array(users.length * width);
+  for (let r = 0; r < users.length; r++) scores.set(popularity, r * width);
+  return fullRankingMetrics(
+    scores,
+    users.length,
+    users.map((u) => split.target(u, stage)),
+  );
+}

@@ -1,0 +1,1 @@
+export { Recommender, type Recommendation, type RecommendOptions, type RecommenderOptions } from './recommender.js';

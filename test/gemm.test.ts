@@ -210,6 +210,7 @@ describeEachDevice('gemm against a float64 reference', (device) => {
     expectClose(f64(out), referenceGemm(f64(a), [4, 6, 5], f64(w), [5, 3]), 1e-5, 'matmul');
     const x = randn([2, 5], { seed: 16, device });
     expect(matmul(x, w).shape).to.deep.equal([2, 3]);
+    expectClose(f64(x.matmul(w)), referenceGemm(f64(x), [2, 5], f64(w), [5, 3]), 1e-5, 'Tensor.matmul');
     expect(() => matmul(randn([5], { seed: 1, device }), w)).to.throw(
       /matmul: needs matrices or \[batch, rows, cols\] stacks/,
     );

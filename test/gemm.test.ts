@@ -178,6 +178,7 @@ describeEachDevice('gemm against a float64 reference', (device) => {
     [[5, 7], [3, 7, 9], false, false], // shared A
     [[3, 5, 7], [9, 7], false, true], // shared B
     [[1, 5, 7], [4, 7, 6], false, false], // a stack of one broadcasts
+    [[4, 400, 70], [70, 520], false, false], // enough CPU tiles to group A blocks over one B panel
   ];
   for (const [aShape, bShape, transA, transB] of batchCases) {
     it(`batched [${aShape.join(',')}] x [${bShape.join(',')}] transA=${transA} transB=${transB}`, () => {

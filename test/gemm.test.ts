@@ -164,6 +164,16 @@ describeEachDevice('gemm against a float64 reference', (device) => {
     expectClose(f64(out), referenceGemm(f64(a), [31, 70], f64(b), [70, 45]), 1e-5, 'bf16 -> f32');
   });
 
+  it('an empty inner dimension leaves only beta * c and the bias', () => {
+    const a = randn([3, 0], { seed: 20, device });
+    const b = randn([0, 4], { seed: 21, device });
+    const c = randn([3, 4], { seed: 22, device });
+    const bias = randn([4], { seed: 23, device });
+    const out = gemm(a, b, { c, beta: 2, bias });
+    const expected = f64(c).map((v, i) => 2 * v + f64(bias)[i % 4]!);
+    expectClose(f64(out), expected, 1e-6, 'k = 0');
+  });
+
   it('ignores c when beta is 0, even if c holds NaN', () => {
     const a = randn([5, 6], { seed: 9, device });
     const b = randn([6, 7], { seed: 10, device });

@@ -273,6 +273,45 @@ describeEachDevice('gemm against a float64 reference', (device) => {
   });
 });
 
+describeEachDevice('gemm kernel variants agree with the CPU twin', (device) => {
+  if (!onGpu(device)) return; // the CPU twin has one variant; the suite above covers it
+  // Small tiles with ragged edges, large tiles (enough blocks to fill the GPU) with a K tail, a
+  // batch, and an odd K that sends bf16 to the SIMT fallback.
+  const shapes: [number, number, number, number][] = [
+    [1, 96, 72, 136],
+    [1, 1536, 72, 1536],
+    [3, 40, 56, 24],
+    [2, 33, 17, 65],
+  ];
+  for (const variant of ['reference', 'simt', 'tensor']) {
+    for (const [batch, m, k, n] of shapes) {
+      for (const [transA, transB] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as [boolean, boolean][]) {
+        it(`${variant}: bf16 ${batch}x${m}x${k}x${n} transA=${transA} transB=${transB}`, () => {
+          const previous = process.env.LLMREC_KERNEL_GEMM;
+          process.env.LLMREC_KERNEL_GEMM = variant;
+          try {
+            const a = randn([batch, ...stored(m, k, transA)], { seed: 31, device, dtype: 'bf16' });
+            const b = randn([batch, ...stored(k, n, transB)], { seed: 32, device, dtype: 'bf16' });
+            const bias = randn([n], { seed: 33, device, dtype: 'bf16' });
+            const options = { transA, transB, bias, activation: 'gelu_tanh' as Activation, outDtype: 'f32' as DType };
+            const out = gemm(a, b, options);
+            const cpu = gemm(a.to('cpu'), b.to('cpu'), { ...options, bias: bias.to('cpu') });
+            expectClose(f64(out), f64(cpu), 1e-5, `${variant} vs the CPU twin`);
+          } finally {
+            if (previous === undefined) delete process.env.LLMREC_KERNEL_GEMM;
+            else process.env.LLMREC_KERNEL_GEMM = previous;
+          }
+        });
+      }
+    }
+  }
+});
+
 describeEachDevice('gemm gradients against central differences', (device) => {
   const input = (shape: number[], seed: number) => ({ values: f64(randn(shape, { seed, std: 0.5 })), shape });
 

@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   if (threadIdx.x == 0) sel.count = 0;
   __syncthreads();
-  bitonic_sort_ints(excluded);
+  if (cached > 0) bitonic_sort_ints(excluded);  // block-uniform condition
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
   float threshold_value = -INFINITY;

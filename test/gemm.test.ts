@@ -164,6 +164,16 @@ describeEachDevice('gemm against a float64 reference', (device) => {
     expectClose(f64(out), referenceGemm(f64(a), [31, 70], f64(b), [70, 45]), 1e-5, 'bf16 -> f32');
   });
 
+  it('an empty inner dimension leaves only beta * c and the bias', () => {
+    const a = randn([3, 0], { seed: 20, device });
+    const b = randn([0, 4], { seed: 21, device });
+    const c = randn([3, 4], { seed: 22, device });
+    const bias = randn([4], { seed: 23, device });
+    const out = gemm(a, b, { c, beta: 2, bias });
+    const expected = f64(c).map((v, i) => 2 * v + f64(bias)[i % 4]!);
+    expectClose(f64(out), expected, 1e-6, 'k = 0');
+  });
+
   it('ignores c when beta is 0, even if c holds NaN', () => {
     const a = randn([5, 6], { seed: 9, device });
     const b = randn([6, 7], { seed: 10, device });
@@ -178,6 +188,7 @@ describeEachDevice('gemm against a float64 reference', (device) => {
     [[5, 7], [3, 7, 9], false, false], // shared A
     [[3, 5, 7], [9, 7], false, true], // shared B
     [[1, 5, 7], [4, 7, 6], false, false], // a stack of one broadcasts
+    [[4, 400, 70], [70, 520], false, false], // enough CPU tiles to group A blocks over one B panel
   ];
   for (const [aShape, bShape, transA, transB] of batchCases) {
     it(`batched [${aShape.join(',')}] x [${bShape.join(',')}] transA=${transA} transB=${transB}`, () => {
@@ -210,6 +221,7 @@ describeEachDevice('gemm against a float64 reference', (device) => {
     expectClose(f64(out), referenceGemm(f64(a), [4, 6, 5], f64(w), [5, 3]), 1e-5, 'matmul');
     const x = randn([2, 5], { seed: 16, device });
     expect(matmul(x, w).shape).to.deep.equal([2, 3]);
+    expectClose(f64(x.matmul(w)), referenceGemm(f64(x), [2, 5], f64(w), [5, 3]), 1e-5, 'Tensor.matmul');
     expect(() => matmul(randn([5], { seed: 1, device }), w)).to.throw(
       /matmul: needs matrices or \[batch, rows, cols\] stacks/,
     );
@@ -259,6 +271,45 @@ describeEachDevice('gemm against a float64 reference', (device) => {
       /linear: the last axis of 'x' \[2, 7\] must equal in_features of 'weight' \[5, 3\]/,
     );
   });
+});
+
+describeEachDevice('gemm kernel variants agree with the CPU twin', (device) => {
+  if (!onGpu(device)) return; // the CPU twin has one variant; the suite above covers it
+  // Small tiles with ragged edges, large tiles (enough blocks to fill the GPU) with a K tail, a
+  // batch, and an odd K that sends bf16 to the SIMT fallback.
+  const shapes: [number, number, number, number][] = [
+    [1, 96, 72, 136],
+    [1, 1536, 72, 1536],
+    [3, 40, 56, 24],
+    [2, 33, 17, 65],
+  ];
+  for (const variant of ['reference', 'simt', 'tensor']) {
+    for (const [batch, m, k, n] of shapes) {
+      for (const [transA, transB] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as [boolean, boolean][]) {
+        it(`${variant}: bf16 ${batch}x${m}x${k}x${n} transA=${transA} transB=${transB}`, () => {
+          const previous = process.env.LLMREC_KERNEL_GEMM;
+          process.env.LLMREC_KERNEL_GEMM = variant;
+          try {
+            const a = randn([batch, ...stored(m, k, transA)], { seed: 31, device, dtype: 'bf16' });
+            const b = randn([batch, ...stored(k, n, transB)], { seed: 32, device, dtype: 'bf16' });
+            const bias = randn([n], { seed: 33, device, dtype: 'bf16' });
+            const options = { transA, transB, bias, activation: 'gelu_tanh' as Activation, outDtype: 'f32' as DType };
+            const out = gemm(a, b, options);
+            const cpu = gemm(a.to('cpu'), b.to('cpu'), { ...options, bias: bias.to('cpu') });
+            expectClose(f64(out), f64(cpu), 1e-5, `${variant} vs the CPU twin`);
+          } finally {
+            if (previous === undefined) delete process.env.LLMREC_KERNEL_GEMM;
+            else process.env.LLMREC_KERNEL_GEMM = previous;
+          }
+        });
+      }
+    }
+  }
 });
 
 describeEachDevice('gemm gradients against central differences', (device) => {

@@ -86,6 +86,7 @@ describeEachDevice('topk against a brute-force reference', (device) => {
     const { values, indices } = topk(x, 5);
     expect(Array.from(indices.dataSync())).to.deep.equal([1, 2, 4, 0, 3]);
     expect(Array.from(values.dataSync())).to.deep.equal([NaN, 3, 3, 1, -Infinity]);
+    expect(Array.from(x.topk(2).indices.dataSync())).to.deep.equal([1, 2]);
   });
 
   it('names the op, the argument and the shapes in its errors', () => {

@@ -154,3 +154,14 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, activation: Act
   const y = gemm(x.reshape(rows, inFeatures), weight, { transB: true, bias, activation });
   return y.reshape(...lead, weight.shape[0]!);
 }
+
+declare module '../tensor.js' {
+  interface Tensor {
+    /** torch.matmul: see {@link matmul}. */
+    matmul(other: Tensor): Tensor;
+  }
+}
+
+Tensor.prototype.matmul = function (this: Tensor, other: Tensor): Tensor {
+  return matmul(this, other);
+};

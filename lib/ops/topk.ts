@@ -80,3 +80,14 @@ export function scoreTopk(queries: Tensor, items: Tensor, k: number, options: Sc
     ids?.dispose();
   }
 }
+
+declare module '../tensor.js' {
+  interface Tensor {
+    /** The k largest entries along the last axis: see {@link topk}. */
+    topk(k: number): TopkResult;
+  }
+}
+
+Tensor.prototype.topk = function (this: Tensor, k: number): TopkResult {
+  return topk(this, k);
+};

@@ -33,6 +33,7 @@ constexpr int64_t kNR = 16;   // columns of the micro-tile: two 8-float vectors
 constexpr int64_t kMC = 192;  // A block of 192 x 256 floats: 192 KiB, stays in L2
 constexpr int64_t kNC = 256;  // the B sliver of 256 x 16 floats (16 KiB) stays in L1
 constexpr int64_t kKC = 256;
+constexpr int64_t kMaxBlocksPerTile = 4;
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v8f_unaligned __attribute__((vector_size(32), aligned(4)));
@@ -179,38 +180,49 @@ struct TileBuffers {
 
 template <class T, class C, Activation ACT>
 void gemm_typed(const GemmParams& p) {
-  const int64_t m_tiles = (p.m + kMC - 1) / kMC;
+  const int64_t m_blocks = (p.m + kMC - 1) / kMC;
   const int64_t n_tiles = (p.n + kNC - 1) / kNC;
+  // A tile spans up to four A blocks that share one packed B panel, as long as that still leaves
+  // about four tiles per thread. Tiling never changes the order of any element's K sum, so the
+  // result is the same for every grouping and thread count.
+  const int64_t group = std::clamp<int64_t>(p.batch * m_blocks * n_tiles / (4 * llmrec::cpu::num_threads()),
+                                            1, kMaxBlocksPerTile);
+  const int64_t m_tiles = (m_blocks + group - 1) / group;
   const int64_t tiles = p.batch * m_tiles * n_tiles;
-  parallel_for(0, tiles, 1, [&p, m_tiles, n_tiles](int64_t lo, int64_t hi) {
+  parallel_for(0, tiles, 1, [&p, m_tiles, n_tiles, group](int64_t lo, int64_t hi) {
     thread_local TileBuffers buffers;
     const int64_t kc_max = std::min<int64_t>(kKC, std::max<int64_t>(p.k, 1));
     buffers.packed_a.resize(size_t(kMC * kc_max));
     buffers.packed_b.resize(size_t(kNC * kc_max));
-    buffers.acc.resize(size_t(kMC * kNC));
+    buffers.acc.resize(size_t(kMaxBlocksPerTile * kMC * kNC));
     float* packed_a = buffers.packed_a.data();
     float* packed_b = buffers.packed_b.data();
     float* acc = buffers.acc.data();
     for (int64_t tile = lo; tile < hi; ++tile) {
       const int64_t batch_index = tile / (m_tiles * n_tiles);
       const int64_t within = tile % (m_tiles * n_tiles);
-      const int64_t i0 = (within / n_tiles) * kMC, j0 = (within % n_tiles) * kNC;
-      const int64_t mc = std::min(kMC, p.m - i0), nc = std::min(kNC, p.n - j0);
-      const int64_t mc_pad = (mc + kMR - 1) / kMR * kMR, nc_pad = (nc + kNR - 1) / kNR * kNR;
+      const int64_t i0 = (within / n_tiles) * group * kMC, j0 = (within % n_tiles) * kNC;
+      const int64_t rows = std::min(group * kMC, p.m - i0), nc = std::min(kNC, p.n - j0);
+      const int64_t nc_pad = (nc + kNR - 1) / kNR * kNR;
       const int64_t ld = nc_pad;
       const T* a = static_cast<const T*>(p.a) + batch_index * p.stride_a;
       const T* b = static_cast<const T*>(p.b) + batch_index * p.stride_b;
-      if (p.k == 0) std::fill(acc, acc + mc_pad * ld, 0.0f);
+      if (p.k == 0) std::fill(acc, acc + rows * ld, 0.0f);
       for (int64_t k0 = 0; k0 < p.k; k0 += kKC) {
         const int64_t kc = std::min(kKC, p.k - k0);
         pack_b<T>(p, b, k0, kc, j0, nc, packed_b);
-        pack_a<T>(p, a, i0, mc, k0, kc, packed_a);
-        // The B sliver stays in L1 while the A slivers stream past it from L2.
-        for (int64_t js = 0; js < nc_pad; js += kNR)
-          for (int64_t is = 0; is < mc_pad; is += kMR)
-            micro_kernel(kc, packed_a + is * kc, packed_b + js * kc, acc + is * ld + js, ld, k0 > 0);
+        for (int64_t block = 0; block < rows; block += kMC) {
+          const int64_t mc = std::min(kMC, rows - block);
+          const int64_t mc_pad = (mc + kMR - 1) / kMR * kMR;
+          pack_a<T>(p, a, i0 + block, mc, k0, kc, packed_a);
+          float* acc_block = acc + block * ld;
+          // The B sliver stays in L1 while the A slivers stream past it from L2.
+          for (int64_t js = 0; js < nc_pad; js += kNR)
+            for (int64_t is = 0; is < mc_pad; is += kMR)
+              micro_kernel(kc, packed_a + is * kc, packed_b + js * kc, acc_block + is * ld + js, ld, k0 > 0);
+        }
       }
-      epilogue<ACT, C>(p, acc, ld, batch_index, i0, mc, j0, nc);
+      epilogue<ACT, C>(p, acc, ld, batch_index, i0, rows, j0, nc);
     }
   });
 }

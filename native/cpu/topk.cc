@@ -58,9 +58,7 @@ class TopkHeap {
       heap_.push_back(c);
       std::push_heap(heap_.begin(), heap_.end(), better);
     } else if (better(c, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), better);
-      heap_.back() = c;
-      std::push_heap(heap_.begin(), heap_.end(), better);
+      replace_worst(c);
     }
   }
   // Best first; the heap is left empty.
@@ -70,6 +68,23 @@ class TopkHeap {
   }
 
  private:
+  // One sift-down from the root (std::pop_heap + push_heap would sift twice); keeps the
+  // std::push_heap invariant: every parent ranks after its children.
+  void replace_worst(const Candidate& c) {
+    const size_t n = heap_.size();
+    size_t i = 0;
+    for (;;) {
+      const size_t left = 2 * i + 1;
+      if (left >= n) break;
+      const size_t right = left + 1;
+      const size_t worse = right < n && better(heap_[left], heap_[right]) ? right : left;
+      if (!better(c, heap_[worse])) break;
+      heap_[i] = heap_[worse];
+      i = worse;
+    }
+    heap_[i] = c;
+  }
+
   size_t k_;
   std::vector<Candidate> heap_;
 };

@@ -6,9 +6,9 @@
 //
 // The fused linear cross-entropy works on tiles of kRowBlock rows x kChunk vocabulary columns:
 // logits of a tile come from a register-tiled GEMM on f32 copies of the operands (the weight
-// chunk transposed), and each row folds the tile into an online log-sum-exp. The backward recomputes the
-// tiles twice: once in row blocks for dHidden (each thread owns its rows) and once in vocabulary chunks for
-// dWeight (each thread owns its columns), so both are deterministic and no N x V buffer ever exists.
+// chunk transposed), and each row folds the tile into an online log-sum-exp. The backward recomputes each
+// tile once and uses its dz for both dWeight[chunk] and a per-group dHidden partial (see
+// linear_ce_backward), so both gradients are deterministic and no N x V buffer ever exists.
 #include "../kernels/loss.h"
 
 #include <algorithm>
@@ -104,28 +104,26 @@ void load_rows_transposed(const T* m, int64_t begin, int64_t count, int64_t widt
   }
 }
 
-// A run of up to kChunksPerPass vocabulary chunks, packed once and shared by every row block:
-// per chunk the transposed f32 [dim x kChunk] B operand of the logits GEMM and, when asked, the
-// f32 rows [kChunk x dim] (zero-padded) for dHidden.
+// A run of up to kChunksPerPass vocabulary chunks, packed once and shared by every row block of
+// the forward: per chunk the transposed f32 [dim x kChunk] B operand of the logits GEMM.
 constexpr int64_t kChunksPerPass = 16;
+// Memory for the per-group dHidden partials of the backward (at least two groups are kept).
+constexpr int64_t kPartialBudget = int64_t(256) << 20;
 
 struct PackedChunks {
   int64_t first_column = 0, chunks = 0;
-  std::vector<std::vector<float>> transposed, rows;
+  std::vector<std::vector<float>> transposed;
 };
 
 template <class T>
-void pack_chunks(const T* weight, int64_t first_column, int64_t vocab, int64_t dim, bool with_rows,
-                 PackedChunks& packed) {
+void pack_chunks(const T* weight, int64_t first_column, int64_t vocab, int64_t dim, PackedChunks& packed) {
   packed.first_column = first_column;
   packed.chunks = std::min(kChunksPerPass, (vocab - first_column + kChunk - 1) / kChunk);
   packed.transposed.resize(size_t(kChunksPerPass));
-  packed.rows.resize(size_t(kChunksPerPass));
   parallel_for(0, packed.chunks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const int64_t c0 = first_column + c * kChunk, cw = std::min(kChunk, vocab - c0);
       load_rows_transposed(weight, c0, cw, dim, packed.transposed[size_t(c)]);
-      if (with_rows) load_rows(weight, c0, cw, kChunk, dim, packed.rows[size_t(c)]);
     }
   });
 }
@@ -241,7 +239,7 @@ void linear_ce_forward(const LinearCrossEntropyParams& p) {
   });
   PackedChunks packed;
   for (int64_t first = 0; first < vocab; first += kChunksPerPass * kChunk) {
-    pack_chunks(weight, first, vocab, dim, false, packed);
+    pack_chunks(weight, first, vocab, dim, packed);
     parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
       std::vector<float> tile(size_t(kRowBlock * kChunk));
       for (int64_t block = lo; block < hi; ++block) {
@@ -292,75 +290,69 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp) {
     return true;
   };
 
-  if (bp.grad_hidden) {
-    T* grad_hidden = static_cast<T*>(bp.grad_hidden);
-    std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks)),
-        acc(static_cast<size_t>(row_blocks));
-    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t block = lo; block < hi; ++block) {
-        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
-        load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
-        acc[size_t(block)].assign(size_t(round_up(rb, kTileRows) * dim), 0.0f);
-      }
-    });
-    PackedChunks packed;
-    for (int64_t first = 0; first < vocab; first += kChunksPerPass * kChunk) {
-      pack_chunks(weight, first, vocab, dim, true, packed);
-      parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
-        std::vector<float> tile(size_t(kRowBlock * kChunk));
-        for (int64_t block = lo; block < hi; ++block) {
-          const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0),
-                        padded = round_up(rb, kTileRows);
-          if (block_is_ignored(r0, rb)) continue;
-          for (int64_t c = 0; c < packed.chunks; ++c) {
-            const int64_t c0 = first + c * kChunk, cw = std::min(kChunk, vocab - c0);
-            grad_tile(hidden_f32[size_t(block)].data(), r0, rb, padded, packed.transposed[size_t(c)].data(),
-                      c0, cw, tile.data());
-            // dHidden[block] += dz [padded x kChunk] . weight[chunk] [kChunk x dim]
-            gemm<true>(tile.data(), padded, kChunk, packed.rows[size_t(c)].data(), dim,
-                       acc[size_t(block)].data(), dim);
-          }
-        }
-      });
+  // One pass over the vocabulary: each tile's dz feeds both dWeight[chunk] (owned by the task
+  // that owns the chunk) and dHidden, which each group of chunks accumulates into its own
+  // partial; the partials are summed in group order at the end. The number of groups depends on
+  // the shapes only, so the result does not depend on the thread count.
+  const int64_t chunks = llmrec::cpu::fixed_block_count(vocab, kChunk);
+  const int64_t partial_bytes = round_up(rows, kRowBlock) * dim * int64_t(sizeof(float));
+  const int64_t groups =
+      bp.grad_hidden
+          ? std::min(chunks, std::clamp<int64_t>(kPartialBudget / std::max<int64_t>(partial_bytes, 1), 2, 8))
+          : chunks;
+  std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks));
+  parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t block = lo; block < hi; ++block) {
+      const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
+      load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
     }
-    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t block = lo; block < hi; ++block) {
-        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
-        for (int64_t i = 0; i < rb * dim; ++i)
-          grad_hidden[r0 * dim + i] = from_float<T>(acc[size_t(block)][size_t(i)]);
+  });
+  // partial[g]: dHidden of group g, row block b at offset b * kRowBlock * dim.
+  std::vector<std::vector<float>> partial(static_cast<size_t>(bp.grad_hidden ? groups : 0));
+  T* grad_weight = static_cast<T*>(bp.grad_weight);
+  parallel_for(0, groups, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<float> wt, w, tile(size_t(kRowBlock * kChunk)), tile_t(size_t(kChunk * kRowBlock)),
+        acc_weight(size_t(kChunk * dim));
+    for (int64_t group = lo; group < hi; ++group) {
+      float* acc_hidden = nullptr;
+      if (bp.grad_hidden) {
+        partial[size_t(group)].assign(size_t(row_blocks * kRowBlock * dim), 0.0f);
+        acc_hidden = partial[size_t(group)].data();
       }
-    });
-  }
-
-  if (bp.grad_weight) {
-    T* grad_weight = static_cast<T*>(bp.grad_weight);
-    std::vector<std::vector<float>> hidden_f32(static_cast<size_t>(row_blocks));
-    parallel_for(0, row_blocks, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t block = lo; block < hi; ++block) {
-        const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0);
-        load_rows(hidden, r0, rb, round_up(rb, kTileRows), dim, hidden_f32[size_t(block)]);
-      }
-    });
-    parallel_for(0, llmrec::cpu::fixed_block_count(vocab, kChunk), 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> wt, tile(size_t(kRowBlock * kChunk)), tile_t(size_t(kChunk * kRowBlock)),
-          acc(size_t(kChunk * dim));
-      for (int64_t chunk = lo; chunk < hi; ++chunk) {
+      for (int64_t chunk = group * chunks / groups; chunk < (group + 1) * chunks / groups; ++chunk) {
         const int64_t c0 = chunk * kChunk, cw = std::min(kChunk, vocab - c0);
-        std::fill(acc.begin(), acc.end(), 0.0f);
         load_rows_transposed(weight, c0, cw, dim, wt);
+        if (bp.grad_hidden) load_rows(weight, c0, cw, kChunk, dim, w);
+        std::fill(acc_weight.begin(), acc_weight.end(), 0.0f);
         for (int64_t block = 0; block < row_blocks; ++block) {
           const int64_t r0 = block * kRowBlock, rb = std::min(kRowBlock, rows - r0),
                         padded = round_up(rb, kTileRows);
           if (block_is_ignored(r0, rb)) continue;
           const float* h = hidden_f32[size_t(block)].data();
           grad_tile(h, r0, rb, padded, wt.data(), c0, cw, tile.data());
-          for (int64_t i = 0; i < padded; ++i)
-            for (int64_t j = 0; j < kChunk; ++j)
-              tile_t[size_t(j * padded + i)] = tile[size_t(i * kChunk + j)];
-          // dWeight[chunk] += dz^T [kChunk x padded] . hidden[block] [padded x dim]
-          gemm<true>(tile_t.data(), kChunk, padded, h, dim, acc.data(), dim);
+          // dHidden[block] += dz [padded x kChunk] . weight[chunk] [kChunk x dim]
+          if (acc_hidden) gemm<true>(tile.data(), padded, kChunk, w.data(), dim, acc_hidden + r0 * dim, dim);
+          if (grad_weight) {
+            for (int64_t i = 0; i < padded; ++i)
+              for (int64_t j = 0; j < kChunk; ++j)
+                tile_t[size_t(j * padded + i)] = tile[size_t(i * kChunk + j)];
+            // dWeight[chunk] += dz^T [kChunk x padded] . hidden[block] [padded x dim]
+            gemm<true>(tile_t.data(), kChunk, padded, h, dim, acc_weight.data(), dim);
+          }
         }
-        for (int64_t i = 0; i < cw * dim; ++i) grad_weight[c0 * dim + i] = from_float<T>(acc[size_t(i)]);
+        if (grad_weight)
+          for (int64_t i = 0; i < cw * dim; ++i)
+            grad_weight[c0 * dim + i] = from_float<T>(acc_weight[size_t(i)]);
+      }
+    }
+  });
+  if (bp.grad_hidden) {
+    T* grad_hidden = static_cast<T*>(bp.grad_hidden);
+    parallel_for(0, rows * dim, 1 << 14, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        float total = 0.0f;
+        for (int64_t group = 0; group < groups; ++group) total += partial[size_t(group)][size_t(i)];
+        grad_hidden[i] = from_float<T>(total);
       }
     });
   }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 
 import {
   infonce,
@@ -294,6 +295,31 @@ describeEachDevice('infonce', (device) => {
     synchronize(device);
     expect(memory(device).bytesInUse).to.equal(before);
   });
+
+  if (device === 'cpu')
+    it('CPU results are bit-identical for any thread count (embedding and infonce)', () => {
+      const script = `
+        import { embedding, infonce, randn, tensor } from ${JSON.stringify(new URL('../lib/index.js', import.meta.url).href)};
+        const q = randn([70, 40], { seed: 1, requiresGrad: true });
+        const k = randn([70, 40], { seed: 2, requiresGrad: true });
+        const n = randn([30, 40], { seed: 3, requiresGrad: true });
+        const loss = infonce(q, k, { temperature: 0.1, normalize: true, symmetric: true, extraNegatives: n,
+          uniformity: { t: 2, weight: 0.2 } });
+        loss.backward();
+        const ids = Int32Array.from({ length: 3000 }, (_, i) => (i * 7919) % 37);
+        const table = randn([37, 24], { seed: 4, requiresGrad: true });
+        embedding(tensor(ids, { shape: [3000], dtype: 'i32' }), table).backward(randn([3000, 24], { seed: 5 }));
+        const bits = (t) => Array.from(new Uint32Array(Float32Array.from(t.dataSync()).buffer));
+        console.log(JSON.stringify([bits(loss), bits(q.grad), bits(k.grad), bits(n.grad), bits(table.grad)]));`;
+      const run = (threads: number) =>
+        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+          env: { ...process.env, LLMREC_NUM_THREADS: String(threads) },
+          encoding: 'utf8',
+        });
+      const single = run(1);
+      expect(JSON.parse(single)).to.have.length(5);
+      expect(run(3)).to.equal(single);
+    });
 
   it('bad arguments and bad positives are Errors naming the op, the argument and the shapes', () => {
     const q = randn([5, 7], { seed: 1, device });

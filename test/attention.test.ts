@@ -351,6 +351,23 @@ describeEachDevice('scaledDotProductAttention', (device) => {
     disposeAll(q, k, v, out);
   });
 
+  it('handles empty sequences: no keys gives zero outputs and gradients, no queries gives empty outputs', () => {
+    for (const [Lq, Lk] of [
+      [5, 0],
+      [0, 5],
+    ] as const) {
+      const q = randn([2, 2, Lq, 8], { device, requiresGrad: true });
+      const k = randn([2, 1, Lk, 8], { device, requiresGrad: true });
+      const v = randn([2, 1, Lk, 8], { device, requiresGrad: true });
+      const out = scaledDotProductAttention(q, k, v, { causal: true });
+      expect(out.shape).to.deep.equal([2, 2, Lq, 8]);
+      expect(Array.from(f64(out)).every((x) => x === 0)).to.equal(true);
+      out.sum().backward();
+      for (const t of [q, k, v]) expect(Array.from(f64(t.grad!)).every((x) => x === 0)).to.equal(true);
+      disposeAll(q, k, v, out);
+    }
+  });
+
   it('large magnitudes do not overflow (scores near 100, beyond exp range in f32)', () => {
     const dims = { B: 2, Hq: 2, Hkv: 2, Lq: 33, Lk: 70, D: 16 };
     const { q, k, v } = inputs(dims, device, 'f32', 8, 10);

@@ -1,11 +1,12 @@
 // CPU twin of cuda/attention.cu.
 //
-// Forward and the dq pass are threaded over (batch, query head, block of query rows); the dk/dv
-// pass over (batch, kv head, block of key rows), so every output element is written by exactly
-// one task and nothing is accumulated across threads: results do not depend on the thread count.
-// Score rows are computed against transposed f32 copies of the K (or Q) block, so the inner
-// loops run over keys (or queries) with independent lanes and GCC vectorises them without
-// reassociating any sum.
+// Forward and the dq pass are threaded over (batch, query head, block of 32 query rows); the
+// dk/dv pass over (batch, kv head, block of 64 keys). Every output element is written by exactly
+// one task and nothing is accumulated across threads, so results do not depend on the thread
+// count. Inside a task the scores and the products with V, K, Q and dO are block products with
+// a 4x16 register tile (GCC vector extensions), against f32 copies of the blocks zero-padded to
+// the tile, so masked or padded lanes contribute exact zeros. When all keys fit in one block the
+// dk/dv pass also writes dq, and the separate dq pass is skipped.
 #include <algorithm>
 #include <cmath>
 #include <vector>

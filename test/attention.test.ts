@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import {
   randn,
@@ -351,6 +354,23 @@ describeEachDevice('scaledDotProductAttention', (device) => {
     disposeAll(q, k, v, out);
   });
 
+  it('handles empty sequences: no keys gives zero outputs and gradients, no queries gives empty outputs', () => {
+    for (const [Lq, Lk] of [
+      [5, 0],
+      [0, 5],
+    ] as const) {
+      const q = randn([2, 2, Lq, 8], { device, requiresGrad: true });
+      const k = randn([2, 1, Lk, 8], { device, requiresGrad: true });
+      const v = randn([2, 1, Lk, 8], { device, requiresGrad: true });
+      const out = scaledDotProductAttention(q, k, v, { causal: true });
+      expect(out.shape).to.deep.equal([2, 2, Lq, 8]);
+      expect(Array.from(f64(out)).every((x) => x === 0)).to.equal(true);
+      out.sum().backward();
+      for (const t of [q, k, v]) expect(Array.from(f64(t.grad!)).every((x) => x === 0)).to.equal(true);
+      disposeAll(q, k, v, out);
+    }
+  });
+
   it('large magnitudes do not overflow (scores near 100, beyond exp range in f32)', () => {
     const dims = { B: 2, Hq: 2, Hkv: 2, Lq: 33, Lk: 70, D: 16 };
     const { q, k, v } = inputs(dims, device, 'f32', 8, 10);
@@ -485,6 +505,40 @@ describeEachDevice('scaledDotProductAttention', (device) => {
       out.dispose();
     }
     q.dispose();
+  });
+});
+
+describe('attention on the CPU does not depend on the thread count', () => {
+  it('gives bit-identical outputs and gradients with 1 and 3 threads (both backward paths)', () => {
+    const index = pathToFileURL(
+      path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'index.js'),
+    ).href;
+    const script = `
+      import { createHash } from 'node:crypto';
+      import { randn, scaledDotProductAttention } from '${index}';
+      const hash = createHash('sha256');
+      for (const L of [50, 100]) {
+        const q = randn([3, 4, L, 24], { seed: 1, requiresGrad: true });
+        const k = randn([3, 2, L, 24], { seed: 2, requiresGrad: true });
+        const v = randn([3, 2, L, 24], { seed: 3, requiresGrad: true });
+        const out = scaledDotProductAttention(q, k, v, {
+          causal: true, keyPadding: { lengths: [L, 7, 30], side: 'left' }, dropout: { p: 0.2, seed: 9 },
+        });
+        out.backward(randn(out.shape, { seed: 4 }));
+        for (const t of [out, q.grad, k.grad, v.grad]) hash.update(new Uint8Array(t.dataSync().buffer));
+      }
+      console.log(hash.digest('hex'));`;
+    const digest = (threads: number) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, LLMREC_NUM_THREADS: String(threads) },
+      });
+      expect(r.status, r.stderr).to.equal(0);
+      return r.stdout.trim();
+    };
+    const one = digest(1);
+    expect(one).to.match(/^[0-9a-f]{64}$/);
+    expect(digest(3)).to.equal(one);
   });
 });
 

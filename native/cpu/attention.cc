@@ -1,11 +1,12 @@
 // CPU twin of cuda/attention.cu.
 //
-// Forward and the dq pass are threaded over (batch, query head, block of query rows); the dk/dv
-// pass over (batch, kv head, block of key rows), so every output element is written by exactly
-// one task and nothing is accumulated across threads: results do not depend on the thread count.
-// Score rows are computed against transposed f32 copies of the K (or Q) block, so the inner
-// loops run over keys (or queries) with independent lanes and GCC vectorises them without
-// reassociating any sum.
+// Forward and the dq pass are threaded over (batch, query head, block of 32 query rows); the
+// dk/dv pass over (batch, kv head, block of 64 keys). Every output element is written by exactly
+// one task and nothing is accumulated across threads, so results do not depend on the thread
+// count. Inside a task the scores and the products with V, K, Q and dO are block products with
+// a 4x16 register tile (GCC vector extensions), against f32 copies of the blocks zero-padded to
+// the tile, so masked or padded lanes contribute exact zeros. When all keys fit in one block the
+// dk/dv pass also writes dq, and the separate dq pass is skipped.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -311,8 +312,16 @@ void grad_q_typed(const AttentionBackwardParams& p) {
   });
 }
 
+// dk and dv, threaded over (batch, kv head, block of keys): each task loops over the query
+// heads of its GQA group and the query blocks that can see its keys, recomputing S = Q Kᵀ and
+// dP = dO Vᵀ against its K and V blocks (loaded and transposed once per task), and transposing
+// the small P and dS blocks in cache for the key-side products.
+//
+// When every key fits in one block (Lk <= kKeyBlock, SASRec's case) a task sees all the keys
+// of its query rows, so it also writes dq from the same dS: five block products instead of
+// seven, and Q and dO are read once (`with_grad_q`).
 template <class T>
-void grad_kv_typed(const AttentionBackwardParams& p) {
+void grad_kv_typed(const AttentionBackwardParams& p, bool with_grad_q) {
   const AttentionShape& s = p.shape;
   const int64_t B = s.batch, Hq = s.q_heads, Hkv = s.kv_heads, Lq = s.q_len, Lk = s.kv_len, D = s.head_dim;
   const int64_t Dp = round_up(D, kTileCols);
@@ -324,107 +333,11 @@ void grad_kv_typed(const AttentionBackwardParams& p) {
   const T* k_all = static_cast<const T*>(p.k);
   const T* v_all = static_cast<const T*>(p.v);
   const T* go_all = static_cast<const T*>(p.grad_out);
-  T* dk_all = static_cast<T*>(p.grad_k);
-  T* dv_all = static_cast<T*>(p.grad_v);
-
-  parallel_for(0, B * Hkv * key_blocks, 1, [&](int64_t task_lo, int64_t task_hi) {
-    const size_t rows_size = static_cast<size_t>(kQueryBlock * Dp),
-                 keys_size = static_cast<size_t>(kKeyBlock * Dp);
-    std::vector<float> kb(keys_size), vb(keys_size), dk(keys_size), dv(keys_size);
-    std::vector<float> qt(static_cast<size_t>(D * kQueryBlock)), got(static_cast<size_t>(D * kQueryBlock));
-    std::vector<float> q_rows(rows_size), go_rows(rows_size);
-    // Transposed blocks: [key][query].
-    std::vector<float> weights(static_cast<size_t>(kKeyBlock * kQueryBlock)), dscores(weights.size());
-    float lse[kQueryBlock], delta[kQueryBlock];
-    int64_t row_end[kQueryBlock];
-    for (int64_t task = task_lo; task < task_hi; ++task) {
-      const int64_t kblock = task % key_blocks, bhk = task / key_blocks;
-      const int64_t b = bhk / Hkv, hk = bhk % Hkv;
-      const int64_t j0 = kblock * kKeyBlock, cols = std::min(kKeyBlock, Lk - j0);
-      const int64_t padded_cols = round_up(cols, kTileRows);
-      load_rows(k_all + (bhk * Lk + j0) * D, cols, D, padded_cols, Dp, kb.data());
-      load_rows(v_all + (bhk * Lk + j0) * D, cols, D, padded_cols, Dp, vb.data());
-      std::fill(dk.begin(), dk.end(), 0.0f);
-      std::fill(dv.begin(), dv.end(), 0.0f);
-      const int64_t begin = attention_key_range(s, b, 0).begin;
-      // A causal row i sees key j once i >= j - (Lk - Lq): earlier query blocks see none of these keys.
-      const int64_t first_row = s.causal ? std::max<int64_t>(0, j0 - (Lk - Lq)) : 0;
-      const bool any_visible = begin < j0 + cols && attention_key_range(s, b, Lq - 1).end > j0;
-      for (int64_t h = hk * group; any_visible && h < (hk + 1) * group; ++h) {
-        const int64_t bh = b * Hq + h;
-        for (int64_t i0 = first_row / kQueryBlock * kQueryBlock; i0 < Lq; i0 += kQueryBlock) {
-          const int64_t rows = std::min(kQueryBlock, Lq - i0), padded_rows = round_up(rows, kTileCols);
-          load_transposed(q_all + (bh * Lq + i0) * D, rows, D, kQueryBlock, qt.data());
-          load_transposed(go_all + (bh * Lq + i0) * D, rows, D, kQueryBlock, got.data());
-          load_rows(q_all + (bh * Lq + i0) * D, rows, D, rows, Dp, q_rows.data());
-          load_rows(go_all + (bh * Lq + i0) * D, rows, D, rows, Dp, go_rows.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            lse[r] = p.lse[bh * Lq + i0 + r];
-            delta[r] = p.delta[bh * Lq + i0 + r];
-            row_end[r] = attention_key_range(s, b, i0 + r).end;
-          }
-          for (int64_t r = rows; r < padded_rows; ++r) lse[r] = 0.0f;
-          matmul_transposed_b(kb.data(), Dp, qt.data(), kQueryBlock, D, padded_cols, padded_rows,
-                              weights.data(), kQueryBlock);
-          matmul_transposed_b(vb.data(), Dp, got.data(), kQueryBlock, D, padded_cols, padded_rows,
-                              dscores.data(), kQueryBlock);
-          // weights become P * dropout (for dV), dscores dS = P * (dP - delta) (for dK).
-          for (int64_t c = 0; c < padded_cols; ++c) {
-            const int64_t j = j0 + c;
-            float* w = &weights[static_cast<size_t>(c * kQueryBlock)];
-            float* ds = &dscores[static_cast<size_t>(c * kQueryBlock)];
-            for (int64_t r = 0; r < padded_rows; ++r) w[r] = w[r] * s.scale - lse[r];
-            exp_in_place(w, padded_rows);
-            for (int64_t r = 0; r < rows; ++r) {
-              if (c >= cols || j < begin || j >= row_end[r]) {
-                w[r] = ds[r] = 0.0f;
-                continue;
-              }
-              float factor = 1.0f;
-              if (dropout) factor = dropout_factor(s, uint64_t((bh * Lq + i0 + r) * Lk + j), keep_scale);
-              ds[r] = w[r] * (ds[r] * factor - delta[r]);
-              w[r] *= factor;
-            }
-          }
-          matmul_accumulate(weights.data(), kQueryBlock, go_rows.data(), Dp, rows, padded_cols, Dp, dv.data(),
-                            Dp);
-          matmul_accumulate(dscores.data(), kQueryBlock, q_rows.data(), Dp, rows, padded_cols, Dp, dk.data(),
-                            Dp);
-        }
-      }
-      T* out_k = dk_all + (bhk * Lk + j0) * D;
-      T* out_v = dv_all + (bhk * Lk + j0) * D;
-      for (int64_t c = 0; c < cols; ++c)
-        for (int64_t d = 0; d < D; ++d) {
-          out_k[c * D + d] = from_float<T>(dk[static_cast<size_t>(c * Dp + d)] * s.scale);
-          out_v[c * D + d] = from_float<T>(dv[static_cast<size_t>(c * Dp + d)]);
-        }
-    }
-  });
-}
-
-// Backward when every key fits in one block (Lk <= kKeyBlock, SASRec's case): one task per
-// (batch, kv head) owns dk and dv of all its keys and dq of all its query rows, so S, P and dS
-// are computed once and feed all three products (five block products instead of the two
-// passes' seven), and Q and dO are read once.
-template <class T>
-void grad_short_keys_typed(const AttentionBackwardParams& p) {
-  const AttentionShape& s = p.shape;
-  const int64_t B = s.batch, Hq = s.q_heads, Hkv = s.kv_heads, Lq = s.q_len, Lk = s.kv_len, D = s.head_dim;
-  const int64_t Dp = round_up(D, kTileCols);
-  const int64_t group = Hq / Hkv;
-  const int64_t padded_keys = round_up(Lk, kTileCols);
-  const bool dropout = s.dropout > 0.0f;
-  const float keep_scale = dropout ? 1.0f / (1.0f - s.dropout) : 1.0f;
-  const T* q_all = static_cast<const T*>(p.q);
-  const T* k_all = static_cast<const T*>(p.k);
-  const T* v_all = static_cast<const T*>(p.v);
-  const T* go_all = static_cast<const T*>(p.grad_out);
   T* dq_all = static_cast<T*>(p.grad_q);
   T* dk_all = static_cast<T*>(p.grad_k);
   T* dv_all = static_cast<T*>(p.grad_v);
 
-  parallel_for(0, B * Hkv, 1, [&](int64_t task_lo, int64_t task_hi) {
+  parallel_for(0, B * Hkv * key_blocks, 1, [&](int64_t task_lo, int64_t task_hi) {
     const size_t rows_size = static_cast<size_t>(kQueryBlock * Dp),
                  keys_size = static_cast<size_t>(kKeyBlock * Dp);
     std::vector<float> q(rows_size), go(rows_size), dq(rows_size);
@@ -433,76 +346,86 @@ void grad_short_keys_typed(const AttentionBackwardParams& p) {
     // [query][key] blocks, and their transposes [key][query] for the key-side products.
     const size_t block_size = static_cast<size_t>(kQueryBlock * kKeyBlock);
     std::vector<float> scores(block_size), dprob(block_size), weights_t(block_size), dscores_t(block_size);
-    for (int64_t bhk = task_lo; bhk < task_hi; ++bhk) {
+    for (int64_t task = task_lo; task < task_hi; ++task) {
+      const int64_t kblock = task % key_blocks, bhk = task / key_blocks;
       const int64_t b = bhk / Hkv, hk = bhk % Hkv;
-      const T* k = k_all + bhk * Lk * D;
-      const T* v = v_all + bhk * Lk * D;
-      load_rows(k, Lk, D, padded_keys, Dp, kb.data());
-      load_rows(v, Lk, D, padded_keys, Dp, vb.data());
-      load_transposed(k, Lk, D, kKeyBlock, kt.data());
-      load_transposed(v, Lk, D, kKeyBlock, vt.data());
+      const int64_t j0 = kblock * kKeyBlock, cols = std::min(kKeyBlock, Lk - j0);
+      const int64_t padded_cols = round_up(cols, kTileCols);
+      const T* k = k_all + (bhk * Lk + j0) * D;
+      const T* v = v_all + (bhk * Lk + j0) * D;
+      load_rows(k, cols, D, padded_cols, Dp, kb.data());
+      load_rows(v, cols, D, padded_cols, Dp, vb.data());
+      load_transposed(k, cols, D, kKeyBlock, kt.data());
+      load_transposed(v, cols, D, kKeyBlock, vt.data());
       std::fill(dk.begin(), dk.end(), 0.0f);
       std::fill(dv.begin(), dv.end(), 0.0f);
       const int64_t begin = attention_key_range(s, b, 0).begin;
+      // A causal row i sees key j once i >= j - (Lk - Lq): earlier query blocks see none of these
+      // keys (unless they owe dq, which they must write even when it is zero).
+      const int64_t first_row = s.causal && !with_grad_q ? std::max<int64_t>(0, j0 - (Lk - Lq)) : 0;
       for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
         const int64_t bh = b * Hq + h;
-        for (int64_t i0 = 0; i0 < Lq; i0 += kQueryBlock) {
+        for (int64_t i0 = first_row / kQueryBlock * kQueryBlock; i0 < Lq; i0 += kQueryBlock) {
           const int64_t rows = std::min(kQueryBlock, Lq - i0), padded_rows = round_up(rows, kTileRows);
           load_rows(q_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, q.data());
           load_rows(go_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, go.data());
-          matmul_transposed_b(q.data(), Dp, kt.data(), kKeyBlock, D, padded_rows, padded_keys, scores.data(),
+          matmul_transposed_b(q.data(), Dp, kt.data(), kKeyBlock, D, padded_rows, padded_cols, scores.data(),
                               kKeyBlock);
-          matmul_transposed_b(go.data(), Dp, vt.data(), kKeyBlock, D, padded_rows, padded_keys, dprob.data(),
+          matmul_transposed_b(go.data(), Dp, vt.data(), kKeyBlock, D, padded_rows, padded_cols, dprob.data(),
                               kKeyBlock);
-          // scores become dS, dprob the dropped-out probabilities; zero where masked.
+          // scores become dS = P * (dP - delta), dprob the dropped-out P; both zero where masked.
           for (int64_t r = 0; r < padded_rows; ++r) {
             float* ds = &scores[static_cast<size_t>(r * kKeyBlock)];
             float* w = &dprob[static_cast<size_t>(r * kKeyBlock)];
             const int64_t row = bh * Lq + i0 + r;
-            const int64_t end = r < rows ? attention_key_range(s, b, i0 + r).end : begin;
-            if (end <= begin) {
-              for (int64_t c = 0; c < padded_keys; ++c) ds[c] = w[c] = 0.0f;
+            // Visible keys of this row, in block coordinates.
+            const int64_t lo = std::max<int64_t>(begin - j0, 0);
+            const int64_t hi = r < rows ? std::min(attention_key_range(s, b, i0 + r).end - j0, cols) : 0;
+            if (hi <= lo) {
+              for (int64_t c = 0; c < padded_cols; ++c) ds[c] = w[c] = 0.0f;
               continue;
             }
             const float lse = p.lse[row], delta = p.delta[row];
-            for (int64_t c = 0; c < padded_keys; ++c) ds[c] = ds[c] * s.scale - lse;
-            exp_in_place(ds, padded_keys);
-            for (int64_t c = 0; c < padded_keys; ++c) {
-              if (c < begin || c >= end) {
+            for (int64_t c = 0; c < padded_cols; ++c) ds[c] = ds[c] * s.scale - lse;
+            exp_in_place(ds, padded_cols);
+            for (int64_t c = 0; c < padded_cols; ++c) {
+              if (c < lo || c >= hi) {
                 ds[c] = w[c] = 0.0f;
                 continue;
               }
               float factor = 1.0f;
-              if (dropout) factor = dropout_factor(s, uint64_t(row * Lk + c), keep_scale);
+              if (dropout) factor = dropout_factor(s, uint64_t(row * Lk + j0 + c), keep_scale);
               const float prob = ds[c];
               ds[c] = prob * (w[c] * factor - delta);
               w[c] = prob * factor;
             }
           }
-          std::fill(dq.begin(), dq.end(), 0.0f);
-          matmul_accumulate(scores.data(), kKeyBlock, kb.data(), Dp, padded_keys, padded_rows, Dp, dq.data(),
-                            Dp);
-          for (int64_t r = 0; r < rows; ++r) {
-            T* out = dq_all + (bh * Lq + i0 + r) * D;
-            for (int64_t d = 0; d < D; ++d)
-              out[d] = from_float<T>(dq[static_cast<size_t>(r * Dp + d)] * s.scale);
+          if (with_grad_q) {
+            std::fill(dq.begin(), dq.end(), 0.0f);
+            matmul_accumulate(scores.data(), kKeyBlock, kb.data(), Dp, padded_cols, padded_rows, Dp,
+                              dq.data(), Dp);
+            for (int64_t r = 0; r < rows; ++r) {
+              T* out = dq_all + (bh * Lq + i0 + r) * D;
+              for (int64_t d = 0; d < D; ++d)
+                out[d] = from_float<T>(dq[static_cast<size_t>(r * Dp + d)] * s.scale);
+            }
           }
           for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < padded_keys; ++c) {
+            for (int64_t c = 0; c < padded_cols; ++c) {
               dscores_t[static_cast<size_t>(c * kQueryBlock + r)] =
                   scores[static_cast<size_t>(r * kKeyBlock + c)];
               weights_t[static_cast<size_t>(c * kQueryBlock + r)] =
                   dprob[static_cast<size_t>(r * kKeyBlock + c)];
             }
-          matmul_accumulate(weights_t.data(), kQueryBlock, go.data(), Dp, rows, padded_keys, Dp, dv.data(),
+          matmul_accumulate(weights_t.data(), kQueryBlock, go.data(), Dp, rows, padded_cols, Dp, dv.data(),
                             Dp);
-          matmul_accumulate(dscores_t.data(), kQueryBlock, q.data(), Dp, rows, padded_keys, Dp, dk.data(),
+          matmul_accumulate(dscores_t.data(), kQueryBlock, q.data(), Dp, rows, padded_cols, Dp, dk.data(),
                             Dp);
         }
       }
-      T* out_k = dk_all + bhk * Lk * D;
-      T* out_v = dv_all + bhk * Lk * D;
-      for (int64_t c = 0; c < Lk; ++c)
+      T* out_k = dk_all + (bhk * Lk + j0) * D;
+      T* out_v = dv_all + (bhk * Lk + j0) * D;
+      for (int64_t c = 0; c < cols; ++c)
         for (int64_t d = 0; d < D; ++d) {
           out_k[c * D + d] = from_float<T>(dk[static_cast<size_t>(c * Dp + d)] * s.scale);
           out_v[c * D + d] = from_float<T>(dv[static_cast<size_t>(c * Dp + d)]);
@@ -560,12 +483,10 @@ void attention_backward(const AttentionBackwardParams& p) {
   visit_float(p.shape.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     delta_typed<T>(p);
-    if (p.shape.kv_len <= kKeyBlock) {
-      grad_short_keys_typed<T>(p);
-    } else {
-      grad_q_typed<T>(p);
-      grad_kv_typed<T>(p);
-    }
+    // With no keys at all there is no key block to write dq (zeros): the dq pass does.
+    const bool single_key_block = p.shape.kv_len > 0 && p.shape.kv_len <= kKeyBlock;
+    if (!single_key_block) grad_q_typed<T>(p);
+    grad_kv_typed<T>(p, single_key_block);
   });
 }
 

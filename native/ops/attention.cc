@@ -1,5 +1,6 @@
 #include "attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "../core/dispatch.h"
@@ -8,7 +9,7 @@
 namespace llmrec::ops {
 namespace {
 
-// The CUDA kernels keep a row of q and the accumulator in registers, four dims per lane.
+// The CUDA kernels give each lane of a warp at most four dims of a row's accumulators (registers).
 constexpr int64_t kMaxCudaHeadDim = 128;
 
 void expect_floating(const char* op, const char* arg, const Tensor& t) {

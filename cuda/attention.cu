@@ -1,14 +1,16 @@
 // CUDA twin of native/cpu/attention.cc. Read top to bottom: the shared pieces, the reference
-// kernels (one thread per query row or key row, plain loops), the fast kernels, the launchers.
+// kernels (one thread per query row or key row, plain loops), the fast kernels, the packed
+// kernels, the launchers (which pick the variant: see pick_variant).
 //
-// Fast kernels: a block of 4 warps owns a tile of 32 rows (8 per warp) of one (batch, head), so
-// SASRec-sized problems (L = 50) give a few blocks per (batch, head) and hundreds of blocks in
-// all, while long sequences stream K/V (or Q/dO) through shared memory in tiles of 32. Inside a
-// tile each lane owns one key (or query) for the dot products, which read the other operand as
-// a shared-memory broadcast and a transposed tile padded to 33 columns (no bank conflicts), and
-// each lane owns dims lane + 32t of the accumulators. Every output element is written by one
-// warp: no atomics, so results are deterministic. dk/dv are a separate pass over key tiles that
-// loops over the query heads of its GQA group.
+// Fast kernels: a block of 4 warps owns a tile of 32 rows (8 per warp) of one (batch, head) and
+// streams K/V (or Q/dO) through shared memory in tiles of 32. Inside a tile each lane owns one
+// key (or query) for the dot products, which read the other operand as a shared-memory
+// broadcast and a transposed tile padded to 33 columns (no bank conflicts), and each lane owns
+// dims lane + 32t of the accumulators. Packed kernels do the same over 32 consecutive rows of
+// the flattened (batch, head, position) space, so short sequences (SASRec: L = 50, one head)
+// keep every warp busy and a block serves several (batch, head) pairs. Every output element is
+// written by one warp: no atomics, so results are deterministic. dk/dv are a separate pass
+// over key tiles that loops over the query heads of its GQA group.
 #include <algorithm>
 #include <cmath>
 #include <string>

@@ -1,14 +1,16 @@
 // CUDA twin of native/cpu/attention.cc. Read top to bottom: the shared pieces, the reference
-// kernels (one thread per query row or key row, plain loops), the fast kernels, the launchers.
+// kernels (one thread per query row or key row, plain loops), the fast kernels, the packed
+// kernels, the launchers (which pick the variant: see pick_variant).
 //
-// Fast kernels: a block of 4 warps owns a tile of 32 rows (8 per warp) of one (batch, head), so
-// SASRec-sized problems (L = 50) give a few blocks per (batch, head) and hundreds of blocks in
-// all, while long sequences stream K/V (or Q/dO) through shared memory in tiles of 32. Inside a
-// tile each lane owns one key (or query) for the dot products, which read the other operand as
-// a shared-memory broadcast and a transposed tile padded to 33 columns (no bank conflicts), and
-// each lane owns dims lane + 32t of the accumulators. Every output element is written by one
-// warp: no atomics, so results are deterministic. dk/dv are a separate pass over key tiles that
-// loops over the query heads of its GQA group.
+// Fast kernels: a block of 4 warps owns a tile of 32 rows (8 per warp) of one (batch, head) and
+// streams K/V (or Q/dO) through shared memory in tiles of 32. Inside a tile each lane owns one
+// key (or query) for the dot products, which read the other operand as a shared-memory
+// broadcast and a transposed tile padded to 33 columns (no bank conflicts), and each lane owns
+// dims lane + 32t of the accumulators. Packed kernels do the same over 32 consecutive rows of
+// the flattened (batch, head, position) space, so short sequences (SASRec: L = 50, one head)
+// keep every warp busy and a block serves several (batch, head) pairs. Every output element is
+// written by one warp: no atomics, so results are deterministic. dk/dv are a separate pass
+// over key tiles that loops over the query heads of its GQA group.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -462,6 +464,350 @@ __global__ void __launch_bounds__(kThreads) fast_grad_kv(AttentionBackwardParams
 }
 
 // ---------------------------------------------------------------------------------------------
+// Packed kernels (variant "packed"): a block owns 32 consecutive rows of the flattened
+// [B * heads * L] row space, so short sequences (L = 10 or 50) fill every warp and one block
+// serves several (batch, head) pairs. The keys (or queries) of the pairs a block spans are
+// streamed as one concatenated column list; every row sees one interval of it, because every
+// mask here is an interval per row.
+
+// Loads columns [c0, c0 + cols) of the concatenated K and V of the pairs from `first_pair` on:
+// column c is key c % Lk of query pair first_pair + c / Lk.
+template <class T>
+__device__ __forceinline__ void load_key_columns(const AttentionShape& s, const T* k_all, const T* v_all,
+                                                 int64_t first_pair, int64_t c0, int cols, float* kt,
+                                                 float* v_rows, bool v_transposed) {
+  const int D = int(s.head_dim);
+  const int64_t group = s.q_heads / s.kv_heads;
+  for (int e = threadIdx.x; e < kTile * D; e += blockDim.x) {
+    const int c = e / D, d = e % D;
+    float kv = 0.0f, vv = 0.0f;
+    if (c < cols) {
+      const int64_t column = c0 + c, bh = first_pair + column / s.kv_len, j = column % s.kv_len;
+      const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / group;
+      const int64_t at = ((b * s.kv_heads + hk) * s.kv_len + j) * D + d;
+      kv = to_float(k_all[at]);
+      vv = to_float(v_all[at]);
+    }
+    kt[d * kPad + c] = kv;
+    if (v_transposed)
+      v_rows[d * kPad + c] = vv;
+    else
+      v_rows[c * D + d] = vv;
+  }
+}
+
+// The concatenated-column interval [lo, hi) a query row sees (empty when hi <= lo).
+__device__ __forceinline__ void query_row_columns(const AttentionShape& s, int64_t row, int64_t first_pair,
+                                                  int64_t* lo, int64_t* hi) {
+  const int64_t bh = row / s.q_len, i = row % s.q_len;
+  const KeyRange range = attention_key_range(s, bh / s.q_heads, i);
+  const int64_t offset = (bh - first_pair) * s.kv_len;
+  *lo = offset + range.begin;
+  *hi = offset + range.end;
+}
+
+template <class T, int DPL>
+__global__ void __launch_bounds__(kThreads) packed_forward(AttentionForwardParams p) {
+  extern __shared__ float smem[];
+  const AttentionShape& s = p.shape;
+  const int D = int(s.head_dim);
+  const int64_t Lq = s.q_len, Lk = s.kv_len, total = s.batch * s.q_heads * Lq;
+  float* qs = smem;                // [kTileRows][D]
+  float* kt = qs + kTileRows * D;  // [D][kPad]
+  float* vs = kt + D * kPad;       // [kTile][D]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t g0 = int64_t(blockIdx.x) * kTileRows;
+  const int rows = int(min64(kTileRows, total - g0));
+  const int64_t first_pair = g0 / Lq, last_pair = (g0 + rows - 1) / Lq;
+  const T* q = static_cast<const T*>(p.q) + g0 * D;
+  for (int e = threadIdx.x; e < rows * D; e += blockDim.x) qs[e] = to_float(q[e]);
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+
+  float row_max[kRowsPerWarp], row_sum[kRowsPerWarp], acc[kRowsPerWarp][DPL];
+  int64_t seg_lo[kRowsPerWarp], seg_hi[kRowsPerWarp];
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    row_max[r] = -INFINITY;
+    row_sum[r] = 0.0f;
+    seg_lo[r] = seg_hi[r] = 0;
+    if (local < rows) query_row_columns(s, g0 + local, first_pair, &seg_lo[r], &seg_hi[r]);
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) acc[r][t] = 0.0f;
+  }
+  // Every row's interval lies within [first pair's begin, last pair's offset + last row's end).
+  int64_t col_lo, col_hi, unused;
+  query_row_columns(s, g0, first_pair, &col_lo, &unused);
+  query_row_columns(s, g0 + rows - 1, first_pair, &unused, &col_hi);
+  col_hi = max64(col_hi, (last_pair - first_pair) * Lk);  // the last row may see nothing
+  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
+    const int cols = int(min64(kTile, col_hi - c0));
+    __syncthreads();
+    load_key_columns(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, c0, cols, kt, vs,
+                     false);
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      const int local = warp * kRowsPerWarp + r;
+      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
+      if (hi <= lo) continue;  // warp-uniform
+      const bool active = lane >= lo && lane < hi;
+      float score = -INFINITY;
+      if (active) {
+        float dot = 0.0f;
+        for (int d = 0; d < D; ++d) dot += qs[local * D + d] * kt[d * kPad + lane];
+        score = dot * s.scale;
+      }
+      const float new_max = fmaxf(row_max[r], warp_max(score));
+      const float correction = expf(row_max[r] - new_max);
+      row_max[r] = new_max;
+      const float prob = active ? expf(score - new_max) : 0.0f;
+      row_sum[r] = row_sum[r] * correction + prob;
+      float weight = prob;
+      if (s.dropout > 0.0f && active) {
+        const int64_t row = g0 + local, j = c0 + lane - (row / Lq - first_pair) * Lk;
+        weight *= keep_factor(s, uint64_t(row * Lk + j), keep_scale);
+      }
+#pragma unroll
+      for (int t = 0; t < DPL; ++t) acc[r][t] *= correction;
+      for (int c = lo; c < hi; ++c) {
+        const float w = __shfl_sync(0xffffffffu, weight, c);
+#pragma unroll
+        for (int t = 0; t < DPL; ++t) {
+          const int d = lane + 32 * t;
+          if (d < D) acc[r][t] += w * vs[c * D + d];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    if (local >= rows) continue;
+    const float total_sum = warp_sum(row_sum[r]);
+    const float inv = total_sum > 0.0f ? 1.0f / total_sum : 0.0f;
+    const int64_t row = g0 + local;
+    T* out = static_cast<T*>(p.out) + row * D;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) out[d] = from_float<T>(acc[r][t] * inv);
+    }
+    if (lane == 0) p.lse[row] = total_sum > 0.0f ? row_max[r] + logf(total_sum) : -INFINITY;
+  }
+}
+
+template <class T, int DPL>
+__global__ void __launch_bounds__(kThreads) packed_grad_q(AttentionBackwardParams p) {
+  extern __shared__ float smem[];
+  const AttentionShape& s = p.shape;
+  const int D = int(s.head_dim);
+  const int64_t Lq = s.q_len, Lk = s.kv_len, total = s.batch * s.q_heads * Lq;
+  float* qs = smem;                 // [kTileRows][D]
+  float* gos = qs + kTileRows * D;  // [kTileRows][D]
+  float* kt = gos + kTileRows * D;  // [D][kPad]
+  float* vt = kt + D * kPad;        // [D][kPad]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t g0 = int64_t(blockIdx.x) * kTileRows;
+  const int rows = int(min64(kTileRows, total - g0));
+  const int64_t first_pair = g0 / Lq, last_pair = (g0 + rows - 1) / Lq;
+  const T* q = static_cast<const T*>(p.q) + g0 * D;
+  const T* go = static_cast<const T*>(p.grad_out) + g0 * D;
+  for (int e = threadIdx.x; e < rows * D; e += blockDim.x) {
+    qs[e] = to_float(q[e]);
+    gos[e] = to_float(go[e]);
+  }
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+
+  float acc[kRowsPerWarp][DPL], lse[kRowsPerWarp], delta[kRowsPerWarp];
+  int64_t seg_lo[kRowsPerWarp], seg_hi[kRowsPerWarp];
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    const bool valid = local < rows;
+    seg_lo[r] = seg_hi[r] = 0;
+    if (valid) query_row_columns(s, g0 + local, first_pair, &seg_lo[r], &seg_hi[r]);
+    lse[r] = valid ? p.lse[g0 + local] : 0.0f;
+    delta[r] = valid ? p.delta[g0 + local] : 0.0f;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) acc[r][t] = 0.0f;
+  }
+  int64_t col_lo, col_hi, unused;
+  query_row_columns(s, g0, first_pair, &col_lo, &unused);
+  query_row_columns(s, g0 + rows - 1, first_pair, &unused, &col_hi);
+  col_hi = max64(col_hi, (last_pair - first_pair) * Lk);  // the last row may see nothing
+  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
+    const int cols = int(min64(kTile, col_hi - c0));
+    __syncthreads();
+    load_key_columns(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, c0, cols, kt, vt,
+                     true);
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      const int local = warp * kRowsPerWarp + r;
+      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
+      if (hi <= lo) continue;
+      float ds = 0.0f;
+      if (lane >= lo && lane < hi) {
+        float dot = 0.0f, dprob = 0.0f;
+        for (int d = 0; d < D; ++d) {
+          dot += qs[local * D + d] * kt[d * kPad + lane];
+          dprob += gos[local * D + d] * vt[d * kPad + lane];
+        }
+        const float prob = expf(dot * s.scale - lse[r]);
+        if (s.dropout > 0.0f) {
+          const int64_t row = g0 + local, j = c0 + lane - (row / Lq - first_pair) * Lk;
+          dprob *= keep_factor(s, uint64_t(row * Lk + j), keep_scale);
+        }
+        ds = prob * (dprob - delta[r]);
+      }
+      for (int c = lo; c < hi; ++c) {
+        const float w = __shfl_sync(0xffffffffu, ds, c);
+#pragma unroll
+        for (int t = 0; t < DPL; ++t) {
+          const int d = lane + 32 * t;
+          if (d < D) acc[r][t] += w * kt[d * kPad + c];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    if (local >= rows) continue;
+    T* out = static_cast<T*>(p.grad_q) + (g0 + local) * D;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) out[d] = from_float<T>(acc[r][t] * s.scale);
+    }
+  }
+}
+
+// Rows are keys of the flattened [B * Hkv * Lk] space; for each query head offset g of the GQA
+// group the columns are the concatenated queries of head hk * group + g of the kv pairs the block
+// spans. A key row sees a suffix of its pair's queries (causal) or all of them, or none when the
+// key is padding.
+template <class T, int DPL>
+__global__ void __launch_bounds__(kThreads) packed_grad_kv(AttentionBackwardParams p) {
+  extern __shared__ float smem[];
+  const AttentionShape& s = p.shape;
+  const int D = int(s.head_dim);
+  const int64_t Lq = s.q_len, Lk = s.kv_len, group = s.q_heads / s.kv_heads;
+  const int64_t total = s.batch * s.kv_heads * Lk;
+  float* ks = smem;                                              // [kTileRows][D]
+  float* vs = ks + kTileRows * D;                                // [kTileRows][D]
+  float* qt = vs + kTileRows * D;                                // [D][kPad]
+  float* got = qt + D * kPad;                                    // [D][kPad]
+  float* lse_s = got + D * kPad;                                 // [kTile]
+  float* delta_s = lse_s + kTile;                                // [kTile]
+  int64_t* row_s = reinterpret_cast<int64_t*>(delta_s + kTile);  // [kTile] query row of each column
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t g0 = int64_t(blockIdx.x) * kTileRows;
+  const int rows = int(min64(kTileRows, total - g0));
+  const int64_t first_pair = g0 / Lk, pairs = (g0 + rows - 1) / Lk - first_pair + 1;
+  for (int e = threadIdx.x; e < rows * D; e += blockDim.x) {
+    ks[e] = to_float(static_cast<const T*>(p.k)[g0 * D + e]);
+    vs[e] = to_float(static_cast<const T*>(p.v)[g0 * D + e]);
+  }
+  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  AttentionShape without_causal = s;
+  without_causal.causal = false;
+
+  float dk[kRowsPerWarp][DPL], dv[kRowsPerWarp][DPL];
+  int64_t seg_lo[kRowsPerWarp], seg_hi[kRowsPerWarp];
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    seg_lo[r] = seg_hi[r] = 0;
+    if (local < rows) {
+      const int64_t key_row = g0 + local, bhk = key_row / Lk, j = key_row % Lk;
+      const KeyRange padding = attention_key_range(without_causal, bhk / s.kv_heads, 0);
+      if (j >= padding.begin && j < padding.end) {
+        const int64_t offset = (bhk - first_pair) * Lq;
+        seg_lo[r] = offset + (s.causal ? max64(0, j - (Lk - Lq)) : 0);
+        seg_hi[r] = offset + Lq;
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) dk[r][t] = dv[r][t] = 0.0f;
+  }
+  const int64_t first_key = g0 % Lk;
+  const int64_t col_lo = s.causal ? min64(max64(0, first_key - (Lk - Lq)), Lq) : 0, col_hi = pairs * Lq;
+  for (int64_t g = 0; g < group; ++g) {
+    for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
+      const int cols = int(min64(kTile, col_hi - c0));
+      __syncthreads();
+      for (int e = threadIdx.x; e < kTile * D; e += blockDim.x) {
+        const int c = e / D, d = e % D;
+        float qv = 0.0f, gv = 0.0f;
+        if (c < cols) {
+          const int64_t column = c0 + c, bhk = first_pair + column / Lq, i = column % Lq;
+          const int64_t row = ((bhk / s.kv_heads) * s.q_heads + (bhk % s.kv_heads) * group + g) * Lq + i;
+          qv = to_float(static_cast<const T*>(p.q)[row * D + d]);
+          gv = to_float(static_cast<const T*>(p.grad_out)[row * D + d]);
+          if (d == 0) {
+            lse_s[c] = p.lse[row];
+            delta_s[c] = p.delta[row];
+            row_s[c] = row;
+          }
+        }
+        qt[d * kPad + c] = qv;
+        got[d * kPad + c] = gv;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        const int local = warp * kRowsPerWarp + r;
+        const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
+        if (hi <= lo) continue;  // warp-uniform
+        float weight = 0.0f, ds = 0.0f;
+        if (lane >= lo && lane < hi) {
+          float dot = 0.0f, dprob = 0.0f;
+          for (int d = 0; d < D; ++d) {
+            dot += ks[local * D + d] * qt[d * kPad + lane];
+            dprob += vs[local * D + d] * got[d * kPad + lane];
+          }
+          const float prob = expf(dot * s.scale - lse_s[lane]);
+          const int64_t j = (g0 + local) % Lk;
+          const float factor =
+              s.dropout > 0.0f ? keep_factor(s, uint64_t(row_s[lane] * Lk + j), keep_scale) : 1.0f;
+          weight = prob * factor;
+          ds = prob * (dprob * factor - delta_s[lane]);
+        }
+        for (int c = lo; c < hi; ++c) {
+          const float wv = __shfl_sync(0xffffffffu, weight, c);
+          const float wk = __shfl_sync(0xffffffffu, ds, c);
+#pragma unroll
+          for (int t = 0; t < DPL; ++t) {
+            const int d = lane + 32 * t;
+            if (d < D) {
+              dv[r][t] += wv * got[d * kPad + c];
+              dk[r][t] += wk * qt[d * kPad + c];
+            }
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int local = warp * kRowsPerWarp + r;
+    if (local >= rows) continue;
+    T* out_k = static_cast<T*>(p.grad_k) + (g0 + local) * D;
+    T* out_v = static_cast<T*>(p.grad_v) + (g0 + local) * D;
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) {
+        out_k[d] = from_float<T>(dk[r][t] * s.scale);
+        out_v[d] = from_float<T>(dv[r][t]);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // RoPE: one thread per rotated pair; angles in f64 so that long positions keep their precision.
 
 template <class T>
@@ -508,7 +854,23 @@ void with_dims_per_lane(int64_t head_dim, Fn&& fn) {
   }
 }
 
-bool use_reference() { return kernel_variant("attention") == "reference"; }
+// LLMREC_KERNEL_ATTENTION picks "reference", "fast" (tiles of one (batch, head)) or "packed"
+// (tiles across pairs). By default problems whose queries and keys both number at most
+// kPackedMaxLen use "packed", where a per-pair tile would leave warps idle; longer ones use
+// "fast" (with one short side, a packed block would stream every pair's long side for one row).
+enum class Variant { Reference, Fast, Packed };
+constexpr int64_t kPackedMaxLen = 64;
+
+Variant pick_variant(int64_t len) {
+  const std::string name = kernel_variant("attention");
+  if (name == "reference") return Variant::Reference;
+  if (name == "fast") return Variant::Fast;
+  if (name == "packed") return Variant::Packed;
+  if (!name.empty())
+    fail("attention: unknown kernel variant '", name,
+         "' in LLMREC_KERNEL_ATTENTION (reference, fast, packed)");
+  return len <= kPackedMaxLen ? Variant::Packed : Variant::Fast;
+}
 
 // Raises the kernel's dynamic shared memory limit when it needs more than the default 48 KiB.
 template <class Kernel>
@@ -524,16 +886,24 @@ template <class T>
 void forward_typed(const AttentionForwardParams& p, const CudaStream& s) {
   const AttentionShape& a = p.shape;
   const int64_t rows = a.batch * a.q_heads * a.q_len;
-  if (use_reference()) {
+  const Variant variant = pick_variant(std::max(a.q_len, a.kv_len));
+  if (variant == Variant::Reference) {
     reference_forward<T><<<unsigned((rows + 127) / 128), 128, 0, s.stream>>>(p);
     return;
   }
-  const int64_t query_tiles = (a.q_len + kTileRows - 1) / kTileRows;
   const size_t bytes = sizeof(float) * size_t(a.head_dim) * (kTileRows + kPad + kTile);
   with_dims_per_lane<1>(a.head_dim, [&](auto dpl) {
-    auto kernel = fast_forward<T, decltype(dpl)::value>;
-    prepare_shared(kernel, bytes, s);
-    kernel<<<unsigned(a.batch * a.q_heads * query_tiles), kThreads, bytes, s.stream>>>(p, query_tiles);
+    constexpr int kDpl = decltype(dpl)::value;
+    if (variant == Variant::Packed) {
+      auto kernel = packed_forward<T, kDpl>;
+      prepare_shared(kernel, bytes, s);
+      kernel<<<unsigned((rows + kTileRows - 1) / kTileRows), kThreads, bytes, s.stream>>>(p);
+    } else {
+      const int64_t query_tiles = (a.q_len + kTileRows - 1) / kTileRows;
+      auto kernel = fast_forward<T, kDpl>;
+      prepare_shared(kernel, bytes, s);
+      kernel<<<unsigned(a.batch * a.q_heads * query_tiles), kThreads, bytes, s.stream>>>(p, query_tiles);
+    }
   });
 }
 
@@ -541,24 +911,34 @@ template <class T>
 void backward_typed(const AttentionBackwardParams& p, const CudaStream& s) {
   const AttentionShape& a = p.shape;
   const int64_t rows = a.batch * a.q_heads * a.q_len;
+  const int64_t key_rows = a.batch * a.kv_heads * a.kv_len;
   if (rows > 0) delta_kernel<T><<<grid_for(rows * 32, 256, s), 256, 0, s.stream>>>(p, rows);
-  if (use_reference()) {
-    const int64_t key_rows = a.batch * a.kv_heads * a.kv_len;
+  const Variant variant = pick_variant(std::max(a.q_len, a.kv_len));
+  if (variant == Variant::Reference) {
     if (rows > 0) reference_grad_q<T><<<unsigned((rows + 127) / 128), 128, 0, s.stream>>>(p);
     if (key_rows > 0) reference_grad_kv<T><<<unsigned((key_rows + 127) / 128), 128, 0, s.stream>>>(p);
     return;
   }
-  const int64_t query_tiles = (a.q_len + kTileRows - 1) / kTileRows;
-  const int64_t key_tiles = (a.kv_len + kTileRows - 1) / kTileRows;
   const size_t bytes = sizeof(float) * (size_t(a.head_dim) * (2 * kTileRows + 2 * kPad) + 2 * kTile);
+  const size_t packed_kv_bytes = bytes + sizeof(int64_t) * kTile;
   with_dims_per_lane<1>(a.head_dim, [&](auto dpl) {
     constexpr int kDpl = decltype(dpl)::value;
-    if (rows > 0) {
+    if (rows > 0 && variant == Variant::Packed) {
+      auto kernel = packed_grad_q<T, kDpl>;
+      prepare_shared(kernel, bytes, s);
+      kernel<<<unsigned((rows + kTileRows - 1) / kTileRows), kThreads, bytes, s.stream>>>(p);
+    } else if (rows > 0) {
+      const int64_t query_tiles = (a.q_len + kTileRows - 1) / kTileRows;
       auto kernel = fast_grad_q<T, kDpl>;
       prepare_shared(kernel, bytes, s);
       kernel<<<unsigned(a.batch * a.q_heads * query_tiles), kThreads, bytes, s.stream>>>(p, query_tiles);
     }
-    if (key_tiles > 0) {
+    if (key_rows > 0 && variant == Variant::Packed) {
+      auto kernel = packed_grad_kv<T, kDpl>;
+      prepare_shared(kernel, packed_kv_bytes, s);
+      kernel<<<unsigned((key_rows + kTileRows - 1) / kTileRows), kThreads, packed_kv_bytes, s.stream>>>(p);
+    } else if (key_rows > 0) {
+      const int64_t key_tiles = (a.kv_len + kTileRows - 1) / kTileRows;
       auto kernel = fast_grad_kv<T, kDpl>;
       prepare_shared(kernel, bytes, s);
       kernel<<<unsigned(a.batch * a.kv_heads * key_tiles), kThreads, bytes, s.stream>>>(p, key_tiles);

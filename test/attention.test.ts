@@ -463,10 +463,15 @@ describeEachDevice('scaledDotProductAttention', (device) => {
         'f32',
       ],
       [{ B: 1, Hq: 2, Hkv: 2, Lq: 33, Lk: 65, D: 128 }, { lengths: [40], side: 'right' }, 'bf16'],
+      [
+        { B: 5, Hq: 4, Hkv: 2, Lq: 10, Lk: 13, D: 40 },
+        { causal: true, lengths: [13, 0, 5, 9, 1], side: 'left', dropout: { p: 0.2, seed: 8n, offset: 1n } },
+        'f32',
+      ],
     ];
     const previous = process.env.LLMREC_KERNEL_ATTENTION;
     try {
-      for (const variant of ['reference', 'fast']) {
+      for (const variant of ['reference', 'fast', 'packed']) {
         process.env.LLMREC_KERNEL_ATTENTION = variant;
         for (const [dims, o, dtype] of configs) {
           const { q, k, v } = inputs(dims, device, dtype, 31);

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,10 +37,44 @@ describe('llmrec command line', () => {
     expect(badOption.stderr).to.match(/unknown option --bogus/);
   });
 
-  it('runs the demo on the CPU', () => {
-    const r = run('demo', '--device', 'cpu');
+  it('runs the demo on the CPU: kernel checks, then SASRec and GRU4Rec beside popularity', function () {
+    this.timeout(300_000);
+    const r = run('demo', '--device', 'cpu', '--sasrec-epochs', '1', '--gru4rec-epochs', '1');
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/kernel check on cpu/);
     expect(r.stdout).not.to.match(/FAIL/);
+    expect(r.stdout).to.match(/test metrics \(4104 users\)/);
+    for (const model of ['sasrec', 'gru4rec', 'popularity'])
+      expect(r.stdout).to.match(new RegExp(`^${model}\\s+0\\.\\d{4}`, 'm'));
+  });
+
+  it('trains, evaluates and recommends from the command line', function () {
+    this.timeout(300_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmrec-cli-'));
+    try {
+      const trained = run('train', 'sasrec', '--epochs', '1', '--out', dir, '--json', path.join(dir, 'result.json'));
+      expect(trained.status, trained.stderr).to.equal(0);
+      expect(trained.stdout).to.match(/^sasrec\s+0\.\d{4} ± 0\.0000/m);
+      const result = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf-8')) as {
+        sampled: Record<string, { mean: number }>;
+      };
+      expect(result.sampled['hr@10']!.mean).to.be.within(0, 1);
+      const rec = run('recommend', '--model', dir, '-k', '3', '--json', '85123A', '22423');
+      expect(rec.status, rec.stderr).to.equal(0);
+      const items = JSON.parse(rec.stdout) as { item: string; title: string; score: number }[];
+      expect(items).to.have.length(3);
+      expect(items.map((i) => i.item)).to.not.include('85123A');
+      const evaluated = run('eval', '--model', dir);
+      expect(evaluated.status, evaluated.stderr).to.equal(0);
+      expect(evaluated.stdout).to.match(/1\+99 sampled/);
+      const strict = run('recommend', '--model', dir, '--strict', 'NOPE');
+      expect(strict.status).to.equal(1);
+      expect(strict.stderr).to.match(/history has 1 unknown item id\(s\): NOPE/);
+      const noModel = run('train', 'transformer');
+      expect(noModel.status).to.equal(2);
+      expect(noModel.stderr).to.match(/train needs a model: sasrec or gru4rec/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -52,13 +52,27 @@ describe('llmrec command line', () => {
     this.timeout(300_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmrec-cli-'));
     try {
-      const trained = run('train', 'sasrec', '--epochs', '1', '--out', dir, '--json', path.join(dir, 'result.json'));
+      const trained = run(
+        'train',
+        'sasrec',
+        '--epochs',
+        '1',
+        '--out',
+        dir,
+        '--json',
+        path.join(dir, 'result.json'),
+        '--curves',
+        path.join(dir, 'curves.svg'),
+      );
       expect(trained.status, trained.stderr).to.equal(0);
       expect(trained.stdout).to.match(/^sasrec\s+0\.\d{4} ± 0\.0000/m);
       const result = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf-8')) as {
         sampled: Record<string, { mean: number }>;
       };
       expect(result.sampled['hr@10']!.mean).to.be.within(0, 1);
+      expect(fs.readFileSync(path.join(dir, 'curves.svg'), 'utf-8')).to.match(
+        /<svg[^>]*>[\s\S]*training loss[\s\S]*<\/svg>/,
+      );
       const rec = run('recommend', '--model', dir, '-k', '3', '--json', '85123A', '22423');
       expect(rec.status, rec.stderr).to.equal(0);
       const items = JSON.parse(rec.stdout) as { item: string; title: string; score: number }[];

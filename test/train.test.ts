@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { losses, manualSeed, memory, nn, optim, randn, tensor, training, type Tensor } from '../lib/index.js';
+import { losses, manualSeed, memory, narrow, nn, optim, randn, tensor, training, type Tensor } from '../lib/index.js';
+import { expectClose, f64 } from './support/reference.js';
 
 /** y = tanh(x·w1 + b1)·w2 + b2, elementwise: a model built only from ops, with real gradients. */
 class TinyNet extends nn.Module {
@@ -144,6 +145,39 @@ describe('training loop', () => {
       r.optimizer.dispose();
       r.model.dispose();
     }
+  });
+
+  it('accumulates gradients over micro-batches like one large batch', async () => {
+    const x = randn([8, N], { seed: 77 });
+    const y = x.mul(0.5).tanh();
+    const halves = [0, 4].map((start) => ({ x: narrow(x, 0, start, 4), y: narrow(y, 0, start, 4) }));
+    manualSeed(5);
+    const whole = new TinyNet(N);
+    const wholeOpt = new optim.AdamW(whole.parameters(), { lr: 0.01 });
+    await training.train({
+      model: whole,
+      optimizer: wholeOpt,
+      batches: () => [{ x, y }],
+      loss: (b) => losses.mse(whole.forward(b.x), b.y),
+      epochs: 3,
+    });
+    manualSeed(5);
+    const split = new TinyNet(N);
+    const splitOpt = new optim.AdamW(split.parameters(), { lr: 0.01 });
+    const result = await training.train({
+      model: split,
+      optimizer: splitOpt,
+      batches: () => halves,
+      loss: (b) => losses.mse(split.forward(b.x), b.y),
+      epochs: 3,
+      accumulate: 2,
+    });
+    expect(result.steps).to.equal(3);
+    for (const [[name, a], [, b]] of whole.namedParameters().map((e, i) => [e, split.namedParameters()[i]!] as const))
+      expectClose(f64(b), f64(a), 1e-5, name);
+    for (const o of [wholeOpt, splitOpt]) o.dispose();
+    whole.dispose();
+    split.dispose();
   });
 
   it('stops early, restores the best weights, and says so', async () => {

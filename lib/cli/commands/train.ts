@@ -3,7 +3,7 @@
 import path from 'node:path';
 
 import { manualSeed } from '../../tensor.js';
-import { aggregateSeeds, formatMeanStd, writeJsonFile } from '../../eval/report.js';
+import { aggregateSeeds, formatMeanStd, writeJsonFile, writeTrainingCurves } from '../../eval/report.js';
 import {
   evaluateFullRanking,
   evaluatePopularity,
@@ -22,6 +22,7 @@ import {
   type SequenceRecommender,
 } from '../../models/index.js';
 import { defaultSink, silentSink } from '../../train/progress.js';
+import type { EpochRecord } from '../../train/trainer.js';
 import { defineCommand, UsageError } from '../args.js';
 import { formatTable, loadDataOption, resolveDevice } from './common.js';
 
@@ -46,6 +47,9 @@ export interface TrainRunResult {
   model: SequenceRecommender;
   seconds: number;
   epochs: number;
+  /** Training sequences per second of training time (evaluation excluded is not separated). */
+  sequencesPerSecond: number;
+  history: EpochRecord[];
   sampled: Record<string, number>;
   full: Record<string, number>;
 }
@@ -87,10 +91,14 @@ export async function trainAndTest(
     progress: o.quiet ? silentSink : defaultSink(o.model),
   });
   const seconds = (Date.now() - started) / 1000;
+  let sequences = 0;
+  for (let u = 1; u <= split.dataset.numUsers; u++) if (split.train(u).length >= 2) sequences++;
   return {
     model,
     seconds,
     epochs: result.epochs,
+    sequencesPerSecond: (sequences * result.epochs) / seconds,
+    history: result.history,
     sampled: flatten(evaluateSampled(model, split, 'test', { seed: o.seed })),
     full: flatten(evaluateFullRanking(model, split, 'test')),
   };
@@ -121,6 +129,7 @@ export const trainCommand = defineCommand({
     out: { type: 'string', description: 'where to save the model (default runs/<model>)' },
     resume: { type: 'boolean', description: 'continue from the checkpoint in <out>/checkpoints', default: false },
     json: { type: 'string', description: 'also write the results to this JSON file' },
+    curves: { type: 'string', description: 'also plot the training loss and validation NDCG@10 to this SVG file' },
   },
   async run(options, positionals) {
     const kind = positionals[0];
@@ -194,6 +203,21 @@ export const trainCommand = defineCommand({
         full,
         popularity,
       });
+    if (options.curves) {
+      const history = runs[0]!.history;
+      writeTrainingCurves(
+        options.curves,
+        [
+          { name: 'training loss', points: history.map((h) => [h.epoch + 1, h.loss] as const) },
+          {
+            name: 'validation NDCG@10 (1+99)',
+            points: history.flatMap((h) => (h.metrics ? [[h.epoch + 1, h.metrics['ndcg@10']!] as const] : [])),
+          },
+        ],
+        { title: `${kind} on ${dataset.name}`, xLabel: 'epoch' },
+      );
+      console.error(`wrote ${options.curves}`);
+    }
     runs[0]!.model.dispose();
   },
 });

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { data, manualSeed, models, Recommender } from '../lib/index.js';
+import { data, manualSeed, models, randn, Recommender } from '../lib/index.js';
 
 // One small model trained once on the embedded dataset serves the tests below.
 describe('SASRec and GRU4Rec on the embedded dataset', function () {
@@ -118,6 +118,32 @@ describe('SASRec and GRU4Rec on the embedded dataset', function () {
     expect(result.history[0]!.loss).to.be.lessThan(Math.log(split.dataset.numItems));
     expect(result.history[0]!.metrics!['hr@10']).to.be.greaterThan(0.1);
     gru.dispose();
+  });
+
+  it('the LLM2Rec variant trains its adapter on a frozen external item table', async () => {
+    const n = split.dataset.numItems;
+    manualSeed(4);
+    const external = randn([n + 1, 24], { seed: 9 });
+    const before = [...external.dataSync().slice(0, 48)];
+    const model = new models.SASRec(
+      models.sasrecConfig(n, 'llm2rec', { externalDim: 24, hidden: 16, ffnDim: 32, maxlen: 6 }),
+      {
+        externalItems: external,
+      },
+    );
+    expect(model.items.table.weight.requiresGrad).to.equal(false);
+    expect(model.trainableParameters().map((p) => p.shape.join('x'))).to.include('16x24');
+    const result = await models.fitSequenceModel(model, split, {
+      epochs: 3,
+      evalEvery: 3,
+      optimizer: 'adamw',
+      batchSize: 256,
+      lr: 5e-3,
+    });
+    expect(result.history[2]!.loss).to.be.lessThan(result.history[0]!.loss - 0.05);
+    expect([...model.items.table.weight.dataSync().slice(0, 48)]).to.deep.equal(before);
+    expect(() => new models.SASRec(models.sasrecConfig(n, 'llm2rec'))).to.throw(/needs 'externalItems' \[3180, 896\]/);
+    model.dispose();
   });
 
   it('a resumed SASRec run equals an uninterrupted one', async () => {

@@ -2,13 +2,13 @@
 // (own, or a frozen external table through a trainable adapter) → dropout → stacked GRU → the
 // output at each position scored against the item representations, trained with softmax CE over
 // all items at every non-padding position.
-import { Dropout, Embedding, GRU, Linear } from '../nn/layers.js';
+import { Dropout, GRU } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { narrow } from '../ops/layout.js';
 import { linear } from '../ops/linalg.js';
 import { linearCrossEntropy } from '../ops/loss.js';
 import { tensor, type Tensor } from '../tensor.js';
-import type { SequenceBatch, SequenceRecommender } from './recommender-model.js';
+import { ItemEncoder, type SequenceBatch, type SequenceRecommender } from './recommender-model.js';
 
 export interface GRU4RecConfig {
   numItems: number;
@@ -45,8 +45,7 @@ export function gru4recConfig(
 
 export class GRU4Rec extends Module implements SequenceRecommender {
   readonly kind = 'gru4rec';
-  declare readonly items: Embedding;
-  declare readonly adapter: Linear;
+  declare readonly items: ItemEncoder;
   declare readonly dropout: Dropout;
   declare readonly gru: GRU;
 
@@ -57,31 +56,23 @@ export class GRU4Rec extends Module implements SequenceRecommender {
     super();
     const device = options.device ?? 'cpu';
     const { numItems, hidden } = config;
-    if (config.externalDim > 0) {
-      const table = options.externalItems;
-      if (!table || table.ndim !== 2 || table.shape[0] !== numItems + 1 || table.shape[1] !== config.externalDim)
-        throw new Error(`GRU4Rec: the external variant needs 'externalItems' [${numItems + 1}, ${config.externalDim}]`);
-      this.registerModule(
-        'items',
-        new Embedding(numItems + 1, config.externalDim, { weight: table.to(device), frozen: true, paddingIdx: 0 }),
-      );
-      this.registerModule('adapter', new Linear(config.externalDim, hidden, { device, init: 'xavier-normal' }));
-    } else {
-      this.registerModule(
-        'items',
-        new Embedding(numItems + 1, hidden, { device, paddingIdx: 0, init: 'xavier-normal' }),
-      );
-    }
+    this.registerModule(
+      'items',
+      new ItemEncoder('GRU4Rec', numItems, hidden, config.externalDim, {
+        device,
+        externalItems: options.externalItems,
+      }),
+    );
     this.registerModule('dropout', new Dropout(config.dropout));
     this.registerModule('gru', new GRU(hidden, hidden, config.layers, { device }));
   }
 
   get device(): string {
-    return this.items.weight.device;
+    return this.items.table.weight.device;
   }
 
   itemEmbeddings(): Tensor {
-    return this.config.externalDim > 0 ? this.adapter.forward(this.items.weight) : this.items.weight;
+    return this.items.all();
   }
 
   /** GRU outputs [rows, L, hidden] over left-padded ids. */
@@ -90,8 +81,7 @@ export class GRU4Rec extends Module implements SequenceRecommender {
     if (!Number.isInteger(l) || l < 1 || l > this.config.maxlen)
       throw new Error(`GRU4Rec: ${ids.length} ids do not form ${rows} rows of length 1..${this.config.maxlen}`);
     const input = tensor(ids, { shape: [rows, l], dtype: 'i32', device: this.device });
-    const emb =
-      this.config.externalDim > 0 ? this.adapter.forward(this.items.forward(input)) : this.items.forward(input);
+    const emb = this.items.lookup(input);
     return this.gru.forward(this.dropout.forward(emb)).output;
   }
 

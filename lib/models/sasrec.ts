@@ -20,7 +20,7 @@ import {
 import { Module } from '../nn/module.js';
 import * as init from '../nn/init.js';
 import { tensor, type Tensor } from '../tensor.js';
-import type { SequenceBatch, SequenceRecommender } from './recommender-model.js';
+import { ItemEncoder, type SequenceBatch, type SequenceRecommender } from './recommender-model.js';
 
 export interface SASRecConfig {
   numItems: number;
@@ -162,8 +162,7 @@ class SASRecBlock extends Module {
 export class SASRec extends Module implements SequenceRecommender {
   readonly kind = 'sasrec';
   readonly blocks: SASRecBlock[] = [];
-  declare readonly items: Embedding;
-  declare readonly adapter: Linear;
+  declare readonly items: ItemEncoder;
   declare readonly positions: Embedding;
   declare readonly embeddingDropout: Dropout;
   declare readonly finalNorm: LayerNorm;
@@ -176,23 +175,10 @@ export class SASRec extends Module implements SequenceRecommender {
     validateSASRec(config);
     const device = options.device ?? 'cpu';
     const { numItems, hidden } = config;
-    if (config.externalDim > 0) {
-      const table = options.externalItems;
-      if (!table || table.ndim !== 2 || table.shape[0] !== numItems + 1 || table.shape[1] !== config.externalDim)
-        throw new Error(
-          `SASRec: the external variant needs 'externalItems' [${numItems + 1}, ${config.externalDim}] (row 0 padding), got ${table ? `[${table.shape.join(', ')}]` : 'none'}`,
-        );
-      this.registerModule(
-        'items',
-        new Embedding(numItems + 1, config.externalDim, { weight: table.to(device), frozen: true, paddingIdx: 0 }),
-      );
-      this.registerModule('adapter', new Linear(config.externalDim, hidden, { device, init: 'xavier-normal' }));
-    } else {
-      this.registerModule(
-        'items',
-        new Embedding(numItems + 1, hidden, { device, paddingIdx: 0, init: 'xavier-normal' }),
-      );
-    }
+    this.registerModule(
+      'items',
+      new ItemEncoder('SASRec', numItems, hidden, config.externalDim, { device, externalItems: options.externalItems }),
+    );
     this.registerModule('positions', new Embedding(config.maxlen, hidden, { device, init: 'xavier-normal' }));
     this.registerModule('embeddingDropout', new Dropout(config.dropout));
     for (let b = 0; b < config.blocks; b++)
@@ -206,7 +192,7 @@ export class SASRec extends Module implements SequenceRecommender {
 
   /** Every item's output embedding [numItems + 1, hidden] (row 0 is padding). */
   itemEmbeddings(): Tensor {
-    return this.config.externalDim > 0 ? this.adapter.forward(this.items.weight) : this.items.weight;
+    return this.items.all();
   }
 
   /** Hidden states [B, L, hidden] of left-padded item ids (row-major [rows × L], 0 = padding). */
@@ -221,16 +207,7 @@ export class SASRec extends Module implements SequenceRecommender {
     );
     const scale = Math.sqrt(this.config.hidden);
     const positions = narrow(this.positions.weight, 0, this.config.maxlen - l, l);
-    let x: Tensor;
-    if (this.config.externalDim > 0) {
-      // The adapter maps the frozen rows; pads would map to its bias, so the mask zeroes them.
-      x = this.adapter
-        .forward(this.items.forward(input))
-        .scale(scale)
-        .add(positions.reshape(1, l, this.config.hidden));
-    } else {
-      x = this.items.forward(input, { scale, positions });
-    }
+    let x = this.items.lookup(input, { scale, positions });
     x = this.embeddingDropout.forward(x).mul(mask);
     for (const block of this.blocks) x = block.forward(x, mask);
     return this.finalNorm.forward(x);
@@ -279,7 +256,7 @@ export class SASRec extends Module implements SequenceRecommender {
   /** feats [B, L, h] · emb(items) [B, L, h] summed over h: [B, L]. */
   private scoreItems(feats: Tensor, items: Int32Array, rows: number, maxlen: number): Tensor {
     const ids = tensor(items, { shape: [rows, maxlen], dtype: 'i32', device: this.device });
-    const emb = this.config.externalDim > 0 ? this.adapter.forward(this.items.forward(ids)) : this.items.forward(ids);
+    const emb = this.items.lookup(ids);
     return feats.mul(emb).sum(2);
   }
 

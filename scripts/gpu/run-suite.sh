@@ -34,7 +34,9 @@ if [ "$phase" = all ] || [ "$phase" = bench ]; then
   echo "== benchmarks"
   node dist/bench/run.js --device cuda --out "$out/bench-llmrec.jsonl" "${@:2}" 2>&1 | tee "$out/bench-llmrec.txt"
   for script in bench/torch/*.py; do
-    [ "$(basename "$script")" = common.py ] && continue
+    # Kernel benchmarks share common.py's case runner; model references and data parsing do not.
+    case "$(basename "$script")" in common.py | data.py) continue ;; esac
+    grep -q "from common import" "$script" || continue
     (cd bench/torch && PYTHONUNBUFFERED=1 python3 "$(basename "$script")" --device cuda --out "$out/bench-torch.jsonl" "${@:2}") 2>&1 | tee -a "$out/bench-torch.txt"
   done
   node dist/bench/compare.js "$out/bench-llmrec.jsonl" "$out/bench-torch.jsonl" | tee "$out/compare.md"

@@ -3,6 +3,8 @@
 and evaluate on identical users, targets and candidate sets; only the training negatives are drawn
 here, by a seeded numpy Generator, with pmixer's WarpSampler semantics (see EpochSampler).
 
+Run as a script, it summarises --out files: mean ± std over seeds per model and implementation.
+
 Python 3.11 stdlib + numpy + torch only (Debian's /usr/bin/python3).
 """
 
@@ -11,6 +13,7 @@ import json
 import pathlib
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -255,3 +258,32 @@ def train_and_evaluate(model_name, args, config, model, split, sampler, step_los
         }
     )
 
+
+
+def summarize(paths):
+    """Mean ± std over seeds of the final lines, per (model, impl): llmrec's lines share the schema,
+    so one results file from both sides prints side by side."""
+    finals = {}
+    for path in paths:
+        for line in pathlib.Path(path).read_text().splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if "test" in record:
+                finals.setdefault((record["model"], record["impl"]), []).append(record)
+
+    def mean_std(values):
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.fmean(values):.4f} ± {spread:.4f}"
+
+    for (model, impl), records in sorted(finals.items()):
+        print(f"{model} ({impl}), seeds {[r['seed'] for r in records]}, epochs {records[0]['epochs']}")
+        for stage in ("valid", "test"):
+            for metric in ("hr@10", "ndcg@10", "recall@10_full", "ndcg@10_full"):
+                print(f"  {stage:5} {metric:15} {mean_std([r[stage][metric] for r in records])}")
+        for field in ("epoch_seconds", "seqs_per_second"):
+            print(f"  {field:21} {mean_std([r[field] for r in records])}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python3 bench/torch/seqrec_common.py RESULTS.jsonl... (the --out files)")
+    summarize(sys.argv[1:])

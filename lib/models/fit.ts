@@ -27,6 +27,8 @@ export interface FitOptions {
   patience?: number;
   /** The validation metric that selects the model (default 'ndcg@10', sampled 1+99). */
   metric?: string;
+  /** Seed of the fixed 1+99 validation candidates (default 0, the same for every training seed). */
+  candidateSeed?: number;
   /** 'sampled' (1+99, SASRec's protocol) or 'full' ranking for validation. */
   validation?: 'sampled' | 'full';
   checkpointDir?: string;
@@ -90,7 +92,7 @@ export async function fitSequenceModel(
         const m =
           options.validation === 'full'
             ? evaluateFullRanking(model, split, 'valid')
-            : evaluateSampled(model, split, 'valid', { seed });
+            : evaluateSampled(model, split, 'valid', { seed: options.candidateSeed ?? 0 });
         return flatten(m);
       },
       evalEvery: options.evalEvery ?? 5,

@@ -41,3 +41,18 @@ if [ "$phase" = all ] || [ "$phase" = bench ]; then
   done
   node dist/bench/compare.js "$out/bench-llmrec.jsonl" "$out/bench-torch.jsonl" | tee "$out/compare.md"
 fi
+if [ "$phase" = all ] || [ "$phase" = models ]; then
+  echo "== SASRec and GRU4Rec: llmrec vs the PyTorch reference, same split, 3 seeds each"
+  node scripts/export-split.mjs --out "$out/split" --seed 0 > /dev/null
+  for model in sasrec gru4rec; do
+    node dist/lib/cli/main.js train "$model" --device cuda --epochs 20 --seeds 3 --eval-every 100 \
+      --out "$out/runs/$model" --results "$out/seqrec.jsonl" 2>&1 | grep -v '"event":"step"' | tail -n 5
+    extra=""; [ "$model" = gru4rec ] && extra="--maxlen 20" # llmrec's demo preset
+    for seed in 0 1 2; do
+      (cd bench/torch && python3 "$model.py" --split "$out/split" --device cuda --epochs 20 --seed "$seed" \
+        $extra --out "$out/seqrec.jsonl") 2>&1 | tail -n 1
+    done
+  done
+  (cd bench/torch && python3 seqrec_common.py "$out/seqrec.jsonl") | tee "$out/seqrec.md"
+  node dist/bench/recommend.bench.js cuda | tee "$out/recommend.jsonl"
+fi

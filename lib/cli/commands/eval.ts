@@ -14,7 +14,7 @@ export const evalCommand = defineCommand({
       description: 'dataset file the model was trained on; default: embedded Online Retail 2010-2011',
     },
     stage: { type: 'string', description: 'which held-out item to rank', choices: ['valid', 'test'], default: 'test' },
-    seed: { type: 'integer', description: 'seed of the 1+99 candidate sets', default: 0 },
+    seed: { type: 'integer', description: 'seed of the 1+99 candidate sets (training uses 0 too)', default: 0 },
     device: { type: 'string', description: 'cpu, cuda or cuda:N', default: 'cpu' },
     'exclude-history': { type: 'boolean', description: 'leave the history out of the full ranking', default: false },
   },

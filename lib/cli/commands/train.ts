@@ -1,5 +1,6 @@
 // llmrec train sasrec|gru4rec: train on a dataset (default: the embedded Online Retail set),
 // select by validation, report test metrics (1+99 sampled and full ranking) and save the model.
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { manualSeed } from '../../tensor.js';
@@ -99,7 +100,7 @@ export async function trainAndTest(
     epochs: result.epochs,
     sequencesPerSecond: (sequences * result.epochs) / seconds,
     history: result.history,
-    sampled: flatten(evaluateSampled(model, split, 'test', { seed: o.seed })),
+    sampled: flatten(evaluateSampled(model, split, 'test', { seed: 0 })),
     full: flatten(evaluateFullRanking(model, split, 'test')),
   };
 }
@@ -130,6 +131,11 @@ export const trainCommand = defineCommand({
     resume: { type: 'boolean', description: 'continue from the checkpoint in <out>/checkpoints', default: false },
     json: { type: 'string', description: 'also write the results to this JSON file' },
     curves: { type: 'string', description: 'also plot the training loss and validation NDCG@10 to this SVG file' },
+    results: {
+      type: 'string',
+      description:
+        'append one JSON line per seed in the schema of bench/torch/seqrec_common.py (side-by-side with PyTorch)',
+    },
   },
   async run(options, positionals) {
     const kind = positionals[0];
@@ -160,6 +166,7 @@ export const trainCommand = defineCommand({
         resume: options.resume,
       });
       runs.push(run);
+      if (options.results) appendResultLine(options.results, kind, seed, run, split, device);
       if (s === 0) saveTrainedModel(out, run.model, split);
       if (s > 0) run.model.dispose();
     }
@@ -221,3 +228,36 @@ export const trainCommand = defineCommand({
     runs[0]!.model.dispose();
   },
 });
+
+/** One line in the schema bench/torch/seqrec_common.py summarises, so both sides print together. */
+function appendResultLine(
+  file: string,
+  kind: string,
+  seed: number,
+  run: TrainRunResult,
+  split: Parameters<typeof fitSequenceModel>[1],
+  device: string,
+): void {
+  const stage = (name: 'valid' | 'test', sampled: Record<string, number>) => {
+    const full = flatten(evaluateFullRanking(run.model, split, name));
+    return {
+      'hr@10': sampled['hr@10'],
+      'ndcg@10': sampled['ndcg@10'],
+      'recall@10_full': full['hr@10'],
+      'ndcg@10_full': full['ndcg@10'],
+    };
+  };
+  const line = {
+    model: kind,
+    impl: 'llmrec',
+    seed,
+    epochs: run.epochs,
+    epoch_seconds: run.seconds / run.epochs,
+    seqs_per_second: run.sequencesPerSecond,
+    train_seconds: run.seconds,
+    device,
+    valid: stage('valid', flatten(evaluateSampled(run.model, split, 'valid', { seed: 0 }))),
+    test: { ...stage('test', run.sampled) },
+  };
+  fs.appendFileSync(file, `${JSON.stringify(line)}\n`);
+}

@@ -6,6 +6,11 @@ export interface InitOptions {
   device?: string;
   dtype?: 'f32' | 'bf16';
   seed?: number;
+  /**
+   * Fans to use instead of the shape's, for a tensor that is one slice of a larger parameter in
+   * torch (MultiheadAttention initialises q, k and v as one [3·d, d] in_proj_weight).
+   */
+  fans?: { fanIn: number; fanOut: number };
 }
 
 /** fan_in and fan_out as torch computes them: [out, in, ...receptive field]. */
@@ -17,13 +22,13 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
 
 /** N(0, gain² · 2 / (fan_in + fan_out)): torch.nn.init.xavier_normal_ (SASRec's init). */
 export function xavierNormal(shape: readonly number[], gain = 1, options: InitOptions = {}): Tensor {
-  const { fanIn, fanOut } = fans(shape);
+  const { fanIn, fanOut } = options.fans ?? fans(shape);
   return randn(shape, { ...options, std: gain * Math.sqrt(2 / (fanIn + fanOut)) });
 }
 
 /** U(±gain·sqrt(6 / (fan_in + fan_out))): torch.nn.init.xavier_uniform_. */
 export function xavierUniform(shape: readonly number[], gain = 1, options: InitOptions = {}): Tensor {
-  const { fanIn, fanOut } = fans(shape);
+  const { fanIn, fanOut } = options.fans ?? fans(shape);
   const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
   return rand(shape, { ...options, low: -bound, high: bound });
 }

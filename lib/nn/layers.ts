@@ -63,6 +63,8 @@ export class Linear extends Module {
       init?: 'default' | 'xavier-normal' | 'xavier-uniform';
       /** Start the bias at zero (torch's MultiheadAttention) instead of U(±1/sqrt(in)). */
       zeroBias?: boolean;
+      /** Fans for the xavier inits when this weight is a slice of a packed torch parameter. */
+      fans?: { fanIn: number; fanOut: number };
     } = {},
   ) {
     super();
@@ -264,9 +266,12 @@ export class MultiHeadAttention extends Module {
     if (heads % this.kvHeads !== 0)
       throw new Error(`MultiHeadAttention: heads ${heads} is not a multiple of kvHeads ${this.kvHeads}`);
     const layer = { ...options, init: options.init ?? 'xavier-uniform', zeroBias: true };
-    this.registerModule('q', new Linear(dim, dim, layer));
-    this.registerModule('k', new Linear(dim, this.kvHeads * this.headDim, layer));
-    this.registerModule('v', new Linear(dim, this.kvHeads * this.headDim, layer));
+    // torch draws q, k and v as one packed in_proj_weight [dim + 2·kvDim, dim]; match its spread.
+    const kvDim = this.kvHeads * this.headDim;
+    const packed = { ...layer, fans: { fanIn: dim, fanOut: dim + 2 * kvDim } };
+    this.registerModule('q', new Linear(dim, dim, packed));
+    this.registerModule('k', new Linear(dim, kvDim, packed));
+    this.registerModule('v', new Linear(dim, kvDim, packed));
     this.registerModule('out', new Linear(dim, dim, layer));
   }
 

@@ -278,6 +278,34 @@ describe('tokenizer: training and round trips', () => {
     expect(trained.merges()).to.deep.equal(merges);
   });
 
+  it('merges long words (heap) and short words (scan) exactly as the rank-order definition', () => {
+    const trained = trainByteLevelBpe(corpus, { vocabSize: 500, minFrequency: 1, normalizer: null });
+    const json = trained.toJson();
+    // One word per text: no regex split, so words run to hundreds of symbols.
+    json.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
+    const whole = Tokenizer.fromJson(json);
+    const ranks = new Map(trained.merges().map(([a, b], rank) => [`${a} ${b}`, rank]));
+    const reference = (word: string) => {
+      const symbols = [...word];
+      for (;;) {
+        let at = -1;
+        let best = Infinity;
+        for (let i = 0; i + 1 < symbols.length; i++) {
+          const rank = ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
+          if (rank !== undefined && rank < best) [best, at] = [rank, i];
+        }
+        if (at < 0) return symbols;
+        symbols.splice(at, 2, symbols[at]! + symbols[at + 1]!);
+      }
+    };
+    const texts = [corpus.join(' '), corpus.join(''), 'hand warmer '.repeat(40), randomText(3, 400), randomText(4, 10)];
+    for (const text of texts) {
+      const [word] = whole.preTokenizeForTraining(text);
+      expect(whole.tokenize(text)).to.deep.equal(reference(word!));
+      expect(whole.decode(whole.encode(text))).to.equal(text);
+    }
+  });
+
   it('merge counts: the first merge is the most frequent pair, ties to the smaller ids', () => {
     const tok = trainByteLevelBpe(['ab ab ab cd cd cd', 'xy'], { vocabSize: 258, specialTokens: [], minFrequency: 1 });
     // (a,b), (c,d) and (Ġ,c) count 3 each: ties go to the smaller ids, and a, c come before Ġ.

@@ -544,6 +544,13 @@ function bpeWord(model: BpeModel, word: string): number[] {
       lastWasUnk = true;
     }
   }
+  return symbols.length > LONG_WORD ? mergeWithHeap(model, symbols) : mergeByScan(model, symbols);
+}
+
+/** Words longer than this merge through a heap; rescanning would be quadratic in their length. */
+const LONG_WORD = 48;
+
+function mergeByScan(model: BpeModel, symbols: number[]): number[] {
   for (;;) {
     let best = Infinity;
     let at = -1;
@@ -557,6 +564,79 @@ function bpeWord(model: BpeModel, word: string): number[] {
     if (at < 0) return symbols;
     symbols.splice(at, 2, best % PAIR_STRIDE);
   }
+}
+
+/**
+ * The same merges in O(n log n), as HF's Word::merge_all: candidate pairs in a heap by (rank,
+ * position) over a linked list of symbols; entries whose pair has since changed are skipped.
+ */
+function mergeWithHeap(model: BpeModel, symbols: number[]): number[] {
+  const n = symbols.length;
+  const ids = Int32Array.from(symbols);
+  const next = new Int32Array(n);
+  const prev = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    next[i] = i + 1 < n ? i + 1 : -1;
+    prev[i] = i - 1;
+  }
+  const alive = new Uint8Array(n).fill(1);
+  const entries: number[] = [];
+  const positions: number[] = [];
+  const before = (a: number, b: number) =>
+    entries[a]! < entries[b]! || (entries[a] === entries[b] && positions[a]! < positions[b]!);
+  const swap = (a: number, b: number) => {
+    [entries[a], entries[b]] = [entries[b]!, entries[a]!];
+    [positions[a], positions[b]] = [positions[b]!, positions[a]!];
+  };
+  const push = (at: number) => {
+    const right = next[at]!;
+    if (right < 0) return;
+    const entry = model.mergeTable.get(pairKey(ids[at]!, ids[right]!));
+    if (entry === undefined) return;
+    entries.push(entry);
+    positions.push(at);
+    for (let i = entries.length - 1; i > 0;) {
+      const parent = (i - 1) >> 1;
+      if (!before(i, parent)) break;
+      swap(i, parent);
+      i = parent;
+    }
+  };
+  const pop = (): [number, number] => {
+    const top: [number, number] = [entries[0]!, positions[0]!];
+    const lastEntry = entries.pop()!;
+    const lastPosition = positions.pop()!;
+    if (entries.length > 0) {
+      entries[0] = lastEntry;
+      positions[0] = lastPosition;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < entries.length && before(l, m)) m = l;
+        if (r < entries.length && before(r, m)) m = r;
+        if (m === i) break;
+        swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  };
+  for (let i = 0; i + 1 < n; i++) push(i);
+  while (entries.length > 0) {
+    const [entry, at] = pop();
+    const right = next[at]!;
+    if (!alive[at] || right < 0 || model.mergeTable.get(pairKey(ids[at]!, ids[right]!)) !== entry) continue;
+    ids[at] = entry % PAIR_STRIDE;
+    alive[right] = 0;
+    next[at] = next[right]!;
+    if (next[at]! >= 0) prev[next[at]!] = at;
+    if (prev[at]! >= 0) push(prev[at]!);
+    push(at);
+  }
+  const out: number[] = [];
+  for (let i = 0; i >= 0 && i < n; i = next[i]!) out.push(ids[i]!);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

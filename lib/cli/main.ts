@@ -7,6 +7,7 @@ import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
 import { recommendCommand } from './commands/recommend.js';
+import { tokenizerCommand } from './commands/tokenizer.js';
 import { trainCommand } from './commands/train.js';
 
 const program = 'llmrec';
@@ -19,6 +20,7 @@ const commands: Command[] = [
   recommendCommand as Command,
   dataCommand as Command,
   infoCommand as Command,
+  tokenizerCommand as Command,
 ];
 
 function usage(): string {

@@ -23,3 +23,4 @@ export * from './ops/infonce.js';
 export * from './ops/topk.js';
 export * as models from './models/index.js';
 export * from './serve/index.js';
+export * from './ops/mlp-distill.js';

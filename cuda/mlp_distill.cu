@@ -61,7 +61,7 @@ __global__ void hidden_forward_kernel(DistillHiddenParams p) {
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
       float u = pre[j];
       if (ln) u = (u - mean) * rstd * load_or<T>(p.ln_weight, j, 1.0f) + load_or<T>(p.ln_bias, j, 0.0f);
-      hidden[r * cols + j] = from_float<T>(distill_activate(ACT, u, p.slope));
+      hidden[r * cols + j] = from_float<T>(distill_activate<ACT>(u, p.slope));
     }
   }
 }
@@ -203,7 +203,7 @@ __global__ void hidden_backward_kernel(DistillHiddenBackwardParams p, int64_t bl
       T* out = grad_pre + r * cols;
       if (!ln) {
         for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-          const float d = gh[j] * distill_activation_derivative(ACT, pre[j], p.slope);
+          const float d = gh[j] * distill_activation_derivative<ACT>(pre[j], p.slope);
           db1[j] += d;
           out[j] = from_float<T>(d);
         }
@@ -214,8 +214,8 @@ __global__ void hidden_backward_kernel(DistillHiddenBackwardParams p, int64_t bl
       for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
         const float gamma = load_or<T>(p.ln_weight, j, 1.0f);
         const float xhat = (pre[j] - mean) * rstd;
-        const float du = gh[j] * distill_activation_derivative(
-                                     ACT, xhat * gamma + load_or<T>(p.ln_bias, j, 0.0f), p.slope);
+        const float du = gh[j] * distill_activation_derivative<ACT>(
+                                     xhat * gamma + load_or<T>(p.ln_bias, j, 0.0f), p.slope);
         dgamma[j] += du * xhat;
         dbeta[j] += du;
         sum_dx += du * gamma;
@@ -226,8 +226,8 @@ __global__ void hidden_backward_kernel(DistillHiddenBackwardParams p, int64_t bl
       for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
         const float gamma = load_or<T>(p.ln_weight, j, 1.0f);
         const float xhat = (pre[j] - mean) * rstd;
-        const float du = gh[j] * distill_activation_derivative(
-                                     ACT, xhat * gamma + load_or<T>(p.ln_bias, j, 0.0f), p.slope);
+        const float du = gh[j] * distill_activation_derivative<ACT>(
+                                     xhat * gamma + load_or<T>(p.ln_bias, j, 0.0f), p.slope);
         const float d = rstd * (du * gamma - m1 - xhat * m2);
         db1[j] += d;
         out[j] = from_float<T>(d);

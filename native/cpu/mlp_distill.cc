@@ -1,7 +1,11 @@
-// CPU twin of cuda/mlp_distill.cu. Row passes run rows in parallel with f64 row sums; every
-// reduction over rows (bias and LayerNorm gradients, the loss) goes through fixed row blocks or
-// a fixed row order, so results do not depend on the thread count. The activation is a template
-// parameter so that the element loops vectorise.
+// Lets GCC if-convert the selects in fast_math (the activations) and vectorise the loops that call
+// it; results do not change (the library never reads floating-point exception flags).
+#pragma GCC optimize("no-trapping-math")
+
+// CPU twin of cuda/mlp_distill.cu. Row passes run rows in parallel and sum within a row in f32
+// lanes combined in f64; every reduction over rows (bias and LayerNorm gradients, the loss) goes
+// through fixed row blocks or a fixed row order, so results do not depend on the thread count.
+// The activation is a template parameter so that the element loops vectorise.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -48,6 +52,21 @@ void visit_activation(DistillActivation act, Fn&& fn) {
   }
 }
 
+constexpr int64_t kLanes = 16;
+
+// Sum of f(i) for i < n in 16 f32 lanes (a loop GCC vectorises), combined in f64.
+template <class F>
+double lane_sum(int64_t n, F f) {
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += f(i + l);
+  double total = 0.0;
+  for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) total += f(i);
+  return total;
+}
+
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
 
 template <class T, DistillActivation ACT>
@@ -65,13 +84,9 @@ void hidden_forward_typed(const DistillHiddenParams& p) {
       float* pre = p.pre + r * cols;
       for (int64_t j = 0; j < cols; ++j) pre[j] += bias[size_t(j)];
       if (ln) {
-        double sum = 0.0;
-        for (int64_t j = 0; j < cols; ++j) sum += pre[j];
-        const double mean = sum / double(cols);
-        double sq = 0.0;
-        for (int64_t j = 0; j < cols; ++j) sq += (pre[j] - mean) * (pre[j] - mean);
+        const float meanf = float(lane_sum(cols, [&](int64_t j) { return pre[j]; }) / double(cols));
+        const double sq = lane_sum(cols, [&](int64_t j) { return (pre[j] - meanf) * (pre[j] - meanf); });
         const float rstd = float(1.0 / std::sqrt(sq / double(cols) + double(p.eps)));
-        const float meanf = float(mean);
         p.mean[r] = meanf;
         p.rstd[r] = rstd;
         for (int64_t j = 0; j < cols; ++j)
@@ -80,24 +95,16 @@ void hidden_forward_typed(const DistillHiddenParams& p) {
         for (int64_t j = 0; j < cols; ++j) u[size_t(j)] = pre[j];
       }
       T* out = hidden + r * cols;
-      for (int64_t j = 0; j < cols; ++j) out[j] = from_float<T>(distill_activate(ACT, u[size_t(j)], slope));
+      for (int64_t j = 0; j < cols; ++j) out[j] = from_float<T>(distill_activate<ACT>(u[size_t(j)], slope));
     }
   });
 }
-
-struct RowSums {
-  double yy = 0.0, tt = 0.0, yt = 0.0;
-};
 
 // One row of the loss: y (bias added) in `y`, the teacher in `t`; writes dLoss/dy over y and
 // dLoss/dt into `tg` (when set) and returns the row's loss term. `scale` is 1/N of the mean.
 float loss_row(DistillLoss loss, float* y, const float* t, float* tg, int64_t cols, double scale) {
   if (loss == DistillLoss::Mse) {
-    double row = 0.0;
-    for (int64_t j = 0; j < cols; ++j) {
-      const double d = double(y[j]) - double(t[j]);
-      row += d * d;
-    }
+    const double row = lane_sum(cols, [&](int64_t j) { return (y[j] - t[j]) * (y[j] - t[j]); });
     const float g = float(2.0 * scale);
     for (int64_t j = 0; j < cols; ++j) {
       const float d = (y[j] - t[j]) * g;
@@ -106,17 +113,14 @@ float loss_row(DistillLoss loss, float* y, const float* t, float* tg, int64_t co
     }
     return float(row);
   }
-  RowSums s;
-  for (int64_t j = 0; j < cols; ++j) {
-    s.yy += double(y[j]) * y[j];
-    s.tt += double(t[j]) * t[j];
-    s.yt += double(y[j]) * t[j];
-  }
-  const double norm_y = std::sqrt(s.yy), norm_t = std::sqrt(s.tt);
+  const double yy = lane_sum(cols, [&](int64_t j) { return y[j] * y[j]; });
+  const double tt = lane_sum(cols, [&](int64_t j) { return t[j] * t[j]; });
+  const double yt = lane_sum(cols, [&](int64_t j) { return y[j] * t[j]; });
+  const double norm_y = std::sqrt(yy), norm_t = std::sqrt(tt);
   if (loss == DistillLoss::Cosine) {
     const double ny = std::max(norm_y, double(kDistillCosineEps));
     const double nt = std::max(norm_t, double(kDistillCosineEps));
-    const double cos = s.yt / (ny * nt);
+    const double cos = yt / (ny * nt);
     // d cos / dy = t / (ny nt) - cos y / ny^2 (the second term vanishes where the norm is clamped).
     const float a_y = float(-scale / (ny * nt));
     const float b_y = norm_y > kDistillCosineEps ? float(scale * cos / (ny * ny)) : 0.0f;
@@ -131,22 +135,19 @@ float loss_row(DistillLoss loss, float* y, const float* t, float* tg, int64_t co
   // Normalised MSE: yn = y / ny, tn = t / nt, loss terms (yn - tn)^2.
   const double ny = std::max(norm_y, double(kDistillNormalizeEps));
   const double nt = std::max(norm_t, double(kDistillNormalizeEps));
-  const double iy = 1.0 / ny, it = 1.0 / nt;
-  double row = 0.0, diff_yn = 0.0, diff_tn = 0.0;
-  for (int64_t j = 0; j < cols; ++j) {
-    const double yn = y[j] * iy, tn = t[j] * it, d = yn - tn;
-    row += d * d;
-    diff_yn += d * yn;
-    diff_tn += d * tn;
-  }
+  const float iy = float(1.0 / ny), it = float(1.0 / nt);
+  const auto diff = [&](int64_t j) { return y[j] * iy - t[j] * it; };
+  const double row = lane_sum(cols, [&](int64_t j) { return diff(j) * diff(j); });
+  const double diff_yn = lane_sum(cols, [&](int64_t j) { return diff(j) * y[j] * iy; });
+  const double diff_tn = lane_sum(cols, [&](int64_t j) { return diff(j) * t[j] * it; });
   // dL/dyn = 2 scale (yn - tn); dy = (dL/dyn - yn (dL/dyn . yn)) / ny, and the mirror for t.
   const double proj_y = norm_y > kDistillNormalizeEps ? diff_yn : 0.0;
   const double proj_t = norm_t > kDistillNormalizeEps ? diff_tn : 0.0;
-  const double g = 2.0 * scale;
+  const float g = float(2.0 * scale), py = float(proj_y), pt = float(proj_t);
   for (int64_t j = 0; j < cols; ++j) {
-    const double yn = y[j] * iy, tn = t[j] * it, d = yn - tn;
-    y[j] = float(g * (d - yn * proj_y) * iy);
-    if (tg) tg[j] = float(-g * (d - tn * proj_t) * it);
+    const float yn = y[j] * iy, tn = t[j] * it, d = yn - tn;
+    if (tg) tg[j] = -g * (d - tn * pt) * it;
+    y[j] = g * (d - yn * py) * iy;
   }
   return float(row);
 }
@@ -225,29 +226,27 @@ void hidden_backward_typed(const DistillHiddenBackwardParams& p) {
         T* out = grad_pre + r * cols;
         if (!ln) {
           for (int64_t j = 0; j < cols; ++j) {
-            const float d = gh[j] * distill_activation_derivative(ACT, pre[j], slope);
+            const float d = gh[j] * distill_activation_derivative<ACT>(pre[j], slope);
             db1[j] += d;
             out[j] = from_float<T>(d);
           }
           continue;
         }
         const float mean = p.mean[r], rstd = p.rstd[r];
-        double sum_dx = 0.0, sum_dx_xhat = 0.0;
         for (int64_t j = 0; j < cols; ++j) {
           const float xh = (pre[j] - mean) * rstd;
           const float u = xh * gamma[size_t(j)] + beta[size_t(j)];
-          const float d = gh[j] * distill_activation_derivative(ACT, u, slope);
+          const float d = gh[j] * distill_activation_derivative<ACT>(u, slope);
           xhat[size_t(j)] = xh;
           du[size_t(j)] = d;
           dgamma[j] += d * xh;
           dbeta[j] += d;
         }
-        for (int64_t j = 0; j < cols; ++j) {
-          const double dx = double(du[size_t(j)]) * gamma[size_t(j)];
-          sum_dx += dx;
-          sum_dx_xhat += dx * xhat[size_t(j)];
-        }
-        const float m1 = float(sum_dx / double(cols)), m2 = float(sum_dx_xhat / double(cols));
+        const float m1 =
+            float(lane_sum(cols, [&](int64_t j) { return du[size_t(j)] * gamma[size_t(j)]; }) / double(cols));
+        const float m2 = float(
+            lane_sum(cols, [&](int64_t j) { return du[size_t(j)] * gamma[size_t(j)] * xhat[size_t(j)]; }) /
+            double(cols));
         for (int64_t j = 0; j < cols; ++j) {
           const float d = rstd * (du[size_t(j)] * gamma[size_t(j)] - m1 - xhat[size_t(j)] * m2);
           db1[j] += d;

@@ -25,3 +25,4 @@ export * as models from './models/index.js';
 export * from './serve/index.js';
 export { Tokenizer, type AddedToken, type EncodeOptions, type DecodeOptions } from './llm/tokenizer.js';
 export { trainByteLevelBpe, type TrainByteLevelBpeOptions } from './llm/bpe-train.js';
+export * from './ops/mlp-distill.js';

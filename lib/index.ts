@@ -23,3 +23,8 @@ export * from './ops/infonce.js';
 export * from './ops/topk.js';
 export * as models from './models/index.js';
 export * from './serve/index.js';
+export * from './llm/config.js';
+export * from './llm/model.js';
+export * from './llm/loader.js';
+export * from './llm/generate.js';
+export * from './llm/presets.js';

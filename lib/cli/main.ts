@@ -6,6 +6,7 @@ import { dataCommand } from './commands/data.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
+import { lmCommand } from './commands/lm.js';
 import { recommendCommand } from './commands/recommend.js';
 import { trainCommand } from './commands/train.js';
 
@@ -19,6 +20,7 @@ const commands: Command[] = [
   recommendCommand as Command,
   dataCommand as Command,
   infoCommand as Command,
+  lmCommand as Command,
 ];
 
 function usage(): string {

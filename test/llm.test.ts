@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url';
 import {
   applyRepetitionPenalty,
   CausalLM,
+  concat,
   configToJson,
   generate,
   loadCausalLM,
+  narrow,
   noGrad,
   parseConfig,
   poolHidden,
@@ -314,6 +316,17 @@ describeEachDevice('llm model', (device) => {
       model.dispose();
     });
   }
+
+  it('bf16 weights: logits within the bf16 tolerance of the float64 reference', () => {
+    const config = qwenConfig();
+    const model = randomModel(config, device).to(device, 'bf16');
+    const params = hostParams(model);
+    const out = model.forward({ inputIds: IDS });
+    expect(out.logits!.dtype).to.equal('f32');
+    const ref = reference(config, params, { embeds: embedIds(params, config, IDS), b: 2, l: 5, causal: true });
+    expectClose(f64(out.logits!), ref.logits, 1e-2, 'bf16 logits');
+    model.dispose();
+  });
 
   it('left padding: positions restart after the pads (HF cumsum(mask) - 1) and pads are masked', () => {
     const config = qwenConfig();
@@ -621,6 +634,46 @@ describeEachDevice('llm checkpoints', (device) => {
   });
 });
 
+describe('llm against the independent PyTorch reference (bench/torch/llm_reference.py)', () => {
+  const python = '/usr/bin/python3';
+  const script = path.resolve(
+    path.dirname(fileURLToPath(import.meta.url)),
+    '..',
+    '..',
+    'bench',
+    'torch',
+    'make_llm_fixtures.py',
+  );
+
+  it('a tiny HF folder gives the same left-padded logits, loss and greedy continuations', function () {
+    const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf-8' });
+    if (probe.status !== 0) this.skip();
+    const dir = tmpDir();
+    const model = randomModel(qwenConfig(), 'cpu', 5);
+    saveCausalLM(dir, model, { dtype: 'f32' });
+    const fixture = path.join(dir, 'fixture.json');
+    const run = spawnSync(python, [script, dir, fixture, '--backend', 'reference'], { encoding: 'utf-8' });
+    expect(run.status, run.stderr).to.equal(0);
+    const fx = JSON.parse(fs.readFileSync(fixture, 'utf-8')) as {
+      prompts: number[][];
+      left_padded_logits: number[][][];
+      loss_of_prompt0: number;
+      greedy: number[][];
+    };
+    const width = Math.max(...fx.prompts.map((p) => p.length));
+    const ids = fx.prompts.map((p) => [...new Array<number>(width - p.length).fill(0), ...p]);
+    const lengths = fx.prompts.map((p) => p.length);
+    const logits = f64(model.forward({ inputIds: ids, lengths, paddingSide: 'left' }).logits!);
+    const real = (r: number, j: number): boolean => j >= width - lengths[r]!;
+    expectClose(rowsWhere(logits, ids.length, width, 32, real), fx.left_padded_logits.flat(2), 1e-5, 'logits vs torch');
+    const loss = model.forward({ inputIds: [fx.prompts[0]!], labels: [fx.prompts[0]!] }).loss!.item();
+    expect(loss).to.be.closeTo(fx.loss_of_prompt0, 1e-5 * Math.abs(fx.loss_of_prompt0));
+    expect(generate(model, fx.prompts, { maxNewTokens: 8, eosTokenIds: [] }).tokens).to.deep.equal(fx.greedy);
+    model.dispose();
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
 describeEachDevice('llm generation', (device) => {
   /** Greedy by re-running the whole sequence every step, no cache, one prompt at a time. */
   function naiveGreedy(model: CausalLM, prompt: number[], steps: number, penalty = 1): number[] {
@@ -681,7 +734,8 @@ describeEachDevice('llm generation', (device) => {
   it('beam search with one beam equals greedy; wider beams report the normalised log-probability', () => {
     const model = randomModel(qwenConfig(), device);
     const greedy = generate(model, prompts, { maxNewTokens: 5, eosTokenIds: [] });
-    const oneBeam = generate(model, prompts, { maxNewTokens: 5, eosTokenIds: [], numBeams: 1 });
+    const oneBeam = generate(model, prompts, { maxNewTokens: 5, eosTokenIds: [], numBeams: 1, strategy: 'beam' });
+    expect(oneBeam.scores, 'ran the beam search').to.have.length(3);
     expect(oneBeam.tokens).to.deep.equal(greedy.tokens);
     const beams = generate(model, [prompts[1]!], { maxNewTokens: 4, eosTokenIds: [], numBeams: 3, lengthPenalty: 1 });
     const seq = [...prompts[1]!, ...beams.tokens[0]!];
@@ -744,13 +798,29 @@ describeEachDevice('llm generation', (device) => {
       softEmbeddings: { batch: [0], position: [1], values },
     });
     expect(batched.tokens[1]).to.deep.equal(alone.tokens[0]);
-    const beam = generate(model, [[11, 2]], {
+    // Beam search runs prompt by prompt and hands each its own rows of the values.
+    const two = randn([2, 16], { seed: 22, device });
+    const beam = generate(
+      model,
+      [
+        [3, 17, 9],
+        [11, 2],
+      ],
+      {
+        maxNewTokens: 3,
+        eosTokenIds: [],
+        numBeams: 1,
+        strategy: 'beam',
+        softEmbeddings: { batch: [0, 1], position: [0, 1], values: concat([narrow(two, 0, 0, 1), values], 0) },
+      },
+    );
+    expect(beam.tokens[1]).to.deep.equal(alone.tokens[0]);
+    const first = generate(model, [[3, 17, 9]], {
       maxNewTokens: 3,
       eosTokenIds: [],
-      numBeams: 1,
-      softEmbeddings: { batch: [0], position: [1], values },
+      softEmbeddings: { batch: [0], position: [0], values: narrow(two, 0, 0, 1) },
     });
-    expect(beam.tokens[0]).to.deep.equal(alone.tokens[0]);
+    expect(beam.tokens[0]).to.deep.equal(first.tokens[0]);
     model.dispose();
   });
 

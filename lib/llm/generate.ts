@@ -9,7 +9,7 @@ import type { Tensor } from '../tensor.js';
 import { KVCache, type CausalLM, type SoftEmbeddings } from './model.js';
 
 /** What generation needs of a tokenizer: stop strings are matched on decoded text. */
-export interface TextDecoder {
+export interface TokenDecoder {
   decode(ids: number[]): string;
 }
 
@@ -24,11 +24,13 @@ export interface GenerateOptions {
   repetitionPenalty?: number;
   /** Beam search with this many beams (default 1: greedy). */
   numBeams?: number;
+  /** Default: 'beam' when numBeams > 1, else 'greedy'. 'beam' with one beam is HF's num_beams=1 beam search. */
+  strategy?: 'greedy' | 'beam';
   /** Beam scores are sum(log p) / generatedLength^lengthPenalty (default 1). */
   lengthPenalty?: number;
   /** A row ends once its decoded new text contains one of these (needs `decoder`). */
   stopStrings?: readonly string[];
-  decoder?: TextDecoder;
+  decoder?: TokenDecoder;
   /** Only these token sequences may be generated (greedy only); a row ends when one is complete. */
   candidates?: readonly (readonly number[])[];
   /**
@@ -110,7 +112,11 @@ function checkOptions(model: CausalLM, prompts: readonly (readonly number[])[], 
   const beams = options.numBeams ?? 1;
   if (!Number.isInteger(beams) || beams < 1)
     throw new Error(`generate: 'numBeams' must be a positive integer, got ${beams}`);
-  if (beams > 1 && options.candidates)
+  if (options.strategy !== undefined && options.strategy !== 'greedy' && options.strategy !== 'beam')
+    throw new Error(`generate: 'strategy' must be 'greedy' or 'beam', got '${String(options.strategy)}'`);
+  if (options.strategy === 'greedy' && beams > 1)
+    throw new Error(`generate: strategy 'greedy' cannot use numBeams ${beams}`);
+  if ((beams > 1 || options.strategy === 'beam') && options.candidates)
     throw new Error('generate: constrained decoding (candidates) runs greedy only; use numBeams 1');
 }
 
@@ -149,9 +155,8 @@ export function generate(
   options: GenerateOptions,
 ): GenerateResult {
   checkOptions(model, prompts, options);
-  const result = noGrad(() =>
-    (options.numBeams ?? 1) > 1 ? beamSearch(model, prompts, options) : greedy(model, prompts, options),
-  );
+  const beam = (options.strategy ?? ((options.numBeams ?? 1) > 1 ? 'beam' : 'greedy')) === 'beam';
+  const result = noGrad(() => (beam ? beamSearch(model, prompts, options) : greedy(model, prompts, options)));
   if (options.decoder) result.texts = result.tokens.map((t) => options.decoder!.decode(t));
   return result;
 }

@@ -165,8 +165,6 @@ export class KVCache {
   append(index: number, key: Tensor, value: Tensor): { key: Tensor; value: Tensor } {
     const past = this.layers[index];
     const full = past ? { key: concat([past.key, key], 2), value: concat([past.value, value], 2) } : { key, value };
-    keep(full.key);
-    keep(full.value);
     if (past) {
       past.key.dispose();
       past.value.dispose();
@@ -187,7 +185,9 @@ export class KVCache {
         const pick = (t: Tensor): Tensor => {
           const [n, ...rest] = t.shape;
           const flat = t.reshape(n!, -1);
-          const out = keep(embedding(index, flat).reshape(rows.length, ...rest));
+          const gathered = embedding(index, flat);
+          const out = keep(gathered.reshape(rows.length, ...rest));
+          gathered.dispose();
           flat.dispose();
           t.dispose();
           return out;

@@ -12,6 +12,7 @@ import {
   configToJson,
   generate,
   loadCausalLM,
+  manualSeed,
   narrow,
   noGrad,
   parseConfig,
@@ -26,7 +27,7 @@ import {
 } from '../lib/index.js';
 import { saveSafetensorsSync } from '../lib/io/safetensors.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
-import { expectClose, f64, gradCheck } from './support/reference.js';
+import { expectClose, f64, gradCheck, relativeError } from './support/reference.js';
 
 // A model small enough for a float64 reference: hidden 16, 2 layers, 4 heads over 2 kv heads.
 function qwenConfig(overrides: Record<string, unknown> = {}): CausalLMConfig {
@@ -507,6 +508,30 @@ describeEachDevice('llm model', (device) => {
     model.dispose();
   });
 
+  it('attention dropout in training: active, replayed exactly by checkpointing, off in eval', () => {
+    const config = { ...llamaConfig(), attentionDropout: 0.3 };
+    const model = randomModel(config, device);
+    const params = hostParams(model);
+    const embeds = randn([2, 5, 16], { seed: 12, device, requiresGrad: true });
+    const a = f64(model.forward({ inputsEmbeds: embeds }).logits!);
+    const b = f64(model.forward({ inputsEmbeds: embeds }).logits!);
+    expect(relativeError(a, b)).to.be.greaterThan(1e-3);
+    const grads: Float64Array[][] = [];
+    for (const checkpointing of [false, true]) {
+      model.gradientCheckpointing = checkpointing;
+      model.zeroGrad();
+      embeds.zeroGrad();
+      manualSeed(99);
+      model.forward({ inputsEmbeds: embeds, labels: IDS }).loss!.backward();
+      grads.push([f64(embeds.grad!), f64(model.model.layers.items[0]!.self_attn.q_proj.weight.grad!)]);
+    }
+    grads[0]!.forEach((g, i) => expectClose(grads[1]![i]!, g, 1e-6, `gradient ${i}`));
+    model.eval();
+    const ref = reference(config, params, { embeds: f64(embeds), b: 2, l: 5, causal: true });
+    expectClose(f64(model.forward({ inputsEmbeds: embeds }).logits!), ref.logits, tol, 'eval logits');
+    model.dispose();
+  });
+
   it('pools hidden states: masked mean, last real token, EOS and given positions', () => {
     const hidden = randn([2, 4, 3], { seed: 11, device });
     const h = f64(hidden);
@@ -515,6 +540,17 @@ describeEachDevice('llm model', (device) => {
     const expected = [0, 1, 2].map((k) => (h[k]! + h[3 + k]!) / 2);
     const expected1 = [0, 1, 2].map((k) => [0, 1, 2, 3].reduce((s, j) => s + h[(4 + j) * 3 + k]!, 0) / 4);
     expectClose(mean, [...expected, ...expected1], tol, 'mean');
+    // Padding with the EOS id is skipped when lengths are given.
+    const padded = poolHidden(hidden, {
+      mode: 'eos',
+      inputIds: [
+        [5, 31, 31, 31],
+        [1, 2, 31, 4],
+      ],
+      eosTokenId: 31,
+      lengths: [2, 4],
+    });
+    expect([...f64(padded)]).to.deep.equal([...row(0, 1), ...row(1, 2)]);
     expect([...f64(poolHidden(hidden, { mode: 'last', lengths: [2, 4] }))]).to.deep.equal([...row(0, 1), ...row(1, 3)]);
     expect([...f64(poolHidden(hidden, { mode: 'last', lengths: [2, 3], paddingSide: 'left' }))]).to.deep.equal([
       ...row(0, 3),

@@ -45,6 +45,8 @@ export interface CausalLMConfig {
   eosTokenIds: number[];
   padTokenId: number | null;
   initializerRange: number;
+  /** Dropout on attention probabilities in training mode (LLM2Rec's SimCSE stage sets it). */
+  attentionDropout: number;
 }
 
 type Json = Record<string, unknown>;
@@ -64,6 +66,13 @@ function positive(json: Json, key: string, fallback?: number): number {
   const value = json[key] ?? fallback;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value))
     fail(`'${key}' must be a positive number, got ${JSON.stringify(json[key])}`);
+  return value;
+}
+
+function probability(json: Json, key: string): number {
+  const value = json[key] ?? 0;
+  if (typeof value !== 'number' || !(value >= 0 && value < 1))
+    fail(`'${key}' must be a probability in [0, 1), got ${JSON.stringify(json[key])}`);
   return value;
 }
 
@@ -150,6 +159,7 @@ export function parseConfig(json: unknown): CausalLMConfig {
     eosTokenIds: tokenIds(c, 'eos_token_id'),
     padTokenId: typeof pad === 'number' ? pad : null,
     initializerRange: positive(c, 'initializer_range', 0.02),
+    attentionDropout: probability(c, 'attention_dropout'),
   };
 }
 
@@ -171,7 +181,7 @@ export function configToJson(config: CausalLMConfig): Record<string, unknown> {
     tie_word_embeddings: config.tieWordEmbeddings,
     torch_dtype: config.torchDtype,
     initializer_range: config.initializerRange,
-    attention_dropout: 0.0,
+    attention_dropout: config.attentionDropout,
     use_cache: true,
   };
   if (config.headDim !== config.hiddenSize / config.numAttentionHeads) json.head_dim = config.headDim;

@@ -156,7 +156,15 @@ export function generate(
 ): GenerateResult {
   checkOptions(model, prompts, options);
   const beam = (options.strategy ?? ((options.numBeams ?? 1) > 1 ? 'beam' : 'greedy')) === 'beam';
-  const result = noGrad(() => (beam ? beamSearch(model, prompts, options) : greedy(model, prompts, options)));
+  // Decoding is inference: no attention dropout, whatever mode the model was left in.
+  const wasTraining = model.training;
+  model.eval();
+  let result: GenerateResult;
+  try {
+    result = noGrad(() => (beam ? beamSearch(model, prompts, options) : greedy(model, prompts, options)));
+  } finally {
+    model.train(wasTraining);
+  }
   if (options.decoder) result.texts = result.tokens.map((t) => options.decoder!.decode(t));
   return result;
 }

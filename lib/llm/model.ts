@@ -13,7 +13,7 @@ import { concat, narrow, permute } from '../ops/layout.js';
 import { gemm, linear } from '../ops/linalg.js';
 import { linearCrossEntropy } from '../ops/loss.js';
 import { addRmsNorm } from '../ops/norm.js';
-import { empty, keep, tensor, Tensor } from '../tensor.js';
+import { empty, generator, keep, tensor, Tensor } from '../tensor.js';
 import { ropeInverseFrequencies, type CausalLMConfig } from './config.js';
 
 export interface CausalLMOptions {
@@ -68,10 +68,18 @@ export class ModuleList<M extends Module> extends Module {
   }
 }
 
+/** Attention dropout of one forward: a Philox seed and one counter offset per layer. */
+export interface AttentionDropoutPlan {
+  p: number;
+  seed: bigint;
+  offsets: bigint[];
+}
+
 /**
  * Per-forward facts every layer shares: the positions (HF's cumsum(mask) - 1 under left padding),
- * the key padding and the rotary tables. Host arrays are the source of truth, so activation
- * checkpointing can rebuild the device tensors in backward without capturing any.
+ * the key padding, the rotary tables and the dropout counters. Host values are the source of
+ * truth, so activation checkpointing can rebuild the device tensors in backward without
+ * capturing any, and replays the same dropout masks.
  */
 export class ForwardContext {
   readonly positions: Int32Array;
@@ -89,6 +97,7 @@ export class ForwardContext {
     readonly causal: boolean,
     validLengths: Int32Array | null,
     readonly side: 'left' | 'right',
+    readonly dropout: AttentionDropoutPlan | null = null,
   ) {
     const past = keyLength - queryLength;
     this.positions = new Int32Array(batch * queryLength);
@@ -102,6 +111,13 @@ export class ForwardContext {
     }
     const padded = validLengths !== null && validLengths.some((n) => n < keyLength);
     this.keyPadding = padded ? { lengths: validLengths, side } : undefined;
+  }
+
+  /** The attention dropout of layer `index` (none in eval mode). */
+  dropoutFor(index: number): { p: number; seed: bigint; offset: bigint } | undefined {
+    return this.dropout
+      ? { p: this.dropout.p, seed: this.dropout.seed, offset: this.dropout.offsets[index]! }
+      : undefined;
   }
 
   get positionsTensor(): Tensor {
@@ -229,16 +245,17 @@ export class Attention extends Module {
     return permute(x.reshape(b, l, heads, this.config.headDim), [0, 2, 1, 3]);
   }
 
-  forward(x: Tensor, ctx: ForwardContext, cache?: { store: KVCache; layer: number }): Tensor {
+  forward(x: Tensor, ctx: ForwardContext, layer: number, cache?: KVCache): Tensor {
     const { numAttentionHeads: h, numKeyValueHeads: kv, headDim: dh } = this.config;
     const [b, l] = [x.shape[0]!, x.shape[1]!];
     const q = ctx.rotate(this.#splitHeads(this.q_proj.forward(x), h));
     let k = ctx.rotate(this.#splitHeads(this.k_proj.forward(x), kv));
     let v = this.#splitHeads(this.v_proj.forward(x), kv);
-    if (cache) ({ key: k, value: v } = cache.store.append(cache.layer, k, v));
+    if (cache) ({ key: k, value: v } = cache.append(layer, k, v));
     const attended = scaledDotProductAttention(q, k, v, {
       causal: ctx.causal,
       keyPadding: ctx.keyPadding as KeyPadding | undefined,
+      dropout: ctx.dropoutFor(layer),
     });
     return this.o_proj.forward(permute(attended, [0, 2, 1, 3]).reshape(b, l, h * dh));
   }
@@ -267,6 +284,8 @@ export class DecoderLayer extends Module {
   declare readonly post_attention_layernorm: RMSNorm;
   constructor(
     readonly config: CausalLMConfig,
+    /** Its place in the stack: the KV cache slot and the dropout counters. */
+    readonly index: number,
     make: ParamFactory,
   ) {
     super();
@@ -277,8 +296,8 @@ export class DecoderLayer extends Module {
     this.registerModule('post_attention_layernorm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
   }
 
-  forward(hidden: Tensor, ctx: ForwardContext, cache?: { store: KVCache; layer: number }): Tensor {
-    const attended = this.self_attn.forward(this.input_layernorm.forward(hidden), ctx, cache);
+  forward(hidden: Tensor, ctx: ForwardContext, cache?: KVCache): Tensor {
+    const attended = this.self_attn.forward(this.input_layernorm.forward(hidden), ctx, this.index, cache);
     const { out, sum } = addRmsNorm(attended, hidden, this.post_attention_layernorm.weight, this.config.rmsNormEps);
     return sum.add(this.mlp.forward(out));
   }
@@ -292,7 +311,7 @@ export class DecoderLayer extends Module {
 function checkpointedLayer(layer: DecoderLayer, hidden: Tensor, ctx: ForwardContext): Tensor {
   const out = noGrad(() => layer.forward(hidden, ctx));
   const params = layer.parameters();
-  const { config, device, batch, queryLength, keyLength, causal, side } = ctx;
+  const { config, device, batch, queryLength, keyLength, causal, side, dropout } = ctx;
   const lengths = ctx.keyPadding?.lengths ?? null;
   record(
     'checkpointedDecoderLayer',
@@ -300,7 +319,7 @@ function checkpointedLayer(layer: DecoderLayer, hidden: Tensor, ctx: ForwardCont
     [out],
     ([g], [input]) => {
       const x = input!.detach().requiresGrad_(true);
-      const replay = new ForwardContext(config, device, batch, queryLength, keyLength, causal, lengths, side);
+      const replay = new ForwardContext(config, device, batch, queryLength, keyLength, causal, lengths, side, dropout);
       const previous = setGradEnabled(true);
       try {
         const y = layer.forward(x, replay);
@@ -329,7 +348,7 @@ export class DecoderStack extends Module {
         weight: make([config.vocabSize, config.hiddenSize], 'weight'),
       }),
     );
-    const layers = Array.from({ length: config.numHiddenLayers }, () => new DecoderLayer(config, make));
+    const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => new DecoderLayer(config, i, make));
     this.registerModule('layers', new ModuleList(layers));
     this.registerModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
   }
@@ -483,16 +502,24 @@ export class CausalLM extends Module {
         'CausalLM.forward: prefixEmbeddings cannot precede left padding; put the soft token in a slot with softEmbeddings',
       );
     const causal = (options.attention ?? 'causal') === 'causal';
-    const ctx = new ForwardContext(this.config, this.device, b, l, past + l, causal, lengths, side);
+    const ctx = new ForwardContext(
+      this.config,
+      this.device,
+      b,
+      l,
+      past + l,
+      causal,
+      lengths,
+      side,
+      this.#dropoutPlan(b, l, past + l),
+    );
     const hiddenStates: Tensor[] = [];
     let h = hidden0;
     const checkpoint = this.gradientCheckpointing && isGradEnabled() && !options.cache;
-    this.model.layers.items.forEach((layer, i) => {
+    for (const layer of this.model.layers.items) {
       if (options.outputHiddenStates) hiddenStates.push(h);
-      h = checkpoint
-        ? checkpointedLayer(layer, h, ctx)
-        : layer.forward(h, ctx, options.cache ? { store: options.cache, layer: i } : undefined);
-    });
+      h = checkpoint ? checkpointedLayer(layer, h, ctx) : layer.forward(h, ctx, options.cache);
+    }
     const last = this.model.norm.forward(h);
     if (options.outputHiddenStates) hiddenStates.push(last);
     ctx.dispose();
@@ -503,6 +530,15 @@ export class CausalLM extends Module {
     if (mode === 'all') out.logits = this.logitsOf(last);
     else if (mode === 'last') out.logits = this.logitsOf(this.#lastRows(last, lengths, side, past));
     return out;
+  }
+
+  /** Reserves each layer's dropout counters up front, so a checkpointed replay reuses them. */
+  #dropoutPlan(batch: number, queries: number, keys: number): AttentionDropoutPlan | null {
+    const p = this.config.attentionDropout;
+    if (!this.training || p === 0) return null;
+    // One Philox counter covers four probabilities, as scaledDotProductAttention reserves them.
+    const counters = (BigInt(batch * this.config.numAttentionHeads * queries) * BigInt(keys) + 3n) / 4n;
+    return { p, seed: generator.seed, offsets: this.model.layers.items.map(() => generator.next(counters)) };
   }
 
   /** f32 logits of hidden states [..., hidden] against the output projection. */
@@ -624,7 +660,15 @@ export function injectRows(h: Tensor, soft: SoftEmbeddings, dtype: 'f32' | 'bf16
 export type Pooling =
   | { mode: 'mean'; lengths?: readonly number[] | Int32Array; paddingSide?: 'left' | 'right' }
   | { mode: 'last'; lengths?: readonly number[] | Int32Array; paddingSide?: 'left' | 'right' }
-  | { mode: 'eos'; inputIds: IdsLike; eosTokenId: number; shape?: readonly [number, number] }
+  | {
+      mode: 'eos';
+      inputIds: IdsLike;
+      eosTokenId: number;
+      shape?: readonly [number, number];
+      /** Only real tokens are searched (padding often reuses the EOS id). */
+      lengths?: readonly number[] | Int32Array;
+      paddingSide?: 'left' | 'right';
+    }
   | { mode: 'positions'; positions: readonly number[] | Int32Array };
 
 /**
@@ -663,9 +707,9 @@ export function poolHidden(hidden: Tensor, pooling: Pooling): Tensor {
       const { data } = idsToHost(pooling.inputIds, 'inputIds', pooling.shape ?? [b, l]);
       const index = new Int32Array(b);
       for (let r = 0; r < b; r++) {
-        const row = data.subarray(r * l, (r + 1) * l);
-        const at = row.lastIndexOf(pooling.eosTokenId);
-        if (at < 0) throw new Error(`poolHidden: row ${r} has no EOS token ${pooling.eosTokenId}`);
+        const [start, end] = realRange(pooling.lengths, pooling.paddingSide ?? 'right', r);
+        const at = data.subarray(r * l + start!, r * l + end!).lastIndexOf(pooling.eosTokenId) + (start ?? 0);
+        if (at < start!) throw new Error(`poolHidden: row ${r} has no EOS token ${pooling.eosTokenId}`);
         index[r] = r * l + at;
       }
       return gatherRows(hidden, index);

@@ -18,6 +18,7 @@ const QWEN2_DEFAULTS = {
   bosTokenId: null,
   padTokenId: null,
   initializerRange: 0.02,
+  attentionDropout: 0,
 } as const;
 
 /** The Qwen2 config of a preset; the vocabulary comes from the tokenizer in use (or --vocab-size). */

@@ -469,6 +469,26 @@ describeEachDevice('llm model', (device) => {
     model.dispose();
   });
 
+  it('the loss gradient w.r.t. injected soft embeddings matches finite differences', () => {
+    const config = qwenConfig();
+    const model = randomModel(config, device).freeze();
+    const params = hostParams(model);
+    const slots = { batch: [0, 1, 1], position: [2, 0, 3] };
+    gradCheck({
+      device,
+      inputs: [{ values: f64(randn([3, 16], { seed: 13 })), shape: [3, 16] }],
+      forward: ([v]) => model.forward({ inputIds: IDS, softEmbeddings: { ...slots, values: v! }, labels: IDS }).loss!,
+      reference: ([v]) => {
+        const embeds = embedIds(params, config, IDS);
+        slots.batch.forEach((r, k) => embeds.set(v!.subarray(k * 16, k * 16 + 16), (r * 5 + slots.position[k]!) * 16));
+        return Float64Array.of(lmLoss(reference(config, params, { embeds, b: 2, l: 5, causal: true }).logits, IDS, 32));
+      },
+      tol: onGpu(device) ? 1e-2 : 1e-3,
+      step: 1e-5,
+    });
+    model.dispose();
+  });
+
   it('frozen weights: gradients reach soft embeddings only, no weight gradient is allocated', () => {
     const model = randomModel(qwenConfig(), device).freeze();
     const values = randn([2, 16], { seed: 4, device, requiresGrad: true });

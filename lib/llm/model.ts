@@ -13,7 +13,7 @@ import { concat, narrow, permute } from '../ops/layout.js';
 import { gemm, linear } from '../ops/linalg.js';
 import { linearCrossEntropy } from '../ops/loss.js';
 import { addRmsNorm } from '../ops/norm.js';
-import { empty, generator, keep, tensor, Tensor } from '../tensor.js';
+import { empty, generator, keep, tensor, Tensor, zeros } from '../tensor.js';
 import { ropeInverseFrequencies, type CausalLMConfig } from './config.js';
 
 export interface CausalLMOptions {
@@ -644,17 +644,20 @@ export function injectRows(h: Tensor, soft: SoftEmbeddings, dtype: 'f32' | 'bf16
   for (let i = 1; i < slots.length; i++)
     if (slots[i]!.flat === slots[i - 1]!.flat)
       throw new Error(`CausalLM.forward: two soft embeddings target the same slot (row-major index ${slots[i]!.flat})`);
-  const flat = h.reshape(b * l, d);
   const values = soft.values.dtype === dtype ? soft.values : soft.values.cast(dtype);
-  const pieces: Tensor[] = [];
-  let cursor = 0;
-  for (const { flat: at, source } of slots) {
-    if (at > cursor) pieces.push(narrow(flat, 0, cursor, at - cursor));
-    pieces.push(narrow(values, 0, source, 1));
-    cursor = at + 1;
+  // h·keep + gather: row 0 of the gathered table is padding (zeros, no gradient) and row k + 1 is
+  // values[k], so every slot takes its value and the rest keep h, in O(B·L·d) for any K, where
+  // narrow/concat pieces would each carry a full-size gradient back.
+  const source = new Int32Array(b * l);
+  const keepMask = new Float32Array(b * l).fill(1);
+  for (const { flat: at, source: k } of slots) {
+    source[at] = k + 1;
+    keepMask[at] = 0;
   }
-  if (cursor < b * l) pieces.push(narrow(flat, 0, cursor, b * l - cursor));
-  return concat(pieces, 0).reshape(b, l, d);
+  const table = concat([zeros([1, d], { device: h.device, dtype }), values], 0);
+  const scattered = embedding(tensor(source, { dtype: 'i32', device: h.device }), table, { paddingIdx: 0 });
+  const kept = h.mul(tensor(keepMask, { shape: [b, l, 1], device: h.device, dtype }));
+  return kept.add(scattered.reshape(b, l, d));
 }
 
 export type Pooling =

@@ -39,7 +39,11 @@ function parameterFactory(config: CausalLMConfig, options: CausalLMOptions): Par
   };
 }
 
-/** y = x·Wᵀ (+ b) with weight [out, in]: HF's nn.Linear, initialised as HF does. */
+/**
+ * y = x·Wᵀ (+ b) with weight [out, in]: HF's nn.Linear. Not nn.Linear: that one draws torch's
+ * U(±1/sqrt(in)), while a checkpoint-shaped LM needs HF's N(0, initializer_range), or nothing at
+ * all when the weights are about to be loaded.
+ */
 export class Projection extends Module {
   declare readonly weight: Tensor;
   declare readonly bias: Tensor | null;

@@ -26,3 +26,8 @@ export * from './serve/index.js';
 export { Tokenizer, type AddedToken, type EncodeOptions, type DecodeOptions } from './llm/tokenizer.js';
 export { trainByteLevelBpe, type TrainByteLevelBpeOptions } from './llm/bpe-train.js';
 export * from './ops/mlp-distill.js';
+export * from './llm/config.js';
+export * from './llm/model.js';
+export * from './llm/loader.js';
+export * from './llm/generate.js';
+export * from './llm/presets.js';

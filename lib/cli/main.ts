@@ -6,6 +6,7 @@ import { dataCommand } from './commands/data.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
+import { lmCommand } from './commands/lm.js';
 import { recommendCommand } from './commands/recommend.js';
 import { tokenizerCommand } from './commands/tokenizer.js';
 import { trainCommand } from './commands/train.js';
@@ -21,6 +22,7 @@ const commands: Command[] = [
   dataCommand as Command,
   infoCommand as Command,
   tokenizerCommand as Command,
+  lmCommand as Command,
 ];
 
 function usage(): string {

@@ -22,26 +22,25 @@ function checkSchedule(name: string, { warmupSteps = 0, totalSteps, minFactor = 
   if (!(minFactor >= 0 && minFactor <= 1)) throw new Error(`${name}: 'minFactor' must be in [0, 1], got ${minFactor}`);
 }
 
-/** Linear warm-up, then linear decay to minFactor (transformers' get_linear_schedule_with_warmup). */
-export function linearWarmupDecay(options: WarmupDecayOptions): LrLambda {
-  checkSchedule('linearWarmupDecay', options);
+/** Linear warm-up to the base rate, then `decay(progress)` from 1 down to 0 over the remaining steps. */
+function warmupThen(name: string, options: WarmupDecayOptions, decay: (progress: number) => number): LrLambda {
+  checkSchedule(name, options);
   const { warmupSteps = 0, totalSteps, minFactor = 0 } = options;
   return (step) => {
     if (step < warmupSteps) return (step + 1) / warmupSteps;
     const progress = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-    return minFactor + (1 - minFactor) * (1 - progress);
+    return minFactor + (1 - minFactor) * decay(progress);
   };
+}
+
+/** Linear warm-up, then linear decay to minFactor (transformers' get_linear_schedule_with_warmup). */
+export function linearWarmupDecay(options: WarmupDecayOptions): LrLambda {
+  return warmupThen('linearWarmupDecay', options, (progress) => 1 - progress);
 }
 
 /** Linear warm-up, then a half-cosine from 1 down to minFactor (get_cosine_schedule_with_warmup). */
 export function cosineWarmupDecay(options: WarmupDecayOptions): LrLambda {
-  checkSchedule('cosineWarmupDecay', options);
-  const { warmupSteps = 0, totalSteps, minFactor = 0 } = options;
-  return (step) => {
-    if (step < warmupSteps) return (step + 1) / warmupSteps;
-    const progress = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-    return minFactor + (1 - minFactor) * 0.5 * (1 + Math.cos(Math.PI * progress));
-  };
+  return warmupThen('cosineWarmupDecay', options, (progress) => 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
 /** Applies an LrLambda to an optimiser: call step() once after each optimiser step. */

@@ -55,7 +55,7 @@ function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): 
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'Show the build and devices, then check and time the kernels on every usable device.',
+  summary: 'Check the kernels on every device, then train and evaluate SASRec and GRU4Rec on the embedded dataset.',
   options: {
     device: {
       type: 'string',

@@ -5,6 +5,7 @@ import type { LeaveOneOutSplit } from '../data/dataset.js';
 import { candidateSets, trainingBatches, type Stage } from '../data/sampler.js';
 import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../eval/metrics.js';
 import { embedding } from '../ops/embedding.js';
+import { linear } from '../ops/linalg.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import { tidy } from '../scope.js';
 import { tensor } from '../tensor.js';
@@ -198,18 +199,27 @@ export function evaluateFullRanking(
   const wasTraining = model.training;
   model.eval();
   try {
-    for (let start = 0; start < users.length; start += chunk) {
-      const batch = users.slice(start, start + chunk);
-      const scores = noGrad(() =>
-        tidy(() => model.scoreAll(stageInputs(split, batch, stage, model.config.maxlen), batch.length).dataSync()),
-      );
-      const targets = batch.map((u) => split.target(u, stage));
-      parts.push(
-        fullRankingMetrics(scores, batch.length, targets, {
-          exclude: options.excludeHistory ? (r) => split.history(batch[r]!, stage) : undefined,
-        }),
-      );
-    }
+    // The item table is computed once (the external variant maps every row through its adapter).
+    noGrad(() =>
+      tidy(() => {
+        const table = model.itemEmbeddings();
+        for (let start = 0; start < users.length; start += chunk) {
+          const batch = users.slice(start, start + chunk);
+          const scores = tidy(() =>
+            linear(
+              model.userRepresentation(stageInputs(split, batch, stage, model.config.maxlen), batch.length),
+              table,
+            ).dataSync(),
+          );
+          const targets = batch.map((u) => split.target(u, stage));
+          parts.push(
+            fullRankingMetrics(scores, batch.length, targets, {
+              exclude: options.excludeHistory ? (r) => split.history(batch[r]!, stage) : undefined,
+            }),
+          );
+        }
+      }),
+    );
   } finally {
     model.train(wasTraining);
   }

@@ -9,7 +9,8 @@ import { noGrad } from '../autograd.js';
 import { buildModel, type SavedModelConfig } from '../models/factory.js';
 import { leftPad, type SequenceRecommender } from '../models/recommender-model.js';
 import { scoreTopk } from '../ops/topk.js';
-import { tidy } from '../scope.js';
+import { keep, tidy } from '../scope.js';
+import type { Tensor } from '../tensor.js';
 import { loadModel, MODEL_FILE } from '../train/checkpoint.js';
 
 export interface RecommendOptions {
@@ -50,6 +51,8 @@ interface Pending {
 export class Recommender {
   private readonly itemIndex = new Map<string, number>();
   private readonly popularOrder: number[];
+  /** Item representations, computed once: the model is frozen while it serves. */
+  private readonly itemTable: Tensor;
   private queue: Pending[] = [];
   private flushing = false;
   private closed = false;
@@ -67,6 +70,7 @@ export class Recommender {
     this.popularOrder = keys.map((_, id) => id).filter((id) => id > 0);
     this.popularOrder.sort((a, b) => popularity[b]! - popularity[a]! || a - b);
     model.eval();
+    this.itemTable = keep(noGrad(() => model.itemEmbeddings()));
   }
 
   /** Loads a model directory written by `llmrec train` (config.json + model.safetensors). */
@@ -199,7 +203,7 @@ export class Recommender {
     const { values, indices } = noGrad(() =>
       tidy(() => {
         const users = this.model.userRepresentation(input, rows);
-        return scoreTopk(users, this.model.itemEmbeddings(), k, {
+        return scoreTopk(users, this.itemTable, k, {
           exclude: { offsets, ids: excluded },
           excludePadding: true,
         });
@@ -226,6 +230,7 @@ export class Recommender {
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
+    this.itemTable.dispose(); // the table parameter itself when the model has its own (dispose is idempotent)
     this.model.dispose();
   }
 }

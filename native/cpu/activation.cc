@@ -16,7 +16,7 @@ using llmrec::cpu::bf16;
 using llmrec::cpu::from_float;
 using llmrec::cpu::parallel_for;
 using llmrec::cpu::to_float;
-using llmrec::cpu::visit_dtype;
+using llmrec::cpu::visit_floating;
 namespace math = activation_math;
 
 namespace {
@@ -92,25 +92,23 @@ void dispatch(ActivationOp op, Fn&& fwd) {
 }  // namespace
 
 void activation_forward(const ActivationParams& p) {
-  visit_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>)
-      dispatch(p.op, [&](auto op) { forward_typed<decltype(op)::value, T>(p); });
+    dispatch(p.op, [&](auto op) { forward_typed<decltype(op)::value, T>(p); });
   });
 }
 
 void activation_backward(const ActivationBackwardParams& p) {
-  visit_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>)
-      dispatch(p.op, [&](auto op) { backward_typed<decltype(op)::value, T>(p); });
+    dispatch(p.op, [&](auto op) { backward_typed<decltype(op)::value, T>(p); });
   });
 }
 
 void dropout(const DropoutParams& p) {
-  visit_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) {
+    {
       const T* x = static_cast<const T*>(p.x);
       T* out = static_cast<T*>(p.out);
       const float scale = 1.0f / (1.0f - p.p);

@@ -24,6 +24,7 @@ using llmrec::cpu::from_float;
 using llmrec::cpu::parallel_for;
 using llmrec::cpu::to_float;
 using llmrec::cpu::visit_dtype;
+using llmrec::cpu::visit_floating;
 
 namespace {
 
@@ -131,9 +132,9 @@ void grad_positions_typed(const EmbeddingBackwardParams& p) {
 
 void embedding_forward(const EmbeddingForwardParams& p) {
   check_indices(p.indices, p.count, p.rows);
-  visit_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) forward_typed<T>(p);
+    forward_typed<T>(p);
   });
 }
 

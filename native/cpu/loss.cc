@@ -24,7 +24,7 @@ using llmrec::cpu::bf16;
 using llmrec::cpu::from_float;
 using llmrec::cpu::parallel_for;
 using llmrec::cpu::to_float;
-using llmrec::cpu::visit_dtype;
+using llmrec::cpu::visit_floating;
 
 namespace {
 
@@ -517,14 +517,6 @@ void bce_backward(const BceBackwardParams& bp) {
       const float d = to_float(g[i]) * (sig - to_float(y[i]));
       dx[i] = from_float<T>(w ? d * to_float(w[i]) : d);
     }
-  });
-}
-
-template <class Fn>
-void visit_floating(DType dtype, Fn&& fn) {
-  visit_dtype(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) fn(tag);
   });
 }
 

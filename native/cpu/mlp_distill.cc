@@ -18,9 +18,10 @@ namespace llmrec::kernels::cpu {
 using llmrec::cpu::bf16;
 using llmrec::cpu::fixed_block_count;
 using llmrec::cpu::from_float;
+using llmrec::cpu::lane_sum;
 using llmrec::cpu::parallel_for;
 using llmrec::cpu::to_float;
-using llmrec::cpu::visit_dtype;
+using llmrec::cpu::visit_floating;
 
 namespace {
 
@@ -50,21 +51,6 @@ void visit_activation(DistillActivation act, Fn&& fn) {
       fn(std::integral_constant<DistillActivation, DistillActivation::Relu>{});
       break;
   }
-}
-
-constexpr int64_t kLanes = 16;
-
-// Sum of f(i) for i < n in 16 f32 lanes (a loop GCC vectorises), combined in f64.
-template <class F>
-double lane_sum(int64_t n, F f) {
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += f(i + l);
-  double total = 0.0;
-  for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
-  for (; i < n; ++i) total += f(i);
-  return total;
 }
 
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
@@ -268,33 +254,25 @@ void hidden_backward_typed(const DistillHiddenBackwardParams& p) {
   });
 }
 
-template <class Fn>
-void visit_float_dtype(DType dtype, Fn&& fn) {
-  visit_dtype(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) fn(tag);
-  });
-}
-
 }  // namespace
 
 void distill_hidden_forward(const DistillHiddenParams& p) {
-  visit_float_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     visit_activation(p.activation, [&](auto act) { hidden_forward_typed<T, decltype(act)::value>(p); });
   });
 }
 
 void distill_loss(const DistillLossParams& p) {
-  visit_float_dtype(p.dtype, [&](auto* tag) { loss_typed<std::remove_pointer_t<decltype(tag)>>(p); });
+  visit_floating(p.dtype, [&](auto* tag) { loss_typed<std::remove_pointer_t<decltype(tag)>>(p); });
 }
 
 void distill_output_grad(const DistillOutputGradParams& p) {
-  visit_float_dtype(p.dtype, [&](auto* tag) { output_grad_typed<std::remove_pointer_t<decltype(tag)>>(p); });
+  visit_floating(p.dtype, [&](auto* tag) { output_grad_typed<std::remove_pointer_t<decltype(tag)>>(p); });
 }
 
 void distill_hidden_backward(const DistillHiddenBackwardParams& p) {
-  visit_float_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     visit_activation(p.activation, [&](auto act) { hidden_backward_typed<T, decltype(act)::value>(p); });
   });

@@ -13,27 +13,14 @@
 namespace llmrec::kernels::cpu {
 using llmrec::cpu::bf16;
 using llmrec::cpu::from_float;
+using llmrec::cpu::lane_sum;
 using llmrec::cpu::parallel_for;
 using llmrec::cpu::to_float;
-using llmrec::cpu::visit_dtype;
+using llmrec::cpu::visit_floating;
 
 namespace {
 
-constexpr int64_t kLanes = 16;
 constexpr int64_t kRowBlock = 32;  // rows per weight-gradient partial
-
-// Sum of f(i) for i < n in 16 f32 lanes, combined in f64.
-template <class F>
-double lane_sum(int64_t n, F f) {
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += f(i + l);
-  double total = 0.0;
-  for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
-  for (; i < n; ++i) total += f(i);
-  return total;
-}
 
 template <class T>
 void load_row(const T* src, float* dst, int64_t n) {
@@ -160,16 +147,16 @@ void backward_typed(const NormBackwardParams& p) {
 }  // namespace
 
 void norm_forward(const NormForwardParams& p) {
-  visit_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) forward_typed<T>(p);
+    forward_typed<T>(p);
   });
 }
 
 void norm_backward(const NormBackwardParams& p) {
-  visit_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) backward_typed<T>(p);
+    backward_typed<T>(p);
   });
 }
 

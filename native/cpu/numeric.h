@@ -47,4 +47,29 @@ void visit_dtype(DType dtype, Fn&& fn) {
   }
 }
 
+// Calls fn with a null pointer of the floating C++ type matching `dtype` (f32 or bf16); ops
+// reject i32 before a floating kernel runs, so i32 does nothing here.
+template <class Fn>
+void visit_floating(DType dtype, Fn&& fn) {
+  if (dtype == DType::F32)
+    fn(static_cast<float*>(nullptr));
+  else if (dtype == DType::BF16)
+    fn(static_cast<bf16*>(nullptr));
+}
+
+// Sum of f(i) for i < n in 16 f32 lanes (a loop GCC vectorises), combined in f64: close to f64
+// accuracy for the row lengths of the kernels, at f32 speed.
+template <class F>
+double lane_sum(int64_t n, F f) {
+  constexpr int64_t kSumLanes = 16;
+  float lanes[kSumLanes] = {};
+  int64_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (int64_t l = 0; l < kSumLanes; ++l) lanes[l] += f(i + l);
+  double total = 0.0;
+  for (int64_t l = 0; l < kSumLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) total += f(i);
+  return total;
+}
+
 }  // namespace llmrec::cpu

@@ -1,5 +1,7 @@
 // CPU twin of cuda/optim.cu.
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "../kernels/optim.h"
@@ -7,10 +9,11 @@
 #include "parallel.h"
 
 namespace llmrec::kernels::cpu {
-using llmrec::cpu::bf16;
 using llmrec::cpu::from_float;
+using llmrec::cpu::lane_sum;
 using llmrec::cpu::parallel_for;
 using llmrec::cpu::to_float;
+using llmrec::cpu::visit_floating;
 
 namespace {
 
@@ -52,18 +55,10 @@ void squared_norm_typed(const SquaredNormParams& p) {
   parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
     for (int64_t b = first; b < last; ++b) {
       const int64_t begin = b * kGrain, end = std::min(p.numel, begin + kGrain);
-      // Eight f32 lanes vectorise; each lane's run is short enough that f32 keeps ~1e-7 relative.
-      float lanes[8] = {};
-      int64_t i = begin;
-      for (; i + 8 <= end; i += 8)
-        for (int l = 0; l < 8; ++l) {
-          const float value = to_float(x[i + l]);
-          lanes[l] += value * value;
-        }
-      double sum = 0.0;
-      for (int l = 0; l < 8; ++l) sum += lanes[l];
-      for (; i < end; ++i) sum += double(to_float(x[i])) * to_float(x[i]);
-      partial[size_t(b)] = sum;
+      partial[size_t(b)] = lane_sum(end - begin, [&](int64_t i) {
+        const float value = to_float(x[begin + i]);
+        return value * value;
+      });
     }
   });
   double total = 0.0;
@@ -74,17 +69,11 @@ void squared_norm_typed(const SquaredNormParams& p) {
 }  // namespace
 
 void adam_step(const AdamParams& p) {
-  if (p.param_dtype == DType::BF16)
-    adam_typed<bf16>(p);
-  else
-    adam_typed<float>(p);
+  visit_floating(p.param_dtype, [&](auto* tag) { adam_typed<std::remove_pointer_t<decltype(tag)>>(p); });
 }
 
 void squared_norm(const SquaredNormParams& p) {
-  if (p.dtype == DType::BF16)
-    squared_norm_typed<bf16>(p);
-  else
-    squared_norm_typed<float>(p);
+  visit_floating(p.dtype, [&](auto* tag) { squared_norm_typed<std::remove_pointer_t<decltype(tag)>>(p); });
 }
 
 }  // namespace llmrec::kernels::cpu

@@ -18,8 +18,6 @@ import {
   sasrecConfig,
   sasrecPresets,
   saveTrainedModel,
-  type GRU4RecPreset,
-  type SASRecPreset,
   type SequenceRecommender,
 } from '../../models/index.js';
 import { defaultSink, silentSink } from '../../train/progress.js';
@@ -55,6 +53,14 @@ export interface TrainRunResult {
   full: Record<string, number>;
 }
 
+/** A preset name the command line can build (LLM2Rec's needs external item embeddings). */
+function checkPreset<P extends string>(model: string, preset: string, presets: Record<P, unknown>): P {
+  if (!(preset in presets)) throw new UsageError(`--preset for ${model} is one of ${Object.keys(presets).join(', ')}`);
+  if (preset === 'llm2rec')
+    throw new UsageError('--preset llm2rec needs external item embeddings (the LLM2Rec pipeline provides them)');
+  return preset as P;
+}
+
 /** One training run: build, fit, test. Shared by `train` and `demo`. */
 export async function trainAndTest(
   split: Parameters<typeof fitSequenceModel>[1],
@@ -62,22 +68,14 @@ export async function trainAndTest(
 ): Promise<TrainRunResult> {
   manualSeed(o.seed);
   const numItems = split.dataset.numItems;
-  let model: SequenceRecommender;
-  if (o.model === 'sasrec') {
-    const preset = (o.preset ?? 'a-llmrec') as SASRecPreset;
-    if (!(preset in sasrecPresets))
-      throw new UsageError(`--preset for sasrec is one of ${Object.keys(sasrecPresets).join(', ')}`);
-    if (preset === 'llm2rec')
-      throw new UsageError('--preset llm2rec needs external item embeddings (the LLM2Rec pipeline provides them)');
-    model = new SASRec(sasrecConfig(numItems, preset), { device: o.device });
-  } else {
-    const preset = (o.preset ?? 'demo') as GRU4RecPreset;
-    if (!(preset in gru4recPresets))
-      throw new UsageError(`--preset for gru4rec is one of ${Object.keys(gru4recPresets).join(', ')}`);
-    if (preset === 'llm2rec')
-      throw new UsageError('--preset llm2rec needs external item embeddings (the LLM2Rec pipeline provides them)');
-    model = new GRU4Rec(gru4recConfig(numItems, preset), { device: o.device });
-  }
+  const model: SequenceRecommender =
+    o.model === 'sasrec'
+      ? new SASRec(sasrecConfig(numItems, checkPreset('sasrec', o.preset ?? 'a-llmrec', sasrecPresets)), {
+          device: o.device,
+        })
+      : new GRU4Rec(gru4recConfig(numItems, checkPreset('gru4rec', o.preset ?? 'demo', gru4recPresets)), {
+          device: o.device,
+        });
   const started = Date.now();
   const result = await fitSequenceModel(model, split, {
     epochs: o.epochs,

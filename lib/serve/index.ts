@@ -1,1 +1,13 @@
-export { Recommender, type Recommendation, type RecommendOptions, type RecommenderOptions } from './recommender.js';
+export { Recommender, type RecommenderOptions } from './recommender.js';
+export {
+  RequestError,
+  type GeneratedRecommendation,
+  type ItemId,
+  type ModelFeatures,
+  type ModelInfo,
+  type NewItem,
+  type Recommendation,
+  type RecommendOptions,
+  type ServableModel,
+} from './servable.js';
+export { MicroBatcher, type BatchingStats, type MicroBatcherOptions } from './batcher.js';

@@ -325,6 +325,23 @@ describeEachDevice('llmrec serve (HTTP)', (device) => {
     expect(closedError).to.match(/closed/);
   });
 
+  it('refuses model requests with 503 while the event loop lags, and still answers health and metrics', async function () {
+    this.timeout(30_000);
+    const { base } = await start({ maxEventLoopDelayMs: 100 });
+    expect((await recommend(base, 'sasrec', { history: users[0] })).status).to.equal(200);
+    const until = Date.now() + 1500;
+    while (Date.now() < until); // a stalled event loop, as a CPU-bound handler would cause
+    await sleep(20);
+    const overloaded = await recommend(base, 'sasrec', { history: users[0] });
+    expect(overloaded.status).to.equal(503);
+    expect(overloaded.body.message).to.match(/overloaded \(event-loop lag over 100 ms\)/);
+    expect(overloaded.headers.get('retry-after')).to.equal('1');
+    expect((await call(base, 'GET', '/healthz')).status).to.equal(200);
+    expect((await fetch(`${base}/metrics`)).status).to.equal(200);
+    await sleep(2100); // under-pressure samples once a second
+    expect((await recommend(base, 'sasrec', { history: users[0] })).status).to.equal(200);
+  });
+
   it('reports loading through /readyz and refuses model requests with 503 until the model is warm', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

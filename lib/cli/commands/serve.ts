@@ -3,7 +3,6 @@
 // the models and exits 0.
 import * as path from 'node:path';
 
-import { createServer } from '../../serve/http/server.js';
 import { defineCommand, UsageError } from '../args.js';
 import { resolveDevice } from './common.js';
 
@@ -72,6 +71,8 @@ export const serveCommand = defineCommand({
     if (options.port < 0 || options.port > 65535)
       throw new UsageError(`--port must be in 0..65535, got ${options.port}`);
 
+    // Loaded here, not at the top: fastify and its plugins cost every other command ~0.4 s to import.
+    const { createServer } = await import('../../serve/http/server.js');
     let server;
     try {
       server = createServer({

@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { memory } from '../../device.js';
 import type { ModelSlot } from './model-slot.js';
 
-export type RejectReason = 'queue_full' | 'timeout' | 'not_loaded';
+export type RejectReason = 'queue_full' | 'timeout' | 'not_loaded' | 'shutting_down';
 
 /** The metric names and what they count, for `/metrics` and the README. */
 export const metricHelp = {
@@ -15,7 +15,8 @@ export const metricHelp = {
   llmrec_batch_size: 'Calls per forward pass of the micro-batcher, by model',
   llmrec_queue_depth: 'Calls waiting in the micro-batcher for a forward pass, by model',
   llmrec_requests_in_flight: 'Requests admitted to a model and not yet answered (bounded by --max-queue), by model',
-  llmrec_requests_rejected_total: 'Requests refused with 503, by model and reason (queue_full, timeout, not_loaded)',
+  llmrec_requests_rejected_total:
+    'Requests refused with 503, by model and reason (queue_full, timeout, not_loaded, shutting_down)',
   llmrec_model_reloads_total: 'Reloads of a run folder, by model and result (ok, refused)',
   llmrec_model_generation: 'The generation of each model now serving (1 at start, +1 per reload)',
   llmrec_device_memory_bytes: "Memory of the models' devices, by device and state (in_use, reserved)",

@@ -82,7 +82,7 @@ interface ErrorBody {
 }
 
 /** Turns anything thrown while handling a request into the JSON error a client gets. */
-function errorBody(error: FastifyError | Error): ErrorBody {
+function errorBody(error: FastifyError | Error, bodyLimit: number): ErrorBody {
   const make = (statusCode: number, code: string, message: string, field?: string): ErrorBody => ({
     statusCode,
     error: statusNames[statusCode] ?? 'Error',
@@ -109,14 +109,16 @@ function errorBody(error: FastifyError | Error): ErrorBody {
   if (status === 413)
     return make(
       413,
-      fastifyError.code,
-      `the request body is larger than the server's limit (${error.message})`,
+      'BODY_TOO_LARGE',
+      `the request body is over the server's limit of ${bodyLimit} bytes (--body-limit)`,
       'body',
     );
+  if (status === 415)
+    return make(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as JSON, with Content-Type: application/json', 'body');
   if (status !== undefined && status >= 400 && status < 500)
     return make(status, fastifyError.code ?? 'BAD_REQUEST', error.message, 'body');
   if (status === 503) return make(503, fastifyError.code ?? 'UNAVAILABLE', error.message);
-  return make(500, 'INTERNAL', `the model failed: ${error.message}`);
+  return make(500, 'INTERNAL', `internal error: ${error.message}`);
 }
 
 export class RecommendationServer {
@@ -128,6 +130,7 @@ export class RecommendationServer {
   private shuttingDown = false;
   private readonly retryAfter: string;
   private readonly requestTimeoutMs: number;
+  private readonly bodyLimit: number;
 
   constructor(options: ServeOptions) {
     const names = new Set<string>();
@@ -152,7 +155,7 @@ export class RecommendationServer {
       throw new Error(`serve: maxWaitMs must be in 0..60000, got ${maxWaitMs}`);
     const maxQueue = positiveInteger(options.maxQueue ?? 1024, 'maxQueue');
     this.requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
-    const bodyLimit = positiveInteger(options.bodyLimit ?? 1 << 20, 'bodyLimit');
+    const bodyLimit = (this.bodyLimit = positiveInteger(options.bodyLimit ?? 1 << 20, 'bodyLimit'));
     this.retryAfter = String(positiveInteger(options.retryAfterSeconds ?? 1, 'retryAfterSeconds'));
     const load: ModelLoader = options.load ?? ((dir, o) => Recommender.load(dir, o));
 
@@ -172,8 +175,8 @@ export class RecommendationServer {
     this.app = Fastify({
       logger: options.logger ?? false,
       bodyLimit,
-      // Clients get the whole body in this time, so a slow sender cannot hold a connection forever.
-      requestTimeout: this.requestTimeoutMs + 5_000,
+      // A client has this long to send its whole request, so a slow sender cannot hold a connection.
+      requestTimeout: 30_000,
       // Validate exactly what was sent: "5" is not an integer and unknown fields are errors.
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
       return503OnClosing: true,
@@ -258,7 +261,7 @@ export class RecommendationServer {
     slot: ModelSlot,
     work: (model: ServableModel) => Promise<T>,
   ): Promise<{ value: T; generation: number }> {
-    if (this.shuttingDown) throw this.unavailable(slot, 'not_loaded', 'the server is shutting down');
+    if (this.shuttingDown) throw this.unavailable(slot, 'shutting_down', 'the server is shutting down');
     const lease = slot.acquire();
     if (lease === 'not loaded')
       throw this.unavailable(slot, 'not_loaded', `model '${slot.name}' is still loading; retry shortly`);
@@ -297,7 +300,7 @@ export class RecommendationServer {
   private setUp(maxEventLoopDelayMs: number): void {
     const app = this.app;
     app.setErrorHandler((error: FastifyError, request, reply) => {
-      const body = errorBody(error);
+      const body = errorBody(error, this.bodyLimit);
       if (body.statusCode >= 500 && body.statusCode !== 503) request.log.error({ err: error }, 'request failed');
       if (body.statusCode === 503) reply.header('Retry-After', this.retryAfter);
       void reply.status(body.statusCode).send(body);

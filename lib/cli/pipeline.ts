@@ -3,9 +3,16 @@
 import * as path from 'node:path';
 
 import { ConfigError, flagsToKeys, resolveConfig, schemaOptions, type ConfigSchema } from '../pipelines/config.js';
-import type { CommonConfig, DatasetLoader } from '../pipelines/data.js';
+import type { DatasetLoader } from '../pipelines/data.js';
 import type { Pipeline, PipelineCommand } from '../pipelines/registry.js';
-import { runAll, runStage, StageOrderError, type RunOptions, type StageOutcome } from '../pipelines/stage.js';
+import {
+  runAll,
+  runCommand,
+  runStage,
+  StageOrderError,
+  type RunOptions,
+  type StageOutcome,
+} from '../pipelines/stage.js';
 import { defaultSink } from '../train/progress.js';
 import { formatHelp, parseOptions, UsageError, type Command, type OptionSpecs } from './args.js';
 import { formatTable, loadDataOption, resolveDevice } from './commands/common.js';
@@ -162,23 +169,10 @@ export function pipelineCommand(pipeline: Pipeline): CommandGroup {
       const run = runOptionsFromFlags(pipeline, config, options, rerun);
       const command = commands.find((c) => c.name === sub);
       if (command) {
-        const own = resolveConfig(command.options ?? {}, {
-          flags: flagsToKeys(command.options ?? {}, options, given),
+        await runCommand(pipeline, command.name, {
+          ...run,
+          commandOptions: flagsToKeys(command.options ?? {}, options, given),
         });
-        let loaded: ReturnType<DatasetLoader> | undefined;
-        await command.run(
-          {
-            pipeline,
-            config,
-            dir: run.dir,
-            device: run.device!,
-            progress: run.progress!,
-            log: run.log!,
-            dataset: () => (loaded ??= loadCliDataset(config as CommonConfig)),
-            runAll: (dir, c) => runAll(pipeline, { ...run, dir, config: c }),
-          },
-          own,
-        );
       } else if (sub === 'all') {
         const result = await runAll(pipeline, run);
         for (const [stage, outcome] of Object.entries(result.outcomes)) printOutcome(stage, outcome);

@@ -198,7 +198,7 @@ export class RunFolder {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      let holder = NaN;
+      let holder: number;
       try {
         holder = Number.parseInt(fs.readFileSync(file, 'utf-8'), 10);
       } catch {

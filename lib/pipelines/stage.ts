@@ -15,10 +15,10 @@ import * as path from 'node:path';
 
 import type { LoadedDataset } from '../data/source.js';
 import { silentSink, type ProgressSink } from '../train/progress.js';
-import { stageConfig, type ConfigSchema } from './config.js';
+import { resolveConfig, stageConfig, type ConfigSchema } from './config.js';
 import { loadConfiguredDataset, type CommonConfig, type DatasetLoader } from './data.js';
 import { combineDigests, digestInput, digestOutputs, type Digest, type FileDigest } from './digest.js';
-import type { Pipeline } from './registry.js';
+import type { CommandContext, Pipeline } from './registry.js';
 import { RunFolder, type StageRecord } from './run-folder.js';
 
 export interface StageContext<C> {
@@ -287,4 +287,34 @@ export async function runAll<C>(pipeline: Pipeline, options: RunOptions<C>): Pro
   } finally {
     session.run.close();
   }
+}
+
+/**
+ * Runs the extra command `name` of `pipeline` (ablation, compare...) with `options.dir` as its
+ * folder; `commandOptions` are its own options (as flags: lists may be comma-separated strings).
+ */
+export async function runCommand<C>(
+  pipeline: Pipeline,
+  name: string,
+  options: RunOptions<C> & { commandOptions?: Record<string, unknown> },
+): Promise<void> {
+  const command = pipeline.commands?.find((c) => c.name === name);
+  if (!command)
+    throw new Error(
+      `${pipeline.name}: no command '${name}'; commands: ${(pipeline.commands ?? []).map((c) => c.name).join(', ') || 'none'}`,
+    );
+  const own = resolveConfig(command.options ?? {}, { flags: options.commandOptions ?? {} });
+  let loaded: Promise<LoadedDataset> | undefined;
+  const load = options.loadDataset ?? loadConfiguredDataset;
+  const ctx: CommandContext<C> = {
+    pipeline,
+    config: options.config,
+    dir: options.dir,
+    device: options.device ?? 'cpu',
+    progress: options.progress ?? (() => silentSink),
+    log: options.log ?? (() => undefined),
+    dataset: () => (loaded ??= load(options.config as CommonConfig)),
+    runAll: (dir, config) => runAll(pipeline, { ...options, dir, config }),
+  };
+  await (command as unknown as { run(ctx: CommandContext<C>, o: unknown): Promise<void> }).run(ctx, own);
 }

@@ -545,8 +545,29 @@ describe('pipeline command line', () => {
     const unknown = run('seqrec', 'tain');
     expect(unknown.status).to.equal(2);
     expect(unknown.stderr).to.match(/seqrec has no stage or command 'tain'; it has train, all/);
+    const badConfig = run('seqrec', 'train', '--config', '/nonexistent/c.json');
+    expect(badConfig.status).to.equal(2);
+    expect(badConfig.stderr).to.match(/--config \/nonexistent\/c\.json: cannot read it \(ENOENT\)/);
     const typo = run('seqrec', 'train', '--batchsize', '3');
     expect(typo.status).to.equal(2);
     expect(typo.stderr).to.match(/unknown option --batchsize; did you mean --batch-size\?/);
+  });
+
+  it('a diverged training fails the stage, exits non-zero and saves no model', function () {
+    this.timeout(120_000);
+    const dir = tempDir('diverged');
+    try {
+      const r = run('train', 'sasrec', '--lr', '1e30', '--epochs', '1', '--batch-size', '1024', '--out', dir);
+      expect(r.status, r.stderr).to.equal(1);
+      expect(r.stderr).to.match(
+        /sasrec diverged \((the loss is|non-finite gradients in) .+ at epoch 0, batch \d+, step \d+\); nothing was saved: try a lower --lr/,
+      );
+      const record = pipelines.readRunManifest(dir)!.stages.train!;
+      expect(record.status).to.equal('failed');
+      expect(record.error).to.match(/diverged/);
+      expect(fs.existsSync(path.join(dir, 'train', 'model.safetensors'))).to.equal(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -176,8 +176,10 @@ export function pipelineCommand(pipeline: Pipeline): CommandGroup {
       } else if (sub === 'all') {
         const result = await runAll(pipeline, run);
         for (const [stage, outcome] of Object.entries(result.outcomes)) printOutcome(stage, outcome);
+        console.error(`${pipeline.name}: every stage is done in ${run.dir}`);
       } else {
         printOutcome(sub!, await runStage(pipeline, sub!, run));
+        console.error(`${pipeline.name} ${sub}: done in ${run.dir}`);
       }
     },
   };

@@ -8,7 +8,7 @@ import { leftPad, type SequenceRecommender } from '../../models/recommender-mode
 import { embedding } from '../../ops/embedding.js';
 import { linear } from '../../ops/linalg.js';
 import { tidy } from '../../scope.js';
-import { tensor } from '../../tensor.js';
+import { tensor, type Tensor } from '../../tensor.js';
 
 /** 'hr@10', 'ndcg@10', 'mrr' ... from RankingMetrics. */
 export function flatten(m: RankingMetrics): Record<string, number> {
@@ -57,35 +57,39 @@ export function evaluateSampled(
   const rows = sets.users.length;
   const chunk = options.chunk ?? 512;
   const scores = new Float32Array(rows * sets.width);
+  withItemTable(model, (table) => {
+    for (let start = 0; start < rows; start += chunk) {
+      const n = Math.min(chunk, rows - start);
+      tidy(() => {
+        const users = model.userRepresentation(
+          stageInputs(split, sets.users.subarray(start, start + n), stage, model.config.maxlen),
+          n,
+        );
+        const ids = tensor(sets.candidates.subarray(start * sets.width, (start + n) * sets.width), {
+          shape: [n, sets.width],
+          dtype: 'i32',
+          device: model.device,
+        });
+        const candidates = embedding(ids, table);
+        scores.set(candidates.mul(users.unsqueeze(1)).sum(2).dataSync(), start * sets.width);
+      });
+    }
+  });
+  return sampledMetrics(scores, rows, { targetIndex: sets.targetIndex });
+}
+
+/**
+ * Runs `score` in eval mode without gradients, with the item table computed once (the external
+ * variant maps every row through its adapter) and freed after, then restores the model's mode.
+ */
+function withItemTable(model: SequenceRecommender, score: (table: Tensor) => void): void {
   const wasTraining = model.training;
   model.eval();
   try {
-    // One tidy scope frees a computed item table (the external variant's adapter output).
-    noGrad(() =>
-      tidy(() => {
-        const table = model.itemEmbeddings();
-        for (let start = 0; start < rows; start += chunk) {
-          const n = Math.min(chunk, rows - start);
-          tidy(() => {
-            const users = model.userRepresentation(
-              stageInputs(split, sets.users.subarray(start, start + n), stage, model.config.maxlen),
-              n,
-            );
-            const ids = tensor(sets.candidates.subarray(start * sets.width, (start + n) * sets.width), {
-              shape: [n, sets.width],
-              dtype: 'i32',
-              device: model.device,
-            });
-            const candidates = embedding(ids, table);
-            scores.set(candidates.mul(users.unsqueeze(1)).sum(2).dataSync(), start * sets.width);
-          });
-        }
-      }),
-    );
+    noGrad(() => tidy(() => score(model.itemEmbeddings())));
   } finally {
     model.train(wasTraining);
   }
-  return sampledMetrics(scores, rows, { targetIndex: sets.targetIndex });
 }
 
 /** Full-ranking metrics over every item (evaluation users: those with a target). */
@@ -99,33 +103,23 @@ export function evaluateFullRanking(
   for (let u = 1; u <= split.dataset.numUsers; u++) if (split.target(u, stage) > 0) users.push(u);
   const chunk = options.chunk ?? 512;
   const parts: RankingMetrics[] = [];
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    // The item table is computed once (the external variant maps every row through its adapter).
-    noGrad(() =>
-      tidy(() => {
-        const table = model.itemEmbeddings();
-        for (let start = 0; start < users.length; start += chunk) {
-          const batch = users.slice(start, start + chunk);
-          const scores = tidy(() =>
-            linear(
-              model.userRepresentation(stageInputs(split, batch, stage, model.config.maxlen), batch.length),
-              table,
-            ).dataSync(),
-          );
-          const targets = batch.map((u) => split.target(u, stage));
-          parts.push(
-            fullRankingMetrics(scores, batch.length, targets, {
-              exclude: options.excludeHistory ? (r) => split.history(batch[r]!, stage) : undefined,
-            }),
-          );
-        }
-      }),
-    );
-  } finally {
-    model.train(wasTraining);
-  }
+  withItemTable(model, (table) => {
+    for (let start = 0; start < users.length; start += chunk) {
+      const batch = users.slice(start, start + chunk);
+      const scores = tidy(() =>
+        linear(
+          model.userRepresentation(stageInputs(split, batch, stage, model.config.maxlen), batch.length),
+          table,
+        ).dataSync(),
+      );
+      const targets = batch.map((u) => split.target(u, stage));
+      parts.push(
+        fullRankingMetrics(scores, batch.length, targets, {
+          exclude: options.excludeHistory ? (r) => split.history(batch[r]!, stage) : undefined,
+        }),
+      );
+    }
+  });
   return mergeMetrics(parts);
 }
 

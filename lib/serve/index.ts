@@ -1,5 +1,11 @@
 export { Recommender, type RecommenderOptions } from './recommender.js';
 export {
+  registerRecommenderKind,
+  recommenderKindOf,
+  type RecommenderKindLoader,
+  type LoadedRecommenderModel,
+} from './kinds.js';
+export {
   RequestError,
   type GeneratedRecommendation,
   type ItemId,

@@ -7,10 +7,10 @@ import { tidy } from '../../scope.js';
 import { randn, type Tensor } from '../../tensor.js';
 import { defineCommand } from '../args.js';
 import { loadDefaultDataset } from '../../data/index.js';
-import { evaluatePopularity, flatten } from '../../models/index.js';
+import { evaluatePopularity } from '../../models/index.js';
+import { flatten, trainAndTest } from '../../pipelines/seqrec/index.js';
 import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
-import { trainAndTest } from './train.js';
 
 interface KernelCheck {
   name: string;
@@ -67,7 +67,7 @@ export const demoCommand = defineCommand({
     'skip-training': { type: 'boolean', description: 'only show the build and check the kernels', default: false },
   },
   async run(options) {
-    await infoCommand.run({ json: false }, []);
+    await infoCommand.run({ json: false }, [], new Set());
     const report = devices();
     const targets = options.device
       ? [options.device]

@@ -1,5 +1,5 @@
 // llmrec eval: test metrics of a saved model on its dataset.
-import { evaluateFullRanking, evaluateSampled, flatten } from '../../models/index.js';
+import { evaluateFullRanking, evaluateSampled, flatten } from '../../pipelines/seqrec/index.js';
 import { Recommender } from '../../serve/recommender.js';
 import { defineCommand, UsageError } from '../args.js';
 import { formatTable, loadDataOption, resolveDevice } from './common.js';

@@ -51,7 +51,7 @@ export interface ModelFeatures {
 }
 
 export interface ModelInfo {
-  /** The run kind, as its run folder names it (e.g. 'sasrec'). */
+  /** What model serves (e.g. 'sasrec'); a pipeline's run may name its own. */
   kind: string;
   device: string;
   /** Items the model can recommend now. */

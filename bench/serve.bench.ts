@@ -4,7 +4,7 @@
 // the same batching settings, so the difference is what HTTP costs. Bounded in requests and time.
 //
 //   node dist/bench/serve.bench.js [--run NAME=DIR ...] [--device cpu|cuda:N] [--connections 1,16,64]
-//     [--requests 400,3000,6000] [--max-batch 64] [--max-wait-ms 2] [--out FILE]
+//     [--requests 400,3000,6000] [--max-batch 64] [--max-wait-ms 0] [--out FILE]
 //
 // Without --run it serves a freshly initialised SASRec (a-llmrec preset: latency does not depend
 // on the weights). --run takes any run folder Recommender.load opens, so each pipeline's can be
@@ -52,7 +52,7 @@ function parseArgs(argv: string[]): Options {
     connections: [1, 16, 64],
     requests: [400, 3000, 6000],
     maxBatch: 64,
-    maxWaitMs: 2,
+    maxWaitMs: 0,
   };
   const list = (value: string | undefined, flag: string) => {
     const numbers = (value ?? '').split(',').map(Number);
@@ -79,7 +79,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--out') options.out = value();
     else if (arg === '--help' || arg === '-h') {
       console.log(
-        'usage: node dist/bench/serve.bench.js [--run NAME=DIR ...] [--device cpu|cuda:N] [--connections 1,16,64] [--requests 400,3000,6000] [--max-batch 64] [--max-wait-ms 2] [--out FILE]',
+        'usage: node dist/bench/serve.bench.js [--run NAME=DIR ...] [--device cpu|cuda:N] [--connections 1,16,64] [--requests 400,3000,6000] [--max-batch 64] [--max-wait-ms 0] [--out FILE]',
       );
       process.exit(0);
     } else throw new Error(`serve.bench: unknown argument '${arg}' (see --help)`);

@@ -31,8 +31,9 @@ export const serveCommand = defineCommand({
     'max-batch': { type: 'integer', description: 'requests per forward pass', default: 64 },
     'max-wait-ms': {
       type: 'number',
-      description: 'how long a request may wait for others to share its forward pass',
-      default: 2,
+      description:
+        'how long a request may wait for others to share its forward pass (0: requests that arrive together or while a pass runs share the next)',
+      default: 0,
     },
     'max-queue': {
       type: 'integer',

@@ -32,7 +32,7 @@ export interface ServeOptions {
   device?: string;
   /** Calls per forward pass (default 64). */
   maxBatch?: number;
-  /** How long a call may wait for others to share its forward pass (default 2 ms). */
+  /** How long a call may wait for others to share its forward pass (default 0: calls share a pass when they arrive together or while one runs). */
   maxWaitMs?: number;
   /** Requests one model holds at once, waiting or computing; beyond it, 503 (default 1024). */
   maxQueue?: number;
@@ -150,7 +150,7 @@ export class RecommendationServer {
     };
     const device = options.device ?? 'cpu';
     const maxBatch = positiveInteger(options.maxBatch ?? 64, 'maxBatch');
-    const maxWaitMs = options.maxWaitMs ?? 2;
+    const maxWaitMs = options.maxWaitMs ?? 0;
     if (!(maxWaitMs >= 0 && maxWaitMs <= 60_000))
       throw new Error(`serve: maxWaitMs must be in 0..60000, got ${maxWaitMs}`);
     const maxQueue = positiveInteger(options.maxQueue ?? 1024, 'maxQueue');

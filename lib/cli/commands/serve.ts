@@ -74,11 +74,12 @@ export const serveCommand = defineCommand({
 
     // Loaded here, not at the top: fastify and its plugins cost every other command ~0.4 s to import.
     const { createServer } = await import('../../serve/http/server.js');
+    const device = resolveDevice(options.device);
     let server;
     try {
       server = createServer({
         models,
-        device: resolveDevice(options.device),
+        device,
         maxBatch: options['max-batch'],
         maxWaitMs: options['max-wait-ms'],
         maxQueue: options['max-queue'],
@@ -121,7 +122,16 @@ export const serveCommand = defineCommand({
     process.on('SIGINT', onInt);
     process.on('SIGHUP', onHup);
     try {
-      const address = await server.listen({ host: options.host, port: options.port });
+      let address: string;
+      try {
+        address = await server.listen({ host: options.host, port: options.port });
+      } catch (error) {
+        await server.close();
+        throw new Error(
+          `cannot listen on ${options.host}:${options.port}: ${(error as Error).message}; choose another --port or --host`,
+          { cause: error },
+        );
+      }
       try {
         await server.loaded;
       } catch (error) {

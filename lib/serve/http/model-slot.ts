@@ -113,7 +113,7 @@ export class ModelSlot {
     );
   }
 
-  /** The first load; throws what the loader threw. */
+  /** The first load: a reload with nothing serving yet (a failure says why, naming the folder). */
   async load(): Promise<void> {
     await this.reload();
   }

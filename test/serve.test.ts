@@ -78,7 +78,9 @@ describeEachDevice('llmrec serve (HTTP)', (device) => {
     const listed = await call(base, 'GET', '/v1/models');
     expect(listed.status).to.equal(200);
     const [described] = listed.body.models as (ModelInfo & { name: string; generation: number; ready: boolean })[];
-    expect(described).to.include({ name: 'sasrec', kind: 'sasrec', device, ready: true, generation: 1, maxK: 1024 });
+    const servedOn = device === 'cuda' ? 'cuda:0' : device; // tensors name the device they are on
+    expect(described).to.include({ name: 'sasrec', kind: 'sasrec', device: servedOn, ready: true, generation: 1 });
+    expect(described!.maxK).to.equal(1024);
     expect(described!.features).to.deep.equal({ candidates: true, addItems: false, text: false });
     expect(described!.numItems).to.equal((await embeddedSplit()).dataset.numItems);
 
@@ -98,7 +100,7 @@ describeEachDevice('llmrec serve (HTTP)', (device) => {
       ),
     ).to.equal(5);
     expect(metricValue(text, 'llmrec_batch_size_sum{model="sasrec"}')).to.equal(5);
-    expect(metricValue(text, `llmrec_device_memory_bytes{device="${device}",state="in_use"}`)).to.be.greaterThan(0);
+    expect(metricValue(text, `llmrec_device_memory_bytes{device="${servedOn}",state="in_use"}`)).to.be.greaterThan(0);
     expect(text).to.include('process_cpu_seconds_total');
 
     const docs = await call(base, 'GET', '/docs');

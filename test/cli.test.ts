@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { recommend, startServeProcess } from './support/serving.js';
+
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
@@ -85,7 +87,7 @@ describe('llmrec command line', () => {
     }
   });
 
-  it('trains, evaluates and recommends from the command line', function () {
+  it('trains, evaluates, recommends and serves from the command line', async function () {
     this.timeout(300_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmrec-cli-'));
     try {
@@ -118,6 +120,16 @@ describe('llmrec command line', () => {
       const evaluated = run('eval', '--model', dir);
       expect(evaluated.status, evaluated.stderr).to.equal(0);
       expect(evaluated.stdout).to.match(/1\+99 sampled/);
+      // The run folder serves over HTTP as it is, with the same answer as `recommend`.
+      const server = await startServeProcess(['--model', dir, '--port', '0']);
+      try {
+        const served = await recommend(server.address, path.basename(dir), { history: ['85123A', '22423'], k: 3 });
+        expect(served.status).to.equal(200);
+        expect(served.body.items).to.deep.equal(items);
+      } finally {
+        server.child.kill('SIGTERM');
+        expect(await server.exited).to.equal(0);
+      }
       const strict = run('recommend', '--model', dir, '--strict', 'NOPE');
       expect(strict.status).to.equal(1);
       expect(strict.stderr).to.match(/history has 1 unknown item id\(s\): NOPE/);

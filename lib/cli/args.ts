@@ -12,6 +12,8 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** One-letter alias, e.g. 'k' for -k. */
   short?: string;
+  /** The option may be given several times; its value is the list of them, in order (string options). */
+  multiple?: boolean;
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -23,7 +25,11 @@ type ValueOf<S extends OptionSpec> = S['type'] extends 'boolean'
     : number;
 
 export type ParsedOptions<S extends OptionSpecs> = {
-  [K in keyof S]: S[K]['default'] extends undefined ? ValueOf<S[K]> | undefined : ValueOf<S[K]>;
+  [K in keyof S]: S[K]['multiple'] extends true
+    ? string[]
+    : S[K]['default'] extends undefined
+      ? ValueOf<S[K]> | undefined
+      : ValueOf<S[K]>;
 };
 
 export interface Command<S extends OptionSpecs = OptionSpecs> {
@@ -71,10 +77,10 @@ export function parseOptions<S extends OptionSpecs>(
   specs: S,
   argv: string[],
 ): { options: ParsedOptions<S>; positionals: string[]; given: Set<string> } {
-  const values: Record<string, string | number | boolean | undefined> = {};
+  const values: Record<string, string | number | boolean | string[] | undefined> = {};
   // The options the user named (the others hold their defaults): what overrides a config file.
   const given = new Set<string>();
-  for (const [name, spec] of Object.entries(specs)) values[name] = spec.default;
+  for (const [name, spec] of Object.entries(specs)) values[name] = spec.multiple ? [] : spec.default;
   const positionals: string[] = [];
   const byShort = new Map(
     Object.entries(specs).flatMap(([name, spec]) => (spec.short ? [[spec.short, name] as const] : [])),
@@ -117,7 +123,9 @@ export function parseOptions<S extends OptionSpecs>(
     }
     const raw = inline ?? argv[++i];
     if (raw === undefined) throw new UsageError(`--${name} needs a value`);
-    values[name] = convert(name, spec, raw);
+    const value = convert(name, spec, raw);
+    if (spec.multiple) (values[name] as string[]).push(String(value));
+    else values[name] = value;
   }
   return { options: values as ParsedOptions<S>, positionals, given };
 }
@@ -140,6 +148,7 @@ export function formatHelp(program: string, command: Command): string {
     entries.forEach(([, spec], i) => {
       const extra = [
         spec.choices ? `one of ${spec.choices.join('|')}` : '',
+        spec.multiple ? 'repeatable' : '',
         spec.default !== undefined ? `default ${String(spec.default)}` : '',
       ]
         .filter(Boolean)

@@ -10,6 +10,7 @@ import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
 import { lmCommand } from './commands/lm.js';
 import { recommendCommand } from './commands/recommend.js';
+import { serveCommand } from './commands/serve.js';
 import { tokenizerCommand } from './commands/tokenizer.js';
 import { trainCommand } from './commands/train.js';
 import { isUsageError, pipelineCommand, type CommandGroup } from './pipeline.js';
@@ -22,6 +23,7 @@ const commands: (Command | CommandGroup)[] = [
   trainCommand as Command,
   evalCommand as Command,
   recommendCommand as Command,
+  serveCommand as Command,
   dataCommand as Command,
   infoCommand as Command,
   tokenizerCommand as Command,

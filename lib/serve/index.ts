@@ -1,7 +1,19 @@
-export { Recommender, type Recommendation, type RecommendOptions, type RecommenderOptions } from './recommender.js';
+export { Recommender, type RecommenderOptions } from './recommender.js';
 export {
   registerRecommenderKind,
   recommenderKindOf,
   type RecommenderKindLoader,
   type LoadedRecommenderModel,
 } from './kinds.js';
+export {
+  RequestError,
+  type GeneratedRecommendation,
+  type ItemId,
+  type ModelFeatures,
+  type ModelInfo,
+  type NewItem,
+  type Recommendation,
+  type RecommendOptions,
+  type ServableModel,
+} from './servable.js';
+export { MicroBatcher, type BatchingStats, type MicroBatcherOptions } from './batcher.js';

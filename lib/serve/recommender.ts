@@ -8,56 +8,44 @@ import { leftPad, type SequenceRecommender } from '../models/recommender-model.j
 import { scoreTopk } from '../ops/topk.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
+import { MicroBatcher, type BatchingStats } from './batcher.js';
 import { loadRecommenderModel } from './kinds.js';
+import {
+  RequestError,
+  type ModelInfo,
+  type Recommendation,
+  type RecommendOptions,
+  type ServableModel,
+} from './servable.js';
 
-export interface RecommendOptions {
-  /** How many items (default 10; at most 1024 and the catalogue size). */
-  k?: number;
-  /** Items never to return, in the caller's ids (e.g. out of stock). */
-  exclude?: readonly (string | number)[];
-  /** Leave out the items of the history itself (default true). */
-  excludeHistory?: boolean;
-  /**
-   * What an item id the model has never seen does: 'ignore' (default) drops it from the history,
-   * 'error' rejects the call naming it.
-   */
-  unknownItems?: 'ignore' | 'error';
-}
-
-export interface Recommendation {
-  /** The item's id as in the training data. */
-  item: string;
-  title: string;
-  score: number;
-}
+export type { Recommendation, RecommendOptions } from './servable.js';
 
 export interface RecommenderOptions {
   device?: string;
   /** Calls per forward pass (default 64). */
   maxBatch?: number;
+  /** How long a call may wait for others to share its forward pass, in ms (default 0: only calls of the same tick). */
+  maxWaitMs?: number;
 }
 
-interface Pending {
+interface Call {
   ids: number[];
   k: number;
   exclude: number[];
-  resolve: (value: Recommendation[]) => void;
-  reject: (error: Error) => void;
 }
 
-export class Recommender {
+export class Recommender implements ServableModel {
   private readonly itemIndex = new Map<string, number>();
   private readonly popularOrder: number[];
   /** Item representations, computed once: the model is frozen while it serves. */
   private readonly itemTable: Tensor;
-  private queue: Pending[] = [];
-  private flushing = false;
+  private readonly batcher: MicroBatcher<Call, Recommendation[]>;
   private closed = false;
 
   private constructor(
     readonly model: SequenceRecommender,
     readonly config: SavedModelConfig,
-    private readonly maxBatch: number,
+    batching: { maxBatch: number; maxWaitMs: number },
   ) {
     const keys = config.dataset!.itemKeys;
     keys.forEach((key, id) => {
@@ -68,6 +56,7 @@ export class Recommender {
     this.popularOrder.sort((a, b) => popularity[b]! - popularity[a]! || a - b);
     model.eval();
     this.itemTable = keep(noGrad(() => model.itemEmbeddings()));
+    this.batcher = new MicroBatcher({ ...batching, run: (batch) => this.run(batch) });
   }
 
   /**
@@ -78,13 +67,16 @@ export class Recommender {
     const maxBatch = options.maxBatch ?? 64;
     if (!Number.isInteger(maxBatch) || maxBatch < 1)
       throw new Error(`Recommender.load: 'maxBatch' must be a positive integer, got ${maxBatch}`);
+    const maxWaitMs = options.maxWaitMs ?? 0;
+    if (typeof maxWaitMs !== 'number' || !(maxWaitMs >= 0 && maxWaitMs <= 60_000))
+      throw new Error(`Recommender.load: 'maxWaitMs' must be a number of ms in 0..60000, got ${String(maxWaitMs)}`);
     let loaded;
     try {
       loaded = await loadRecommenderModel(dir, { device: options.device ?? 'cpu' });
     } catch (error) {
       throw new Error(`Recommender.load: ${(error as Error).message}`, { cause: error });
     }
-    return new Recommender(loaded.model, loaded.config, maxBatch);
+    return new Recommender(loaded.model, loaded.config, { maxBatch, maxWaitMs });
   }
 
   /** Number of items the model knows. */
@@ -102,7 +94,8 @@ export class Recommender {
       else ids.push(id);
     }
     if (unknown.length > 0 && policy === 'error')
-      throw new Error(
+      throw new RequestError(
+        what,
         `recommend: ${what} has ${unknown.length} unknown item id(s): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', ...' : ''}`,
       );
     return ids;
@@ -111,34 +104,59 @@ export class Recommender {
   /**
    * The top-k items for a user whose history (oldest first, in the training data's item ids) is
    * given. Unknown ids are dropped (or rejected, see options). An empty history, or one with no
-   * known item, gets the most popular items of the training data.
+   * known item, gets the most popular items of the training data. With `candidates`, only those
+   * items are ranked.
    */
   recommend(history: readonly (string | number)[], options: RecommendOptions = {}): Promise<Recommendation[]> {
     if (this.closed) return Promise.reject(new Error('recommend: this Recommender is closed'));
-    if (!Array.isArray(history)) return Promise.reject(new Error('recommend: history must be an array of item ids'));
+    if (!Array.isArray(history))
+      return Promise.reject(new RequestError('history', 'recommend: history must be an array of item ids'));
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > Math.min(1024, this.numItems))
       return Promise.reject(
-        new Error(`recommend: k must be an integer in 1..${Math.min(1024, this.numItems)}, got ${k}`),
+        new RequestError('k', `recommend: k must be an integer in 1..${Math.min(1024, this.numItems)}, got ${k}`),
       );
     let ids: number[];
     let exclude: number[];
     try {
       ids = this.resolveIds(history, options.unknownItems ?? 'ignore', 'history');
       exclude = this.resolveIds(options.exclude ?? [], 'ignore', 'exclude');
+      // Ranking a candidate set is ranking the catalogue with everything else excluded.
+      if (options.candidates !== undefined) {
+        const allowed = new Set(this.resolveIds(options.candidates, options.unknownItems ?? 'ignore', 'candidates'));
+        for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
+      }
     } catch (error) {
       return Promise.reject(error as Error);
     }
     if (options.excludeHistory ?? true) exclude = [...exclude, ...ids];
     if (ids.length === 0) return Promise.resolve(this.popular(k, exclude));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ids, k, exclude, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        // Gather every call made in this tick (and while a batch runs) into the next batch.
-        setImmediate(() => void this.flush());
-      }
-    });
+    return this.batcher.submit({ ids, k, exclude });
+  }
+
+  info(): ModelInfo {
+    return {
+      kind: this.config.kind,
+      device: this.model.device,
+      numItems: this.numItems,
+      maxK: Math.min(1024, this.numItems),
+      features: { candidates: true, addItems: false, text: false },
+    };
+  }
+
+  get batching(): BatchingStats {
+    return this.batcher;
+  }
+
+  /** One batch through the model (the most popular item as history); refuses non-finite scores. */
+  async warmUp(): Promise<void> {
+    const top = this.popularOrder[0];
+    if (top === undefined) return;
+    const answer = await this.recommend([this.config.dataset!.itemKeys[top]!], { k: 1 });
+    if (answer.some((r) => !Number.isFinite(r.score)))
+      throw new Error(
+        `Recommender: the model scores items as ${answer[0]!.score}; its weights are not finite (a diverged or corrupt checkpoint)`,
+      );
   }
 
   private popular(k: number, exclude: number[]): Recommendation[] {
@@ -157,19 +175,7 @@ export class Recommender {
     return { item: dataset.itemKeys[id]!, title: dataset.titles[id] ?? '', score };
   }
 
-  private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      try {
-        await this.run(batch);
-      } catch (error) {
-        for (const p of batch) p.reject(error as Error);
-      }
-    }
-    this.flushing = false;
-  }
-
-  private async run(batch: Pending[]): Promise<void> {
+  private async run(batch: Call[]): Promise<Recommendation[][]> {
     const maxlen = this.model.config.maxlen;
     const rows = batch.length;
     const k = Math.max(...batch.map((p) => p.k));
@@ -178,7 +184,7 @@ export class Recommender {
     const offsets = [0];
     const excluded: number[] = [];
     for (const p of batch) {
-      excluded.push(...new Set(p.exclude));
+      for (const id of new Set(p.exclude)) excluded.push(id);
       offsets.push(excluded.length);
     }
     // Queue the forward pass and top-k; only the read-back is awaited (off the JS thread).
@@ -193,14 +199,14 @@ export class Recommender {
     );
     try {
       const [scores, items] = await Promise.all([values.data(), indices.data()]);
-      batch.forEach((p, r) => {
+      return batch.map((p, r) => {
         const out: Recommendation[] = [];
         for (let j = 0; j < p.k; j++) {
           const id = items[r * k + j]!;
           if (id <= 0) break; // fewer than k items were left after exclusion
           out.push(this.describe(id, scores[r * k + j]!));
         }
-        p.resolve(out);
+        return out;
       });
     } finally {
       values.dispose();
@@ -211,7 +217,7 @@ export class Recommender {
   /** Rejects new calls, waits for queued ones, and frees the model. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
+    await this.batcher.drain();
     this.itemTable.dispose(); // the table parameter itself when the model has its own (dispose is idempotent)
     this.model.dispose();
   }

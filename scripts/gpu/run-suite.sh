@@ -4,13 +4,17 @@
 #   1. the CUDA test suite (every kernel against the float64 reference and its CPU twin)
 #   2. the same kernel suites under compute-sanitizer (memcheck)
 #   3. the llmrec benchmarks and their PyTorch counterparts, joined into one table
+#   4. (models) SASRec/GRU4Rec against their references, and the Recommender's latency
+#   5. (serve) llmrec serve under load on loopback, beside the in-process Recommender
 # Results go to $OUT (the device tool's output folder) or ./gpu-results.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-$PWD/gpu-results}
 mkdir -p "$out"
 source .gpu/env.sh
-[ -e node_modules ] || ln -s .gpu/deps/node_modules node_modules
+if [ ! -e node_modules ]; then
+  mkdir -p /tmp/gpu-deps && tar -C /tmp/gpu-deps -xJf .gpu/deps.txz && ln -s /tmp/gpu-deps/node_modules node_modules
+fi
 mkdir -p build/Release
 cp .gpu/addon/llmrec.node build/Release/
 cp .gpu/addon/llmrec-build.json build/
@@ -55,4 +59,8 @@ if [ "$phase" = all ] || [ "$phase" = models ]; then
   done
   (cd bench/torch && python3 seqrec_common.py "$out/seqrec.jsonl") | tee "$out/seqrec.md"
   node dist/bench/recommend.bench.js cuda | tee "$out/recommend.jsonl"
+fi
+if [ "$phase" = all ] || [ "$phase" = serve ]; then
+  echo "== llmrec serve: autocannon on loopback at 1/16/64 connections, and the same load in process"
+  node dist/bench/serve.bench.js --device cuda --out "$out/serve.jsonl" 2>&1 | tee "$out/serve.txt" | tail -n 10
 fi

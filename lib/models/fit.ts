@@ -1,7 +1,8 @@
-// Training and evaluation of sequential recommenders on a leave-one-out split: the shared loop
-// of `llmrec train sasrec|gru4rec`, the demo and the pipelines' CF-SRec pretraining.
+// Training and evaluation of sequential recommenders on a split (leave-one-out or the source's
+// own): the shared loop of `llmrec train sasrec|gru4rec`, the demo and the pipelines' CF-SRec
+// pretraining.
 import { noGrad } from '../autograd.js';
-import type { LeaveOneOutSplit } from '../data/dataset.js';
+import type { SequenceSplit } from '../data/dataset.js';
 import { candidateSets, trainingBatches, type Stage } from '../data/sampler.js';
 import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../eval/metrics.js';
 import { embedding } from '../ops/embedding.js';
@@ -41,7 +42,7 @@ export interface FitOptions {
 
 /** Batches of an epoch; the same (epoch, seed) gives the same batches, which exact resume needs. */
 export function* sequenceBatches(
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   maxlen: number,
   batchSize: number,
   epoch: number,
@@ -52,7 +53,7 @@ export function* sequenceBatches(
   }
 }
 
-function countBatches(split: LeaveOneOutSplit, batchSize: number): number {
+function countBatches(split: SequenceSplit, batchSize: number): number {
   let users = 0;
   for (let u = 1; u <= split.dataset.numUsers; u++) if (split.train(u).length >= 2) users++;
   return Math.ceil(users / batchSize);
@@ -61,7 +62,7 @@ function countBatches(split: LeaveOneOutSplit, batchSize: number): number {
 /** Trains `model` on the split's training items; returns the trainer's result. */
 export async function fitSequenceModel(
   model: SequenceRecommender,
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   options: FitOptions,
 ): Promise<TrainResult> {
   const batchSize = options.batchSize ?? 128;
@@ -120,7 +121,7 @@ export function flatten(m: RankingMetrics): Record<string, number> {
 
 /** Left-padded histories (the model input before a stage's target) of `users`. */
 export function stageInputs(
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   users: ArrayLike<number>,
   stage: Stage,
   maxlen: number,
@@ -146,7 +147,7 @@ export interface EvalOptions {
 /** Sampled-candidate metrics (target + `negatives` items the user never saw; SASRec's 1+99). */
 export function evaluateSampled(
   model: SequenceRecommender,
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   stage: 'valid' | 'test',
   options: EvalOptions = {},
 ): RankingMetrics {
@@ -188,7 +189,7 @@ export function evaluateSampled(
 /** Full-ranking metrics over every item (evaluation users: those with a target). */
 export function evaluateFullRanking(
   model: SequenceRecommender,
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   stage: 'valid' | 'test',
   options: EvalOptions = {},
 ): RankingMetrics {

@@ -6,8 +6,8 @@ import { devices } from '../../device.js';
 import { tidy } from '../../scope.js';
 import { randn, type Tensor } from '../../tensor.js';
 import { defineCommand } from '../args.js';
-import { loadDefaultDataset } from '../../data/index.js';
 import { evaluatePopularity, flatten } from '../../models/index.js';
+import { dataOptions, loadDataFromOptions, type DataOptions } from '../data-options.js';
 import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
 import { trainAndTest } from './train.js';
@@ -55,8 +55,10 @@ function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): 
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'Check the kernels on every device, then train and evaluate SASRec and GRU4Rec on the embedded dataset.',
+  summary:
+    'Check the kernels on every device, then train and evaluate SASRec and GRU4Rec on the embedded dataset (or --data).',
   options: {
+    ...dataOptions,
     device: {
       type: 'string',
       description: "run on this device only ('cpu', 'cuda' or 'cuda:N'); default: a GPU if usable",
@@ -96,6 +98,7 @@ export const demoCommand = defineCommand({
     if (failures > 0) throw new Error(`${failures} kernel check(s) failed`);
     if (options['skip-training']) return;
     await recommenderDemo(
+      options,
       options.device ?? targets[targets.length - 1]!,
       options['sasrec-epochs'],
       options['gru4rec-epochs'],
@@ -104,12 +107,18 @@ export const demoCommand = defineCommand({
   },
 });
 
-async function recommenderDemo(device: string, sasrecEpochs: number, gruEpochs: number, seed: number): Promise<void> {
-  const { dataset } = await loadDefaultDataset();
-  const split = dataset.leaveOneOut();
+async function recommenderDemo(
+  data: DataOptions,
+  device: string,
+  sasrecEpochs: number,
+  gruEpochs: number,
+  seed: number,
+): Promise<void> {
+  const { dataset } = await loadDataFromOptions(data);
+  const split = dataset.split();
   console.log(
     `
-training on ${dataset.name} (${dataset.numUsers} users, ${dataset.numItems} items, ${dataset.numInteractions} interactions; leave-one-out) on ${device}`,
+training on ${dataset.name} (${dataset.numUsers} users, ${dataset.numItems} items, ${dataset.numInteractions} interactions; ${split.kind}) on ${device}`,
   );
   const rows: (string | number)[][] = [];
   const shown = ['hr@10', 'ndcg@10'] as const;

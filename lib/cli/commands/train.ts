@@ -20,10 +20,12 @@ import {
   saveTrainedModel,
   type SequenceRecommender,
 } from '../../models/index.js';
+import type { SequenceSplit } from '../../data/index.js';
 import { defaultSink, silentSink } from '../../train/progress.js';
 import type { EpochRecord } from '../../train/trainer.js';
 import { defineCommand, UsageError } from '../args.js';
-import { formatTable, loadDataOption, resolveDevice } from './common.js';
+import { dataOptions, loadDataFromOptions } from '../data-options.js';
+import { formatTable, resolveDevice } from './common.js';
 
 const reported = ['hr@10', 'ndcg@10', 'hr@20', 'ndcg@20'] as const;
 
@@ -62,10 +64,7 @@ function checkPreset<P extends string>(model: string, preset: string, presets: R
 }
 
 /** One training run: build, fit, test. Shared by `train` and `demo`. */
-export async function trainAndTest(
-  split: Parameters<typeof fitSequenceModel>[1],
-  o: TrainRunOptions,
-): Promise<TrainRunResult> {
+export async function trainAndTest(split: SequenceSplit, o: TrainRunOptions): Promise<TrainRunResult> {
   manualSeed(o.seed);
   const numItems = split.dataset.numItems;
   const model: SequenceRecommender =
@@ -108,11 +107,7 @@ export const trainCommand = defineCommand({
   summary: 'Train SASRec or GRU4Rec and report test metrics (default: the embedded dataset).',
   positionals: '<sasrec|gru4rec>',
   options: {
-    data: {
-      type: 'string',
-      description:
-        'dataset file (Online Retail CSV, RecBole .inter, Amazon JSONL, ...); default: embedded Online Retail 2010-2011',
-    },
+    ...dataOptions,
     preset: {
       type: 'string',
       description: 'sasrec: a-llmrec (d 50, maxlen 50) | llm-srec (d 64, maxlen 128); gru4rec: demo',
@@ -141,11 +136,8 @@ export const trainCommand = defineCommand({
       throw new UsageError(`train needs a model: sasrec or gru4rec, got '${kind ?? ''}'`);
     if (options.seeds < 1) throw new UsageError('--seeds must be at least 1');
     const device = resolveDevice(options.device);
-    const { dataset } = await loadDataOption(options.data);
-    const split = dataset.leaveOneOut();
-    console.error(
-      `${dataset.name}: ${dataset.numUsers} users, ${dataset.numItems} items, ${dataset.numInteractions} interactions`,
-    );
+    const { dataset } = await loadDataFromOptions(options);
+    const split = dataset.split();
     const out = options.out ?? path.join('runs', kind);
     const runs: TrainRunResult[] = [];
     for (let s = 0; s < options.seeds; s++) {
@@ -233,7 +225,7 @@ function appendResultLine(
   kind: string,
   seed: number,
   run: TrainRunResult,
-  split: Parameters<typeof fitSequenceModel>[1],
+  split: SequenceSplit,
   device: string,
 ): void {
   const stage = (name: 'valid' | 'test', sampled: Record<string, number>) => {

@@ -281,6 +281,73 @@ describe('data formats: each reader against the truth', () => {
   });
 });
 
+describe('data formats: sequence-split assembly', () => {
+  const header = 'user_id:token\titem_id_list:token_seq\titem_id:token';
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'llmrec-split-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const writeSplit = (train: string[], valid: string[], test: string[], extra: Record<string, string> = {}) => {
+    writeFileSync(path.join(dir, 'S.train.inter'), [header, ...train].join('\n') + '\n');
+    writeFileSync(path.join(dir, 'S.valid.inter'), [header, ...valid].join('\n') + '\n');
+    writeFileSync(path.join(dir, 'S.test.inter'), [header, ...test].join('\n') + '\n');
+    for (const [name, text] of Object.entries(extra)) writeFileSync(path.join(dir, name), text);
+  };
+  const load = async () => (await data.loadDataset(dir, { cache: false })).dataset;
+  const keys = (d: data.SequenceDataset, ids: Int32Array) => [...ids].map((i) => d.itemKeys[i]).join(' ');
+
+  it('joins rows written shortest first or interleaved across users, and users seen only in valid/test', async () => {
+    writeSplit(
+      ['u1\ta\tb', 'u2\tx\ty', 'u1\ta b\tc', 'u2\tx y\tz', 'u1\ta b c\td'],
+      ['u1\ta b c d\te', 'u2\tx y z\tw', 'u3\tp q\tr'],
+      ['u1\tb c d e\tf', 'u2\tx y z w\tv', 'u3\tp q r\ts'],
+    );
+    const d = await load();
+    const split = d.split();
+    const u = (key: string) => d.userKeys.indexOf(key);
+    expect(keys(d, d.sequence(u('u1')))).to.equal('a b c d e f');
+    expect(keys(d, split.train(u('u1')))).to.equal('a b c d');
+    expect(keys(d, split.history(u('u1'), 'test'))).to.equal('b c d e');
+    expect(keys(d, d.sequence(u('u2')))).to.equal('x y z w v');
+    // u3 has no training rows: its valid history is history only, not training data.
+    expect(keys(d, split.train(u('u3')))).to.equal('');
+    expect(keys(d, split.history(u('u3'), 'valid'))).to.equal('p q');
+    expect(d.itemKeys[split.target(u('u3'), 'test')]).to.equal('s');
+    expect(d.loadReport!.malformedCount).to.equal(0);
+  });
+
+  it('reports rows that do not continue their user, with their lines, and keeps the rest', async () => {
+    writeSplit(['u1\ta\tb', 'u1\tZZ b\tc', 'u2\tx\ty'], ['u1\ta b\tc', 'u2\tq\ty'], ['u1\ta b c\td', 'u2\tx y\tz']);
+    const d = await load();
+    const report = d.loadReport!;
+    expect(report.examples.map((e) => [path.basename(e.file), e.line])).to.deep.equal([
+      ['S.train.inter', 3],
+      ['S.valid.inter', 3],
+    ]);
+    expect(report.malformed).to.deep.equal({
+      "history does not continue the user's earlier rows": 1,
+      "valid history does not end with the user's training items": 1,
+    });
+    const split = d.split();
+    expect(split.target(d.userKeys.indexOf('u2'), 'valid')).to.equal(0);
+    expect(d.itemKeys[split.target(d.userKeys.indexOf('u2'), 'test')]).to.equal('z');
+  });
+
+  it('refuses a second valid row for a user, and reads a .text keyed by the index ids', async () => {
+    writeSplit(['0\t0\t1'], ['0\t0 1\t2', '0\t0 1\t2'], ['0\t0 1 2\t3']);
+    expect(await refusal(load)).to.match(/S\.valid\.inter has more than one row for user '0' \(lines 2 and 3\)/);
+    writeSplit(['0\t0\t1'], ['0\t0 1\t2'], ['0\t0 1 2\t3'], {
+      'S.item2index': 'A\t0\nB\t1\nC\t2\nD\t3\n',
+      'S.text': 'item_id:token\ttext:token_seq\n0\tApple\n1\tBanana\n2\tCherry\n3\tDate\n',
+    });
+    const d = await load();
+    expect(d.itemKeys.slice(1)).to.deep.equal(['A', 'B', 'C', 'D']);
+    expect(d.titles.slice(1)).to.deep.equal(['Apple', 'Banana', 'Cherry', 'Date']);
+    expect(d.loadReport!.notes!.join('\n')).to.match(/S\.text is keyed by the index ids/);
+  });
+});
+
 describe('data formats: no reader misreads another format', () => {
   const folders: Record<string, { keys: Keys; without?: number[] }> = {
     'amazon-2018': { keys: 'amazon', without: truth.untitled },

@@ -22,6 +22,7 @@ export * from './ops/layout.js';
 export * from './ops/infonce.js';
 export * from './ops/topk.js';
 export * as models from './models/index.js';
+export * as pipelines from './pipelines/index.js';
 export * from './serve/index.js';
 export { Tokenizer, type AddedToken, type EncodeOptions, type DecodeOptions } from './llm/tokenizer.js';
 export { trainByteLevelBpe, type TrainByteLevelBpeOptions } from './llm/bpe-train.js';

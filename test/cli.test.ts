@@ -48,6 +48,43 @@ describe('llmrec command line', () => {
       expect(r.stdout).to.match(new RegExp(`^${model}\\s+0\\.\\d{4}`, 'm'));
   });
 
+  it("train --out is a run folder: `.` works, the user's files and the folder's mode stay, --resume after the end works", function () {
+    this.timeout(300_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmrec-cli-out-'));
+    const inDir = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: dir });
+    try {
+      fs.chmodSync(dir, 0o750);
+      const trained = inDir('train', 'sasrec', '--epochs', '1', '--batch-size', '512', '--out', '.');
+      expect(trained.status, trained.stderr).to.equal(0);
+      expect(fs.readdirSync(dir).sort()).to.deep.equal(['manifest.json', 'train']);
+      expect(fs.existsSync(path.join(dir, 'train', 'checkpoints', 'seed-0', 'latest.json'))).to.equal(true);
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+      const resumed = inDir('train', 'sasrec', '--epochs', '1', '--batch-size', '512', '--out', '.', '--resume');
+      expect(resumed.status, resumed.stderr).to.equal(0);
+      expect(resumed.stdout).to.match(/"event":"resume"/);
+      expect(resumed.stdout).not.to.match(/"event":"step"/); // nothing left to train
+      const line = (out: string) => out.split('\n').find((l) => l.startsWith('sasrec '));
+      expect(line(resumed.stdout)).to.equal(
+        line(trained.stdout)!.replace(/\S+\s*$/, line(resumed.stdout)!.match(/\S+\s*$/)![0]),
+      );
+      expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf-8')).to.equal('mine');
+      expect(fs.statSync(dir).mode & 0o777).to.equal(0o750);
+      const rec = inDir('recommend', '--model', '.', '-k', '2', '--json', '85123A');
+      expect(rec.status, rec.stderr).to.equal(0);
+      expect(JSON.parse(rec.stdout)).to.have.length(2);
+      // A folder holding someone else's files is refused before any training, and left as it was.
+      const other = path.join(dir, 'other');
+      fs.mkdirSync(other);
+      fs.writeFileSync(path.join(other, 'data.csv'), 'a,b');
+      const refused = inDir('train', 'gru4rec', '--out', other);
+      expect(refused.status).to.equal(1);
+      expect(refused.stderr).to.match(/is not empty \(data\.csv\) and is not an llmrec run folder/);
+      expect(fs.readdirSync(other)).to.deep.equal(['data.csv']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('trains, evaluates and recommends from the command line', function () {
     this.timeout(300_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmrec-cli-'));

@@ -539,7 +539,9 @@ describe('data formats: the command line', () => {
   });
 
   it('train on a truncated gzip fails before training, naming the file; data inspect --allow-partial warns', () => {
-    const r = run('train', 'sasrec', '--data', at('bad', 'truncated'), '--epochs', '1');
+    const out = mkdtempSync(path.join(os.tmpdir(), 'llmrec-train-truncated-'));
+    const r = run('train', 'sasrec', '--data', at('bad', 'truncated'), '--epochs', '1', '--out', path.join(out, 'run'));
+    rmSync(out, { recursive: true, force: true });
     expect(r.status).to.equal(1);
     expect(r.stderr).to.match(/Retail_5\.json\.gz could not be read to the end .*unexpected end of file/);
     const partial = run('data', 'inspect', at('bad', 'truncated'), '--allow-partial', '--kcore', '0');
@@ -571,7 +573,7 @@ describe('data formats: the command line', () => {
         /data: Retail \(recbole-split: .*\): 50 users, 180 items \(178 with a title\), 624 interactions; train\/valid\/test as the files give them/,
       );
       expect(r.stdout).to.match(/sasrec/);
-      const kcore = run('train', 'sasrec', '--data', at('recbole-split'), '--kcore', '5', '--epochs', '1');
+      const kcore = run('train', 'sasrec', '--data', at('recbole-split'), '--kcore', '5', '--out', path.join(out, 'k'));
       expect(kcore.status).to.equal(1);
       expect(kcore.stderr).to.match(/k-core of 5 does not apply to a RecBole sequence split/);
     } finally {
@@ -584,7 +586,24 @@ describe('data formats: the command line', () => {
     expect(r.status, r.stderr).to.equal(0);
     const parsed = JSON.parse(r.stdout) as { load: data.LoadReport };
     expect(parsed.load.dropped).to.have.property('rating below 4');
-    const t = run('train', 'sasrec', '--data', at('amazon-2014'), '--min-rating', '4', '--kcore', '0', '--epochs', '0');
+    const out = mkdtempSync(path.join(os.tmpdir(), 'llmrec-train-dropped-'));
+    // One epoch on the excerpt (131 items once ratings below 4 are dropped).
+    const t = run(
+      'train',
+      'sasrec',
+      '--data',
+      at('amazon-2014'),
+      '--min-rating',
+      '4',
+      '--kcore',
+      '0',
+      '--epochs',
+      '1',
+      '--out',
+      path.join(out, 'run'),
+    );
+    rmSync(out, { recursive: true, force: true });
+    expect(t.status, t.stderr).to.equal(0);
     expect(t.stderr).to.match(
       /data: read \d+ rows, kept \d+; dropped: rating below 4 \(\d+\), .*item without a title in the metadata \(\d+\); malformed: 1 \(.*\), e\.g\. meta_Retail\.json\.gz:11/,
     );

@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { data, manualSeed, models, randn, Recommender } from '../lib/index.js';
+import { data, manualSeed, models, pipelines, randn, Recommender } from '../lib/index.js';
+
+const { seqrec } = pipelines;
 
 // One small model trained once on the embedded dataset serves the tests below.
 describe('SASRec and GRU4Rec on the embedded dataset', function () {
@@ -18,16 +20,16 @@ describe('SASRec and GRU4Rec on the embedded dataset', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmrec-models-'));
     manualSeed(0);
     sasrec = new models.SASRec(models.sasrecConfig(dataset.numItems, 'a-llmrec', { dropout: 0.2 }));
-    await models.fitSequenceModel(sasrec, split, { epochs: 4, evalEvery: 100, lr: 2e-3 });
+    await seqrec.fitSequenceModel(sasrec, split, { epochs: 4, evalEvery: 100, lr: 2e-3 });
     models.saveTrainedModel(dir, sasrec, split);
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('beats the popularity baseline by a clear margin (full-ranking Recall@10 and 1+99 NDCG@10)', () => {
-    const full = models.flatten(models.evaluateFullRanking(sasrec, split, 'test'));
-    const popFull = models.flatten(models.evaluatePopularity(split, 'test', 'full'));
-    const sampled = models.flatten(models.evaluateSampled(sasrec, split, 'test'));
-    const popSampled = models.flatten(models.evaluatePopularity(split, 'test', 'sampled'));
+    const full = seqrec.flatten(seqrec.evaluateFullRanking(sasrec, split, 'test'));
+    const popFull = seqrec.flatten(models.evaluatePopularity(split, 'test', 'full'));
+    const sampled = seqrec.flatten(seqrec.evaluateSampled(sasrec, split, 'test'));
+    const popSampled = seqrec.flatten(models.evaluatePopularity(split, 'test', 'sampled'));
     expect(full['hr@10']).to.be.greaterThan(popFull['hr@10']! * 1.15);
     expect(sampled['ndcg@10']).to.be.greaterThan(popSampled['ndcg@10']! * 1.05);
   });
@@ -114,7 +116,7 @@ describe('SASRec and GRU4Rec on the embedded dataset', function () {
   it('GRU4Rec trains and evaluates through the same loop', async () => {
     manualSeed(1);
     const gru = new models.GRU4Rec(models.gru4recConfig(split.dataset.numItems, 'demo', { maxlen: 8, hidden: 32 }));
-    const result = await models.fitSequenceModel(gru, split, { epochs: 1, evalEvery: 1, optimizer: 'adamw' });
+    const result = await seqrec.fitSequenceModel(gru, split, { epochs: 1, evalEvery: 1, optimizer: 'adamw' });
     expect(result.history[0]!.loss).to.be.lessThan(Math.log(split.dataset.numItems));
     expect(result.history[0]!.metrics!['hr@10']).to.be.greaterThan(0.1);
     gru.dispose();
@@ -133,7 +135,7 @@ describe('SASRec and GRU4Rec on the embedded dataset', function () {
     );
     expect(model.items.table.weight.requiresGrad).to.equal(false);
     expect(model.trainableParameters().map((p) => p.shape.join('x'))).to.include('16x24');
-    const result = await models.fitSequenceModel(model, split, {
+    const result = await seqrec.fitSequenceModel(model, split, {
       epochs: 3,
       evalEvery: 3,
       optimizer: 'adamw',
@@ -154,12 +156,12 @@ describe('SASRec and GRU4Rec on the embedded dataset', function () {
       return new models.SASRec(models.sasrecConfig(users.numItems, 'a-llmrec', small));
     };
     const straight = make();
-    await models.fitSequenceModel(straight, split, { epochs: 2, evalEvery: 100, batchSize: 512 });
+    await seqrec.fitSequenceModel(straight, split, { epochs: 2, evalEvery: 100, batchSize: 512 });
     const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'llmrec-resume-'));
     const first = make();
-    await models.fitSequenceModel(first, split, { epochs: 1, evalEvery: 100, batchSize: 512, checkpointDir: ckpt });
+    await seqrec.fitSequenceModel(first, split, { epochs: 1, evalEvery: 100, batchSize: 512, checkpointDir: ckpt });
     const resumed = make();
-    await models.fitSequenceModel(resumed, split, {
+    await seqrec.fitSequenceModel(resumed, split, {
       epochs: 2,
       evalEvery: 100,
       batchSize: 512,

@@ -1,5 +1,6 @@
 // A small typed argument parser: each command declares its options once, and gets parsing,
 // validation and --help from that declaration.
+import { closeMatches } from '../pipelines/config.js';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean';
 
@@ -31,7 +32,8 @@ export interface Command<S extends OptionSpecs = OptionSpecs> {
   /** Positional arguments, for the usage line, e.g. '<model>'. */
   positionals?: string;
   options: S;
-  run(options: ParsedOptions<S>, positionals: string[]): Promise<void>;
+  /** `given` holds the options named on the command line (the others have their defaults). */
+  run(options: ParsedOptions<S>, positionals: string[], given: ReadonlySet<string>): Promise<void>;
 }
 
 export class UsageError extends Error {}
@@ -68,8 +70,10 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number |
 export function parseOptions<S extends OptionSpecs>(
   specs: S,
   argv: string[],
-): { options: ParsedOptions<S>; positionals: string[] } {
+): { options: ParsedOptions<S>; positionals: string[]; given: Set<string> } {
   const values: Record<string, string | number | boolean | undefined> = {};
+  // The options the user named (the others hold their defaults): what overrides a config file.
+  const given = new Set<string>();
   for (const [name, spec] of Object.entries(specs)) values[name] = spec.default;
   const positionals: string[] = [];
   const byShort = new Map(
@@ -89,6 +93,7 @@ export function parseOptions<S extends OptionSpecs>(
       inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
       if (!(name in specs) && name.startsWith('no-') && specs[name.slice(3)]?.type === 'boolean') {
         values[name.slice(3)] = false;
+        given.add(name.slice(3));
         continue;
       }
     } else if (/^-[a-zA-Z]$/.test(arg)) {
@@ -99,7 +104,13 @@ export function parseOptions<S extends OptionSpecs>(
       continue;
     }
     const spec = specs[name];
-    if (!spec) throw new UsageError(`unknown option --${name}`);
+    if (!spec) {
+      const close = closeMatches(name, Object.keys(specs));
+      throw new UsageError(
+        `unknown option --${name}${close.length ? `; did you mean ${close.map((c) => `--${c}`).join(' or ')}?` : ''}`,
+      );
+    }
+    given.add(name);
     if (spec.type === 'boolean' && inline === undefined) {
       values[name] = true;
       continue;
@@ -108,7 +119,7 @@ export function parseOptions<S extends OptionSpecs>(
     if (raw === undefined) throw new UsageError(`--${name} needs a value`);
     values[name] = convert(name, spec, raw);
   }
-  return { options: values as ParsedOptions<S>, positionals };
+  return { options: values as ParsedOptions<S>, positionals, given };
 }
 
 export function formatHelp(program: string, command: Command): string {

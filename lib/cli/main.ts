@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The llmrec command line. Each command lives in lib/cli/commands/ and declares its options;
-// this file only dispatches.
-import { formatHelp, parseOptions, UsageError, type Command } from './args.js';
+// each registered pipeline adds `llmrec <pipeline> <stage|all|command>` (lib/cli/pipeline.ts).
+// This file only dispatches.
+import { pipelines } from '../pipelines/index.js';
+import { formatHelp, parseOptions, type Command } from './args.js';
 import { dataCommand } from './commands/data.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
@@ -10,11 +12,12 @@ import { lmCommand } from './commands/lm.js';
 import { recommendCommand } from './commands/recommend.js';
 import { tokenizerCommand } from './commands/tokenizer.js';
 import { trainCommand } from './commands/train.js';
+import { isUsageError, pipelineCommand, type CommandGroup } from './pipeline.js';
 
 const program = 'llmrec';
 
 // Register new commands here.
-const commands: Command[] = [
+const commands: (Command | CommandGroup)[] = [
   demoCommand as Command,
   trainCommand as Command,
   evalCommand as Command,
@@ -23,7 +26,10 @@ const commands: Command[] = [
   infoCommand as Command,
   tokenizerCommand as Command,
   lmCommand as Command,
+  ...pipelines().map(pipelineCommand),
 ];
+
+const isGroup = (c: Command | CommandGroup): c is CommandGroup => !('options' in c);
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -48,17 +54,21 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`${program}: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  const help = () => (isGroup(command) ? command.help(rest) : formatHelp(program, command));
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(formatHelp(program, command));
+    console.log(help());
     return 0;
   }
   try {
-    const { options, positionals } = parseOptions(command.options, rest);
-    await command.run(options, positionals);
+    if (isGroup(command)) await command.run(rest);
+    else {
+      const { options, positionals, given } = parseOptions(command.options, rest);
+      await command.run(options, positionals, given);
+    }
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`${program} ${command.name}: ${error.message}\n\n${formatHelp(program, command)}`);
+    if (isUsageError(error)) {
+      console.error(`${program} ${command.name}: ${(error as Error).message}\n\n${help()}`);
       return 2;
     }
     console.error(`${program} ${command.name}: ${error instanceof Error ? error.message : String(error)}`);

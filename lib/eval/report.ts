@@ -1,7 +1,8 @@
-// Reporting: mean ± std over seeds, JSON result files and SVG training curves (no plotting
-// dependency; an SVG opens in any browser and diffs as text).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+// Reporting: mean ± std over seeds, JSON result files, SVG training curves, and the comparison
+// tables (rows × metrics, mean ± std over seeds) that every pipeline's ablation or compare
+// command writes as JSON, Markdown and an SVG bar chart. No plotting dependency: an SVG opens in
+// any browser and diffs as text.
+import { writeFileAtomicSync } from '../io/atomic.js';
 
 export interface MeanStd {
   mean: number;
@@ -46,12 +47,14 @@ export function formatMeanStd(value: MeanStd, digits = 4): string {
   return `${value.mean.toFixed(digits)} ± ${value.std.toFixed(digits)}`;
 }
 
-/** Writes JSON atomically (temporary file, then rename), pretty-printed, with a trailing newline. */
+/** Writes text to `file` atomically (lib/io/atomic.ts). */
+function writeTextFile(file: string, text: string): void {
+  writeFileAtomicSync(file, [Buffer.from(text)]);
+}
+
+/** Writes JSON atomically, pretty-printed, with a trailing newline. */
 export function writeJsonFile(file: string, value: unknown): void {
-  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(value, null, 2) + '\n');
-  renameSync(temporary, file);
+  writeTextFile(file, JSON.stringify(value, null, 2) + '\n');
 }
 
 /** One line of a training plot: (step or epoch, value) points. */
@@ -161,8 +164,143 @@ export function trainingCurvesSvg(series: readonly CurveSeries[], options: Curve
 
 /** Writes trainingCurvesSvg's output to `file` atomically. */
 export function writeTrainingCurves(file: string, series: readonly CurveSeries[], options: CurveOptions = {}): void {
-  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, trainingCurvesSvg(series, options));
-  renameSync(temporary, file);
+  writeTextFile(file, trainingCurvesSvg(series, options));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparison tables: the output of `llmrec <pipeline> ablation|compare`
+
+/** One row of a comparison: a model or variant, and each metric's mean ± std over seeds. */
+export interface ComparisonRow {
+  name: string;
+  /** Rows of one setting (e.g. 'SASRec, out-of-domain'); shown together, best value per group in bold. */
+  group?: string;
+  metrics: Record<string, MeanStd>;
+}
+
+export interface Comparison {
+  title: string;
+  rows: ComparisonRow[];
+  /** The metrics shown, in order (default: the first row's). */
+  metrics?: string[];
+  /** How it was made (command, dataset, seeds, machine, time): a list under the table. */
+  notes?: Record<string, string | number>;
+}
+
+/** A row from per-seed results (each a flat metric → value record, e.g. flatten() output). */
+export function comparisonRow(name: string, runs: readonly Record<string, number>[], group?: string): ComparisonRow {
+  return group === undefined ? { name, metrics: aggregateSeeds(runs) } : { name, group, metrics: aggregateSeeds(runs) };
+}
+
+function comparisonMetrics(c: Comparison): string[] {
+  const metrics = c.metrics ?? Object.keys(c.rows[0]?.metrics ?? {});
+  if (c.rows.length === 0 || metrics.length === 0) throw new Error(`comparison '${c.title}': no rows or no metrics`);
+  for (const row of c.rows)
+    for (const m of metrics)
+      if (!row.metrics[m]) throw new Error(`comparison '${c.title}': row '${row.name}' has no metric '${m}'`);
+  return metrics;
+}
+
+/** The comparison as a Markdown table (best mean per metric and group in bold) with its notes. */
+export function comparisonMarkdown(c: Comparison, digits = 4): string {
+  const metrics = comparisonMetrics(c);
+  const grouped = c.rows.some((r) => r.group !== undefined);
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const best = new Map<string, number>();
+  for (const row of c.rows)
+    for (const m of metrics) {
+      const key = `${row.group ?? ''}\0${m}`;
+      best.set(key, Math.max(best.get(key) ?? -Infinity, row.metrics[m]!.mean));
+    }
+  const header = [...(grouped ? ['setting'] : []), 'model', ...metrics];
+  const lines = [
+    `### ${c.title}`,
+    '',
+    `| ${header.map(cell).join(' | ')} |`,
+    `| ${header.map((_, i) => (i < header.length - metrics.length ? '---' : '---:')).join(' | ')} |`,
+    ...c.rows.map((row) => {
+      const values = metrics.map((m) => {
+        const text = formatMeanStd(row.metrics[m]!, digits);
+        return row.metrics[m]!.mean === best.get(`${row.group ?? ''}\0${m}`) ? `**${text}**` : text;
+      });
+      return `| ${[...(grouped ? [row.group ?? ''] : []), row.name].map(cell).join(' | ')} | ${values.join(' | ')} |`;
+    }),
+  ];
+  const n = Math.max(...c.rows.flatMap((r) => metrics.map((m) => r.metrics[m]!.n)));
+  lines.push('', `Mean ± sample std over ${n} seed${n === 1 ? '' : 's'}.`);
+  for (const [key, value] of Object.entries(c.notes ?? {})) lines.push(`- ${key}: ${value}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The comparison as a grouped bar chart: one group of bars per metric, one bar per row, ± std whiskers. */
+export function comparisonSvg(c: Comparison): string {
+  const metrics = comparisonMetrics(c);
+  const bar = 14;
+  const gap = 24;
+  const labels = c.rows.map((r) => (r.group ? `${r.group} · ${r.name}` : r.name));
+  const legendWidth = 16 + 7 * Math.max(...labels.map((l) => l.length));
+  const margin = { left: 64, right: legendWidth + 24, top: 36, bottom: 48 };
+  const plotW = Math.max(320, metrics.length * (c.rows.length * bar + gap));
+  const plotH = Math.max(260, c.rows.length * 18);
+  const width = margin.left + plotW + margin.right;
+  const height = margin.top + plotH + margin.bottom;
+  const top = Math.max(...c.rows.flatMap((r) => metrics.map((m) => r.metrics[m]!.mean + r.metrics[m]!.std)));
+  const yMax = Number.isFinite(top) && top > 0 ? top * 1.1 : 1;
+  const sy = (y: number) => margin.top + plotH - (Math.max(0, Math.min(y, yMax)) / yMax) * plotH;
+  const f = (v: number) => v.toFixed(2);
+  // Distinct hues when there are more rows than the palette has colours.
+  const colorOf = (i: number) =>
+    c.rows.length <= palette.length ? palette[i]! : `hsl(${Math.round((i * 360) / c.rows.length)}, 55%, 45%)`;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${f(margin.left + plotW / 2)}" y="20" text-anchor="middle" font-size="14">${escapeXml(c.title)}</text>`,
+  ];
+  for (const t of ticks(0, yMax)) {
+    parts.push(
+      `<line x1="${margin.left}" y1="${f(sy(t))}" x2="${margin.left + plotW}" y2="${f(sy(t))}" stroke="#eee"/>`,
+    );
+    parts.push(`<text x="${margin.left - 6}" y="${f(sy(t) + 4)}" text-anchor="end">${t}</text>`);
+  }
+  const slot = plotW / metrics.length;
+  metrics.forEach((metric, mi) => {
+    const x0 = margin.left + mi * slot + (slot - c.rows.length * bar) / 2;
+    c.rows.forEach((row, ri) => {
+      const { mean, std } = row.metrics[metric]!;
+      const x = x0 + ri * bar;
+      const color = colorOf(ri);
+      const label = `${labels[ri]}, ${metric}: ${formatMeanStd(row.metrics[metric]!)}`;
+      parts.push(
+        `<rect x="${f(x)}" y="${f(sy(mean))}" width="${bar - 2}" height="${f(sy(0) - sy(mean))}" fill="${color}"><title>${escapeXml(label)}</title></rect>`,
+      );
+      if (std > 0) {
+        const cx = f(x + (bar - 2) / 2);
+        parts.push(`<line x1="${cx}" y1="${f(sy(mean - std))}" x2="${cx}" y2="${f(sy(mean + std))}" stroke="#333"/>`);
+      }
+    });
+    parts.push(
+      `<text x="${f(margin.left + mi * slot + slot / 2)}" y="${margin.top + plotH + 16}" text-anchor="middle">${escapeXml(metric)}</text>`,
+    );
+  });
+  parts.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`,
+  );
+  labels.forEach((label, i) => {
+    const lx = margin.left + plotW + 16;
+    const ly = margin.top + 8 + i * 18;
+    parts.push(`<rect x="${lx}" y="${ly - 6}" width="10" height="10" fill="${colorOf(i)}"/>`);
+    parts.push(`<text x="${lx + 16}" y="${ly + 4}">${escapeXml(label)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+/** Writes `<base>.json`, `<base>.md` and `<base>.svg`, each atomically; returns their paths. */
+export function writeComparison(base: string, c: Comparison): { json: string; markdown: string; svg: string } {
+  const files = { json: `${base}.json`, markdown: `${base}.md`, svg: `${base}.svg` };
+  const metrics = comparisonMetrics(c);
+  writeJsonFile(files.json, { ...c, metrics });
+  writeTextFile(files.markdown, comparisonMarkdown(c));
+  writeTextFile(files.svg, comparisonSvg(c));
+  return files;
 }

@@ -1,6 +1,6 @@
 export * from './recommender-model.js';
 export * from './sasrec.js';
 export * from './gru4rec.js';
-export * from './fit.js';
+export * from './registry.js';
 export * from './factory.js';
 export * from './popularity.js';

@@ -2,16 +2,13 @@
 // calls are gathered into one batch, scored on the model's device, and top-k is selected there
 // with the user's history masked. The JS thread only queues work and awaits the results, so the
 // event loop keeps serving while a batch runs.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-
 import { noGrad } from '../autograd.js';
-import { buildModel, type SavedModelConfig } from '../models/factory.js';
+import type { SavedModelConfig } from '../models/factory.js';
 import { leftPad, type SequenceRecommender } from '../models/recommender-model.js';
 import { scoreTopk } from '../ops/topk.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
-import { loadModel, MODEL_FILE } from '../train/checkpoint.js';
+import { loadRecommenderModel } from './kinds.js';
 
 export interface RecommendOptions {
   /** How many items (default 10; at most 1024 and the catalogue size). */
@@ -73,36 +70,21 @@ export class Recommender {
     this.itemTable = keep(noGrad(() => model.itemEmbeddings()));
   }
 
-  /** Loads a model directory written by `llmrec train` (config.json + model.safetensors). */
+  /**
+   * Loads a run folder (by its manifest's pipeline) or a model folder of an earlier `llmrec
+   * train` (config.json + model.safetensors), through the kinds registered in ./kinds.ts.
+   */
   static async load(dir: string, options: RecommenderOptions = {}): Promise<Recommender> {
-    const configPath = path.join(dir, 'config.json');
-    if (!fs.existsSync(configPath) || !fs.existsSync(path.join(dir, MODEL_FILE)))
-      throw new Error(
-        `Recommender.load: ${dir} is not a model directory (it needs config.json and ${MODEL_FILE}); train one with \`llmrec train sasrec --out ${dir}\``,
-      );
-    let saved: SavedModelConfig;
-    try {
-      saved = JSON.parse(await fs.promises.readFile(configPath, 'utf-8')) as SavedModelConfig;
-    } catch (error) {
-      throw new Error(`Recommender.load: ${configPath} is not valid JSON: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    if (!saved.dataset?.itemKeys || !saved.model)
-      throw new Error(
-        `Recommender.load: ${configPath} lacks the model or dataset section; it was not written by llmrec train`,
-      );
     const maxBatch = options.maxBatch ?? 64;
     if (!Number.isInteger(maxBatch) || maxBatch < 1)
       throw new Error(`Recommender.load: 'maxBatch' must be a positive integer, got ${maxBatch}`);
-    const model = buildModel(saved, options.device ?? 'cpu');
+    let loaded;
     try {
-      loadModel(dir, model);
+      loaded = await loadRecommenderModel(dir, { device: options.device ?? 'cpu' });
     } catch (error) {
-      model.dispose();
-      throw error;
+      throw new Error(`Recommender.load: ${(error as Error).message}`, { cause: error });
     }
-    return new Recommender(model, saved, maxBatch);
+    return new Recommender(loaded.model, loaded.config, maxBatch);
   }
 
   /** Number of items the model knows. */

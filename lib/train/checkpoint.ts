@@ -2,6 +2,7 @@
 // the trainer's own state as JSON. A save is built in a temporary directory and renamed into
 // place, and `latest.json` (itself replaced atomically) points at the newest complete one, so a
 // crash at any moment leaves the previous checkpoint usable.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -28,7 +29,9 @@ export interface CheckpointPayload {
 function writeDirectoryAtomically(target: string, write: (dir: string) => void): void {
   const parent = path.dirname(target);
   fs.mkdirSync(parent, { recursive: true });
-  const temp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-`));
+  // mkdirSync rather than mkdtempSync: the directory gets the user's umask, not mode 0700.
+  const temp = path.join(parent, `.${path.basename(target)}.tmp-${randomBytes(4).toString('hex')}`);
+  fs.mkdirSync(temp);
   try {
     write(temp);
     if (fs.existsSync(target)) {
@@ -46,9 +49,14 @@ function writeDirectoryAtomically(target: string, write: (dir: string) => void):
   }
 }
 
-/** Saves model weights (and its config) alone, e.g. the best model so far or a final export. */
+/**
+ * Saves model weights (and its config) alone, e.g. the best model so far or a final export. Only
+ * `model.safetensors` and `config.json` in `dir` are replaced, each atomically: the directory
+ * itself, its mode and anything else in it are left alone.
+ */
 export function saveModel(dir: string, model: Module, config: Record<string, unknown> = {}): void {
-  writeDirectoryAtomically(dir, (temp) => writeModelFiles(temp, model, config));
+  fs.mkdirSync(dir, { recursive: true });
+  writeModelFiles(dir, model, config);
 }
 
 function writeModelFiles(dir: string, model: Module, config: Record<string, unknown>): void {

@@ -2,7 +2,7 @@
 // what was read, kept and dropped and why, and (prepare) write the binary cache or RecBole files.
 import { defineCommand, UsageError } from '../args.js';
 import { writeRecBole, type LoadReport, type SequenceDataset } from '../../data/index.js';
-import { dataOptions, loadDataFromOptions } from '../data-options.js';
+import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
 
 const actions = ['inspect', 'prepare'] as const;
 
@@ -68,7 +68,7 @@ export const dataCommand = defineCommand({
     examples: { type: 'integer', description: 'malformed rows to show', default: 5 },
     json: { type: 'boolean', description: 'print JSON instead of tables', default: false },
   },
-  async run(options, positionals) {
+  async run(options, positionals, given) {
     const [action, file, ...extra] = positionals;
     if (!actions.includes(action as (typeof actions)[number])) {
       throw new UsageError(
@@ -76,15 +76,16 @@ export const dataCommand = defineCommand({
       );
     }
     if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-    if (file !== undefined && options.data !== undefined && file !== options.data) {
-      throw new UsageError(`give the dataset once: either '${file}' or --data ${options.data}`);
+    const flagged = (options as Record<string, unknown>).data as string | undefined;
+    if (file !== undefined && flagged !== undefined && file !== flagged) {
+      throw new UsageError(`give the dataset once: either '${file}' or --data ${flagged}`);
     }
     if (options.examples < 0) throw new UsageError(`--examples must be 0 or more, got ${options.examples}`);
     const started = performance.now();
-    const loaded = await loadDataFromOptions(options, {
-      ...(file !== undefined ? { path: file } : {}),
+    const config = dataConfigFromFlags(options, given, file !== undefined ? { data: file } : {});
+    const loaded = await loadCliDataset(config, {
       // inspect always reads the source so that its report is fresh; prepare uses the cache.
-      cache: action === 'prepare' && options.cache,
+      ...(action === 'prepare' && options.cache ? {} : { cache: false as const }),
       maxExamples: options.examples,
       // The tables below say it all; only a partial read's warning also goes to stderr.
       log: (line) => {

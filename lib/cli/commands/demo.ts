@@ -6,11 +6,12 @@ import { devices } from '../../device.js';
 import { tidy } from '../../scope.js';
 import { randn, type Tensor } from '../../tensor.js';
 import { defineCommand } from '../args.js';
-import { evaluatePopularity, flatten } from '../../models/index.js';
-import { dataOptions, loadDataFromOptions, type DataOptions } from '../data-options.js';
+import { evaluatePopularity } from '../../models/index.js';
+import { flatten, trainAndTest } from '../../pipelines/seqrec/index.js';
+import type { DataConfig } from '../../pipelines/data.js';
+import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
 import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
-import { trainAndTest } from './train.js';
 
 interface KernelCheck {
   name: string;
@@ -68,8 +69,8 @@ export const demoCommand = defineCommand({
     seed: { type: 'integer', description: 'random seed', default: 0 },
     'skip-training': { type: 'boolean', description: 'only show the build and check the kernels', default: false },
   },
-  async run(options) {
-    await infoCommand.run({ json: false }, []);
+  async run(options, _positionals, given) {
+    await infoCommand.run({ json: false }, [], new Set());
     const report = devices();
     const targets = options.device
       ? [options.device]
@@ -98,7 +99,7 @@ export const demoCommand = defineCommand({
     if (failures > 0) throw new Error(`${failures} kernel check(s) failed`);
     if (options['skip-training']) return;
     await recommenderDemo(
-      options,
+      dataConfigFromFlags(options, given),
       options.device ?? targets[targets.length - 1]!,
       options['sasrec-epochs'],
       options['gru4rec-epochs'],
@@ -108,13 +109,13 @@ export const demoCommand = defineCommand({
 });
 
 async function recommenderDemo(
-  data: DataOptions,
+  data: DataConfig,
   device: string,
   sasrecEpochs: number,
   gruEpochs: number,
   seed: number,
 ): Promise<void> {
-  const { dataset } = await loadDataFromOptions(data);
+  const { dataset } = await loadCliDataset(data);
   const split = dataset.split();
   console.log(
     `

@@ -1,8 +1,8 @@
 // llmrec eval: test metrics of a saved model on its dataset.
-import { evaluateFullRanking, evaluateSampled, flatten } from '../../models/index.js';
+import { evaluateFullRanking, evaluateSampled, flatten } from '../../pipelines/seqrec/index.js';
 import { Recommender } from '../../serve/recommender.js';
 import { defineCommand, UsageError } from '../args.js';
-import { dataOptions, loadDataFromOptions } from '../data-options.js';
+import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
 import { formatTable, resolveDevice } from './common.js';
 
 export const evalCommand = defineCommand({
@@ -16,10 +16,11 @@ export const evalCommand = defineCommand({
     device: { type: 'string', description: 'cpu, cuda or cuda:N', default: 'cpu' },
     'exclude-history': { type: 'boolean', description: 'leave the history out of the full ranking', default: false },
   },
-  async run(options) {
+  async run(options, _positionals, given) {
+    const data = dataConfigFromFlags(options, given);
     const rec = await Recommender.load(options.model, { device: resolveDevice(options.device) });
     try {
-      const { dataset } = await loadDataFromOptions(options);
+      const { dataset } = await loadCliDataset(data);
       const keys = rec.config.dataset!.itemKeys;
       if (dataset.numItems !== rec.numItems || dataset.itemKeys.some((k, i) => k !== keys[i]))
         throw new UsageError(

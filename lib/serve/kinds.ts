@@ -1,0 +1,61 @@
+// How Recommender.load serves a folder: a registry of run kinds. A run folder's kind is its
+// manifest's pipeline; a model folder of an earlier `llmrec train --out` (no manifest) is served
+// by the kind named like its config.json's model. Each pipeline registers a loader here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { SavedModelConfig } from '../models/factory.js';
+import type { SequenceRecommender } from '../models/recommender-model.js';
+import { modelNames } from '../models/registry.js';
+import { readRunManifest } from '../pipelines/run-folder.js';
+import { loadSavedSequenceModel, loadSeqrecRun } from '../pipelines/seqrec/serving.js';
+
+/** What a Recommender serves: a model that scores every item, and the item vocabulary. */
+export interface LoadedRecommenderModel {
+  model: SequenceRecommender;
+  config: SavedModelConfig;
+}
+
+export type RecommenderKindLoader = (dir: string, options: { device: string }) => Promise<LoadedRecommenderModel>;
+
+const kinds = new Map<string, RecommenderKindLoader>();
+
+/** Makes Recommender.load serve folders of `kind` (a pipeline name, or a model name for old model folders). */
+export function registerRecommenderKind(kind: string, loader: RecommenderKindLoader): void {
+  if (kinds.has(kind)) throw new Error(`registerRecommenderKind: '${kind}' is already registered`);
+  kinds.set(kind, loader);
+}
+
+/** The kind of the folder `dir`, or an Error that says what a servable folder holds. */
+export function recommenderKindOf(dir: string): string {
+  const manifest = readRunManifest(dir);
+  if (manifest) return manifest.pipeline;
+  const configPath = path.join(dir, 'config.json');
+  if (!fs.existsSync(configPath))
+    throw new Error(
+      `${dir} is not a model directory (it needs the manifest.json of an llmrec run, or config.json and model.safetensors); train one with \`llmrec train sasrec --out ${dir}\``,
+    );
+  let kind: unknown;
+  try {
+    kind = (JSON.parse(fs.readFileSync(configPath, 'utf-8')) as { kind?: unknown }).kind;
+  } catch (error) {
+    throw new Error(`${configPath} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (typeof kind !== 'string') throw new Error(`${configPath} does not name its model ('kind')`);
+  return kind;
+}
+
+/** Loads the model of `dir` through the loader of its kind. */
+export function loadRecommenderModel(dir: string, options: { device: string }): Promise<LoadedRecommenderModel> {
+  const kind = recommenderKindOf(dir);
+  const loader = kinds.get(kind);
+  if (!loader)
+    throw new Error(
+      `${dir} holds a '${kind}' run, which llmrec cannot serve (it serves: ${[...kinds.keys()].join(', ')})`,
+    );
+  return loader(dir, options);
+}
+
+registerRecommenderKind('seqrec', (dir, { device }) => loadSeqrecRun(dir, device));
+for (const model of modelNames())
+  registerRecommenderKind(model, (dir, { device }) => loadSavedSequenceModel(dir, device));

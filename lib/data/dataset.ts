@@ -546,30 +546,17 @@ export function prepareDataset(log: InteractionLog, options: PrepareOptions = {}
     }
   }
 
-  const lengths = new Int32Array(numUsers);
-  for (let u = 1; u <= numUsers; u++) lengths[u - 1] = offsets[u + 1]! - offsets[u]!;
-  lengths.sort();
   let first = Infinity;
   let last = -Infinity;
   for (let i = 0; i < kept; i++) {
     if (times[i]! < first) first = times[i]!;
     if (times[i]! > last) last = times[i]!;
   }
-  const numItems = itemKeys.length - 1;
   const iso = (t: number) =>
     !log.timeIsOrder && Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : '';
   const summary: DatasetSummary = {
     name: options.name ?? 'dataset',
-    users: numUsers,
-    items: numItems,
-    interactions: kept,
-    density: numUsers && numItems ? kept / (numUsers * numItems) : 0,
-    sequenceLength: {
-      min: numUsers ? lengths[0]! : 0,
-      max: numUsers ? lengths[numUsers - 1]! : 0,
-      mean: numUsers ? kept / numUsers : 0,
-      median: median(lengths),
-    },
+    ...sequenceStatistics(offsets, itemKeys.length - 1),
     timeSpan: [iso(first), iso(last)],
     removed: { duplicates, kCore: beforeCore - kept },
     kCoreRounds: rounds,
@@ -590,6 +577,30 @@ export function prepareDataset(log: InteractionLog, options: PrepareOptions = {}
     summary,
     loadReport: log.report,
   });
+}
+
+/** The counts of a summary that follow from the per-user offsets alone. */
+export function sequenceStatistics(
+  offsets: Int32Array,
+  numItems: number,
+): Pick<DatasetSummary, 'users' | 'items' | 'interactions' | 'density' | 'sequenceLength'> {
+  const numUsers = offsets.length - 2;
+  const total = offsets[numUsers + 1]!;
+  const lengths = new Int32Array(numUsers);
+  for (let u = 1; u <= numUsers; u++) lengths[u - 1] = offsets[u + 1]! - offsets[u]!;
+  lengths.sort();
+  return {
+    users: numUsers,
+    items: numItems,
+    interactions: total,
+    density: numUsers && numItems ? total / (numUsers * numItems) : 0,
+    sequenceLength: {
+      min: numUsers ? lengths[0]! : 0,
+      max: numUsers ? lengths[numUsers - 1]! : 0,
+      mean: numUsers ? total / numUsers : 0,
+      median: median(lengths),
+    },
+  };
 }
 
 export function countNonEmpty(strings: readonly string[]): number {

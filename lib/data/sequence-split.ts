@@ -10,6 +10,7 @@ import {
   checkItemText,
   composeItemText,
   countNonEmpty,
+  sequenceStatistics,
   SequenceDataset,
   splitPositionNames,
   type DatasetSummary,
@@ -530,7 +531,6 @@ function assemble(
   // No times in a sequence split: the position in the sequence stands for them.
   const times = new Float64Array(total);
   const p = Object.fromEntries(splitPositionNames.map((name) => [name, new Int32Array(numUsers + 1)])) as unknown as SplitPositions;
-  const lengths = new Int32Array(numUsers);
   let w = 0;
   present.forEach((internal, k) => {
     const u = k + 1;
@@ -559,7 +559,6 @@ function assemble(
       p.testStart[u] = p.validStart[u]!;
       p.testEnd[u] = at.validAt >= 0 ? w + at.validAt + 1 : p.trainEnd[u]!;
     }
-    lengths[k] = chain.length;
     w += chain.length;
   });
   offsets[numUsers + 1] = w;
@@ -568,20 +567,9 @@ function assemble(
   const titles = ['', ...rawTitles];
   const descriptions = ['', ...rawDescriptions];
   const texts = titles.map((title, i) => composeItemText(meta.itemText, { title, description: descriptions[i] }));
-  lengths.sort();
-  const numItems = rawItemKeys.length;
   const summary: DatasetSummary = {
     name: meta.name,
-    users: numUsers,
-    items: numItems,
-    interactions: total,
-    density: numUsers && numItems ? total / (numUsers * numItems) : 0,
-    sequenceLength: {
-      min: numUsers ? lengths[0]! : 0,
-      max: numUsers ? lengths[numUsers - 1]! : 0,
-      mean: numUsers ? total / numUsers : 0,
-      median: numUsers === 0 ? 0 : numUsers % 2 ? lengths[numUsers >> 1]! : (lengths[(numUsers >> 1) - 1]! + lengths[numUsers >> 1]!) / 2,
-    },
+    ...sequenceStatistics(offsets, rawItemKeys.length),
     timeSpan: ['', ''],
     removed: { duplicates: 0, kCore: 0 },
     kCoreRounds: 0,

@@ -31,9 +31,9 @@ export const datasetFormats = {
   'recbole-split':
     'RecBole/UniSRec sequence split: <name>.train.inter, .valid.inter, .test.inter [+ <name>.text, .item2index, .user2index]',
   movielens: 'MovieLens: ratings.dat + movies.dat (1M, 10M), u.data + u.item (100K), ratings.csv + movies.csv (latest, 20M, 25M)',
-  csv: 'any CSV table, with --user and --item (and --time, --title, --rating) naming its columns',
-  tsv: 'any tab-separated table, with --user and --item naming its columns',
-  jsonl: 'any JSON-lines file, with --user and --item naming its keys',
+  csv: 'any CSV table, with --user-column and --item-column (and --time-column, --title-column, --rating-column)',
+  tsv: 'any tab-separated table, with --user-column and --item-column naming its columns',
+  jsonl: 'any JSON-lines file, with --user-column and --item-column naming its keys',
 } as const;
 
 export type DatasetFormat = keyof typeof datasetFormats;
@@ -348,7 +348,7 @@ async function sourceOfFormat(target: string, isDir: boolean, format: DatasetFor
       case 'tsv':
       case 'jsonl':
         if (!options.columns) {
-          throw new Error(`data: --format ${format} needs the column names: --user and --item (and --time, --title, --rating as the file has them)`);
+          throw new Error(`data: --format ${format} needs the column names: --user-column and --item-column (and --time-column, --title-column, --rating-column as the file has them; columns: { user, item, ... } from code)`);
         }
         return { kind: 'table', file: target, columns: options.columns, format };
     }

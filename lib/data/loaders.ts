@@ -277,7 +277,7 @@ export function recboleInterRefusal(file: string, header: readonly RecBoleColumn
     return (
       `recbole loader: ${file} has sequence columns llmrec does not understand ` +
       `(${unknown.map((c) => `${c.name}:${c.type}`).join(', ')}); an .inter file must have one user_id and one ` +
-      'item_id per row. Convert it, or give the columns as a generic table (--format tsv --user ... --item ...)'
+      'item_id per row. Convert it, or give the columns as a generic table (--format tsv --user-column ... --item-column ...)'
     );
   }
   return undefined;

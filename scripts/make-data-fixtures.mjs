@@ -262,6 +262,42 @@ write(
   ),
 );
 
+// Amazon Reviews 2023 benchmark splits (benchmark/5core/last_out_w_his and last_out):
+// <Category>.train.csv (every training interaction; rows of all users by time), .valid.csv and
+// .test.csv (one row per user), gzip, beside meta_<Category>.jsonl.gz.
+const benchmarkSplit = (withHistory) => {
+  const header = `user_id,parent_asin,rating,timestamp${withHistory ? ',history' : ''}`;
+  const row = (user, k) =>
+    [
+      user.reviewerID,
+      items[user.items[k]].asin,
+      user.ratings[k].toFixed(1),
+      user.times[k] * 1000,
+      ...(withHistory
+        ? [
+            user.items
+              .slice(0, k)
+              .map((i) => items[i].asin)
+              .join(' '),
+          ]
+        : []),
+    ].join(',');
+  const train = users
+    .flatMap((user) => user.items.slice(0, -2).map((_, k) => ({ time: user.times[k], text: row(user, k) })))
+    .sort((a, b) => a.time - b.time)
+    .map((r) => r.text);
+  const dir = withHistory ? 'amazon-2023-split' : 'amazon-2023-split-nohis';
+  write(`${dir}/Retail.train.csv.gz`, gzip(lines([header, ...train])));
+  write(`${dir}/Retail.valid.csv.gz`, gzip(lines([header, ...users.map((u) => row(u, u.items.length - 2))])));
+  write(`${dir}/Retail.test.csv.gz`, gzip(lines([header, ...users.map((u) => row(u, u.items.length - 1))])));
+  write(
+    `${dir}/meta_Retail.jsonl.gz`,
+    gzip(lines(items.map((item) => JSON.stringify({ title: item.title, store: item.brand, parent_asin: item.asin })))),
+  );
+};
+benchmarkSplit(true);
+benchmarkSplit(false);
+
 // RecBole atomic files.
 const tsv = (text) => text.replace(/[\t\r\n]+/g, ' ');
 write(

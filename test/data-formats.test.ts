@@ -245,6 +245,31 @@ describe('data formats: each reader against the truth', () => {
     }
   });
 
+  it('Amazon 2023 benchmark splits, with and without histories: the files’ split, with their times and titles', async () => {
+    for (const folder of ['amazon-2023-split', 'amazon-2023-split-nohis']) {
+      const { dataset, source } = await data.loadDataset(at(folder), { cache: false });
+      expect(source.kind, folder).to.equal('amazon-2023-split');
+      expect(sequencesOf(dataset), folder).to.deep.equal(expectedSequences('amazon'));
+      const split = dataset.split();
+      expect(split.kind).to.equal('given');
+      const key = (ids: Int32Array) => [...ids].map((i) => dataset.itemKeys[i]);
+      for (const user of truth.users) {
+        const u = dataset.userKeys.indexOf(user.reviewerID);
+        const seq = user.items.map((i) => truth.items[i]!.asin);
+        expect(key(split.train(u))).to.deep.equal(seq.slice(0, -2));
+        expect(key(split.history(u, 'valid'))).to.deep.equal(seq.slice(0, -2));
+        expect(key(split.history(u, 'test'))).to.deep.equal(seq.slice(0, -1));
+        expect(dataset.itemKeys[split.target(u, 'test')]).to.equal(seq.at(-1));
+        expect([...dataset.sequenceTimes(u)]).to.deep.equal(user.times.map((t) => t * 1000));
+      }
+      expect(dataset.summary.itemsWithTitle).to.equal(truth.items.length);
+      expect(dataset.summary.timeSpan[0]).to.match(/^2010-12-01T/);
+      const brands = await data.loadDataset(at(folder), { cache: false, prepare: { itemText: ['title', 'brand'] } });
+      const i = brands.dataset.itemKeys.indexOf(truth.items[1]!.asin);
+      expect(brands.dataset.texts[i]).to.equal(`Café Crème Mug, ${truth.items[1]!.brand}`);
+    }
+  });
+
   it('finds a sequence split from any of its files, and refuses a k-core or a rating filter on it', async () => {
     for (const file of readdirSync(at('recbole-split'))) {
       const source = await data.resolveSource(at('recbole-split', file));
@@ -252,7 +277,7 @@ describe('data formats: each reader against the truth', () => {
     }
     expect(
       await refusal(() => data.loadDataset(at('recbole-split'), { cache: false, prepare: { kCore: 5 } })),
-    ).to.match(/k-core of 5 does not apply to a RecBole sequence split/);
+    ).to.match(/k-core of 5 does not apply to a dataset split into train\/valid\/test files/);
     expect(await refusal(() => data.loadDataset(at('recbole-split'), { cache: false, minRating: 4 }))).to.match(
       /has no ratings/,
     );
@@ -355,6 +380,8 @@ describe('data formats: no reader misreads another format', () => {
     'amazon-2023': { keys: 'amazon' },
     recbole: { keys: 'amazon' },
     'recbole-split': { keys: 'amazon' },
+    'amazon-2023-split': { keys: 'amazon' },
+    'amazon-2023-split-nohis': { keys: 'amazon' },
     'movielens-1m': { keys: 'movielens' },
     'movielens-100k': { keys: 'movielens' },
   };
@@ -372,7 +399,8 @@ describe('data formats: no reader misreads another format', () => {
           let dataset: data.SequenceDataset | undefined;
           try {
             const source = await data.resolveSource(target, { format });
-            const prepare = source.kind === 'recbole-split' ? {} : { kCore: 0 };
+            const given = source.kind === 'recbole-split' || source.kind === 'amazon-2023-split';
+            const prepare = given ? {} : { kCore: 0 };
             dataset = (await data.loadDataset(source, { cache: false, prepare })).dataset;
           } catch (e) {
             expect(e, `${format} on ${target}`).to.be.instanceOf(Error);
@@ -405,6 +433,8 @@ describe('data formats: no reader misreads another format', () => {
       'amazon-2023': 'amazon-2023',
       recbole: 'recbole',
       'recbole-split': 'recbole-split',
+      'amazon-2023-split': 'amazon-2023-split',
+      'amazon-2023-split-nohis': 'amazon-2023-split',
       'movielens-1m': 'movielens',
       'movielens-100k': 'movielens',
     };
@@ -575,7 +605,7 @@ describe('data formats: the command line', () => {
       expect(r.stdout).to.match(/sasrec/);
       const kcore = run('train', 'sasrec', '--data', at('recbole-split'), '--kcore', '5', '--out', path.join(out, 'k'));
       expect(kcore.status).to.equal(1);
-      expect(kcore.stderr).to.match(/k-core of 5 does not apply to a RecBole sequence split/);
+      expect(kcore.stderr).to.match(/k-core of 5 does not apply to a dataset split into train\/valid\/test files/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

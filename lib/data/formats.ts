@@ -15,6 +15,7 @@ export type DatasetSource =
   | { kind: 'amazon-2018' | 'amazon-2014'; reviews: string; meta?: string; keepUntitled?: boolean }
   | { kind: 'recbole'; inter: string; item?: string }
   | { kind: 'recbole-split'; train: string; valid: string; test: string; text?: string; itemIndex?: string; userIndex?: string }
+  | { kind: 'amazon-2023-split'; train: string; valid: string; test: string; meta?: string }
   | { kind: 'movielens'; ratings: string; movies?: string; genres?: string }
   | { kind: 'table'; file: string; columns: ColumnMap; format?: 'csv' | 'tsv' | 'jsonl'; timeFormat?: TimeFormat };
 
@@ -24,6 +25,8 @@ export type SourceKind = DatasetSource['kind'];
 export const datasetFormats = {
   'online-retail': 'Online Retail CSV (UCI 352, or Online Retail II): a header with InvoiceNo/Invoice, StockCode, InvoiceDate',
   'amazon-2023': 'Amazon Reviews 2023: <Category>.jsonl[.gz] + meta_<Category>.jsonl[.gz]',
+  'amazon-2023-split':
+    'Amazon Reviews 2023 benchmark split (LLM-SRec): <Category>.train.csv, .valid.csv, .test.csv [+ meta_<Category>.jsonl]',
   'amazon-2018': 'Amazon 2018: <Category>.json.gz or <Category>_5.json.gz + meta_<Category>.json.gz',
   'amazon-2014':
     'Amazon 2014: reviews_<Category>[_5].json.gz + meta_<Category>.json.gz (Python-literal metadata)',
@@ -69,6 +72,8 @@ export function sourceFiles(source: DatasetSource): string[] {
       return present(source.inter, source.item);
     case 'recbole-split':
       return present(source.train, source.valid, source.test, source.text, source.itemIndex, source.userIndex);
+    case 'amazon-2023-split':
+      return present(source.train, source.valid, source.test, source.meta);
     case 'movielens':
       return present(source.ratings, source.movies, source.genres);
   }
@@ -88,6 +93,7 @@ export interface ResolveOptions {
 const compressed = '(?:\\.gz|\\.br|\\.xz)?';
 const splitPart = new RegExp(`^(.+)\\.(train|valid|test)\\.inter${compressed}$`);
 const splitCompanion = new RegExp(`^(.+)\\.(text|item2index|user2index)${compressed}$`);
+const csvSplitPart = new RegExp(`^(.+)\\.(train|valid|test)\\.csv${compressed}$`);
 const movieLensNames = /^(ratings\.dat|movies\.dat|users\.dat|tags\.dat|u\.data|u\.item|u\.genre|u\.user|ratings\.csv|movies\.csv)$/;
 
 /** The first existing of `name` plain or compressed in `dir`. */
@@ -119,6 +125,25 @@ function splitSource(dir: string, stem: string): DatasetSource {
   if (text) source.text = text;
   if (itemIndex) source.itemIndex = itemIndex;
   if (userIndex) source.userIndex = userIndex;
+  return source;
+}
+
+/** The amazon-2023-split source of a stem (dir/Movies_and_TV), or a refusal naming the missing parts. */
+function csvSplitSource(dir: string, stem: string, meta: string | undefined): DatasetSource {
+  const part = (name: string) => existing(dir, `${stem}.${name}.csv`);
+  const train = part('train');
+  const valid = part('valid');
+  const test = part('test');
+  if (!train || !valid || !test) {
+    const missing = [!train && 'train', !valid && 'valid', !test && 'test'].filter(Boolean).map((s) => `${stem}.${s}.csv`);
+    throw new Error(
+      `data: ${path.join(dir, stem)} is an Amazon Reviews 2023 benchmark split without ${missing.join(' and ')}; ` +
+        'llmrec reads the train, valid and test files together (the split is theirs)',
+    );
+  }
+  const source: DatasetSource = { kind: 'amazon-2023-split', train, valid, test };
+  const found = meta ?? existing(dir, `meta_${stem}.jsonl`);
+  if (found) source.meta = found;
   return source;
 }
 
@@ -209,6 +234,8 @@ async function classifyFile(file: string, options: ResolveOptions): Promise<Data
   const bare = path.basename(stripCompression(file));
   const split = splitPart.exec(base) ?? splitCompanion.exec(base);
   if (split) return splitSource(dir, split[1]!);
+  const csvSplit = csvSplitPart.exec(base);
+  if (csvSplit && /^user_id,parent_asin,/.test(await readFirstLine(file))) return csvSplitSource(dir, csvSplit[1]!, options.meta);
   if (bare.endsWith('.inter')) {
     const refusal = recboleInterRefusal(file, headerColumns(await readFirstLine(file)));
     if (refusal) throw new Error(refusal);
@@ -328,6 +355,15 @@ async function sourceOfFormat(target: string, isDir: boolean, format: DatasetFor
         const bare = path.basename(stripCompression(target));
         const item = options.itemFile ?? (bare.endsWith('.inter') ? existing(dir, `${bare.slice(0, -6)}.item`) : undefined);
         return item ? { kind: 'recbole', inter: target, item } : { kind: 'recbole', inter: target };
+      }
+      case 'amazon-2023-split': {
+        const m = csvSplitPart.exec(path.basename(target));
+        if (!m) {
+          throw new Error(
+            `data: ${target} is not part of an Amazon Reviews 2023 benchmark split (<Category>.train.csv, .valid.csv, .test.csv)`,
+          );
+        }
+        return csvSplitSource(dir, m[1]!, options.meta);
       }
       case 'recbole-split': {
         const base = path.basename(target);

@@ -214,22 +214,56 @@ export async function loadAmazonReviews(files: AmazonReviewsFiles, options: Load
   );
   builder.describeSource({ textFields: files.meta ? ['title', 'description', 'brand', 'category'] : [] });
   if (files.meta) {
-    const meta = files.meta;
-    await parseFile(
-      meta,
-      objectLineParser(meta, reports, (o, line, text) => {
-        const key = textOf(o.parent_asin) || textOf(o.asin);
-        if (key === '') return reports.malformed(meta, line, 'missing parent_asin', text);
-        const item = builder.findItem(key);
-        if (item === undefined) return reports.drop('meta row for an item without reviews');
-        builder.setText(item, textOf(o.title), textOf(o.description));
-        builder.setAttributes(item, { brand: textOf(o.store), category: textOf(o.categories, ', ') });
-      }),
+    await readAmazon2023Meta(
+      files.meta,
+      (key) => builder.findItem(key),
+      (item, text) => {
+        builder.setText(item, text.title, text.description);
+        builder.setAttributes(item, { brand: text.brand, category: text.category });
+      },
       reports,
       options,
     );
   }
   return builder.build();
+}
+
+/** An item's text fields, as the metadata files give them. */
+export interface ItemTextValues {
+  title: string;
+  description: string;
+  brand: string;
+  category: string;
+}
+
+/**
+ * Reads Amazon Reviews 2023 metadata (parent_asin, title, description paragraphs joined by
+ * spaces, store as the brand, categories joined by ', ') for the items `itemOf` knows.
+ */
+export async function readAmazon2023Meta(
+  meta: string,
+  itemOf: (key: string) => number | undefined,
+  set: (item: number, text: ItemTextValues) => void,
+  reports: LoadReportBuilder,
+  options: LoadOptions,
+): Promise<void> {
+  await parseFile(
+    meta,
+    objectLineParser(meta, reports, (o, line, text) => {
+      const key = textOf(o.parent_asin) || textOf(o.asin);
+      if (key === '') return reports.malformed(meta, line, 'missing parent_asin', text);
+      const item = itemOf(key);
+      if (item === undefined) return reports.drop('meta row for an item without reviews');
+      set(item, {
+        title: textOf(o.title),
+        description: textOf(o.description),
+        brand: textOf(o.store),
+        category: textOf(o.categories, ', '),
+      });
+    }),
+    reports,
+    options,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

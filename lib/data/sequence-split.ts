@@ -1,9 +1,12 @@
-// RecBole sequence splits, the layout of UniSRec, RecFormer and many LLM-rec papers:
-// `X.train.inter`, `X.valid.inter` and `X.test.inter` with the header
-// `user_id:token  item_id_list:token_seq  item_id:token` (a history and its next item per row),
-// plus `X.item2index` / `X.user2index` (raw id → the id the .inter files use, no header) and
-// `X.text` (`item_id:token  text:token_seq`, keyed by the raw id). The split is the files' own:
-// each user's rows are joined back into one sequence, checked row by row, and the valid/test
+// Datasets that come split into train/valid/test files, read with the files' own split:
+// - RecBole sequence splits, the layout of UniSRec, RecFormer and many LLM-rec papers:
+//   `X.train.inter`, `X.valid.inter` and `X.test.inter` with the header
+//   `user_id:token  item_id_list:token_seq  item_id:token` (a history and its next item per row),
+//   plus `X.item2index` / `X.user2index` (raw id → the id the .inter files use, no header) and
+//   `X.text` (`item_id:token  text:token_seq`, keyed by the raw id);
+// - the Amazon Reviews 2023 benchmark splits (`X.train.csv`, `X.valid.csv`, `X.test.csv`:
+//   user_id, parent_asin, rating, timestamp [, history]) that LLM-SRec starts from.
+// Each user's rows are joined back into one sequence, checked row by row, and the valid/test
 // rows become the targets and histories every model is evaluated on.
 import { columnIndex, parseFile, tabParser, type FileParser, type LoadOptions, type RecBoleColumn } from './file-parser.js';
 import {
@@ -17,8 +20,10 @@ import {
   type ItemTextField,
   type SplitPositions,
 } from './dataset.js';
-import { recboleNames } from './loaders.js';
-import { DataFormatError, LoadReportBuilder } from './text.js';
+import path from 'node:path';
+import { readAmazon2023Meta, recboleNames } from './loaders.js';
+import { parseTime } from './log.js';
+import { DataFormatError, LoadReportBuilder, stripCompression } from './text.js';
 
 export interface RecBoleSplitFiles {
   train: string;
@@ -39,10 +44,10 @@ export interface RecBoleSplitOptions extends LoadOptions {
   itemText?: ItemTextField[];
 }
 
-/** A growable Int32Array. */
-class IntList {
-  data = new Int32Array(1024);
+/** A growable typed array. */
+class GrowableArray<T extends Int32Array | Float64Array> {
   length = 0;
+  constructor(public data: T) {}
   push(value: number): void {
     if (this.length === this.data.length) this.grow(this.length + 1);
     this.data[this.length++] = value;
@@ -52,9 +57,15 @@ class IntList {
     if (min <= this.data.length) return;
     let size = this.data.length * 2;
     while (size < min) size *= 2;
-    const next = new Int32Array(size);
+    const next = new (this.data.constructor as new (n: number) => T)(size);
     next.set(this.data.subarray(0, this.length));
     this.data = next;
+  }
+}
+
+class IntList extends GrowableArray<Int32Array> {
+  constructor() {
+    super(new Int32Array(1024));
   }
 }
 
@@ -62,6 +73,8 @@ class IntList {
 interface SplitRow {
   history: Int32Array;
   target: number;
+  /** The target's time (UTC ms), or NaN where the files have none. */
+  time: number;
   line: number;
   text: string;
 }
@@ -115,6 +128,8 @@ function indexOrder(index: Map<string, string>): string[] {
  */
 class SplitAssembler {
   private readonly pool = new IntList();
+  // Each pooled item's time (NaN: unknown), aligned with the pool.
+  private readonly timePool = new GrowableArray(new Float64Array(1024));
   // Per user (internal index), positions relative to the chain start.
   private chainStart = new IntList();
   private chainLength = new IntList();
@@ -144,7 +159,21 @@ class SplitAssembler {
     return this.pool.data.subarray(start, start + this.chainLength.data[user]!);
   }
 
-  /** Training rows of one user, in any order the writers use; returns the rows that did not fit. */
+  /** The times of chain(user)'s items (NaN where unknown). */
+  chainTimes(user: number): Float64Array {
+    const start = this.chainStart.data[user]!;
+    return this.timePool.data.subarray(start, start + this.chainLength.data[user]!);
+  }
+
+  /** One training interaction appended to the user's sequence (files without histories). */
+  appendTrain(user: number, item: number, time: number): void {
+    this.reports.report.rowsRead++;
+    this.reports.report.rowsKept++;
+    this.append(user, item, time);
+    this.trainEnd.data[user] = this.chainLength.data[user]!;
+  }
+
+  /** Training rows of one user, in any order the writers use; rows that do not fit are malformed. */
   addTrainRows(user: number, rows: SplitRow[], file: string): void {
     // RecBole/UniSRec write a user's rows longest history first; others shortest first. Put them
     // shortest first, keeping the writer's order among equal (cut) lengths.
@@ -158,7 +187,7 @@ class SplitAssembler {
       }
       this.reports.report.rowsRead++;
       this.reports.report.rowsKept++;
-      this.append(user, row.target);
+      this.append(user, row.target, row.time);
       this.trainEnd.data[user] = this.chainLength.data[user]!;
     }
   }
@@ -184,7 +213,7 @@ class SplitAssembler {
       this.testAt.data[user] = at;
       this.testHistory.data[user] = row.history.length;
     }
-    this.append(user, row.target);
+    this.append(user, row.target, row.time);
   }
 
   hasStage(user: number, stage: 'valid' | 'test'): boolean {
@@ -215,20 +244,25 @@ class SplitAssembler {
     return true;
   }
 
-  /** Moves the user's chain to the end of the pool, after `prefix`. */
+  /** Moves the user's chain to the end of the pool, after `prefix` (whose times are unknown). */
   private relocate(user: number, prefix: Int32Array): void {
     const old = this.chain(user).slice();
+    const oldTimes = this.chainTimes(user).slice();
     const start = this.pool.length;
     const length = prefix.length + old.length;
     this.pool.grow(start + length + 1);
+    this.timePool.grow(start + length + 1);
     this.pool.data.set(prefix, start);
     this.pool.data.set(old, start + prefix.length);
+    this.timePool.data.fill(NaN, start, start + prefix.length);
+    this.timePool.data.set(oldTimes, start + prefix.length);
     this.pool.length = start + length;
+    this.timePool.length = start + length;
     this.chainStart.data[user] = start;
     this.chainLength.data[user] = length;
   }
 
-  private append(user: number, item: number): void {
+  private append(user: number, item: number, time: number): void {
     const start = this.chainStart.data[user]!;
     const length = this.chainLength.data[user]!;
     if (start + length !== this.pool.length || length === 0) {
@@ -236,6 +270,7 @@ class SplitAssembler {
       else this.relocate(user, new Int32Array(0));
     }
     this.pool.push(item);
+    this.timePool.push(time);
     this.chainLength.data[user]!++;
   }
 
@@ -279,7 +314,7 @@ function splitColumns(file: string, columns: readonly RecBoleColumn[]): { user: 
 
 /** The files' common stem: 'Scientific' for Scientific.train.inter. */
 export function splitStem(file: string): string {
-  return file.replace(/\.(train|valid|test)\.inter$|\.(text|item2index|user2index)$/, '');
+  return stripCompression(file).replace(/\.(train|valid|test)\.(inter|csv)$|\.(text|item2index|user2index)$/, '');
 }
 
 /**
@@ -369,7 +404,13 @@ export async function loadRecBoleSplit(files: RecBoleSplitFiles, options: RecBol
           reports.report.rowsRead++;
           return reports.malformed(file, line, 'empty item_id', text);
         }
-        onRow(user(fields[c.user]!.trim(), file, line), { history, target: item(target, file, line), line, text });
+        onRow(user(fields[c.user]!.trim(), file, line), {
+          history,
+          target: item(target, file, line),
+          time: NaN,
+          line,
+          text,
+        });
       },
     );
     const end = parser.end;
@@ -424,7 +465,7 @@ export async function loadRecBoleSplit(files: RecBoleSplitFiles, options: RecBol
     await readItemText(files.text, itemKeys, byIndexToken, titles, descriptions, reports, options);
   }
 
-  const dataset = assemble(assembler, userKeys, itemKeys, titles, descriptions, {
+  const dataset = assemble(assembler, userKeys, itemKeys, { titles, descriptions }, {
     name: options.name ?? splitStem(files.train).split(/[\\/]/).pop()!,
     itemText: options.itemText ? checkItemText({ textFields: files.text ? ['title'] : [] }, options.itemText) : ['title'],
     report: reports,
@@ -507,13 +548,23 @@ async function readItemText(
   }
 }
 
-/** The dataset and its given split from the assembled chains (users without rows are left out). */
+/** Item text fields by internal item index; brands and categories where the source has them. */
+interface ItemTextColumns {
+  titles: string[];
+  descriptions: string[];
+  brands?: string[];
+  categories?: string[];
+}
+
+/**
+ * The dataset and its given split from the assembled chains (users without rows are left out).
+ * The items' times are the files' when every item has one, else their positions.
+ */
 function assemble(
   assembler: SplitAssembler,
   rawUserKeys: readonly string[],
   rawItemKeys: readonly string[],
-  rawTitles: readonly string[],
-  rawDescriptions: readonly string[],
+  text: ItemTextColumns,
   meta: { name: string; itemText: ItemTextField[]; report: LoadReportBuilder },
 ): SequenceDataset {
   const present: number[] = [];
@@ -528,18 +579,21 @@ function assemble(
   const numUsers = present.length;
   const offsets = new Int32Array(numUsers + 2);
   const items = new Int32Array(total);
-  // No times in a sequence split: the position in the sequence stands for them.
   const times = new Float64Array(total);
+  let timed = true;
+  for (const internal of present) for (const t of assembler.chainTimes(internal)) if (!Number.isFinite(t)) timed = false;
   const p = Object.fromEntries(splitPositionNames.map((name) => [name, new Int32Array(numUsers + 1)])) as unknown as SplitPositions;
   let w = 0;
   present.forEach((internal, k) => {
     const u = k + 1;
     const chain = assembler.chain(internal);
+    const chainTimes = assembler.chainTimes(internal);
     const at = assembler.positions(internal);
     offsets[u] = w;
     for (let i = 0; i < chain.length; i++) {
       items[w + i] = chain[i]! + 1;
-      times[w + i] = i;
+      // Without times (a RecBole split), the position in the sequence stands for them.
+      times[w + i] = timed ? chainTimes[i]! : i;
     }
     p.trainStart[u] = w + at.trainFrom;
     p.trainEnd[u] = w + at.trainEnd;
@@ -564,13 +618,29 @@ function assemble(
   offsets[numUsers + 1] = w;
   const userKeys = ['', ...present.map((u) => rawUserKeys[u]!)];
   const itemKeys = ['', ...rawItemKeys];
-  const titles = ['', ...rawTitles];
-  const descriptions = ['', ...rawDescriptions];
-  const texts = titles.map((title, i) => composeItemText(meta.itemText, { title, description: descriptions[i] }));
+  const titles = ['', ...text.titles];
+  const descriptions = ['', ...text.descriptions];
+  const texts = titles.map((title, i) =>
+    composeItemText(meta.itemText, {
+      title,
+      description: descriptions[i],
+      brand: text.brands?.[i - 1],
+      category: text.categories?.[i - 1],
+    }),
+  );
+  let first = Infinity;
+  let last = -Infinity;
+  if (timed) {
+    for (const t of times) {
+      if (t < first) first = t;
+      if (t > last) last = t;
+    }
+  }
+  const iso = (t: number) => (Number.isFinite(t) ? new Date(t).toISOString() : '');
   const summary: DatasetSummary = {
     name: meta.name,
     ...sequenceStatistics(offsets, rawItemKeys.length),
-    timeSpan: ['', ''],
+    timeSpan: [iso(first), iso(last)],
     removed: { duplicates: 0, kCore: 0 },
     kCoreRounds: 0,
     itemsWithTitle: countNonEmpty(titles),
@@ -590,5 +660,158 @@ function assemble(
     summary,
     loadReport: meta.report.report,
     givenSplit: p,
+  });
+}
+
+export interface Amazon2023SplitFiles {
+  train: string;
+  valid: string;
+  test: string;
+  /** meta_<Category>.jsonl: titles, descriptions, stores, categories. */
+  meta?: string;
+}
+
+/**
+ * Loads an Amazon Reviews 2023 benchmark split (`<Category>.train.csv`, `.valid.csv`,
+ * `.test.csv`, from `benchmark/<k>core/last_out[_w_his]`): user_id, parent_asin, rating,
+ * timestamp (ms) and, in the `_w_his` files, the history (space-separated parent_asins), which
+ * is checked against the user's earlier rows. Training rows are ordered by time per user; the
+ * valid and test rows are the targets, their history the user's items before them. The meta
+ * file gives the item text. As with every given split, no k-core or rating filter applies.
+ */
+export async function loadAmazon2023Split(files: Amazon2023SplitFiles, options: RecBoleSplitOptions = {}): Promise<SequenceDataset> {
+  if (options.minRating !== undefined) {
+    throw new Error(
+      'amazon-2023-split loader: the split is final, so a minimum rating cannot apply (filtering rows would change it)',
+    );
+  }
+  const reports = new LoadReportBuilder(options.maxExamples);
+  const assembler = new SplitAssembler(reports);
+  const userKeys: string[] = [];
+  const userOf = new Map<string, number>();
+  const itemKeys: string[] = [];
+  const itemOf = new Map<string, number>();
+  const user = (key: string) => {
+    let u = userOf.get(key);
+    if (u === undefined) {
+      u = userKeys.length;
+      userOf.set(key, u);
+      userKeys.push(key);
+      assembler.addUser();
+    }
+    return u;
+  };
+  const item = (key: string) => {
+    let i = itemOf.get(key);
+    if (i === undefined) {
+      i = itemKeys.length;
+      itemOf.set(key, i);
+      itemKeys.push(key);
+    }
+    return i;
+  };
+
+  /** Reads one split file; rows go to onRow with the history when the file has one. */
+  const readCsv = async (
+    file: string,
+    onRow: (u: number, target: number, time: number, history: Int32Array | undefined, line: number, text: string) => void,
+  ) => {
+    let columns: { user: number; item: number; time: number; history: number; width: number } | undefined;
+    const parser: FileParser = {
+      line: (text, line) => {
+        if (parser.fatal !== undefined || text === '') return;
+        const fields = text.split(',');
+        if (!columns) {
+          const names = fields.map((f) => f.trim());
+          const at = (name: string) => names.indexOf(name);
+          if (at('user_id') < 0 || at('parent_asin') < 0 || at('timestamp') < 0) {
+            parser.fatal =
+              `amazon-2023-split loader: ${file} starts with ${JSON.stringify(text.slice(0, 80))}; ` +
+              'expected the header user_id,parent_asin,rating,timestamp[,history] of the Amazon Reviews 2023 benchmark files';
+            return;
+          }
+          columns = { user: at('user_id'), item: at('parent_asin'), time: at('timestamp'), history: at('history'), width: names.length };
+          return;
+        }
+        if (fields.length !== columns.width) {
+          reports.report.rowsRead++;
+          return reports.malformed(file, line, `expected ${columns.width} fields, got ${fields.length}`, text);
+        }
+        const userKey = fields[columns.user]!.trim();
+        const itemKey = fields[columns.item]!.trim();
+        const time = parseTime(fields[columns.time]!, 'auto');
+        if (userKey === '' || itemKey === '' || !Number.isFinite(time)) {
+          reports.report.rowsRead++;
+          return reports.malformed(file, line, 'empty user_id or parent_asin, or a bad timestamp', text);
+        }
+        let history: Int32Array | undefined;
+        if (columns.history >= 0) {
+          const tokens = fields[columns.history]!.trim();
+          history = Int32Array.from(tokens === '' ? [] : tokens.split(' ').filter(Boolean), item);
+        }
+        onRow(user(userKey), item(itemKey), time, history, line, text);
+      },
+      end: () => {
+        if (!columns && parser.fatal === undefined) parser.fatal = `amazon-2023-split loader: ${file} is empty (no header)`;
+      },
+    };
+    await parseFile(file, parser, reports, options);
+  };
+
+  // Training rows, per user, in time order (ties in file order); with histories, checked.
+  const training = new Map<number, { rows: SplitRow[]; plain: { item: number; time: number }[] }>();
+  await readCsv(files.train, (u, target, time, history, line, text) => {
+    let entry = training.get(u);
+    if (!entry) training.set(u, (entry = { rows: [], plain: [] }));
+    if (history) entry.rows.push({ history, target, time, line, text });
+    else entry.plain.push({ item: target, time });
+  });
+  for (const [u, { rows, plain }] of training) {
+    // Rows with histories are put in time order; the histories must then grow row by row.
+    if (rows.length > 0) assembler.addTrainRows(u, rows.sort((a, b) => a.time - b.time), files.train);
+    plain.sort((a, b) => a.time - b.time);
+    for (const { item: i, time } of plain) assembler.appendTrain(u, i, time);
+  }
+  for (const stage of ['valid', 'test'] as const) {
+    const file = files[stage];
+    const lines = new Map<number, number>();
+    await readCsv(file, (u, target, time, history, line, text) => {
+      if (lines.has(u)) {
+        throw new DataFormatError(
+          `amazon-2023-split loader: ${file} has more than one row for user '${userKeys[u]}' (lines ${lines.get(u)} and ${line}); ` +
+            `llmrec evaluates one ${stage} target per user`,
+        );
+      }
+      lines.set(u, line);
+      // Without a history column, the history is every earlier item of the user.
+      assembler.addStageRow(u, stage, { history: history ?? assembler.chain(u).slice(), target, time, line, text }, file);
+    });
+  }
+
+  const text: ItemTextColumns = {
+    titles: new Array<string>(itemKeys.length).fill(''),
+    descriptions: new Array<string>(itemKeys.length).fill(''),
+    brands: new Array<string>(itemKeys.length).fill(''),
+    categories: new Array<string>(itemKeys.length).fill(''),
+  };
+  if (files.meta) {
+    await readAmazon2023Meta(
+      files.meta,
+      (key) => itemOf.get(key),
+      (i, values) => {
+        text.titles[i] = values.title;
+        text.descriptions[i] = values.description;
+        text.brands![i] = values.brand;
+        text.categories![i] = values.category;
+      },
+      reports,
+      options,
+    );
+  }
+  const textFields: ItemTextField[] = files.meta ? ['title', 'description', 'brand', 'category'] : [];
+  return assemble(assembler, userKeys, itemKeys, text, {
+    name: options.name ?? path.basename(splitStem(files.train)),
+    itemText: options.itemText ? checkItemText({ textFields }, options.itemText) : ['title'],
+    report: reports,
   });
 }

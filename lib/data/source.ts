@@ -11,7 +11,7 @@ import { resolveSource, sourceFiles, type DatasetSource } from './formats.js';
 import type { InteractionLog } from './log.js';
 import { loadAmazonReviews, loadOnlineRetail, loadRecBole, loadTable, type LoadOptions } from './loaders.js';
 import { loadMovieLens } from './movielens.js';
-import { loadRecBoleSplit, splitStem } from './sequence-split.js';
+import { loadAmazon2023Split, loadRecBoleSplit, splitStem } from './sequence-split.js';
 import { stripCompression } from './text.js';
 
 /**
@@ -42,7 +42,8 @@ export function loadLog(source: DatasetSource, options: LoadOptions = {}): Promi
       return loadTable(source.file, table);
     }
     case 'recbole-split':
-      throw new Error('data: a RecBole sequence split carries its own train/valid/test split; load it with loadDataset');
+    case 'amazon-2023-split':
+      throw new Error(`data: ${source.kind} carries its own train/valid/test split; load it with loadDataset`);
   }
 }
 
@@ -71,7 +72,7 @@ function splitRefusal(prepare: PrepareOptions | undefined): string | undefined {
   const kCore = Math.max(prepare?.kCore ?? 0, prepare?.minUserInteractions ?? 0, prepare?.minItemInteractions ?? 0);
   if (kCore > 1) {
     return (
-      `data: a k-core of ${kCore} does not apply to a RecBole sequence split: its rows are already filtered and split, ` +
+      `data: a k-core of ${kCore} does not apply to a dataset split into train/valid/test files: its rows are already filtered and split, ` +
       'and removing rows would change the split the files define. Leave out --kcore (kCore), or start from the raw interactions'
     );
   }
@@ -83,7 +84,8 @@ export async function loadDataset(source: DatasetSource | string, options: LoadD
   const resolved = typeof source === 'string' ? await resolveSource(source) : source;
   const files = sourceFiles(resolved);
   for (const file of files) if (!existsSync(file)) throw new Error(`data: no such file: ${file}`);
-  if (resolved.kind === 'recbole-split') {
+  const given = resolved.kind === 'recbole-split' || resolved.kind === 'amazon-2023-split';
+  if (given) {
     const refusal = splitRefusal(options.prepare);
     if (refusal) throw new Error(refusal);
   }
@@ -104,14 +106,13 @@ export async function loadDataset(source: DatasetSource | string, options: LoadD
   if (options.allowPartial) load.allowPartial = true;
   if (options.minRating !== undefined) load.minRating = options.minRating;
   if (options.maxLineBytes !== undefined) load.maxLineBytes = options.maxLineBytes;
+  const splitOptions = { ...load, name: prepare.name, ...(prepare.itemText ? { itemText: prepare.itemText } : {}) };
   const dataset =
     resolved.kind === 'recbole-split'
-      ? await loadRecBoleSplit(resolved, {
-          ...load,
-          name: prepare.name,
-          ...(prepare.itemText ? { itemText: prepare.itemText } : {}),
-        })
-      : prepareDataset(await loadLog(resolved, load), prepare);
+      ? await loadRecBoleSplit(resolved, splitOptions)
+      : resolved.kind === 'amazon-2023-split'
+        ? await loadAmazon2023Split(resolved, splitOptions)
+        : prepareDataset(await loadLog(resolved, load), prepare);
   checkNotEmpty(dataset, resolved);
   // A partial read is never cached: the next run reads the (maybe repaired) file again.
   const partial = (dataset.loadReport?.sourceErrors.length ?? 0) > 0;
@@ -143,6 +144,7 @@ function defaultName(source: DatasetSource): string {
   const first = sourceFiles(source)[0]!;
   switch (source.kind) {
     case 'recbole-split':
+    case 'amazon-2023-split':
       return path.basename(splitStem(first));
     case 'movielens':
       return path.basename(path.dirname(path.resolve(first)));

@@ -41,13 +41,14 @@ export const datasetFormats = {
 
 export type DatasetFormat = keyof typeof datasetFormats;
 
-/** Other names --format accepts. */
-export const formatAliases: Record<string, DatasetFormat> = { amazon: 'amazon-2023', table: 'csv', atomic: 'recbole' };
+/** Other names --format accepts ('table': csv, tsv or jsonl by the file's extension). */
+export const formatAliases: Record<string, DatasetFormat | 'table'> = { amazon: 'amazon-2023', atomic: 'recbole', table: 'table' };
 
-/** The canonical format for a name (an alias included), or undefined. */
-export function formatByName(name: string): DatasetFormat | undefined {
+/** The canonical format for a name (an alias included), or undefined; `file` decides 'table'. */
+export function formatByName(name: string, file = ''): DatasetFormat | undefined {
   if (name in datasetFormats) return name as DatasetFormat;
-  return formatAliases[name];
+  const alias = formatAliases[name];
+  return alias === 'table' ? tableFormatOf(file) : alias;
 }
 
 /** The formats as indented lines, for messages. */
@@ -423,8 +424,11 @@ export async function resolveSource(target: string, options: ResolveOptions = {}
   if (!existsSync(target)) throw new Error(`data: no such file or folder: ${target}`);
   const isDir = statSync(target).isDirectory();
   if (options.format !== undefined && options.format !== 'auto') {
-    const format = formatByName(options.format);
+    const format = formatByName(options.format, target);
     if (!format) {
+      if (options.format === 'table') {
+        throw new Error(`data: --format table reads .csv, .tsv and .jsonl files; name the format of ${target}: csv, tsv or jsonl`);
+      }
       throw new Error(`data: unknown format '${options.format}'; llmrec reads:\n${describeFormats()}`);
     }
     return sourceOfFormat(target, isDir, format, options);

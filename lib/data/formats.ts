@@ -106,20 +106,26 @@ function existing(dir: string, name: string): string | undefined {
   return undefined;
 }
 
-/** The recbole-split source of a stem (dir/Scientific), or a refusal naming the missing parts. */
-function splitSource(dir: string, stem: string): DatasetSource {
-  const part = (name: string) => existing(dir, `${stem}.${name}`);
-  const train = part('train.inter');
-  const valid = part('valid.inter');
-  const test = part('test.inter');
+/**
+ * The train, valid and test files of a split stem (`<stem>.train<suffix>`, ...), or a refusal
+ * naming the missing ones: the split is the three files' together.
+ */
+function splitParts(dir: string, stem: string, suffix: string, what: string): { train: string; valid: string; test: string } {
+  const [train, valid, test] = (['train', 'valid', 'test'] as const).map((part) => existing(dir, `${stem}.${part}${suffix}`));
   if (!train || !valid || !test) {
-    const missing = [!train && 'train', !valid && 'valid', !test && 'test'].filter(Boolean).map((s) => `${stem}.${s}.inter`);
+    const missing = [!train && 'train', !valid && 'valid', !test && 'test'].filter(Boolean).map((s) => `${stem}.${s}${suffix}`);
     throw new Error(
-      `data: ${path.join(dir, stem)} is a RecBole sequence split without ${missing.join(' and ')}; ` +
+      `data: ${path.join(dir, stem)} is ${what} without ${missing.join(' and ')}; ` +
         'llmrec reads the train, valid and test files together (the split is theirs)',
     );
   }
-  const source: DatasetSource = { kind: 'recbole-split', train, valid, test };
+  return { train, valid, test };
+}
+
+/** The recbole-split source of a stem (dir/Scientific), with the companions that exist. */
+function splitSource(dir: string, stem: string): DatasetSource {
+  const source: DatasetSource = { kind: 'recbole-split', ...splitParts(dir, stem, '.inter', 'a RecBole sequence split') };
+  const part = (name: string) => existing(dir, `${stem}.${name}`);
   const text = part('text');
   const itemIndex = part('item2index');
   const userIndex = part('user2index');
@@ -129,20 +135,12 @@ function splitSource(dir: string, stem: string): DatasetSource {
   return source;
 }
 
-/** The amazon-2023-split source of a stem (dir/Movies_and_TV), or a refusal naming the missing parts. */
+/** The amazon-2023-split source of a stem (dir/Movies_and_TV), with its metadata when beside it. */
 function csvSplitSource(dir: string, stem: string, meta: string | undefined): DatasetSource {
-  const part = (name: string) => existing(dir, `${stem}.${name}.csv`);
-  const train = part('train');
-  const valid = part('valid');
-  const test = part('test');
-  if (!train || !valid || !test) {
-    const missing = [!train && 'train', !valid && 'valid', !test && 'test'].filter(Boolean).map((s) => `${stem}.${s}.csv`);
-    throw new Error(
-      `data: ${path.join(dir, stem)} is an Amazon Reviews 2023 benchmark split without ${missing.join(' and ')}; ` +
-        'llmrec reads the train, valid and test files together (the split is theirs)',
-    );
-  }
-  const source: DatasetSource = { kind: 'amazon-2023-split', train, valid, test };
+  const source: DatasetSource = {
+    kind: 'amazon-2023-split',
+    ...splitParts(dir, stem, '.csv', 'an Amazon Reviews 2023 benchmark split'),
+  };
   const found = meta ?? existing(dir, `meta_${stem}.jsonl`);
   if (found) source.meta = found;
   return source;

@@ -389,6 +389,24 @@ write(
   ),
 );
 
+// MovieLens latest/20M/25M: ratings.csv and movies.csv (UTF-8, titles quoted when they hold a
+// comma or a quote).
+const csvField = (text) => (/[",]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
+write(
+  'movielens-latest/ratings.csv',
+  lines([
+    'userId,movieId,rating,timestamp',
+    ...rows.map((r) => `${r.user.movieUser},${r.item.movieId},${r.rating}.0,${r.time}`),
+  ]),
+);
+write(
+  'movielens-latest/movies.csv',
+  lines([
+    'movieId,title,genres',
+    ...items.map((item) => `${item.movieId},${csvField(`${item.title}, The (2010)`)},${item.genres.join('|')}`),
+  ]),
+);
+
 // Bad case: a truncated gzip (the first 60% of the 2018 reviews).
 const full = gzip(lines(byItem.map(review2018)));
 write('bad/truncated/Retail_5.json.gz', full.subarray(0, Math.floor(full.length * 0.6)));

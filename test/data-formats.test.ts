@@ -195,8 +195,8 @@ describe('data formats: each reader against the truth', () => {
     }
   });
 
-  it('MovieLens 1M (::, Latin-1) and 100K (u.data, u.item genre flags): titles and genres', async () => {
-    for (const folder of ['movielens-1m', 'movielens-100k']) {
+  it('MovieLens 1M (::, Latin-1), 100K (u.data, u.item genre flags) and latest (CSV, quoted titles)', async () => {
+    for (const folder of ['movielens-1m', 'movielens-100k', 'movielens-latest']) {
       const { dataset, source } = await data.loadDataset(at(folder), {
         ...noCache,
         prepare: { kCore: 0, itemText: ['title', 'category'] },
@@ -204,8 +204,14 @@ describe('data formats: each reader against the truth', () => {
       expect(source.kind).to.equal('movielens');
       expect(sequencesOf(dataset), folder).to.deep.equal(expectedSequences('movielens'));
       const cafe = dataset.itemKeys.indexOf(String(truth.items[1]!.movieId));
-      expect(dataset.titles[cafe], folder).to.equal('Café Crème Mug (2010)');
-      expect(dataset.texts[cafe], folder).to.equal(`Café Crème Mug (2010), ${truth.items[1]!.genres.join(', ')}`);
+      const title = folder === 'movielens-latest' ? 'Café Crème Mug, The (2010)' : 'Café Crème Mug (2010)';
+      expect(dataset.titles[cafe], folder).to.equal(title);
+      expect(dataset.texts[cafe], folder).to.equal(`${title}, ${truth.items[1]!.genres.join(', ')}`);
+      if (folder === 'movielens-latest') {
+        expect(dataset.titles[dataset.itemKeys.indexOf(String(truth.items[0]!.movieId))]).to.equal(
+          `Children's "Tea" Set, The (2010)`,
+        );
+      }
     }
   });
 
@@ -384,6 +390,7 @@ describe('data formats: no reader misreads another format', () => {
     'amazon-2023-split-nohis': { keys: 'amazon' },
     'movielens-1m': { keys: 'movielens' },
     'movielens-100k': { keys: 'movielens' },
+    'movielens-latest': { keys: 'movielens' },
   };
   const readers = ['auto', ...Object.keys(data.datasetFormats), ...Object.keys(data.formatAliases)];
 
@@ -437,6 +444,7 @@ describe('data formats: no reader misreads another format', () => {
       'amazon-2023-split-nohis': 'amazon-2023-split',
       'movielens-1m': 'movielens',
       'movielens-100k': 'movielens',
+      'movielens-latest': 'movielens',
     };
     for (const [folder, kind] of Object.entries(kinds))
       expect((await data.resolveSource(at(folder))).kind, folder).to.equal(kind);

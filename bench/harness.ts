@@ -4,8 +4,11 @@
 import { synchronize } from '../lib/index.js';
 
 export interface BenchCase {
-  /** Queues one execution of the work (it may return before the device finishes). */
-  run(): void;
+  /**
+   * Queues one execution of the work (it may return before the device finishes), or returns a
+   * promise for work that is asynchronous by nature (a streamed file read), which is awaited.
+   */
+  run(): void | Promise<void>;
   /** Floating-point operations per run (multiply-add = 2), for GFLOP/s. */
   flops?: number;
   /** Fewest bytes the run must move through memory (inputs read once, outputs written once). */
@@ -45,13 +48,19 @@ export interface TimingOptions {
  * Times `c.run()` by wall clock around device synchronisation: batches of runs until a trial
  * lasts `minTrialMs`, then the median over trials of the per-run time.
  */
-export function timeCase(name: string, device: string, c: BenchCase, options: TimingOptions): BenchResult {
+export async function timeCase(
+  name: string,
+  device: string,
+  c: BenchCase,
+  options: TimingOptions,
+): Promise<BenchResult> {
   const now = () => performance.now();
   // Warm up: first launches compile, allocate and fill caches.
   const warmEnd = now() + options.warmupMs;
   let warmRuns = 0;
   do {
-    c.run();
+    const warm = c.run();
+    if (warm) await warm;
     synchronize(device);
     warmRuns++;
   } while (now() < warmEnd || warmRuns < 2);
@@ -59,7 +68,11 @@ export function timeCase(name: string, device: string, c: BenchCase, options: Ti
   let batch = 1;
   for (;;) {
     const start = now();
-    for (let i = 0; i < batch; i++) c.run();
+    for (let i = 0; i < batch; i++) {
+      // Only an asynchronous case pays for an await: kernel timings stay as they were.
+      const pending = c.run();
+      if (pending) await pending;
+    }
     synchronize(device);
     const elapsed = now() - start;
     if (elapsed >= options.minTrialMs || batch >= 1 << 20) break;
@@ -68,7 +81,10 @@ export function timeCase(name: string, device: string, c: BenchCase, options: Ti
   const perRun: number[] = [];
   for (let t = 0; t < options.trials; t++) {
     const start = now();
-    for (let i = 0; i < batch; i++) c.run();
+    for (let i = 0; i < batch; i++) {
+      const pending = c.run();
+      if (pending) await pending;
+    }
     synchronize(device);
     perRun.push((now() - start) / batch);
   }

@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   for (const benchmark of selected) {
     const c = benchmark.setup(device);
     try {
-      const result = timeCase(benchmark.name, device, c, options);
+      const result = await timeCase(benchmark.name, device, c, options);
       console.log(format(result));
       appendFileSync(file, JSON.stringify({ ...result, ...context }) + '\n');
     } finally {

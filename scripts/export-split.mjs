@@ -63,7 +63,7 @@ function npy(array, shape) {
 
 const loaded = values.data ? await data.loadDataset(values.data) : await data.loadDefaultDataset();
 const dataset = loaded.dataset;
-const split = dataset.leaveOneOut();
+const split = dataset.split();
 const numUsers = dataset.numUsers;
 
 const trainOffsets = new Int32Array(numUsers + 2);

@@ -195,8 +195,15 @@ describe('data: loaders', () => {
     expect(message).to.match(/data: no such file: .*no-such-file\.csv/);
   });
 
-  it('reports a truncated compressed file as a source error and keeps the complete rows', async () => {
-    const log = await loadOnlineRetail(fixture('online-retail-cut.csv.gz'));
+  it('fails on a truncated compressed file, or with allowPartial keeps the complete rows and reports it', async () => {
+    let message = '';
+    try {
+      await loadOnlineRetail(fixture('online-retail-cut.csv.gz'));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.match(/online-retail-cut\.csv\.gz could not be read to the end .*unexpected end of file/);
+    const log = await loadOnlineRetail(fixture('online-retail-cut.csv.gz'), { allowPartial: true });
     expect(log.report.sourceErrors).to.have.length(1);
     expect(log.report.sourceErrors[0]).to.match(/online-retail-cut\.csv\.gz: unexpected end of file/);
     expect(log.report.rowsKept).to.be.greaterThan(0);
@@ -234,7 +241,7 @@ describe('data: loaders', () => {
     expect(log.time[0]).to.equal(1588687728923);
     const source = await detectSource(fixture('reviews.jsonl'));
     expect(source).to.deep.equal({
-      kind: 'amazon',
+      kind: 'amazon-2023',
       reviews: fixture('reviews.jsonl'),
       meta: fixture('meta_reviews.jsonl'),
     });
@@ -391,7 +398,7 @@ describe('data: cache', () => {
     expect(second.cacheFile).to.equal(first.cacheFile);
     expect(Array.from(second.dataset.items)).to.deep.equal(Array.from(first.dataset.items));
     expect(second.dataset.loadReport?.rowsRead).to.equal(13);
-    const other = await loadDataset(file, { cache: dir, prepare: { kCore: 2 } });
+    const other = await loadDataset(file, { cache: dir, prepare: { kCore: 0 } });
     expect(other.fromCache).to.equal(false);
     utimesSync(file, new Date(), new Date(Date.now() + 5000));
     const touched = await loadDataset(file, { cache: dir, prepare: { kCore: 1 } });
@@ -572,7 +579,7 @@ describe('data: command line', () => {
   it('documents inspect and prepare with --help', () => {
     const r = run('data', '--help');
     expect(r.status).to.equal(0);
-    expect(r.stdout).to.match(/usage: llmrec data <inspect\|prepare> \[file\]/);
+    expect(r.stdout).to.match(/usage: llmrec data <inspect\|prepare> \[file\|folder\]/);
     expect(r.stdout).to.match(/--kcore <integer>/);
   });
 

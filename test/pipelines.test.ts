@@ -40,8 +40,7 @@ describe('pipeline configs', () => {
       fs.writeFileSync(file, JSON.stringify({ epochs: 3, lr: 0.01, pooling: 'eos' }));
       const config = pipelines.resolveConfig(schema, { file, flags: { lr: 0.5, ks: '1, 2' } });
       expect(config).to.deep.equal({
-        seed: 0,
-        data: undefined,
+        ...pipelines.resolveConfig(pipelines.commonConfig), // the dataset keys' defaults and the seed
         epochs: 3, // file over default
         batchSize: 128, // default
         lr: 0.5, // flag over file
@@ -60,7 +59,7 @@ describe('pipeline configs', () => {
   it('refuses unknown keys, naming them and the close valid ones', () => {
     expect(() => pipelines.resolveConfig(schema, { values: { epoch: 3 } })).to.throw(
       pipelines.ConfigError,
-      /unknown key 'epoch'; did you mean 'epochs'\? \(valid keys: 'data', 'seed', 'epochs'/,
+      /unknown key 'epoch'; did you mean 'epochs'\? \(valid keys: 'data', 'format', .*'seed', 'epochs'/,
     );
     expect(() => pipelines.resolveConfig(schema, { values: { batch_size: 3 } })).to.throw(
       /unknown key 'batch_size'; did you mean 'batchSize'\?/,
@@ -315,7 +314,9 @@ describe('stages', () => {
     await pipelines.runStage(testPipeline, 'first', { dir, config: config({ scale: 2 }) });
     const record = pipelines.readRunManifest(dir)!.stages.first!;
     expect(record.status).to.equal('done');
-    expect(record.config).to.deep.equal({ seed: 0, scale: 2 }); // 'label' is second's only
+    // The dataset keys (their defaults, as JSON keeps them), the seed and 'scale'; 'label' is second's only.
+    const common = JSON.parse(JSON.stringify(pipelines.resolveConfig(pipelines.commonConfig))) as object;
+    expect(record.config).to.deep.equal({ ...common, seed: 0, scale: 2 });
     expect(record.metrics).to.deep.equal({ value: 4 });
     expect(record.inputs.data!.files.map((f) => path.basename(f.path))).to.deep.equal([
       'online-retail-2010-2011.inter.gz',

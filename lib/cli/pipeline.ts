@@ -15,7 +15,8 @@ import {
 } from '../pipelines/stage.js';
 import { defaultSink } from '../train/progress.js';
 import { formatHelp, parseOptions, UsageError, type Command, type OptionSpecs } from './args.js';
-import { formatTable, loadDataOption, resolveDevice } from './commands/common.js';
+import { formatTable, resolveDevice } from './commands/common.js';
+import { loadCliDataset } from './data-options.js';
 
 /** Flags of every stage besides its pipeline's config keys. */
 export const runOptions = {
@@ -35,8 +36,8 @@ export interface CommandGroup {
 
 const program = 'llmrec';
 
-/** The dataset loader of the command line (the dataset options of lib/cli/commands/common.ts). */
-export const loadCliDataset: DatasetLoader = (config) => loadDataOption(config.data);
+/** The dataset loader of the command line: loads the config's dataset and prints what it kept and dropped. */
+const cliDatasetLoader: DatasetLoader = (config) => loadCliDataset(config);
 
 /** Quotes an argument for a shell when it needs it. */
 function shellWord(arg: string): string {
@@ -71,7 +72,7 @@ export function runOptionsFromFlags<C>(
     resume: options.resume === true,
     progress: (stage) => defaultSink(`${pipeline.name} ${stage}`),
     log: (message) => console.error(message),
-    loadDataset: loadCliDataset,
+    loadDataset: cliDatasetLoader,
     commandFor: rerun,
   };
 }

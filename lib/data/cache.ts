@@ -5,12 +5,12 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SequenceDataset, type DatasetSummary } from './dataset.js';
+import { SequenceDataset, splitPositionNames, type DatasetSummary, type SplitPositions } from './dataset.js';
 import type { LoadReport } from './text.js';
 
-const magic = Buffer.from('LLMRDS\u0000\u0002', 'latin1');
+const magic = Buffer.from('LLMRDS\u0000\u0003', 'latin1');
 /** Bump when the layout or the preprocessing changes, so older caches miss. */
-export const cacheFormatVersion = 2;
+export const cacheFormatVersion = 3;
 
 /** Where caches go: $LLMREC_CACHE_DIR, else ~/.cache/llmrec/datasets. */
 export function defaultCacheDir(): string {
@@ -36,14 +36,21 @@ interface CacheHeader {
   interactions: number;
   users: number;
   strings: number;
+  /** The dataset carries a given split: eight Int32Arrays of users + 1 follow the times. */
+  split: boolean;
 }
 
-const align8 = (n: number) => (n + 7) & ~7;
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
 
-/** Serialises a dataset: magic, header JSON, strings JSON, then offsets, items and times. */
+/**
+ * Serialises a dataset: magic, header JSON, strings JSON, then offsets, items, times and, for a
+ * dataset with a given split, its position arrays, each 8-byte aligned.
+ */
 export function serializeDataset(dataset: SequenceDataset): Buffer {
+  // The texts are stored only when they differ from the titles (the default).
+  const texts = dataset.texts === dataset.titles ? null : dataset.texts;
   const strings = Buffer.from(
-    JSON.stringify([dataset.userKeys, dataset.itemKeys, dataset.titles, dataset.descriptions]),
+    JSON.stringify([dataset.userKeys, dataset.itemKeys, dataset.titles, dataset.descriptions, texts]),
     'utf8',
   );
   const header: CacheHeader = {
@@ -52,21 +59,29 @@ export function serializeDataset(dataset: SequenceDataset): Buffer {
     interactions: dataset.items.length,
     users: dataset.numUsers,
     strings: strings.length,
+    split: dataset.givenSplit !== undefined,
   };
   if (dataset.loadReport) header.loadReport = dataset.loadReport;
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
-  const arraysAt = align8(magic.length + 8 + headerBytes.length + strings.length);
-  const offsetsBytes = dataset.offsets.byteLength;
-  const itemsAt = arraysAt + align8(offsetsBytes);
-  const timesAt = itemsAt + align8(dataset.items.byteLength);
-  const out = Buffer.alloc(timesAt + dataset.times.byteLength);
+  const split = dataset.givenSplit;
+  const arrays: ArrayBufferView[] = [
+    dataset.offsets,
+    dataset.items,
+    dataset.times,
+    ...(split ? splitPositionNames.map((name) => split[name]) : []),
+  ];
+  let at = align8(magic.length + 8 + headerBytes.length + strings.length);
+  const starts = arrays.map((a) => {
+    const start = at;
+    at = align8(at + a.byteLength);
+    return start;
+  });
+  const out = Buffer.alloc(at);
   magic.copy(out, 0);
   out.writeUInt32LE(headerBytes.length, magic.length);
   headerBytes.copy(out, magic.length + 8);
   strings.copy(out, magic.length + 8 + headerBytes.length);
-  Buffer.from(dataset.offsets.buffer, dataset.offsets.byteOffset, offsetsBytes).copy(out, arraysAt);
-  Buffer.from(dataset.items.buffer, dataset.items.byteOffset, dataset.items.byteLength).copy(out, itemsAt);
-  Buffer.from(dataset.times.buffer, dataset.times.byteOffset, dataset.times.byteLength).copy(out, timesAt);
+  arrays.forEach((a, k) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(out, starts[k]!));
   return out;
 }
 
@@ -79,30 +94,41 @@ export function deserializeDataset(bytes: Buffer, source = '<buffer>'): Sequence
   const headerAt = magic.length + 8;
   const header = JSON.parse(bytes.toString('utf8', headerAt, headerAt + headerLength)) as CacheHeader;
   const stringsAt = headerAt + headerLength;
-  const [userKeys, itemKeys, titles, descriptions] = JSON.parse(
+  const [userKeys, itemKeys, titles, descriptions, texts] = JSON.parse(
     bytes.toString('utf8', stringsAt, stringsAt + header.strings),
-  ) as [string[], string[], string[], string[]];
-  const arraysAt = align8(stringsAt + header.strings);
-  const offsetsBytes = (header.users + 2) * 4;
-  const itemsAt = arraysAt + align8(offsetsBytes);
-  const timesAt = itemsAt + align8(header.interactions * 4);
-  if (bytes.length !== timesAt + header.interactions * 8) {
-    throw new Error(`dataset cache: ${source} is truncated (${bytes.length} bytes, expected ${timesAt + header.interactions * 8})`);
+  ) as [string[], string[], string[], string[], string[] | null];
+  const n = header.interactions;
+  const userSlots = header.users + 1;
+  const sizes = [(header.users + 2) * 4, n * 4, n * 8, ...(header.split ? splitPositionNames.map(() => userSlots * 4) : [])];
+  let at = align8(stringsAt + header.strings);
+  const starts = sizes.map((size) => {
+    const start = at;
+    at = align8(at + size);
+    return start;
+  });
+  if (bytes.length !== at) {
+    throw new Error(`dataset cache: ${source} is truncated or damaged (${bytes.length} bytes, expected ${at})`);
   }
   // Copies, so the arrays are aligned whatever the Buffer's offset in its pool.
-  const copy = (at: number, length: number) => new Uint8Array(bytes.buffer, bytes.byteOffset + at, length).slice().buffer;
+  const copy = (k: number) => new Uint8Array(bytes.buffer, bytes.byteOffset + starts[k]!, sizes[k]!).slice().buffer;
   const parts = {
     name: header.name,
     userKeys,
     itemKeys,
-    offsets: new Int32Array(copy(arraysAt, offsetsBytes)),
-    items: new Int32Array(copy(itemsAt, header.interactions * 4)),
-    times: new Float64Array(copy(timesAt, header.interactions * 8)),
+    offsets: new Int32Array(copy(0)),
+    items: new Int32Array(copy(1)),
+    times: new Float64Array(copy(2)),
     titles,
     descriptions,
     summary: header.summary,
+    ...(texts ? { texts } : {}),
+    ...(header.loadReport ? { loadReport: header.loadReport } : {}),
   };
-  return new SequenceDataset(header.loadReport ? { ...parts, loadReport: header.loadReport } : parts);
+  if (!header.split) return new SequenceDataset(parts);
+  const givenSplit = Object.fromEntries(
+    splitPositionNames.map((name, k) => [name, new Int32Array(copy(3 + k))]),
+  ) as unknown as SplitPositions;
+  return new SequenceDataset({ ...parts, givenSplit });
 }
 
 /** Writes atomically (temporary file, then rename), so a crash never leaves half a cache. */

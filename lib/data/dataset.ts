@@ -1,8 +1,40 @@
 // Preprocessing (chronological order, session dedupe, iterative k-core, id maps) and the
 // prepared dataset: per-user item sequences as one Int32Array with offsets, ids from 1 with 0 as
-// padding, the item text table and the leave-one-out split.
+// padding, the item text table and the split into train/valid/test (leave-one-out, or the one a
+// sequence-split source gives).
 import type { InteractionLog } from './log.js';
 import type { LoadReport } from './text.js';
+
+/** The item fields a source can provide for an item's text. */
+export const itemTextFields = ['title', 'description', 'brand', 'category'] as const;
+export type ItemTextField = (typeof itemTextFields)[number];
+
+/**
+ * Parses an item-text choice such as 'title', 'title+description' or 'title+brand+category'
+ * (fields joined by '+', each once).
+ */
+export function parseItemText(spec: string): ItemTextField[] {
+  const fields = spec.split('+').map((f) => f.trim());
+  for (const f of fields) {
+    if (!(itemTextFields as readonly string[]).includes(f)) {
+      throw new RangeError(
+        `item text: unknown field '${f}' in '${spec}'; use fields from ${itemTextFields.join(', ')} joined by '+' (e.g. title+description)`,
+      );
+    }
+  }
+  if (new Set(fields).size !== fields.length) throw new RangeError(`item text: '${spec}' names a field twice`);
+  return fields as ItemTextField[];
+}
+
+/** The values of `fields` that are not empty, joined by ', ' (A-LLMRec's "{title}, {description}"). */
+export function composeItemText(fields: readonly ItemTextField[], values: Partial<Record<ItemTextField, string>>): string {
+  const parts: string[] = [];
+  for (const f of fields) {
+    const v = values[f];
+    if (v) parts.push(v);
+  }
+  return parts.join(', ');
+}
 
 export interface PrepareOptions {
   /**
@@ -21,6 +53,8 @@ export interface PrepareOptions {
   dedupe?: 'session' | 'none';
   /** A name for summaries. */
   name?: string;
+  /** The item fields that make up `texts` (default ['title']); each must be one the source has. */
+  itemText?: ItemTextField[];
 }
 
 /** Counts that describe a prepared dataset. */
@@ -37,6 +71,12 @@ export interface DatasetSummary {
   /** Rows removed by preprocessing, by step. */
   removed: { duplicates: number; kCore: number };
   kCoreRounds: number;
+  /** Items whose title is not empty. */
+  itemsWithTitle: number;
+  /** What `texts` holds: the item fields joined, e.g. ['title', 'description']. */
+  itemText: ItemTextField[];
+  /** 'leave-one-out', or 'given' when the source carries its own train/valid/test split. */
+  split: SplitKind;
 }
 
 export interface SequenceDatasetParts {
@@ -54,9 +94,13 @@ export interface SequenceDatasetParts {
   /** Titles by item id ('' for padding or unknown). */
   titles: string[];
   descriptions: string[];
+  /** The item text by item id, from the fields in summary.itemText (default: the titles). */
+  texts?: string[];
   summary: DatasetSummary;
   /** The load report of the source, when the dataset came from files. */
   loadReport?: LoadReport;
+  /** The source's own split, when it has one (a sequence-split source); else leave-one-out. */
+  givenSplit?: SplitPositions;
 }
 
 /**
@@ -72,8 +116,11 @@ export class SequenceDataset implements SequenceDatasetParts {
   readonly times: Float64Array;
   readonly titles: string[];
   readonly descriptions: string[];
+  readonly texts: string[];
   readonly summary: DatasetSummary;
   readonly loadReport?: LoadReport;
+  readonly givenSplit?: SplitPositions;
+  private splitMemo: SequenceSplit | undefined;
 
   constructor(parts: SequenceDatasetParts) {
     this.name = parts.name;
@@ -84,8 +131,13 @@ export class SequenceDataset implements SequenceDatasetParts {
     this.times = parts.times;
     this.titles = parts.titles;
     this.descriptions = parts.descriptions;
+    this.texts = parts.texts ?? parts.titles;
     this.summary = parts.summary;
     if (parts.loadReport) this.loadReport = parts.loadReport;
+    if (parts.givenSplit) {
+      this.givenSplit = parts.givenSplit;
+      checkSplitPositions(this, parts.givenSplit);
+    }
   }
 
   get numUsers(): number {
@@ -124,8 +176,23 @@ export class SequenceDataset implements SequenceDatasetParts {
     return counts;
   }
 
+  /**
+   * The split every model trains and evaluates on: the source's own train/valid/test rows when
+   * it has them (a RecBole sequence split), else leave-one-out.
+   */
+  split(): SequenceSplit {
+    this.splitMemo ??= this.givenSplit ? new SequenceSplit(this, this.givenSplit, 'given') : new LeaveOneOutSplit(this);
+    return this.splitMemo;
+  }
+
   /** The leave-one-out split (last item test, second-to-last validation). */
   leaveOneOut(): LeaveOneOutSplit {
+    if (this.givenSplit) {
+      throw new Error(
+        `dataset ${this.name} comes with its own train/valid/test split; a leave-one-out split of it would ` +
+          'evaluate on other rows than the files say. Use dataset.split(), which returns the given split',
+      );
+    }
     return new LeaveOneOutSplit(this);
   }
 
@@ -136,63 +203,153 @@ export class SequenceDataset implements SequenceDatasetParts {
   }
 }
 
+export type SplitKind = 'leave-one-out' | 'given';
+
 /**
- * Leave-one-out: for a user with n ≥ 3 items, items[0..n-2) train, item n-2 is the validation
- * target and item n-1 the test target. Users with fewer than 3 items are training-only (their
- * targets are 0), as in SASRec's data partition.
+ * Where each user's training items and evaluation histories lie in dataset.items (all indices
+ * into it, end exclusive). A stage's target, when the user has one (> 0), is the item right after
+ * its history: items[validEnd[u]] === validTarget[u].
  */
-export class LeaveOneOutSplit {
-  /** Validation target per user id; 0 when the user is training-only. */
-  readonly validTarget: Int32Array;
-  /** Test target per user id; 0 when the user is training-only. */
-  readonly testTarget: Int32Array;
+export interface SplitPositions {
+  trainStart: Int32Array;
+  trainEnd: Int32Array;
+  validStart: Int32Array;
+  validEnd: Int32Array;
+  testStart: Int32Array;
+  testEnd: Int32Array;
+  /** Validation target per user id; 0 when the user has none. */
+  validTarget: Int32Array;
+  /** Test target per user id; 0 when the user has none. */
+  testTarget: Int32Array;
+}
+
+export const splitPositionNames = [
+  'trainStart',
+  'trainEnd',
+  'validStart',
+  'validEnd',
+  'testStart',
+  'testEnd',
+  'validTarget',
+  'testTarget',
+] as const satisfies readonly (keyof SplitPositions)[];
+
+/** Throws when positions do not describe `dataset` (a corrupt cache or a builder bug). */
+function checkSplitPositions(dataset: SequenceDataset, p: SplitPositions): void {
+  const users = dataset.numUsers;
+  for (const name of splitPositionNames) {
+    if (p[name].length !== users + 1) {
+      throw new Error(`dataset ${dataset.name}: split array ${name} has ${p[name].length} entries, expected ${users + 1}`);
+    }
+  }
+  const { offsets, items } = dataset;
+  for (let u = 1; u <= users; u++) {
+    const lo = offsets[u]!;
+    const hi = offsets[u + 1]!;
+    const inside = (a: number, b: number) => lo <= a && a <= b && b <= hi;
+    const targetOk = (end: number, target: number) => target === 0 || (end < hi && items[end] === target);
+    if (
+      !inside(p.trainStart[u]!, p.trainEnd[u]!) ||
+      !inside(p.validStart[u]!, p.validEnd[u]!) ||
+      !inside(p.testStart[u]!, p.testEnd[u]!) ||
+      !targetOk(p.validEnd[u]!, p.validTarget[u]!) ||
+      !targetOk(p.testEnd[u]!, p.testTarget[u]!)
+    ) {
+      throw new Error(`dataset ${dataset.name}: the split positions of user ${u} lie outside its sequence`);
+    }
+  }
+}
+
+/**
+ * Which items of each user train the model, and which history and target validate and test it.
+ * Every model, sampler and metric takes this one type, so a source's own split and
+ * leave-one-out are evaluated the same way.
+ */
+export class SequenceSplit implements SplitPositions {
+  readonly trainStart: Int32Array;
   /** End (exclusive, into dataset.items) of each user's training items. */
   readonly trainEnd: Int32Array;
+  readonly validStart: Int32Array;
+  readonly validEnd: Int32Array;
+  readonly testStart: Int32Array;
+  readonly testEnd: Int32Array;
+  /** Validation target per user id; 0 when the user has none (training-only). */
+  readonly validTarget: Int32Array;
+  /** Test target per user id; 0 when the user has none (training-only). */
+  readonly testTarget: Int32Array;
 
-  constructor(readonly dataset: SequenceDataset) {
-    const users = dataset.numUsers;
-    this.validTarget = new Int32Array(users + 1);
-    this.testTarget = new Int32Array(users + 1);
-    this.trainEnd = new Int32Array(users + 1);
-    const { offsets, items } = dataset;
-    for (let u = 1; u <= users; u++) {
-      const start = offsets[u]!;
-      const end = offsets[u + 1]!;
-      if (end - start >= 3) {
-        this.validTarget[u] = items[end - 2]!;
-        this.testTarget[u] = items[end - 1]!;
-        this.trainEnd[u] = end - 2;
-      } else {
-        this.trainEnd[u] = end;
-      }
-    }
+  constructor(
+    readonly dataset: SequenceDataset,
+    positions: SplitPositions,
+    readonly kind: SplitKind,
+  ) {
+    this.trainStart = positions.trainStart;
+    this.trainEnd = positions.trainEnd;
+    this.validStart = positions.validStart;
+    this.validEnd = positions.validEnd;
+    this.testStart = positions.testStart;
+    this.testEnd = positions.testEnd;
+    this.validTarget = positions.validTarget;
+    this.testTarget = positions.testTarget;
   }
 
   /** User u's training items (a view). */
   train(user: number): Int32Array {
-    return this.dataset.items.subarray(this.dataset.offsets[user]!, this.trainEnd[user]!);
+    return this.dataset.items.subarray(this.trainStart[user]!, this.trainEnd[user]!);
   }
 
   /**
-   * The history a model sees when predicting the `stage` target: the training items for
-   * validation, the training items plus the validation item for test (a view).
+   * The history a model sees when predicting the `stage` target (a view): for leave-one-out, the
+   * training items for validation and the training items plus the validation item for test; for
+   * a given split, the history its file holds.
    */
   history(user: number, stage: 'valid' | 'test'): Int32Array {
-    const start = this.dataset.offsets[user]!;
-    const end = this.trainEnd[user]! + (stage === 'test' && this.testTarget[user]! > 0 ? 1 : 0);
-    return this.dataset.items.subarray(start, end);
+    return stage === 'valid'
+      ? this.dataset.items.subarray(this.validStart[user]!, this.validEnd[user]!)
+      : this.dataset.items.subarray(this.testStart[user]!, this.testEnd[user]!);
   }
 
   target(user: number, stage: 'valid' | 'test'): number {
     return (stage === 'valid' ? this.validTarget : this.testTarget)[user]!;
   }
 
-  /** Users with a validation/test target, ascending. */
+  /** Users with a test target, ascending. */
   evaluationUsers(): Int32Array {
     const users: number[] = [];
     for (let u = 1; u <= this.dataset.numUsers; u++) if (this.testTarget[u]! > 0) users.push(u);
     return Int32Array.from(users);
   }
+}
+
+/**
+ * Leave-one-out: for a user with n ≥ 3 items, items[0..n-2) train, item n-2 is the validation
+ * target and item n-1 the test target. Users with fewer than 3 items are training-only (their
+ * targets are 0), as in SASRec's data partition.
+ */
+export class LeaveOneOutSplit extends SequenceSplit {
+  constructor(dataset: SequenceDataset) {
+    super(dataset, leaveOneOutPositions(dataset), 'leave-one-out');
+  }
+}
+
+function leaveOneOutPositions(dataset: SequenceDataset): SplitPositions {
+  const size = dataset.numUsers + 1;
+  const p = Object.fromEntries(splitPositionNames.map((name) => [name, new Int32Array(size)])) as unknown as SplitPositions;
+  const { offsets, items } = dataset;
+  for (let u = 1; u < size; u++) {
+    const start = offsets[u]!;
+    const end = offsets[u + 1]!;
+    const trainEnd = end - start >= 3 ? end - 2 : end;
+    p.trainStart[u] = p.validStart[u] = p.testStart[u] = start;
+    p.trainEnd[u] = p.validEnd[u] = trainEnd;
+    p.testEnd[u] = trainEnd;
+    if (end - start >= 3) {
+      p.validTarget[u] = items[end - 2]!;
+      p.testTarget[u] = items[end - 1]!;
+      p.testEnd[u] = end - 1;
+    }
+  }
+  return p;
 }
 
 /**
@@ -338,12 +495,16 @@ export function prepareDataset(log: InteractionLog, options: PrepareOptions = {}
     });
     return present.sort((a, b) => first[a]! - first[b]! || (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
   };
+  // The default (titles) is what every source offers, even with no titles at all; an explicit
+  // choice must name fields the source has.
+  const itemText: ItemTextField[] = options.itemText ? checkItemText(log, options.itemText) : ['title'];
   const userId = new Int32Array(log.userKeys.length);
   const itemId = new Int32Array(log.itemKeys.length);
   const userKeys = [''];
   const itemKeys = [''];
   const titles = [''];
   const descriptions = [''];
+  const texts = [''];
   for (const u of rankKeys(userFirst, log.userKeys)) {
     userId[u] = userKeys.length;
     userKeys.push(log.userKeys[u]!);
@@ -353,6 +514,14 @@ export function prepareDataset(log: InteractionLog, options: PrepareOptions = {}
     itemKeys.push(log.itemKeys[i]!);
     titles.push(log.titles[i] ?? '');
     descriptions.push(log.descriptions[i] ?? '');
+    texts.push(
+      composeItemText(itemText, {
+        title: log.titles[i],
+        description: log.descriptions[i],
+        brand: log.brands?.[i],
+        category: log.categories?.[i],
+      }),
+    );
   }
 
   const numUsers = userKeys.length - 1;
@@ -377,32 +546,23 @@ export function prepareDataset(log: InteractionLog, options: PrepareOptions = {}
     }
   }
 
-  const lengths = new Int32Array(numUsers);
-  for (let u = 1; u <= numUsers; u++) lengths[u - 1] = offsets[u + 1]! - offsets[u]!;
-  lengths.sort();
   let first = Infinity;
   let last = -Infinity;
   for (let i = 0; i < kept; i++) {
     if (times[i]! < first) first = times[i]!;
     if (times[i]! > last) last = times[i]!;
   }
-  const numItems = itemKeys.length - 1;
-  const iso = (t: number) => (Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : '');
+  const iso = (t: number) =>
+    !log.timeIsOrder && Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : '';
   const summary: DatasetSummary = {
     name: options.name ?? 'dataset',
-    users: numUsers,
-    items: numItems,
-    interactions: kept,
-    density: numUsers && numItems ? kept / (numUsers * numItems) : 0,
-    sequenceLength: {
-      min: numUsers ? lengths[0]! : 0,
-      max: numUsers ? lengths[numUsers - 1]! : 0,
-      mean: numUsers ? kept / numUsers : 0,
-      median: median(lengths),
-    },
+    ...sequenceStatistics(offsets, itemKeys.length - 1),
     timeSpan: [iso(first), iso(last)],
     removed: { duplicates, kCore: beforeCore - kept },
     kCoreRounds: rounds,
+    itemsWithTitle: countNonEmpty(titles),
+    itemText,
+    split: 'leave-one-out',
   };
   return new SequenceDataset({
     name: summary.name,
@@ -413,7 +573,54 @@ export function prepareDataset(log: InteractionLog, options: PrepareOptions = {}
     times,
     titles,
     descriptions,
+    texts,
     summary,
     loadReport: log.report,
   });
+}
+
+/** The counts of a summary that follow from the per-user offsets alone. */
+export function sequenceStatistics(
+  offsets: Int32Array,
+  numItems: number,
+): Pick<DatasetSummary, 'users' | 'items' | 'interactions' | 'density' | 'sequenceLength'> {
+  const numUsers = offsets.length - 2;
+  const total = offsets[numUsers + 1]!;
+  const lengths = new Int32Array(numUsers);
+  for (let u = 1; u <= numUsers; u++) lengths[u - 1] = offsets[u + 1]! - offsets[u]!;
+  lengths.sort();
+  return {
+    users: numUsers,
+    items: numItems,
+    interactions: total,
+    density: numUsers && numItems ? total / (numUsers * numItems) : 0,
+    sequenceLength: {
+      min: numUsers ? lengths[0]! : 0,
+      max: numUsers ? lengths[numUsers - 1]! : 0,
+      mean: numUsers ? total / numUsers : 0,
+      median: median(lengths),
+    },
+  };
+}
+
+export function countNonEmpty(strings: readonly string[]): number {
+  let n = 0;
+  for (const s of strings) if (s !== '') n++;
+  return n;
+}
+
+/** The item-text fields, checked against the fields the source provides. */
+export function checkItemText(
+  source: { textFields?: readonly ItemTextField[] },
+  fields: readonly ItemTextField[],
+): ItemTextField[] {
+  if (fields.length === 0) throw new RangeError('item text: name at least one field (e.g. title)');
+  const available = source.textFields ?? ['title', 'description'];
+  const missing = fields.filter((f) => !available.includes(f));
+  if (missing.length > 0) {
+    throw new RangeError(
+      `item text: this source has no ${missing.join(' or ')} field; it provides ${available.join(', ')}`,
+    );
+  }
+  return [...fields];
 }

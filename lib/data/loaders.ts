@@ -2,71 +2,25 @@
 // LoadReport; a malformed row is counted with its file and line and never stops the load. Only a
 // file that cannot be used at all (missing columns, empty) raises an Error naming the loader,
 // the file and what was expected.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { InteractionLogBuilder, parseDateTime, parseTime, type InteractionLog, type TimeFormat } from './log.js';
 import {
-  DelimitedRecordReader,
-  LineSplitter,
-  LoadReportBuilder,
-  readHead,
-  streamLines,
-  stripCompression,
-  type LineHandler,
-} from './text.js';
+  checkMinRating,
+  columnIndex,
+  passesRating,
+  ratingOf,
+  malformedRow,
+  objectLineParser,
+  parseFile,
+  tabParser,
+  textOf,
+  type FileParser,
+  type LoadOptions,
+  type RecBoleColumn,
+} from './file-parser.js';
+import { InteractionLogBuilder, parseDateTime, parseTime, type InteractionLog, type TimeFormat } from './log.js';
+import { DelimitedRecordReader, LineSplitter, LoadReportBuilder, readHead, stripCompression } from './text.js';
 
-export interface LoadOptions {
-  /** Called as input is consumed: the file and its (decompressed) bytes so far. */
-  onProgress?: (file: string, bytes: number) => void;
-  /** How many malformed rows to keep as examples in the report (default 20). */
-  maxExamples?: number;
-}
-
-interface FileParser {
-  line: LineHandler;
-  end(): void;
-  /** Set when the file cannot be used at all; the load throws it after reading. */
-  fatal?: string;
-}
-
-async function parseFile(
-  file: string,
-  parser: FileParser,
-  reports: LoadReportBuilder,
-  options: LoadOptions,
-  source?: Buffer,
-): Promise<void> {
-  if (!source && !existsSync(file)) throw new Error(`data: no such file: ${file}`);
-  reports.report.files.push(file);
-  const splitter = new LineSplitter(parser.line, (line, bytes) =>
-    reports.malformed(file, line, 'invalid UTF-8', bytes.toString('latin1')),
-  );
-  if (source) {
-    splitter.push(source);
-    splitter.end();
-  } else {
-    const error = await streamLines(file, splitter, options.onProgress && ((b) => options.onProgress!(file, b)));
-    if (error) reports.report.sourceErrors.push(error);
-  }
-  parser.end();
-  if (parser.fatal) throw new Error(parser.fatal);
-}
-
-/** Counts a malformed data row in both the read total and the malformed tally. */
-function malformedRow(reports: LoadReportBuilder, file: string) {
-  return (line: number, reason: string, text: string) => {
-    reports.report.rowsRead++;
-    reports.malformed(file, line, reason, text);
-  };
-}
-
-function columnIndex(header: string[], names: readonly string[]): number {
-  for (const name of names) {
-    const i = header.indexOf(name);
-    if (i >= 0) return i;
-  }
-  return -1;
-}
+export type { LoadOptions } from './file-parser.js';
 
 // ---------------------------------------------------------------------------------------------
 // Online Retail (UCI 352) and Online Retail II (UCI 502)
@@ -199,6 +153,7 @@ function onlineRetailParser(
  * most frequent Description.
  */
 export async function loadOnlineRetail(file: string, options: OnlineRetailOptions = {}): Promise<InteractionLog> {
+  checkMinRating(options, 'online-retail loader', false);
   const reports = new LoadReportBuilder(options.maxExamples);
   const builder = new InteractionLogBuilder(reports.report);
   await parseFile(file, onlineRetailParser(file, builder, reports, options), reports, options);
@@ -222,55 +177,28 @@ export function parseOnlineRetail(source: Buffer, options: OnlineRetailOptions =
 }
 
 // ---------------------------------------------------------------------------------------------
-// JSON lines: Amazon Reviews 2023 and generic JSONL
-
-function jsonParser(file: string, reports: LoadReportBuilder, onObject: (o: Record<string, unknown>, line: number, text: string) => void): FileParser {
-  return {
-    line: (text, line) => {
-      if (text.trim() === '') return;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        malformedRow(reports, file)(line, 'invalid JSON', text);
-        return;
-      }
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        malformedRow(reports, file)(line, 'not a JSON object', text);
-        return;
-      }
-      onObject(value as Record<string, unknown>, line, text);
-    },
-    end: () => {},
-  };
-}
-
-function textOf(value: unknown): string {
-  if (typeof value === 'string') return value.trim();
-  if (Array.isArray(value)) return value.filter((v) => typeof v === 'string').join(' ').trim();
-  if (typeof value === 'number') return String(value);
-  return '';
-}
+// Amazon Reviews 2023 (JSON lines)
 
 export interface AmazonReviewsFiles {
-  /** The reviews JSONL (user_id, parent_asin, timestamp in ms, ...). */
+  /** The reviews JSONL (user_id, parent_asin, timestamp in ms, rating, ...). */
   reviews: string;
-  /** The item metadata JSONL (parent_asin, title, description, ...), optional. */
+  /** The item metadata JSONL (parent_asin, title, description, categories, store), optional. */
   meta?: string;
 }
 
 /**
  * Loads Amazon Reviews 2023 (McAuley Lab) JSONL: user = user_id, item = parent_asin (asin when
- * absent), time = timestamp (ms). The meta file gives title and description (an array of
- * paragraphs, joined by spaces); meta rows for items without reviews are skipped.
+ * absent), time = timestamp (ms). The meta file gives title, description (paragraphs joined by
+ * spaces), categories and store (as the brand); meta rows for items without reviews are skipped.
  */
 export async function loadAmazonReviews(files: AmazonReviewsFiles, options: LoadOptions = {}): Promise<InteractionLog> {
+  const minRating = checkMinRating(options, 'amazon-2023 loader', true);
   const reports = new LoadReportBuilder(options.maxExamples);
   const builder = new InteractionLogBuilder(reports.report);
   const file = files.reviews;
   await parseFile(
     file,
-    jsonParser(file, reports, (o, line, text) => {
+    objectLineParser(file, reports, (o, line, text) => {
       reports.report.rowsRead++;
       const user = textOf(o.user_id);
       const item = textOf(o.parent_asin) || textOf(o.asin);
@@ -278,27 +206,64 @@ export async function loadAmazonReviews(files: AmazonReviewsFiles, options: Load
       if (user === '') return reports.malformed(file, line, 'missing user_id', text);
       if (item === '') return reports.malformed(file, line, 'missing parent_asin', text);
       if (!Number.isFinite(time)) return reports.malformed(file, line, 'bad timestamp', text);
+      if (!passesRating(reports, minRating, ratingOf(o.rating), file, line, text)) return;
       builder.add(user, item, time);
     }),
     reports,
     options,
   );
+  builder.describeSource({ textFields: files.meta ? ['title', 'description', 'brand', 'category'] : [] });
   if (files.meta) {
-    const meta = files.meta;
-    await parseFile(
-      meta,
-      jsonParser(meta, reports, (o, line, text) => {
-        const key = textOf(o.parent_asin) || textOf(o.asin);
-        if (key === '') return reports.malformed(meta, line, 'missing parent_asin', text);
-        const item = builder.findItem(key);
-        if (item === undefined) return reports.drop('meta row for an item without reviews');
-        builder.setText(item, textOf(o.title), textOf(o.description));
-      }),
+    await readAmazon2023Meta(
+      files.meta,
+      (key) => builder.findItem(key),
+      (item, text) => {
+        builder.setText(item, text.title, text.description);
+        builder.setAttributes(item, { brand: text.brand, category: text.category });
+      },
       reports,
       options,
     );
   }
   return builder.build();
+}
+
+/** An item's text fields, as the metadata files give them. */
+export interface ItemTextValues {
+  title: string;
+  description: string;
+  brand: string;
+  category: string;
+}
+
+/**
+ * Reads Amazon Reviews 2023 metadata (parent_asin, title, description paragraphs joined by
+ * spaces, store as the brand, categories joined by ', ') for the items `itemOf` knows.
+ */
+export async function readAmazon2023Meta(
+  meta: string,
+  itemOf: (key: string) => number | undefined,
+  set: (item: number, text: ItemTextValues) => void,
+  reports: LoadReportBuilder,
+  options: LoadOptions,
+): Promise<void> {
+  await parseFile(
+    meta,
+    objectLineParser(meta, reports, (o, line, text) => {
+      const key = textOf(o.parent_asin) || textOf(o.asin);
+      if (key === '') return reports.malformed(meta, line, 'missing parent_asin', text);
+      const item = itemOf(key);
+      if (item === undefined) return reports.drop('meta row for an item without reviews');
+      set(item, {
+        title: textOf(o.title),
+        description: textOf(o.description),
+        brand: textOf(o.store),
+        category: textOf(o.categories, ', '),
+      });
+    }),
+    reports,
+    options,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,50 +272,56 @@ export async function loadAmazonReviews(files: AmazonReviewsFiles, options: Load
 export interface RecBoleFiles {
   /** The .inter file (tab-separated, header 'name:type'). */
   inter: string;
-  /** The .item file, optional; gives titles (and descriptions when present). */
+  /** The .item file, optional; gives titles (and descriptions, brands, categories when present). */
   item?: string;
 }
 
-const recboleNames = {
+export const recboleNames = {
   user: ['user_id'],
   item: ['item_id'],
   time: ['timestamp'],
+  rating: ['rating'],
   basket: ['session_id', 'basket_id'],
   title: ['title', 'movie_title', 'item_name', 'name'],
   description: ['description', 'desc'],
+  brand: ['brand', 'store'],
+  category: ['categories', 'category', 'genre', 'genres', 'class'],
 };
 
-function tabParser(
-  file: string,
-  reports: LoadReportBuilder,
-  onHeader: (header: string[]) => string | undefined,
-  onRow: (fields: string[], line: number, text: string) => void,
-): FileParser {
-  let width = -1;
-  const parser: FileParser = {
-    line: (text, line) => {
-      if (parser.fatal !== undefined || text === '') return;
-      // RecBole does not quote, so a tab split is exact and titles keep their quotes.
-      const fields = text.split('\t');
-      if (width < 0) {
-        width = fields.length;
-        const error = onHeader(fields.map((f) => f.trim().replace(/:[a-z_]+$/, '')));
-        if (error) parser.fatal = error;
-        return;
-      }
-      if (fields.length !== width) return malformedRow(reports, file)(line, `expected ${width} fields, got ${fields.length}`, text);
-      onRow(fields, line, text);
-    },
-    end: () => {
-      if (width < 0 && parser.fatal === undefined) parser.fatal = `recbole loader: ${file} is empty (no header)`;
-    },
-  };
-  return parser;
+/** Text columns an .inter file may carry that say nothing about its structure (review text). */
+const ignorableInterTextColumns = ['review', 'review_text', 'text', 'summary', 'title', 'comment'];
+
+/**
+ * Why an atomic .inter header cannot be read as one interaction per row, or undefined. A
+ * token_seq column of ids (item_id_list) means a sequence file, which only a sequence split
+ * reads; any other token_seq column is refused rather than guessed at.
+ */
+export function recboleInterRefusal(file: string, header: readonly RecBoleColumn[]): string | undefined {
+  const sequences = header.filter((c) => c.type === 'token_seq' || c.type === 'float_seq');
+  const idLists = sequences.filter((c) => /(^|_)(item|user)_id_list$|_list$/.test(c.name));
+  if (idLists.length > 0) {
+    return (
+      `recbole loader: ${file} holds id sequences (${idLists.map((c) => `${c.name}:${c.type}`).join(', ')}), ` +
+      'the layout of a RecBole sequence split; read its folder (or --format recbole-split) with the matching ' +
+      '.train.inter, .valid.inter and .test.inter files'
+    );
+  }
+  const unknown = sequences.filter((c) => !ignorableInterTextColumns.includes(c.name));
+  if (unknown.length > 0) {
+    return (
+      `recbole loader: ${file} has sequence columns llmrec does not understand ` +
+      `(${unknown.map((c) => `${c.name}:${c.type}`).join(', ')}); an .inter file must have one user_id and one ` +
+      'item_id per row. Convert it, or give the columns as a generic table (--format tsv --user-column ... --item-column ...)'
+    );
+  }
+  return undefined;
 }
 
 /**
  * Loads RecBole atomic files: .inter needs user_id and item_id, and uses timestamp (Unix
- * seconds) when present, else the row order; .item gives title and description.
+ * seconds) when present, else the row order, and rating when filtering by rating; .item gives
+ * title, description, brand and categories. An .inter with id sequences is refused (see
+ * loadRecBoleSplit).
  */
 export async function loadRecBole(files: RecBoleFiles, options: LoadOptions = {}): Promise<InteractionLog> {
   const reports = new LoadReportBuilder(options.maxExamples);
@@ -359,20 +330,32 @@ export async function loadRecBole(files: RecBoleFiles, options: LoadOptions = {}
   let user = -1;
   let item = -1;
   let time = -1;
+  let rating = -1;
   let basket = -1;
+  let minRating: number | undefined;
   await parseFile(
     inter,
     tabParser(
       inter,
       reports,
-      (header) => {
+      (columns) => {
+        const refusal = recboleInterRefusal(inter, columns);
+        if (refusal) return refusal;
+        const header = columns.map((c) => c.name);
         user = columnIndex(header, recboleNames.user);
         item = columnIndex(header, recboleNames.item);
         time = columnIndex(header, recboleNames.time);
+        rating = columnIndex(header, recboleNames.rating);
         basket = columnIndex(header, recboleNames.basket);
         if (user < 0 || item < 0) {
           return `recbole loader: ${inter} has columns [${header.join(', ')}]; needs user_id and item_id`;
         }
+        try {
+          minRating = checkMinRating(options, `recbole loader (${inter})`, rating >= 0);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        builder.describeSource({ timeIsOrder: time < 0 });
         return undefined;
       },
       (fields, line, text) => {
@@ -382,6 +365,7 @@ export async function loadRecBole(files: RecBoleFiles, options: LoadOptions = {}
         if (u === '' || i === '') return reports.malformed(inter, line, 'empty user_id or item_id', text);
         const t = time >= 0 ? parseTime(fields[time]!, 'unix-s') : reports.report.rowsRead;
         if (!Number.isFinite(t)) return reports.malformed(inter, line, 'bad timestamp', text);
+        if (rating >= 0 && !passesRating(reports, minRating, ratingOf(fields[rating]), inter, line, text)) return;
         builder.add(u, i, t, basket >= 0 ? fields[basket] : undefined);
       },
     ),
@@ -391,28 +375,42 @@ export async function loadRecBole(files: RecBoleFiles, options: LoadOptions = {}
   if (files.item) {
     const itemFile = files.item;
     let id = -1;
-    let title = -1;
-    let description = -1;
+    const text: Record<'title' | 'description' | 'brand' | 'category', number> = {
+      title: -1,
+      description: -1,
+      brand: -1,
+      category: -1,
+    };
     await parseFile(
       itemFile,
       tabParser(
         itemFile,
         reports,
-        (header) => {
+        (columns) => {
+          const header = columns.map((c) => c.name);
           id = columnIndex(header, recboleNames.item);
-          title = columnIndex(header, recboleNames.title);
-          description = columnIndex(header, recboleNames.description);
-          return id < 0 ? `recbole loader: ${itemFile} has columns [${header.join(', ')}]; needs item_id` : undefined;
+          for (const key of Object.keys(text) as (keyof typeof text)[]) text[key] = columnIndex(header, recboleNames[key]);
+          if (id < 0) return `recbole loader: ${itemFile} has columns [${header.join(', ')}]; needs item_id`;
+          builder.describeSource({
+            textFields: (Object.keys(text) as (keyof typeof text)[]).filter((key) => text[key] >= 0),
+          });
+          return undefined;
         },
         (fields) => {
           const index = builder.findItem(fields[id]!.trim());
           if (index === undefined) return reports.drop('item row without interactions');
-          builder.setText(index, title >= 0 ? fields[title]!.trim() : '', description >= 0 ? fields[description]!.trim() : '');
+          const field = (key: keyof typeof text) => (text[key] >= 0 ? fields[text[key]]!.trim() : '');
+          builder.setText(index, field('title'), field('description'));
+          if (text.brand >= 0 || text.category >= 0) {
+            builder.setAttributes(index, { brand: field('brand'), category: field('category') });
+          }
         },
       ),
       reports,
       options,
     );
+  } else {
+    builder.describeSource({ textFields: [] });
   }
   return builder.build();
 }
@@ -429,6 +427,8 @@ export interface ColumnMap {
   basket?: string;
   title?: string;
   description?: string;
+  /** Needed to filter by rating (minRating). */
+  rating?: string;
 }
 
 export interface TableOptions extends LoadOptions {
@@ -451,10 +451,15 @@ export function tableFormatOf(file: string): 'csv' | 'tsv' | 'jsonl' | undefined
 export async function loadTable(file: string, options: TableOptions): Promise<InteractionLog> {
   const format = options.format ?? tableFormatOf(file);
   if (!format) throw new Error(`table loader: cannot tell the format of ${file}; pass format: 'csv' | 'tsv' | 'jsonl'`);
+  const columns = options.columns;
+  const minRating = checkMinRating(options, 'table loader', columns.rating !== undefined);
   const reports = new LoadReportBuilder(options.maxExamples);
   const builder = new InteractionLogBuilder(reports.report);
-  const columns = options.columns;
   const timeFormat = options.timeFormat ?? 'auto';
+  builder.describeSource({
+    timeIsOrder: !columns.time,
+    textFields: [...(columns.title ? ['title' as const] : []), ...(columns.description ? ['description' as const] : [])],
+  });
   const add = (
     get: (name: string | undefined) => string | undefined,
     line: number,
@@ -466,6 +471,7 @@ export async function loadTable(file: string, options: TableOptions): Promise<In
     if (user === '' || item === '') return reports.malformed(file, line, `empty ${user === '' ? columns.user : columns.item}`, text);
     const time = columns.time ? parseTime(get(columns.time) ?? '', timeFormat) : reports.report.rowsRead;
     if (!Number.isFinite(time)) return reports.malformed(file, line, 'bad time', text);
+    if (columns.rating && !passesRating(reports, minRating, ratingOf(get(columns.rating)), file, line, text)) return;
     const index = builder.add(user, item, time, columns.basket ? get(columns.basket) : undefined);
     if (columns.title) builder.voteTitle(index, get(columns.title)?.trim() ?? '');
     if (columns.description) {
@@ -475,7 +481,7 @@ export async function loadTable(file: string, options: TableOptions): Promise<In
   };
   let parser: FileParser;
   if (format === 'jsonl') {
-    parser = jsonParser(file, reports, (o, line, text) =>
+    parser = objectLineParser(file, reports, (o, line, text) =>
       add((name) => (name === undefined || o[name] === undefined ? undefined : textOf(o[name])), line, text),
     );
   } else {
@@ -520,9 +526,9 @@ export async function loadTable(file: string, options: TableOptions): Promise<In
 // ---------------------------------------------------------------------------------------------
 // Detection
 
-/** The first line of a (possibly compressed) file, or '' when it is empty. */
-export async function readFirstLine(file: string): Promise<string> {
-  const text = (await readHead(file, 65536)).toString('utf8');
+/** The first line of a (possibly compressed) file (at most `limit` bytes of it), or '' when it is empty. */
+export async function readFirstLine(file: string, limit = 65536): Promise<string> {
+  const text = (await readHead(file, limit)).toString('utf8');
   const nl = text.indexOf('\n');
   return (nl < 0 ? text : text.slice(0, nl)).replace(/\r$/, '');
 }

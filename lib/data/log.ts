@@ -1,5 +1,6 @@
 // The raw interaction log every loader produces: columnar typed arrays plus interned string keys,
 // so a large file costs ~20 bytes per kept row and no JS object per interaction.
+import type { ItemTextField } from './dataset.js';
 import type { LoadReport } from './text.js';
 
 /** Interactions as loaded, before any preprocessing. Indices into the key arrays are internal. */
@@ -19,6 +20,13 @@ export interface InteractionLog {
   titles: string[];
   /** Item descriptions by internal item index ('' where unknown). */
   descriptions: string[];
+  /** Brands and categories (joined by ', ') by internal item index, where the source has them. */
+  brands?: string[];
+  categories?: string[];
+  /** The item fields this source provides (default: title and description). */
+  textFields?: ItemTextField[];
+  /** True when the source has no times and `time` is the row order. */
+  timeIsOrder?: boolean;
   report: LoadReport;
 }
 
@@ -40,6 +48,10 @@ export class InteractionLogBuilder {
   private lastBasket = -1;
   private readonly titles: string[] = [];
   private readonly descriptions: string[] = [];
+  private brands: string[] | undefined;
+  private categories: string[] | undefined;
+  private textFields: ItemTextField[] | undefined;
+  private timeIsOrder = false;
   private user = new Int32Array(1 << 16);
   private item = new Int32Array(1 << 16);
   private time = new Float64Array(1 << 16);
@@ -50,6 +62,11 @@ export class InteractionLogBuilder {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Distinct items so far. */
+  get itemCount(): number {
+    return this.itemKeys.length;
   }
 
   /** Interns an item key and returns its index (for loaders that attach text before rows). */
@@ -114,6 +131,18 @@ export class InteractionLogBuilder {
     this.descriptions[item] = description;
   }
 
+  /** Sets an item's brand and categories (sources with richer metadata). */
+  setAttributes(item: number, attributes: { brand?: string; category?: string }): void {
+    if (attributes.brand !== undefined) (this.brands ??= [])[item] = attributes.brand;
+    if (attributes.category !== undefined) (this.categories ??= [])[item] = attributes.category;
+  }
+
+  /** The item fields the source provides, and whether its times are only the row order. */
+  describeSource(source: { textFields?: ItemTextField[]; timeIsOrder?: boolean }): void {
+    if (source.textFields) this.textFields = source.textFields;
+    if (source.timeIsOrder) this.timeIsOrder = true;
+  }
+
   /** Sets an item's description, keeping its title. */
   setDescription(item: number, description: string): void {
     this.descriptions[item] = description;
@@ -152,7 +181,8 @@ export class InteractionLogBuilder {
       this.titles[item] = best;
     });
     const n = this.count;
-    return {
+    const dense = (values: string[] | undefined) => values && Array.from(this.itemKeys, (_, i) => values[i] ?? '');
+    const log: InteractionLog = {
       userKeys: this.userKeys,
       itemKeys: this.itemKeys,
       user: this.user.slice(0, n),
@@ -163,6 +193,13 @@ export class InteractionLogBuilder {
       descriptions: this.descriptions,
       report: this.report,
     };
+    const brands = dense(this.brands);
+    const categories = dense(this.categories);
+    if (brands) log.brands = brands;
+    if (categories) log.categories = categories;
+    if (this.textFields) log.textFields = this.textFields;
+    if (this.timeIsOrder) log.timeIsOrder = true;
+    return log;
   }
 
   private grow(): void {
@@ -180,6 +217,26 @@ export class InteractionLogBuilder {
     basket.set(this.basket);
     this.basket = basket;
   }
+}
+
+/**
+ * The log without the rows whose `keep` entry is 0 (the key tables stay; unused keys drop out at
+ * preparation). The removed rows are counted in the report as dropped for `reason`.
+ */
+export function filterLogRows(log: InteractionLog, keep: Uint8Array, reason: string): InteractionLog {
+  let kept = 0;
+  for (let r = 0; r < keep.length; r++) kept += keep[r] ? 1 : 0;
+  const removed = log.user.length - kept;
+  if (removed === 0) return log;
+  const take = <T extends Int32Array | Float64Array>(column: T): T => {
+    const out = new (column.constructor as new (n: number) => T)(kept);
+    let w = 0;
+    for (let r = 0; r < column.length; r++) if (keep[r]) out[w++] = column[r]!;
+    return out;
+  };
+  log.report.dropped[reason] = (log.report.dropped[reason] ?? 0) + removed;
+  log.report.rowsKept -= removed;
+  return { ...log, user: take(log.user), item: take(log.item), time: take(log.time), basket: take(log.basket) };
 }
 
 function utcMs(y: number, mo: number, d: number, h: number, mi: number, s: number): number {

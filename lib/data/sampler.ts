@@ -1,7 +1,8 @@
-// Samplers over a leave-one-out split: padded training batches with uniform negatives, candidate
-// sets fixed by a seed, and the user/item subsets of the papers' scenarios (few-shot users,
-// cold/warm items, cold users). All randomness comes from Rng, so a seed reproduces a run.
-import type { LeaveOneOutSplit, SequenceDataset } from './dataset.js';
+// Samplers over a split (leave-one-out or the source's own): padded training batches with
+// uniform negatives, candidate sets fixed by a seed, and the user/item subsets of the papers'
+// scenarios (few-shot users, cold/warm items, cold users). All randomness comes from Rng, so a
+// seed reproduces a run.
+import type { SequenceSplit, SequenceDataset } from './dataset.js';
 import { hash32, Rng } from './rng.js';
 
 /**
@@ -80,7 +81,7 @@ export interface TrainingBatchOptions {
  * Yields SASRec-style training batches for one epoch: every user with at least 2 training items,
  * in a seeded shuffled order; the last `maxlen` (input, next item) pairs of each user.
  */
-export function* trainingBatches(split: LeaveOneOutSplit, options: TrainingBatchOptions): Generator<TrainingBatch> {
+export function* trainingBatches(split: SequenceSplit, options: TrainingBatchOptions): Generator<TrainingBatch> {
   const maxlen = options.maxlen;
   const batchSize = options.batchSize ?? 128;
   if (!(Number.isInteger(maxlen) && maxlen >= 1)) throw new RangeError(`trainingBatches: maxlen must be ≥ 1, got ${maxlen}`);
@@ -156,7 +157,7 @@ export interface CandidateOptions {
 export const candidateNegatives = { llmSRecTrain: 3, aLLMRec: 19, sampledEval: 99 } as const;
 
 /** The target and the history before it, for a stage. */
-export function stageTarget(split: LeaveOneOutSplit, user: number, stage: Stage): { target: number; history: Int32Array } {
+export function stageTarget(split: SequenceSplit, user: number, stage: Stage): { target: number; history: Int32Array } {
   if (stage === 'train') {
     const train = split.train(user);
     return train.length >= 2
@@ -171,7 +172,7 @@ export function stageTarget(split: LeaveOneOutSplit, user: number, stage: Stage)
  * items the user never interacted with (train, validation and test alike). Each user's draw
  * depends only on (seed, user, stage), not on which other users are included.
  */
-export function candidateSets(split: LeaveOneOutSplit, options: CandidateOptions): CandidateSets {
+export function candidateSets(split: SequenceSplit, options: CandidateOptions): CandidateSets {
   const { stage, negatives, seed } = options;
   if (!(Number.isInteger(negatives) && negatives >= 0)) {
     throw new RangeError(`candidateSets: negatives must be a non-negative integer, got ${negatives}`);
@@ -195,7 +196,7 @@ export function candidateSets(split: LeaveOneOutSplit, options: CandidateOptions
       throw new RangeError(`candidateSets: user ${user} is not in 1..${dataset.numUsers}`);
     }
     const { target } = stageTarget(split, user, stage);
-    if (target === 0) throw new Error(`candidateSets: user ${user} has no ${stage} target (fewer than 3 items)`);
+    if (target === 0) throw new Error(`candidateSets: user ${user} has no ${stage} target`);
     const all = dataset.sequence(user);
     const available = dataset.numItems - distinctCount(all, marks);
     if (available < negatives) {
@@ -221,7 +222,7 @@ export function candidateSets(split: LeaveOneOutSplit, options: CandidateOptions
 }
 
 /** `count` distinct evaluation users (those with a test target), drawn by seed, ascending. */
-export function fewShotUsers(split: LeaveOneOutSplit, count: number, seed: number): Int32Array {
+export function fewShotUsers(split: SequenceSplit, count: number, seed: number): Int32Array {
   const pool = split.evaluationUsers();
   if (!(Number.isInteger(count) && count >= 0 && count <= pool.length)) {
     throw new RangeError(`fewShotUsers: count must be in 0..${pool.length} (users with a test target), got ${count}`);
@@ -270,7 +271,7 @@ export function itemPopularityGroups(
 }
 
 /** Users whose `stage` target is in `items` (e.g. cold-item test users). */
-export function usersWithTargetIn(split: LeaveOneOutSplit, stage: 'valid' | 'test', items: ArrayLike<number>): Int32Array {
+export function usersWithTargetIn(split: SequenceSplit, stage: 'valid' | 'test', items: ArrayLike<number>): Int32Array {
   const marks = new ItemMarks(split.dataset.numItems);
   marks.reset(items);
   const users: number[] = [];

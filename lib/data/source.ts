@@ -4,94 +4,46 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { loadAmazonReviews2018 } from './amazon.js';
 import { cacheKey, defaultCacheDir, readDatasetCache, writeDatasetCache } from './cache.js';
 import { prepareDataset, type PrepareOptions, type SequenceDataset } from './dataset.js';
-import type { InteractionLog, TimeFormat } from './log.js';
-import {
-  loadAmazonReviews,
-  loadOnlineRetail,
-  loadRecBole,
-  loadTable,
-  readFirstLine,
-  tableFormatOf,
-  type ColumnMap,
-  type LoadOptions,
-} from './loaders.js';
+import { resolveSource, sourceFiles, type DatasetSource } from './formats.js';
+import type { InteractionLog } from './log.js';
+import { loadAmazonReviews, loadOnlineRetail, loadRecBole, loadTable, type LoadOptions } from './loaders.js';
+import { loadMovieLens } from './movielens.js';
+import { loadAmazon2023Split, loadRecBoleSplit, splitStem } from './sequence-split.js';
 import { stripCompression } from './text.js';
 
-/** Where interactions come from; `kind` picks the loader. */
-export type DatasetSource =
-  | { kind: 'online-retail'; file: string; dropNonProducts?: boolean }
-  | { kind: 'amazon'; reviews: string; meta?: string }
-  | { kind: 'recbole'; inter: string; item?: string }
-  | { kind: 'table'; file: string; columns: ColumnMap; format?: 'csv' | 'tsv' | 'jsonl'; timeFormat?: TimeFormat };
-
-/** The files a source reads (for cache keys and messages). */
-export function sourceFiles(source: DatasetSource): string[] {
-  switch (source.kind) {
-    case 'online-retail':
-    case 'table':
-      return [source.file];
-    case 'amazon':
-      return source.meta ? [source.reviews, source.meta] : [source.reviews];
-    case 'recbole':
-      return source.item ? [source.inter, source.item] : [source.inter];
-  }
-}
-
-function sibling(file: string, fromExt: string, toExt: string): string | undefined {
-  const base = stripCompression(file);
-  const suffix = file.slice(base.length);
-  if (!base.endsWith(fromExt)) return undefined;
-  const stem = base.slice(0, -fromExt.length);
-  for (const candidate of [`${stem}${toExt}${suffix}`, `${stem}${toExt}`, `${stem}${toExt}.gz`, `${stem}${toExt}.br`]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
 /**
- * Guesses a file's source kind: .inter (with a sibling .item) is RecBole; a CSV whose header
- * has StockCode and InvoiceDate is Online Retail; JSONL with user_id and parent_asin/asin is
- * Amazon Reviews 2023 (with a sibling meta_*.jsonl if present). Anything else needs `columns`.
+ * Runs the loader of an interaction-log source. A sequence split is not a log (it carries its
+ * own split): loadDataset reads it.
  */
-export async function detectSource(file: string, columns?: ColumnMap): Promise<DatasetSource> {
-  if (!existsSync(file)) throw new Error(`data: no such file: ${file}`);
-  const base = stripCompression(file);
-  if (base.endsWith('.inter')) {
-    const item = sibling(file, '.inter', '.item');
-    return item ? { kind: 'recbole', inter: file, item } : { kind: 'recbole', inter: file };
-  }
-  if (columns) return { kind: 'table', file, columns };
-  const format = tableFormatOf(file);
-  const head = await readFirstLine(file);
-  if (format === 'csv' && /StockCode/.test(head) && /InvoiceDate/.test(head)) return { kind: 'online-retail', file };
-  if (format === 'jsonl' && /"user_id"/.test(head) && /"(parent_)?asin"/.test(head)) {
-    const dir = path.dirname(file);
-    const meta = path.join(dir, `meta_${path.basename(file)}`);
-    return existsSync(meta) ? { kind: 'amazon', reviews: file, meta } : { kind: 'amazon', reviews: file };
-  }
-  throw new Error(
-    `data: cannot tell the format of ${file} (first line: ${JSON.stringify(head.slice(0, 100))}); ` +
-      'give a column map (--user, --item, --time) for a generic CSV/TSV/JSONL',
-  );
-}
-
-/** Runs the loader for `source`. */
 export function loadLog(source: DatasetSource, options: LoadOptions = {}): Promise<InteractionLog> {
   switch (source.kind) {
     case 'online-retail':
       return loadOnlineRetail(source.file, { ...options, dropNonProducts: source.dropNonProducts ?? true });
-    case 'amazon':
-      return loadAmazonReviews(source.meta ? { reviews: source.reviews, meta: source.meta } : source, options);
+    case 'amazon-2023':
+      return loadAmazonReviews(source.meta ? { reviews: source.reviews, meta: source.meta } : { reviews: source.reviews }, options);
+    case 'amazon-2018':
+    case 'amazon-2014':
+      return loadAmazonReviews2018(source.meta ? { reviews: source.reviews, meta: source.meta } : { reviews: source.reviews }, {
+        ...options,
+        edition: source.kind === 'amazon-2014' ? '2014' : '2018',
+        keepUntitled: source.keepUntitled ?? false,
+      });
     case 'recbole':
-      return loadRecBole(source.item ? { inter: source.inter, item: source.item } : source, options);
+      return loadRecBole(source.item ? { inter: source.inter, item: source.item } : { inter: source.inter }, options);
+    case 'movielens':
+      return loadMovieLens(source, options);
     case 'table': {
       const table: Parameters<typeof loadTable>[1] = { ...options, columns: source.columns };
       if (source.format) table.format = source.format;
       if (source.timeFormat) table.timeFormat = source.timeFormat;
       return loadTable(source.file, table);
     }
+    case 'recbole-split':
+    case 'amazon-2023-split':
+      throw new Error(`data: ${source.kind} carries its own train/valid/test split; load it with loadDataset`);
   }
 }
 
@@ -107,33 +59,105 @@ export interface LoadDatasetOptions extends LoadOptions {
 /** A prepared dataset and whether it came from the cache (and which file). */
 export interface LoadedDataset {
   dataset: SequenceDataset;
+  source: DatasetSource;
   fromCache: boolean;
   cacheFile?: string;
 }
 
-/** Loads, prepares and caches a dataset from a file name (detected) or an explicit source. */
+/**
+ * Why preparation options cannot apply to a sequence split, or undefined: its rows are already
+ * filtered and split, and a k-core over them would change the split the files define.
+ */
+function splitRefusal(prepare: PrepareOptions | undefined): string | undefined {
+  const kCore = Math.max(prepare?.kCore ?? 0, prepare?.minUserInteractions ?? 0, prepare?.minItemInteractions ?? 0);
+  if (kCore > 1) {
+    return (
+      `data: a k-core of ${kCore} does not apply to a dataset split into train/valid/test files: its rows are already filtered and split, ` +
+      'and removing rows would change the split the files define. Leave out --kcore (kCore), or start from the raw interactions'
+    );
+  }
+  return undefined;
+}
+
+/** Loads, prepares and caches a dataset from a path (detected: a file or a folder) or an explicit source. */
 export async function loadDataset(source: DatasetSource | string, options: LoadDatasetOptions = {}): Promise<LoadedDataset> {
-  const resolved = typeof source === 'string' ? await detectSource(source) : source;
+  const resolved = typeof source === 'string' ? await resolveSource(source) : source;
   const files = sourceFiles(resolved);
   for (const file of files) if (!existsSync(file)) throw new Error(`data: no such file: ${file}`);
-  const prepare = { ...options.prepare, name: options.prepare?.name ?? defaultName(files[0]!) };
+  const given = resolved.kind === 'recbole-split' || resolved.kind === 'amazon-2023-split';
+  if (given) {
+    const refusal = splitRefusal(options.prepare);
+    if (refusal) throw new Error(refusal);
+  }
+  const prepare = { ...options.prepare, name: options.prepare?.name ?? defaultName(resolved) };
   const cacheDir = options.cache === undefined ? defaultCacheDir() : options.cache;
   let cacheFile: string | undefined;
   if (cacheDir !== false) {
-    cacheFile = path.join(cacheDir, `${cacheKey(files, { source: resolved, prepare })}.llmrecds`);
+    cacheFile = path.join(
+      cacheDir,
+      `${cacheKey(files, { source: resolved, prepare, minRating: options.minRating ?? null })}.llmrecds`,
+    );
     const cached = readDatasetCache(cacheFile);
-    if (cached) return { dataset: cached, fromCache: true, cacheFile };
+    if (cached) return { dataset: cached, source: resolved, fromCache: true, cacheFile };
   }
   const load: LoadOptions = {};
   if (options.onProgress) load.onProgress = options.onProgress;
   if (options.maxExamples !== undefined) load.maxExamples = options.maxExamples;
-  const dataset = prepareDataset(await loadLog(resolved, load), prepare);
-  if (cacheFile) writeDatasetCache(cacheFile, dataset);
-  return cacheFile ? { dataset, fromCache: false, cacheFile } : { dataset, fromCache: false };
+  if (options.allowPartial) load.allowPartial = true;
+  if (options.minRating !== undefined) load.minRating = options.minRating;
+  if (options.maxLineBytes !== undefined) load.maxLineBytes = options.maxLineBytes;
+  const splitOptions = { ...load, name: prepare.name, ...(prepare.itemText ? { itemText: prepare.itemText } : {}) };
+  const dataset =
+    resolved.kind === 'recbole-split'
+      ? await loadRecBoleSplit(resolved, splitOptions)
+      : resolved.kind === 'amazon-2023-split'
+        ? await loadAmazon2023Split(resolved, splitOptions)
+        : prepareDataset(await loadLog(resolved, load), prepare);
+  checkNotEmpty(dataset, resolved);
+  // A partial read is never cached: the next run reads the (maybe repaired) file again.
+  const partial = (dataset.loadReport?.sourceErrors.length ?? 0) > 0;
+  if (cacheFile && !partial) writeDatasetCache(cacheFile, dataset);
+  return cacheFile && !partial ? { dataset, source: resolved, fromCache: false, cacheFile } : { dataset, source: resolved, fromCache: false };
 }
 
-function defaultName(file: string): string {
-  return path.basename(stripCompression(file)).replace(/\.[^.]+$/, '');
+/** An empty result is a misread (the wrong format, or everything filtered away), never a dataset. */
+function checkNotEmpty(dataset: SequenceDataset, source: DatasetSource): void {
+  if (dataset.numInteractions > 0) return;
+  const report = dataset.loadReport;
+  const why: string[] = [];
+  if (report) {
+    why.push(`${report.rowsRead.toLocaleString('en-US')} rows read, ${report.rowsKept.toLocaleString('en-US')} kept`);
+    const malformed = Object.entries(report.malformed).map(([reason, n]) => `${n} ${reason}`);
+    if (malformed.length > 0) why.push(`malformed: ${malformed.join(', ')}`);
+    const dropped = Object.entries(report.dropped).map(([reason, n]) => `${n} ${reason}`);
+    if (dropped.length > 0) why.push(`dropped: ${dropped.join(', ')}`);
+  }
+  if (dataset.summary.removed.kCore > 0) why.push(`${dataset.summary.removed.kCore} removed by the k-core`);
+  throw new Error(
+    `data: no interactions left from ${sourceFiles(source).join(', ')} read as ${source.kind} (${why.join('; ')}). ` +
+      'Check the format (--format) and the filters (--kcore, --min-rating)',
+  );
+}
+
+/** A dataset's default name: the files' stem ('Scientific', 'Toys', 'ml-1m'). */
+function defaultName(source: DatasetSource): string {
+  const first = sourceFiles(source)[0]!;
+  switch (source.kind) {
+    case 'recbole-split':
+    case 'amazon-2023-split':
+      return path.basename(splitStem(first));
+    case 'movielens':
+      return path.basename(path.dirname(path.resolve(first)));
+    case 'amazon-2014':
+    case 'amazon-2018':
+      return path
+        .basename(stripCompression(first))
+        .replace(/\.json$/, '')
+        .replace(/^reviews_/, '')
+        .replace(/_5$/, '');
+    default:
+      return path.basename(stripCompression(first)).replace(/\.[^.]+$/, '');
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,16 @@ import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 
+/**
+ * Input that cannot be read as its format says, found while streaming (an id missing from its
+ * index file, a duplicate key): thrown from a line handler, it stops the read at once and is
+ * not mistaken for an I/O error.
+ */
+export class DataFormatError extends Error {}
+
+/** A line longer than the splitter's limit: the file is binary or endless, a source error. */
+export class LineTooLongError extends Error {}
+
 /** One malformed input row, kept as an example in the load report. */
 export interface MalformedRow {
   file: string;
@@ -33,8 +43,13 @@ export interface LoadReport {
   malformedCount: number;
   /** The first malformed rows (up to `maxExamples`), with file and line. */
   examples: MalformedRow[];
-  /** An error that ended a file early (truncated compressed stream, unreadable file). */
+  /**
+   * Errors that ended a file early (truncated compressed stream, I/O error); only present when
+   * the load was allowed to be partial, as a failing source otherwise fails the load.
+   */
   sourceErrors: string[];
+  /** Facts about the read worth a line of output (how files were matched, what was skipped). */
+  notes?: string[];
 }
 
 export class LoadReportBuilder {
@@ -47,8 +62,13 @@ export class LoadReportBuilder {
     malformedCount: 0,
     examples: [],
     sourceErrors: [],
+    notes: [],
   };
   constructor(private readonly maxExamples = 20) {}
+
+  note(text: string): void {
+    (this.report.notes ??= []).push(text);
+  }
 
   drop(reason: string): void {
     this.report.dropped[reason] = (this.report.dropped[reason] ?? 0) + 1;
@@ -141,42 +161,70 @@ export async function readHead(file: string, bytes: number): Promise<Buffer> {
 
 export type LineHandler = (text: string, line: number) => void;
 
+/** The longest line a loader accepts (64 MiB): a longer one means the file is not line-oriented text. */
+export const defaultMaxLineBytes = 64 * 2 ** 20;
+
 /**
  * Splits bytes into lines (LF or CRLF), numbering them from 1. A line that is not valid UTF-8
- * goes to `onInvalid` instead of being decoded with replacement characters.
+ * goes to `onInvalid` instead of being decoded with replacement characters. A line longer than
+ * `maxLineBytes` throws: an endless or binary file (a link to /dev/zero) must not be buffered
+ * without bound.
  */
 export class LineSplitter {
-  private pending: Buffer | undefined;
+  // The unfinished last line, as chunks, so that a long line costs one copy, not one per chunk.
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private lineNo = 0;
 
   constructor(
     private readonly onLine: LineHandler,
     private readonly onInvalid: (line: number, bytes: Buffer) => void,
+    private readonly maxLineBytes = defaultMaxLineBytes,
   ) {}
 
+  /** Lines emitted so far. */
+  get lines(): number {
+    return this.lineNo;
+  }
+
   push(chunk: Buffer): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    const last = buf.lastIndexOf(10);
+    const last = chunk.lastIndexOf(10);
     if (last < 0) {
-      this.pending = buf;
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes > this.maxLineBytes) {
+        throw new LineTooLongError(
+          `line ${this.lineNo + 1} is longer than ${this.maxLineBytes / 2 ** 20} MiB without a line break; ` +
+            'this is not a line-oriented text file (binary, or endless like /dev/zero)',
+        );
+      }
       return;
     }
-    this.pending = last + 1 < buf.length ? buf.subarray(last + 1) : undefined;
+    const head = chunk.subarray(0, last + 1);
+    const body = this.pendingBytes > 0 ? Buffer.concat([...this.pending, head]) : head;
+    this.pending = last + 1 < chunk.length ? [chunk.subarray(last + 1)] : [];
+    this.pendingBytes = chunk.length - last - 1;
     // The common case decodes the whole chunk at once; only a chunk holding invalid UTF-8 is
     // walked line by line, so that just the offending lines are rejected.
-    const body = buf.subarray(0, last + 1);
     if (isUtf8(body)) this.emitText(body.toString('utf8'));
     else this.emitBytes(body);
   }
 
   end(): void {
     const rest = this.pending;
-    this.pending = undefined;
-    if (rest && rest.length > 0) {
-      const line = Buffer.concat([rest, Buffer.from('\n')]);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (rest.length > 0) {
+      const line = Buffer.concat([...rest, Buffer.from('\n')]);
       if (isUtf8(line)) this.emitText(line.toString('utf8'));
       else this.emitBytes(line);
     }
+  }
+
+  /** Drops an unfinished last line (the input ended in error, so the line is cut). */
+  discard(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   private emitText(text: string): void {
@@ -208,33 +256,46 @@ export type ProgressHandler = (bytes: number) => void;
 
 /**
  * Streams `file` through a LineSplitter. A read or decompression error (a truncated .gz, a
- * missing file) does not throw: it is returned, after every complete line before it was emitted.
+ * missing file, a line without end) does not throw: it is returned, after every complete line
+ * before it was emitted; the cut line after them is dropped.
  */
 export async function streamLines(
   file: string,
   splitter: LineSplitter,
   onProgress?: ProgressHandler,
 ): Promise<string | undefined> {
-  let stream: Readable;
-  let done: Promise<string | undefined>;
+  let opened: OpenedSource;
   try {
-    ({ stream, done } = openStream(file));
+    opened = openStream(file);
   } catch (e) {
     return `cannot open ${file}: ${(e as Error).message}`;
   }
   let bytes = 0;
   let error: string | undefined;
   try {
-    for await (const chunk of stream) {
+    for await (const chunk of opened.stream) {
       splitter.push(chunk as Buffer);
       bytes += (chunk as Buffer).length;
       onProgress?.(bytes);
     }
   } catch (e) {
+    opened.cancel();
+    // The stream's errors (I/O, decompression) and an endless line are source errors; anything
+    // else came from a line handler: a refusal (DataFormatError) or a bug, thrown as it is.
+    if (!(e instanceof LineTooLongError) && !isStreamError(e)) throw e;
     error = `${file}: ${(e as Error).message}`;
   }
+  if (error) {
+    splitter.discard();
+    return error;
+  }
   splitter.end();
-  return error ?? (await done);
+  return opened.done;
+}
+
+/** An error raised by a file or decompression stream (it carries a Node error code). */
+function isStreamError(e: unknown): boolean {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string';
 }
 
 /** Splits one CSV/TSV line into fields. Returns undefined while a quoted field is still open. */

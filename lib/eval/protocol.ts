@@ -1,9 +1,9 @@
-// Glue between a leave-one-out split and the metrics: the targets of a list of users, and the
+// Glue between a split and the metrics: the targets of a list of users, and the
 // history each user's full ranking may leave out.
-import type { LeaveOneOutSplit } from '../data/dataset.js';
+import type { SequenceSplit } from '../data/dataset.js';
 
 /** The `stage` target of each user, aligned with `users` (0 for a training-only user). */
-export function stageTargets(split: LeaveOneOutSplit, stage: 'valid' | 'test', users: ArrayLike<number>): Int32Array {
+export function stageTargets(split: SequenceSplit, stage: 'valid' | 'test', users: ArrayLike<number>): Int32Array {
   const targets = new Int32Array(users.length);
   for (let r = 0; r < users.length; r++) targets[r] = split.target(users[r]!, stage);
   return targets;
@@ -14,7 +14,7 @@ export function stageTargets(split: LeaveOneOutSplit, stage: 'valid' | 'test', u
  * `stage` target (its model input). The target itself is never masked by the metric.
  */
 export function historyExclusion(
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   stage: 'valid' | 'test',
   users: ArrayLike<number>,
 ): (row: number) => Int32Array {

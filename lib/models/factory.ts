@@ -1,5 +1,5 @@
 // Building a sequential recommender from a saved config: what checkpoints and Recommender.load use.
-import type { LeaveOneOutSplit } from '../data/dataset.js';
+import type { SequenceSplit } from '../data/dataset.js';
 import { zeros } from '../tensor.js';
 import { saveModel } from '../train/checkpoint.js';
 import { trainingPopularity } from './popularity.js';
@@ -23,7 +23,7 @@ export function buildModel(saved: SavedModelConfig, device = 'cpu'): SequenceRec
 }
 
 /** The config a trained model is saved with: its kind, shapes and the dataset's item vocabulary. */
-export function savedConfigFor(model: SequenceRecommender, split: LeaveOneOutSplit): SavedModelConfig {
+export function savedConfigFor(model: SequenceRecommender, split: SequenceSplit): SavedModelConfig {
   const dataset = split.dataset;
   return {
     kind: model.kind,
@@ -38,6 +38,6 @@ export function savedConfigFor(model: SequenceRecommender, split: LeaveOneOutSpl
 }
 
 /** Writes `<dir>/model.safetensors` and `<dir>/config.json`, each atomically. */
-export function saveTrainedModel(dir: string, model: SequenceRecommender, split: LeaveOneOutSplit): void {
+export function saveTrainedModel(dir: string, model: SequenceRecommender, split: SequenceSplit): void {
   saveModel(dir, model, savedConfigFor(model, split) as unknown as Record<string, unknown>);
 }

@@ -1,10 +1,10 @@
 // The popularity baseline: every user gets the items bought most often in training.
-import type { LeaveOneOutSplit } from '../data/dataset.js';
+import type { SequenceSplit } from '../data/dataset.js';
 import { candidateSets } from '../data/sampler.js';
 import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../eval/metrics.js';
 
 /** Training interactions per item id (index 0 is 0). */
-export function trainingPopularity(split: LeaveOneOutSplit): Float32Array {
+export function trainingPopularity(split: SequenceSplit): Float32Array {
   const counts = new Float32Array(split.dataset.numItems + 1);
   for (let u = 1; u <= split.dataset.numUsers; u++) for (const item of split.train(u)) counts[item]! += 1;
   return counts;
@@ -12,7 +12,7 @@ export function trainingPopularity(split: LeaveOneOutSplit): Float32Array {
 
 /** The popularity baseline under SASRec's 1+99 protocol or full ranking. */
 export function evaluatePopularity(
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   stage: 'valid' | 'test',
   protocol: 'sampled' | 'full',
   seed = 0,

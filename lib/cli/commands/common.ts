@@ -1,13 +1,7 @@
-// Pieces the model commands share: dataset resolution, device choice, tables.
+// Pieces the model commands share: device choice and tables. The dataset options live in
+// ../data-options.ts.
 import { devices } from '../../device.js';
-import { detectSource, loadDataset, loadDefaultDataset, type LoadedDataset } from '../../data/index.js';
 import { UsageError } from '../args.js';
-
-/** The named dataset file, or the embedded Online Retail 2010–2011 set. */
-export async function loadDataOption(file: string | undefined): Promise<LoadedDataset> {
-  if (!file) return loadDefaultDataset();
-  return loadDataset(await detectSource(file));
-}
 
 /** 'cpu', 'cuda' (the first GPU) or 'cuda:N', checked against what this machine has. */
 export function resolveDevice(requested: string): string {

@@ -6,9 +6,10 @@ import { devices } from '../../device.js';
 import { tidy } from '../../scope.js';
 import { randn, type Tensor } from '../../tensor.js';
 import { defineCommand } from '../args.js';
-import { loadDefaultDataset } from '../../data/index.js';
 import { evaluatePopularity } from '../../models/index.js';
 import { flatten, trainAndTest } from '../../pipelines/seqrec/index.js';
+import type { DataConfig } from '../../pipelines/data.js';
+import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
 import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
 
@@ -55,8 +56,10 @@ function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): 
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'Check the kernels on every device, then train and evaluate SASRec and GRU4Rec on the embedded dataset.',
+  summary:
+    'Check the kernels on every device, then train and evaluate SASRec and GRU4Rec on the embedded dataset (or --data).',
   options: {
+    ...dataOptions,
     device: {
       type: 'string',
       description: "run on this device only ('cpu', 'cuda' or 'cuda:N'); default: a GPU if usable",
@@ -66,7 +69,7 @@ export const demoCommand = defineCommand({
     seed: { type: 'integer', description: 'random seed', default: 0 },
     'skip-training': { type: 'boolean', description: 'only show the build and check the kernels', default: false },
   },
-  async run(options) {
+  async run(options, _positionals, given) {
     await infoCommand.run({ json: false }, [], new Set());
     const report = devices();
     const targets = options.device
@@ -96,6 +99,7 @@ export const demoCommand = defineCommand({
     if (failures > 0) throw new Error(`${failures} kernel check(s) failed`);
     if (options['skip-training']) return;
     await recommenderDemo(
+      dataConfigFromFlags(options, given),
       options.device ?? targets[targets.length - 1]!,
       options['sasrec-epochs'],
       options['gru4rec-epochs'],
@@ -104,12 +108,18 @@ export const demoCommand = defineCommand({
   },
 });
 
-async function recommenderDemo(device: string, sasrecEpochs: number, gruEpochs: number, seed: number): Promise<void> {
-  const { dataset } = await loadDefaultDataset();
-  const split = dataset.leaveOneOut();
+async function recommenderDemo(
+  data: DataConfig,
+  device: string,
+  sasrecEpochs: number,
+  gruEpochs: number,
+  seed: number,
+): Promise<void> {
+  const { dataset } = await loadCliDataset(data);
+  const split = dataset.split();
   console.log(
     `
-training on ${dataset.name} (${dataset.numUsers} users, ${dataset.numItems} items, ${dataset.numInteractions} interactions; leave-one-out) on ${device}`,
+training on ${dataset.name} (${dataset.numUsers} users, ${dataset.numItems} items, ${dataset.numInteractions} interactions; ${split.kind}) on ${device}`,
   );
   const rows: (string | number)[][] = [];
   const shown = ['hr@10', 'ndcg@10'] as const;

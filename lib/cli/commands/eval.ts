@@ -2,32 +2,31 @@
 import { evaluateFullRanking, evaluateSampled, flatten } from '../../pipelines/seqrec/index.js';
 import { Recommender } from '../../serve/recommender.js';
 import { defineCommand, UsageError } from '../args.js';
-import { formatTable, loadDataOption, resolveDevice } from './common.js';
+import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
+import { formatTable, resolveDevice } from './common.js';
 
 export const evalCommand = defineCommand({
   name: 'eval',
   summary: 'Evaluate a trained model (1+99 sampled and full ranking) on its dataset.',
   options: {
     model: { type: 'string', description: 'model directory written by llmrec train', default: 'runs/sasrec' },
-    data: {
-      type: 'string',
-      description: 'dataset file the model was trained on; default: embedded Online Retail 2010-2011',
-    },
+    ...dataOptions,
     stage: { type: 'string', description: 'which held-out item to rank', choices: ['valid', 'test'], default: 'test' },
     seed: { type: 'integer', description: 'seed of the 1+99 candidate sets (training uses 0 too)', default: 0 },
     device: { type: 'string', description: 'cpu, cuda or cuda:N', default: 'cpu' },
     'exclude-history': { type: 'boolean', description: 'leave the history out of the full ranking', default: false },
   },
-  async run(options) {
+  async run(options, _positionals, given) {
+    const data = dataConfigFromFlags(options, given);
     const rec = await Recommender.load(options.model, { device: resolveDevice(options.device) });
     try {
-      const { dataset } = await loadDataOption(options.data);
+      const { dataset } = await loadCliDataset(data);
       const keys = rec.config.dataset!.itemKeys;
       if (dataset.numItems !== rec.numItems || dataset.itemKeys.some((k, i) => k !== keys[i]))
         throw new UsageError(
-          `the model in ${options.model} was trained on ${rec.config.dataset!.name}, whose items differ from ${dataset.name}; pass the same --data`,
+          `the model in ${options.model} was trained on ${rec.config.dataset!.name}, whose items differ from ${dataset.name}; pass the same --data and dataset options (--format, --kcore, --min-rating) as for training`,
         );
-      const split = dataset.leaveOneOut();
+      const split = dataset.split();
       const stage = options.stage as 'valid' | 'test';
       const sampled = flatten(evaluateSampled(rec.model, split, stage, { seed: options.seed }));
       const full = flatten(

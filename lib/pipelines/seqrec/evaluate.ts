@@ -1,7 +1,7 @@
-// Evaluation of sequential recommenders on a leave-one-out split: 1+99 sampled candidates
-// (SASRec's protocol) and full ranking over every item (LLM2Rec's).
+// Evaluation of sequential recommenders on a split (leave-one-out or the source's own): 1+99
+// sampled candidates (SASRec's protocol) and full ranking over every item (LLM2Rec's).
 import { noGrad } from '../../autograd.js';
-import type { LeaveOneOutSplit } from '../../data/dataset.js';
+import type { SequenceSplit } from '../../data/dataset.js';
 import { candidateSets, type Stage } from '../../data/sampler.js';
 import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
 import { leftPad, type SequenceRecommender } from '../../models/recommender-model.js';
@@ -22,12 +22,7 @@ export function flatten(m: RankingMetrics): Record<string, number> {
 }
 
 /** Left-padded histories (the model input before a stage's target) of `users`. */
-export function stageInputs(
-  split: LeaveOneOutSplit,
-  users: ArrayLike<number>,
-  stage: Stage,
-  maxlen: number,
-): Int32Array {
+export function stageInputs(split: SequenceSplit, users: ArrayLike<number>, stage: Stage, maxlen: number): Int32Array {
   const ids = new Int32Array(users.length * maxlen);
   for (let r = 0; r < users.length; r++) {
     const user = users[r]!;
@@ -49,7 +44,7 @@ export interface EvalOptions {
 /** Sampled-candidate metrics (target + `negatives` items the user never saw; SASRec's 1+99). */
 export function evaluateSampled(
   model: SequenceRecommender,
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   stage: 'valid' | 'test',
   options: EvalOptions = {},
 ): RankingMetrics {
@@ -95,7 +90,7 @@ function withItemTable(model: SequenceRecommender, score: (table: Tensor) => voi
 /** Full-ranking metrics over every item (evaluation users: those with a target). */
 export function evaluateFullRanking(
   model: SequenceRecommender,
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   stage: 'valid' | 'test',
   options: EvalOptions = {},
 ): RankingMetrics {

@@ -1,6 +1,6 @@
-// Training of sequential recommenders on a leave-one-out split: the shared loop of
-// `llmrec train sasrec|gru4rec`, the demo and the pipelines' CF-SRec pretraining.
-import type { LeaveOneOutSplit } from '../../data/dataset.js';
+// Training of sequential recommenders on a split (leave-one-out or the source's own): the shared
+// loop of `llmrec train sasrec|gru4rec`, the demo and the pipelines' CF-SRec pretraining.
+import type { SequenceSplit } from '../../data/dataset.js';
 import { trainingBatches } from '../../data/sampler.js';
 import type { SequenceBatch, SequenceRecommender } from '../../models/recommender-model.js';
 import { Adam, AdamW } from '../../optim/adam.js';
@@ -36,7 +36,7 @@ export interface FitOptions {
 
 /** Batches of an epoch; the same (epoch, seed) gives the same batches, which exact resume needs. */
 export function* sequenceBatches(
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   maxlen: number,
   batchSize: number,
   epoch: number,
@@ -48,7 +48,7 @@ export function* sequenceBatches(
 }
 
 /** Users with a training sequence (at least two training items): the sequences of an epoch. */
-export function trainingSequences(split: LeaveOneOutSplit): number {
+export function trainingSequences(split: SequenceSplit): number {
   let users = 0;
   for (let u = 1; u <= split.dataset.numUsers; u++) if (split.train(u).length >= 2) users++;
   return users;
@@ -57,7 +57,7 @@ export function trainingSequences(split: LeaveOneOutSplit): number {
 /** Trains `model` on the split's training items; returns the trainer's result. */
 export async function fitSequenceModel(
   model: SequenceRecommender,
-  split: LeaveOneOutSplit,
+  split: SequenceSplit,
   options: FitOptions,
 ): Promise<TrainResult> {
   const batchSize = options.batchSize ?? 128;

@@ -3,7 +3,7 @@
 // first seed's model as `<run>/train/model.safetensors` + `config.json` beside `results.json`.
 import * as path from 'node:path';
 
-import type { LeaveOneOutSplit } from '../../data/dataset.js';
+import type { SequenceSplit } from '../../data/dataset.js';
 import { aggregateSeeds, type MeanStd } from '../../eval/report.js';
 import { saveTrainedModel } from '../../models/factory.js';
 import { evaluatePopularity } from '../../models/popularity.js';
@@ -49,7 +49,7 @@ export interface TrainRunResult {
 }
 
 /** One training run: build, fit, test. Shared by the `train` stage and the demo. */
-export async function trainAndTest(split: LeaveOneOutSplit, o: TrainRunOptions): Promise<TrainRunResult> {
+export async function trainAndTest(split: SequenceSplit, o: TrainRunOptions): Promise<TrainRunResult> {
   manualSeed(o.seed);
   const entry = modelEntry(o.model);
   const preset = o.preset ?? entry.defaultPreset;
@@ -121,10 +121,8 @@ export const trainStage = defineStage<SeqrecConfig, TrainStageResult>({
   async run(ctx) {
     const c = ctx.config;
     const { dataset } = await ctx.dataset();
-    ctx.log(
-      `${dataset.name}: ${dataset.numUsers} users, ${dataset.numItems} items, ${dataset.numInteractions} interactions`,
-    );
-    const split = dataset.leaveOneOut();
+    // The source's own split when it has one (a sequence split), else leave-one-out.
+    const split = dataset.split();
     const runs: SeedRun[] = [];
     for (let s = 0; s < c.seeds; s++) {
       const seed = ctx.seed + s;

@@ -1,0 +1,256 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import {
+  CausalLM,
+  manualSeed,
+  noGrad,
+  pipelines,
+  presetConfig,
+  saveCausalLM,
+  tensor,
+  trainByteLevelBpe,
+  type Tensor,
+} from '../lib/index.js';
+import { loadSafetensors } from '../lib/io/safetensors.js';
+
+const { aLLMRec } = pipelines;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixture = path.resolve(here, '..', '..', 'test', 'fixtures', 'data', 'formats', 'recbole');
+
+function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `llmrec-${prefix}-`));
+}
+
+/** A random-weight tiny Qwen2 with a byte-level BPE tokenizer trained on `texts`. */
+export function makeTinyLm(dir: string, texts: readonly string[], seed = 0): void {
+  const tokenizer = trainByteLevelBpe(texts, { vocabSize: 384 });
+  tokenizer.save(dir);
+  const config = { ...presetConfig('tiny', tokenizer.vocabSize), eosTokenIds: [tokenizer.eosTokenId!] };
+  const model = new CausalLM(config, { seed });
+  try {
+    saveCausalLM(dir, model);
+  } finally {
+    model.dispose();
+  }
+}
+
+const fixtureTitles = () =>
+  fs
+    .readFileSync(path.join(fixture, 'Retail.item'), 'utf-8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split('\t')[1] ?? '');
+
+// ---------------------------------------------------------------------------------------------
+// float64 reference of stage 1's loss, from the modules' weights
+
+type Matrix = number[][];
+const rowsOf = (t: Tensor): Matrix => {
+  const data = [...t.dataSync()];
+  const [r, c] = [t.shape[0]!, t.shape.length > 1 ? t.shape[1]! : 1];
+  return Array.from({ length: r }, (_, i) => data.slice(i * c, (i + 1) * c));
+};
+const vectorOf = (t: Tensor): number[] => [...t.dataSync()];
+const affine = (x: Matrix, w: Matrix, b: number[]) =>
+  x.map((row) => w.map((wr, o) => wr.reduce((s, v, i) => s + v * row[i]!, b[o]!)));
+const sigmoid = (x: Matrix) => x.map((row) => row.map((v) => 1 / (1 + Math.exp(-v))));
+const mse = (a: Matrix, b: Matrix) => {
+  let s = 0;
+  let n = 0;
+  a.forEach((row, i) => row.forEach((v, j) => ((s += (v - b[i]![j]!) ** 2), n++)));
+  return s / n;
+};
+const bce = (logits: number[], target: number) =>
+  logits.reduce((s, x) => s + Math.max(x, 0) - x * target + Math.log1p(Math.exp(-Math.abs(x))), 0) / logits.length;
+
+function referenceTerms(aligner: InstanceType<typeof aLLMRec.ItemTextAligner>, batch: Record<string, Matrix>) {
+  const ae = (m: InstanceType<typeof aLLMRec.Autoencoder>, x: Matrix) => {
+    const latent = sigmoid(affine(x, rowsOf(m.fc1.weight), vectorOf(m.fc1.bias!)));
+    return { latent, recon: affine(latent, rowsOf(m.fc2.weight), vectorOf(m.fc2.bias!)) };
+  };
+  const pos = ae(aligner.item, batch.positiveItem!);
+  const neg = ae(aligner.item, batch.negativeItem!);
+  const posText = ae(aligner.text, batch.positiveText!);
+  const negText = ae(aligner.text, batch.negativeText!);
+  const score = (recon: Matrix) =>
+    recon.map((row, r) => row.reduce((s, v, j) => s + v * batch.user![r]![j]!, 0) / row.length);
+  const rec = bce(score(pos.recon), 1) + bce(score(neg.recon), 0);
+  const matching = mse(pos.latent, posText.latent) + mse(neg.latent, negText.latent);
+  const itemRecon = mse(pos.recon, batch.positiveItem!) + mse(neg.recon, batch.negativeItem!);
+  const textRecon = mse(posText.recon, batch.positiveText!) + mse(negText.recon, batch.negativeText!);
+  return { rec, matching, itemRecon, textRecon, total: rec + matching + 0.5 * itemRecon + 0.2 * textRecon };
+}
+
+describe('A-LLMRec stage 1 loss', () => {
+  it('matches a float64 reference term by term (L_rec, L_matching, both reconstructions, the total)', () => {
+    manualSeed(7);
+    const aligner = new aLLMRec.ItemTextAligner(6, 5, 4);
+    const draw = (rows: number, cols: number, scale: number): Matrix =>
+      Array.from({ length: rows }, () => Array.from({ length: cols }, () => (Math.random() * 2 - 1) * scale));
+    const host = {
+      user: draw(3, 6, 2),
+      positiveItem: draw(3, 6, 1.5),
+      negativeItem: draw(3, 6, 1.5),
+      positiveText: draw(3, 5, 1),
+      negativeText: draw(3, 5, 1),
+    };
+    const batch = Object.fromEntries(
+      Object.entries(host).map(([k, m]) => [
+        k,
+        tensor(Float32Array.from(m.flat()), { shape: [m.length, m[0]!.length] }),
+      ]),
+    ) as unknown as Parameters<typeof aLLMRec.alignmentLoss>[1];
+    const terms = noGrad(() => aLLMRec.alignmentLoss(aligner, batch, { itemRecon: 0.5, textRecon: 0.2 }));
+    const reference = referenceTerms(aligner, host);
+    for (const key of ['rec', 'matching', 'itemRecon', 'textRecon', 'total'] as const) {
+      const got = terms[key].item();
+      expect(Math.abs(got - reference[key]) / Math.abs(reference[key]), key).to.be.below(1e-5);
+    }
+    aligner.dispose();
+  });
+
+  it('sends gradients to both autoencoders but not into the frozen inputs', () => {
+    manualSeed(1);
+    const aligner = new aLLMRec.ItemTextAligner(4, 3, 2);
+    const t = (rows: number, cols: number) =>
+      tensor(
+        Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i + rows)),
+        { shape: [rows, cols] },
+      );
+    const loss = aLLMRec.alignmentLoss(
+      aligner,
+      { user: t(2, 4), positiveItem: t(2, 4), negativeItem: t(2, 4), positiveText: t(2, 3), negativeText: t(2, 3) },
+      { itemRecon: 0.5, textRecon: 0.2 },
+    );
+    loss.total.backward();
+    for (const [name, p] of aligner.namedParameters()) expect(p.grad, name).to.not.equal(null);
+    aligner.dispose();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The stages on a tiny dataset with a tiny LM
+
+describe('A-LLMRec pipeline: cf and align', function () {
+  this.timeout(600_000);
+  let lmDir: string;
+  const base = () =>
+    pipelines.resolveConfig(aLLMRec.aLLMRecConfig, {
+      values: { data: fixture, kcore: 2, lm: lmDir, cfEpochs: 2, alignEpochs: 2, alignBatchSize: 8 },
+    });
+
+  before(() => {
+    lmDir = tempDir('allmrec-lm');
+    makeTinyLm(lmDir, fixtureTitles());
+  });
+  after(() => fs.rmSync(lmDir, { recursive: true, force: true }));
+
+  it('trains cf then align, records both in the manifest with finite loss terms', async () => {
+    const dir = tempDir('allmrec-run');
+    try {
+      const config = base();
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir, config });
+      const outcome = await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config });
+      const terms = (outcome.metrics as { terms: Record<string, number> }).terms;
+      for (const key of ['rec', 'matching', 'itemRecon', 'textRecon', 'total'])
+        expect(terms[key]).to.be.a('number').and.satisfy(Number.isFinite);
+      const manifest = pipelines.readRunManifest(dir)!;
+      expect(manifest.stages.cf!.status).to.equal('done');
+      expect(manifest.stages.align!.status).to.equal('done');
+      const text = loadSafetensors(path.join(dir, 'align', aLLMRec.TEXT_EMBEDDINGS_FILE)).get('text')!;
+      expect(text.shape).to.deep.equal([147, 64]); // 146 items + padding, the tiny LM's width
+      expect([...text.dataSync().subarray(0, 64)].every((v) => v === 0)).to.equal(true);
+      text.dispose();
+      const { aligner, textTable } = aLLMRec.loadAlignStage(path.join(dir, 'align'), 'cpu');
+      expect(aligner.latentDim).to.equal(128);
+      aligner.dispose();
+      textTable.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('resumes align exactly: 1 epoch then --resume to 2 equals 2 epochs straight', async () => {
+    const straight = tempDir('allmrec-straight');
+    const resumed = tempDir('allmrec-resumed');
+    try {
+      const config = base();
+      for (const dir of [straight, resumed]) await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: straight, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', {
+        dir: resumed,
+        config: { ...config, alignEpochs: 1 },
+      });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config, resume: true });
+      const a = loadSafetensors(path.join(straight, 'align', 'model.safetensors'));
+      const b = loadSafetensors(path.join(resumed, 'align', 'model.safetensors'));
+      expect([...a.keys()].sort()).to.deep.equal([...b.keys()].sort());
+      for (const [name, t] of a) expect([...t.dataSync()], name).to.deep.equal([...b.get(name)!.dataSync()]);
+      for (const t of [...a.values(), ...b.values()]) t.dispose();
+    } finally {
+      fs.rmSync(straight, { recursive: true, force: true });
+      fs.rmSync(resumed, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses bad inputs with messages that name them, leaving finished stages alone', async () => {
+    const dir = tempDir('allmrec-bad');
+    try {
+      const config = base();
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config }),
+        /needs stage 'cf' done first/,
+      );
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', {
+          dir,
+          config: { ...config, cf: path.join(dir, 'nowhere') },
+        }),
+        /nowhere does not exist/,
+      );
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir, config });
+      const cfDigest = pipelines.readRunManifest(dir)!.stages.cf!.outputs;
+      const noTokenizer = tempDir('allmrec-notok');
+      fs.copyFileSync(path.join(lmDir, 'config.json'), path.join(noTokenizer, 'config.json'));
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config: { ...config, lm: noTokenizer } }),
+        /has no tokenizer.json/,
+      );
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config: { ...config, lm: '' } }),
+        /no --lm given/,
+      );
+      fs.rmSync(noTokenizer, { recursive: true, force: true });
+      const manifest = pipelines.readRunManifest(dir)!;
+      expect(manifest.stages.align!.status).to.equal('failed');
+      expect(manifest.stages.cf!.outputs).to.deep.equal(cfDigest);
+      // A SASRec of another vocabulary is refused by --cf.
+      const other = tempDir('allmrec-other');
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir: other, config: { ...config, kcore: 3 } });
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', {
+          dir: tempDir('allmrec-take'),
+          config: { ...config, cf: other },
+        }),
+        /another item vocabulary \(103 items, this dataset has 146\)/,
+      );
+      fs.rmSync(other, { recursive: true, force: true });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    expect((error as Error).message).to.match(pattern);
+    return;
+  }
+  expect.fail(`expected a rejection matching ${pattern}`);
+}

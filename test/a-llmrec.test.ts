@@ -230,13 +230,13 @@ describe('A-LLMRec pipeline: cf and align', function () {
       expect(manifest.stages.cf!.outputs).to.deep.equal(cfDigest);
       // A SASRec of another vocabulary is refused by --cf.
       const other = tempDir('allmrec-other');
-      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir: other, config: { ...config, kcore: 3 } });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir: other, config: { ...config, kcore: 1 } });
       await expectReject(
         pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', {
           dir: tempDir('allmrec-take'),
           config: { ...config, cf: other },
         }),
-        /another item vocabulary \(103 items, this dataset has 146\)/,
+        /another item vocabulary \(180 items, this dataset has 146\)/,
       );
       fs.rmSync(other, { recursive: true, force: true });
     } finally {
@@ -244,6 +244,179 @@ describe('A-LLMRec pipeline: cf and align', function () {
     }
   });
 });
+
+describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
+  this.timeout(600_000);
+  let lmDir: string;
+  let runDir: string;
+  const base = () =>
+    pipelines.resolveConfig(aLLMRec.aLLMRecConfig, {
+      values: {
+        data: fixture,
+        kcore: 2,
+        lm: lmDir,
+        cfEpochs: 2,
+        alignEpochs: 1,
+        alignBatchSize: 8,
+        trainUsers: 12,
+        generateEpochs: 2,
+        evalUsers: 10,
+        maxNewTokens: 8,
+      },
+    });
+
+  before(async () => {
+    lmDir = tempDir('allmrec-lm2');
+    makeTinyLm(lmDir, fixtureTitles(), 3);
+    runDir = tempDir('allmrec-all');
+    await pipelines.runAll(aLLMRec.aLLMRecPipeline, { dir: runDir, config: base() });
+  });
+  after(() => {
+    fs.rmSync(lmDir, { recursive: true, force: true });
+    fs.rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it('runs every stage and reports Hit@1 of each method per test group, in [0, 1]', () => {
+    const manifest = pipelines.readRunManifest(runDir)!;
+    for (const stage of ['cf', 'align', 'generate', 'eval'])
+      expect(manifest.stages[stage]!.status, stage).to.equal('done');
+    const result = JSON.parse(fs.readFileSync(path.join(runDir, 'eval', 'results.json'), 'utf-8')) as aLLMRecEval;
+    expect(result.candidates).to.equal(20);
+    const all = result.groups.all!;
+    expect(all.users).to.equal(10);
+    for (const value of [...Object.values(all.hit), all.validRate]) expect(value).to.be.within(0, 1);
+    for (const sample of result.samples) {
+      expect(sample.candidates).to.have.length(20);
+      expect(sample.candidates).to.include(sample.target);
+      expect(sample.candidates).to.include(sample.constrained);
+      expect(sample.candidates).to.include(sample.sasrec);
+    }
+  });
+
+  it('constrained decoding always answers one of the candidates, also for prefixes and quoted titles', async () => {
+    const config = base();
+    const { dataset } = await pipelines.loadConfiguredDataset(config);
+    const split = dataset.split();
+    const models = await aLLMRec.loadStageTwo(
+      config,
+      split,
+      (s) => path.join(runDir, s),
+      'cpu',
+      path.join(runDir, 'generate'),
+    );
+    try {
+      // Titles that are prefixes of others, and one with a double quote (made a single quote).
+      const titles = models.context.titles as string[];
+      const saved = [titles[1]!, titles[2]!, titles[3]!];
+      titles[1] = 'Tea';
+      titles[2] = 'Tea Set';
+      titles[3] = aLLMRec.promptTitle('Children\'s "Tea" Set', 'x');
+      expect(titles[3]).to.equal("Children's 'Tea' Set");
+      const rows = Array.from({ length: 12 }, (_, r) => {
+        const candidates = Int32Array.from({ length: 20 }, (_, j) => 1 + ((r * 7 + j * 3) % dataset.numItems));
+        candidates[0] = 1;
+        candidates[1] = 2;
+        candidates[2] = 3;
+        return { history: split.train(1 + (r % dataset.numUsers)), candidates, target: candidates[r % 20]! };
+      });
+      for (const softTokens of [true, false]) {
+        const chosen = aLLMRec.constrainedAnswers(models, rows, softTokens);
+        expect(chosen).to.have.length(rows.length);
+        for (const index of chosen) expect(index).to.be.a('number').and.within(0, 19);
+      }
+      saved.forEach((title, i) => (titles[i + 1] = title));
+    } finally {
+      models.dispose();
+    }
+  });
+
+  it('resumes generate exactly: 1 epoch then --resume to 2 equals 2 epochs straight', async () => {
+    const resumed = tempDir('allmrec-gen-resume');
+    try {
+      const config = base();
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir: resumed, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'generate', {
+        dir: resumed,
+        config: { ...config, generateEpochs: 1 },
+      });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'generate', { dir: resumed, config, resume: true });
+      const a = loadSafetensors(path.join(runDir, 'generate', 'model.safetensors'));
+      const b = loadSafetensors(path.join(resumed, 'generate', 'model.safetensors'));
+      for (const [name, t] of a) expect([...t.dataSync()], name).to.deep.equal([...b.get(name)!.dataSync()]);
+      for (const t of [...a.values(), ...b.values()]) t.dispose();
+    } finally {
+      fs.rmSync(resumed, { recursive: true, force: true });
+    }
+  });
+
+  it("selects each scenario's users by its rule", async () => {
+    const { dataset } = await pipelines.loadConfiguredDataset(
+      pipelines.resolveConfig(aLLMRec.aLLMRecConfig, { values: { data: fixture, kcore: 3 } }),
+    );
+    const split = dataset.split();
+    const counts = dataset.itemCounts();
+    const order = Array.from({ length: dataset.numItems }, (_, i) => i + 1).sort(
+      (a, b) => counts[a]! - counts[b]! || a - b,
+    );
+    const size = Math.floor(0.35 * dataset.numItems);
+    const cold = new Set(order.slice(0, size));
+    const warm = new Set(order.slice(order.length - size));
+    const select = (scenario: aLLMRecScenario) => aLLMRec.testSelection(split, scenario, 1000, 0);
+    const warmUsers = select('warm').get('warm')!;
+    expect(warmUsers.length).to.be.above(0);
+    for (const u of warmUsers) expect(warm.has(split.target(u, 'test'))).to.equal(true);
+    const coldUsers = select('cold-items').get('cold-items')!;
+    for (const u of coldUsers) expect(cold.has(split.target(u, 'test'))).to.equal(true);
+    // Every test user whose target is cold is selected.
+    const expectedCold = [...split.evaluationUsers()].filter((u) => cold.has(split.target(u, 'test')));
+    expect([...coldUsers]).to.deep.equal(expectedCold);
+    const threes = select('cold-users').get('cold-users')!;
+    expect(threes.length).to.be.above(0);
+    for (const u of threes) expect(dataset.length(u)).to.equal(3);
+    expect([...threes]).to.deep.equal([...split.evaluationUsers()].filter((u) => dataset.length(u) === 3));
+    // Few-shot: K distinct users with a training target, the same for the same seed.
+    const k = aLLMRec.trainingUsers(split, 'standard', 20, 5);
+    expect(k.length).to.equal(20);
+    expect(new Set(k).size).to.equal(20);
+    expect([...k]).to.deep.equal([...aLLMRec.trainingUsers(split, 'standard', 20, 5)]);
+    for (const u of k) expect(split.train(u).length).to.be.at.least(2);
+    expect(() => aLLMRec.trainingUsers(split, 'few-shot:256', 0, 5)).to.throw(
+      /only 49 users have a training target, fewer than 256/,
+    );
+    // Sampling caps each group.
+    expect(aLLMRec.testSelection(split, 'standard', 7, 0).get('all')!.length).to.equal(7);
+  });
+
+  it('refuses a scenario that selects nobody, and too few items for the candidates', async () => {
+    const dir = tempDir('allmrec-bad2');
+    try {
+      for (const stage of ['cf', 'align', 'generate']) {
+        const from = path.join(runDir, stage);
+        fs.cpSync(from, path.join(dir, stage), { recursive: true });
+      }
+      const manifest = JSON.parse(fs.readFileSync(path.join(runDir, 'manifest.json'), 'utf-8')) as {
+        stages: Record<string, unknown>;
+      };
+      delete manifest.stages.eval;
+      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'eval', { dir, config: { ...base(), scenario: 'cold-users' } }),
+        /--scenario cold-users selects no test users .*--kcore 3/,
+      );
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'eval', { dir, config: { ...base(), negatives: 200 } }),
+        /has 146 items, fewer than the 201 candidates of a question; lower --negatives/,
+      );
+      expect(pipelines.readRunManifest(dir)!.stages.generate!.status).to.equal('done');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+type aLLMRecEval = import('../lib/pipelines/a-llmrec/evaluate.js').EvalResult;
+type aLLMRecScenario = import('../lib/pipelines/a-llmrec/config.js').Scenario;
 
 async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
   try {

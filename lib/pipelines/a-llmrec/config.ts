@@ -5,15 +5,7 @@ import { defineConfig, type ConfigOf } from '../config.js';
 import { commonConfig } from '../data.js';
 
 /** The scenarios of the paper: which users train stage 2 and which are tested. */
-export const scenarios = [
-  'standard',
-  'warm',
-  'cold-items',
-  'cold-users',
-  'few-shot:128',
-  'few-shot:256',
-  'cross-domain',
-] as const;
+export const scenarios = ['standard', 'warm', 'cold-items', 'cold-users', 'few-shot:128', 'few-shot:256'] as const;
 export type Scenario = (typeof scenarios)[number];
 
 /** A folder the result depends on: hashed into the manifest ('llm2rec:DIR' names DIR). */
@@ -39,7 +31,7 @@ export const aLLMRecConfig = defineConfig({
   textEncoder: {
     type: 'string',
     default: '',
-    help: "the item-text encoder of stage 1: '' (the --lm model, mean-pooled), a Qwen2/Llama folder, or llm2rec:DIR (an LLM2Rec run's item embeddings)",
+    help: "the item-text encoder of stage 1: '' (the --lm model) or another Qwen2/Llama folder, its last hidden state mean-pooled over the item text",
     input: folderInput,
     stages: ['align', 'generate', 'eval'],
   },
@@ -122,15 +114,8 @@ export const aLLMRecConfig = defineConfig({
     type: 'enum',
     choices: scenarios,
     default: 'standard',
-    help: 'warm/cold-items: test users whose target is in the top/bottom 35% by interactions; cold-users: users with exactly 3 interactions; few-shot:K: K training users; cross-domain: test on --test-data (default the embedded 2009-2010 set)',
+    help: 'warm/cold-items: test users whose target is in the top/bottom 35% by interactions; cold-users: users with exactly 3 interactions; few-shot:K: K stage-2 training users; standard reports all test users and each group',
     stages: ['generate', 'eval'],
-  },
-  testData: {
-    type: 'string',
-    default: '',
-    help: "the cross-domain scenario's test dataset (default: the embedded Online Retail 2009-2010)",
-    input: folderInput,
-    stages: ['eval'],
   },
   // ---- eval: Hit@1 among the candidates
   evalUsers: {

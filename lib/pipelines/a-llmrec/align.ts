@@ -14,32 +14,23 @@ import { tidy } from '../../scope.js';
 import { manualSeed, tensor, type Tensor } from '../../tensor.js';
 import { loadModel, readModelConfig, saveModel } from '../../train/checkpoint.js';
 import { train } from '../../train/trainer.js';
-import { ConfigError } from '../config.js';
 import { defineStage } from '../stage.js';
 import { loadCfStage } from './cf.js';
 import type { ALLMRecConfig } from './config.js';
-import { languageModelDir, loadLanguageModel, meanPooledTextEmbeddings } from './language-model.js';
+import { itemTextVectors, languageModelDir } from './language-model.js';
 import { alignmentLoss, ItemTextAligner, type AlignmentBatch, type AlignmentLossWeights } from './model.js';
 
 export const TEXT_EMBEDDINGS_FILE = 'text-embeddings.safetensors';
 
 /** Row i: item i's text embedding (row 0, padding, is zeros): [numItems + 1, d_text]. */
 export function itemTextEmbeddings(config: ALLMRecConfig, dataset: SequenceDataset, device: string): Tensor {
-  const encoder = config.textEncoder;
-  if (encoder.startsWith('llm2rec:'))
-    throw new ConfigError(
-      `--text-encoder ${encoder}: LLM2Rec item embeddings are not readable by this version; use '' (the --lm model) or a Qwen2/Llama folder`,
-    );
-  const lm = loadLanguageModel(encoder || languageModelDir(config.lm), device);
-  try {
-    const texts = dataset.texts.slice(1).map((text, i) => text || dataset.titles[i + 1] || '');
-    const d = lm.model.config.hiddenSize;
-    const rows = new Float32Array((dataset.numItems + 1) * d);
-    rows.set(meanPooledTextEmbeddings(lm, texts), d);
-    return tensor(rows, { shape: [dataset.numItems + 1, d], device });
-  } finally {
-    lm.dispose();
-  }
+  const texts = dataset.itemKeys
+    .slice(1)
+    .map((key, i) => dataset.texts[i + 1] || dataset.titles[i + 1] || `item ${key}`);
+  const { vectors, dim } = itemTextVectors(config.textEncoder || languageModelDir(config.lm), texts, device);
+  const rows = new Float32Array((dataset.numItems + 1) * dim);
+  rows.set(vectors, dim);
+  return tensor(rows, { shape: [dataset.numItems + 1, dim], device });
 }
 
 /** The last training position of each user in a batch: (input, positive, negative) per row. */

@@ -1,6 +1,7 @@
 // The A-LLMRec pipeline's config (papers.md, "A-LLMRec"). Where the paper's value would take hours
 // on a 2-core CPU, the default is CPU-sized and the paper's value is given in the help;
 // `configs/a-llmrec-paper.json` holds the paper's values (`--config configs/a-llmrec-paper.json`).
+import { defaultLanguageModelDir } from '../../llm/default-model.js';
 import { defineConfig, type ConfigOf } from '../config.js';
 import { commonConfig } from '../data.js';
 
@@ -8,10 +9,19 @@ import { commonConfig } from '../data.js';
 export const scenarios = ['standard', 'warm', 'cold-items', 'cold-users', 'few-shot:128', 'few-shot:256'] as const;
 export type Scenario = (typeof scenarios)[number];
 
-/** A folder the result depends on: hashed into the manifest ('llm2rec:DIR' names DIR). */
+/** A folder the result depends on: hashed into the manifest. */
 function folderInput(value: string | undefined): string[] {
-  if (!value) return [];
-  return [value.replace(/^llm2rec:/, '')];
+  return value ? [value] : [];
+}
+
+/** The LM folder: `--lm DIR`, else the shipped default (nothing to hash while it is not built). */
+function languageModelInput(value: string | undefined): string[] {
+  if (value) return [value];
+  try {
+    return [defaultLanguageModelDir()];
+  } catch {
+    return [];
+  }
 }
 
 export const aLLMRecConfig = defineConfig({
@@ -70,7 +80,7 @@ export const aLLMRecConfig = defineConfig({
     type: 'string',
     default: '',
     help: 'the frozen causal LM of stage 2, a Qwen2/Llama Hugging Face folder (default: the shipped LM)',
-    input: true,
+    input: languageModelInput,
     stages: ['align', 'generate', 'eval'],
   },
   historyItems: {

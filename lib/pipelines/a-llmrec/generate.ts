@@ -18,7 +18,7 @@ import { defineStage } from '../stage.js';
 import { loadAlignStage } from './align.js';
 import { loadCfStage } from './cf.js';
 import type { ALLMRecConfig } from './config.js';
-import { languageModelDir, loadLanguageModel, type LanguageModel } from './language-model.js';
+import { languageModelDir, loadFrozenLanguageModel, type FrozenLanguageModel } from './language-model.js';
 import { SoftPromptProjectors } from './model.js';
 import { PromptEncoder } from './prompt.js';
 import { trainingUsers } from './scenarios.js';
@@ -33,7 +33,7 @@ import {
 /** Everything stages 2 and eval hold while they run; dispose() frees it. */
 export interface StageTwoModels {
   cf: SequenceRecommender;
-  lm: LanguageModel;
+  lm: FrozenLanguageModel;
   latents: Tensor;
   textTable: Tensor;
   projectors: SoftPromptProjectors;
@@ -51,12 +51,12 @@ export async function loadStageTwo(
 ): Promise<StageTwoModels> {
   const cf = await loadCfStage(path.join(stageDir('cf')), device);
   const { aligner, textTable } = loadAlignStage(stageDir('align'), device);
-  let lm: LanguageModel | undefined;
+  let lm: FrozenLanguageModel | undefined;
   let latents: Tensor | undefined;
   let projectors: SoftPromptProjectors | undefined;
   try {
     latents = itemLatentTable(cf, aligner, textTable, trainingPopularity(split), config.textOnlyBelow);
-    lm = loadLanguageModel(languageModelDir(config.lm), device);
+    lm = loadFrozenLanguageModel(languageModelDir(config.lm), device);
     const lmDim = lm.model.config.hiddenSize;
     if (projectorsFrom) {
       const saved = readModelConfig(projectorsFrom) as { cfDim: number; latentDim: number; lmDim: number };

@@ -10,9 +10,11 @@ import {
   noGrad,
   pipelines,
   presetConfig,
+  Recommender,
   saveCausalLM,
   tensor,
   trainByteLevelBpe,
+  type GeneratedRecommendation,
   type Tensor,
 } from '../lib/index.js';
 import { loadSafetensors } from '../lib/io/safetensors.js';
@@ -300,7 +302,6 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
     const split = dataset.split();
     const models = await aLLMRec.loadStageTwo(
       config,
-      split,
       (s) => path.join(runDir, s),
       'cpu',
       path.join(runDir, 'generate'),
@@ -329,6 +330,43 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
     } finally {
       models.dispose();
     }
+  });
+
+  it("serves the run folder: candidates ranked with the LM's choice first, and its text; calls batched", async () => {
+    const rec = await Recommender.open(runDir);
+    try {
+      const info = rec.info();
+      expect(info.kind).to.equal('a-llmrec');
+      expect(info.features).to.deep.equal({ candidates: true, addItems: false, text: true });
+      const keys = (
+        JSON.parse(fs.readFileSync(path.join(runDir, 'cf', 'config.json'), 'utf-8')) as {
+          dataset: { itemKeys: string[] };
+        }
+      ).dataset.itemKeys;
+      const candidates = keys.slice(1, 21);
+      const answers = (await Promise.all([
+        rec.recommend([keys[30]!, keys[31]!], { candidates }),
+        rec.recommend([keys[40]!], { candidates, k: 3 }),
+        rec.recommend([keys[50]!, 'no-such-item']),
+      ])) as GeneratedRecommendation[];
+      expect(answers[0]!.items.map((r) => r.item).sort()).to.deep.equal([...candidates].sort());
+      expect(answers[1]!.items).to.have.length(3);
+      expect(answers[2]!.items).to.have.length(20); // the SASRec's top 20 as candidates
+      for (const a of answers) {
+        expect(a.text).to.be.a('string');
+        for (const r of a.items) expect(r.score).to.satisfy(Number.isFinite);
+      }
+      await expectReject(rec.recommend([]), /needs at least one known item in the history/);
+      await expectReject(
+        rec.recommend([keys[1]!], { candidates: ['x'], unknownItems: 'error' }),
+        /candidates has unknown item id/,
+      );
+      await expectReject(rec.recommend([keys[1]!], { candidates: ['x'] }), /no known item among the candidates/);
+      await rec.warmUp();
+    } finally {
+      await rec.close();
+    }
+    await expectReject(Recommender.load(runDir), /does not score every item; open it with Recommender.open/);
   });
 
   it('resumes generate exactly: 1 epoch then --resume to 2 equals 2 epochs straight', async () => {

@@ -114,7 +114,7 @@ export const alignStage = defineStage<ALLMRecConfig>({
     const c = ctx.config;
     const { dataset } = await ctx.dataset();
     const split = dataset.split();
-    const cf = await loadCfStage(ctx.stageDir('cf'), ctx.device);
+    const { model: cf } = await loadCfStage(ctx.stageDir('cf'), ctx.device);
     const textTable = itemTextEmbeddings(c, dataset, ctx.device);
     const weights = { itemRecon: c.itemReconWeight, textRecon: c.textReconWeight };
     manualSeed(ctx.seed);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { SequenceDataset } from '../../data/dataset.js';
-import { saveTrainedModel } from '../../models/factory.js';
+import { saveTrainedModel, type SavedModelConfig } from '../../models/factory.js';
 import type { SequenceRecommender } from '../../models/recommender-model.js';
 import { ConfigError } from '../config.js';
 import { readRunManifest } from '../run-folder.js';
@@ -74,9 +74,16 @@ export const cfStage = defineStage<ALLMRecConfig>({
   },
 });
 
-/** The stage's SASRec, frozen and in eval mode. */
-export async function loadCfStage(dir: string, device: string): Promise<SequenceRecommender> {
-  const { model } = await loadSavedSequenceModel(dir, device);
+/** The stage's SASRec, frozen and in eval mode, and its catalogue (item keys, titles, training popularity). */
+export async function loadCfStage(
+  dir: string,
+  device: string,
+): Promise<{ model: SequenceRecommender; catalogue: NonNullable<SavedModelConfig['dataset']> }> {
+  const { model, config } = await loadSavedSequenceModel(dir, device);
+  if (!config.dataset) {
+    model.dispose();
+    throw new Error(`${dir}/config.json has no dataset section; rerun the cf stage`);
+  }
   model.freeze().eval();
-  return model;
+  return { model, catalogue: config.dataset };
 }

@@ -234,7 +234,7 @@ export const evalStage = defineStage<ALLMRecConfig, EvalResult>({
   async run(ctx) {
     const { dataset } = await ctx.dataset();
     const split = dataset.split();
-    const models = await loadStageTwo(ctx.config, split, ctx.stageDir, ctx.device, ctx.stageDir('generate'));
+    const models = await loadStageTwo(ctx.config, ctx.stageDir, ctx.device, ctx.stageDir('generate'));
     try {
       const result = await evaluateALLMRec(ctx.config, split, models, ctx.seed, ctx.log);
       ctx.writeJson('results.json', result);

@@ -2,12 +2,10 @@
 // last training item is the target among `negatives` + 1 shuffled candidates; the loss is the
 // LM's cross-entropy on `"target title"` + EOS only. The LM, the SASRec and the encoders are
 // frozen; Adam 1e-4.
-import * as path from 'node:path';
-
 import type { SequenceSplit } from '../../data/dataset.js';
 import { hash32, Rng } from '../../data/rng.js';
 import { candidateSets, stageTarget } from '../../data/sampler.js';
-import { trainingPopularity } from '../../models/popularity.js';
+import type { SavedModelConfig } from '../../models/factory.js';
 import type { SequenceRecommender } from '../../models/recommender-model.js';
 import { Adam } from '../../optim/adam.js';
 import { manualSeed, type Tensor } from '../../tensor.js';
@@ -33,6 +31,8 @@ import {
 /** Everything stages 2 and eval hold while they run; dispose() frees it. */
 export interface StageTwoModels {
   cf: SequenceRecommender;
+  /** The SASRec's catalogue: item keys, titles and training popularity, by item id. */
+  catalogue: NonNullable<SavedModelConfig['dataset']>;
   lm: FrozenLanguageModel;
   latents: Tensor;
   textTable: Tensor;
@@ -41,21 +41,23 @@ export interface StageTwoModels {
   dispose(): void;
 }
 
-/** Loads the SASRec, the aligner's latents and the LM, with new projectors or the saved ones. */
+/**
+ * Loads the SASRec (with its catalogue), the aligner's latents and the LM of a run folder's
+ * stages, with new projectors or the saved ones of `projectorsFrom`.
+ */
 export async function loadStageTwo(
-  config: ALLMRecConfig,
-  split: SequenceSplit,
+  config: Pick<ALLMRecConfig, 'lm' | 'textOnlyBelow' | 'historyItems'>,
   stageDir: (stage: string) => string,
   device: string,
   projectorsFrom?: string,
 ): Promise<StageTwoModels> {
-  const cf = await loadCfStage(path.join(stageDir('cf')), device);
+  const { model: cf, catalogue } = await loadCfStage(stageDir('cf'), device);
   const { aligner, textTable } = loadAlignStage(stageDir('align'), device);
   let lm: FrozenLanguageModel | undefined;
   let latents: Tensor | undefined;
   let projectors: SoftPromptProjectors | undefined;
   try {
-    latents = itemLatentTable(cf, aligner, textTable, trainingPopularity(split), config.textOnlyBelow);
+    latents = itemLatentTable(cf, aligner, textTable, catalogue.popularity, config.textOnlyBelow);
     lm = loadFrozenLanguageModel(languageModelDir(config.lm), device);
     const lmDim = lm.model.config.hiddenSize;
     if (projectorsFrom) {
@@ -85,13 +87,14 @@ export async function loadStageTwo(
     projectors,
     latents,
     encoder: new PromptEncoder(lm.tokenizer),
-    titles: promptTitles(split.dataset),
+    titles: promptTitles(catalogue),
     historyItems: config.historyItems,
     placeholder: lm.eos,
   };
   const held = { cf, lm, latents, textTable, projectors };
   return {
     ...held,
+    catalogue,
     context,
     dispose() {
       held.projectors.dispose();
@@ -161,7 +164,7 @@ export const generateStage = defineStage<ALLMRecConfig>({
     const split = dataset.split();
     const users = trainingUsers(split, c.scenario, c.trainUsers, ctx.seed);
     manualSeed(ctx.seed);
-    const models = await loadStageTwo(c, split, ctx.stageDir, ctx.device);
+    const models = await loadStageTwo(c, ctx.stageDir, ctx.device);
     const optimizer = new Adam(models.projectors.trainableParameters(), { lr: c.generateLr, betas: [0.9, 0.98] });
     try {
       const result = await train({

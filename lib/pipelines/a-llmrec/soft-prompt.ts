@@ -1,7 +1,6 @@
 // Stage 2's inputs: the prompts of a batch of (history, candidates) rows as token ids, and their
 // soft tokens (F_U of the SASRec user representation, F_I of each shown item's joint latent).
 import { noGrad } from '../../autograd.js';
-import type { SequenceDataset } from '../../data/dataset.js';
 import type { SoftEmbeddings } from '../../llm/model.js';
 import { leftPad, type SequenceRecommender } from '../../models/recommender-model.js';
 import { embedding } from '../../ops/embedding.js';
@@ -18,8 +17,8 @@ export interface PromptRow {
 }
 
 /** Every item's prompt title (index 0 unused). */
-export function promptTitles(dataset: SequenceDataset): string[] {
-  return dataset.itemKeys.map((key, i) => (i === 0 ? '' : promptTitle(dataset.titles[i], key)));
+export function promptTitles(catalogue: { itemKeys: readonly string[]; titles: readonly string[] }): string[] {
+  return catalogue.itemKeys.map((key, i) => (i === 0 ? '' : promptTitle(catalogue.titles[i], key)));
 }
 
 /**
@@ -31,13 +30,15 @@ export function itemLatentTable(
   cf: SequenceRecommender,
   aligner: ItemTextAligner,
   textTable: Tensor,
-  counts: Float32Array,
+  counts: ArrayLike<number>,
   textOnlyBelow: number,
 ): Tensor {
   return noGrad(() => {
     const items = aligner.item.encode(cf.itemEmbeddings());
     if (textOnlyBelow <= 0) return items;
-    const useText = Float32Array.from(counts, (n, i) => (i > 0 && n < textOnlyBelow ? 1 : 0));
+    const useText = Float32Array.from({ length: counts.length }, (_, i) =>
+      i > 0 && counts[i]! < textOnlyBelow ? 1 : 0,
+    );
     const mask = tensor(useText, { shape: [counts.length, 1], device: cf.device });
     const text = aligner.text.encode(textTable);
     return items.mul(mask.neg().add(1)).add(text.mul(mask));

@@ -369,6 +369,41 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
     await expectReject(Recommender.load(runDir), /does not score every item; open it with Recommender.open/);
   });
 
+  it('compare writes one table: each method per scenario and test group, the later scenarios on the first SASRec', async () => {
+    const dir = tempDir('allmrec-compare');
+    try {
+      await pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'compare', {
+        dir,
+        config: { ...base(), generateEpochs: 1, trainUsers: 8, evalUsers: 6 },
+        commandOptions: { scenarios: 'standard,cold-items' },
+      });
+      const table = JSON.parse(fs.readFileSync(path.join(dir, 'compare.json'), 'utf-8')) as {
+        rows: { name: string; group: string; metrics: Record<string, { mean: number }> }[];
+      };
+      const groups = [...new Set(table.rows.map((r) => r.group.split(' (')[0]))];
+      expect(groups).to.include.members([
+        'standard · all',
+        'standard · warm',
+        'standard · cold-items',
+        'cold-items · cold-items',
+      ]);
+      for (const g of groups)
+        expect(table.rows.filter((r) => r.group.startsWith(`${g} (`)).map((r) => r.name)).to.deep.equal([
+          'SASRec',
+          'LM, titles only',
+          'A-LLMRec (free text)',
+          'A-LLMRec (constrained)',
+        ]);
+      for (const r of table.rows) expect(r.metrics['Hit@1']!.mean).to.be.within(0, 1);
+      expect(fs.readFileSync(path.join(dir, 'compare.md'), 'utf-8')).to.match(/\| setting \| model \| Hit@1 \|/);
+      expect(fs.existsSync(path.join(dir, 'compare.svg'))).to.equal(true);
+      const second = pipelines.readRunManifest(path.join(dir, 'cold-items'))!;
+      expect(second.stages.cf!.config.cf).to.equal(path.join(dir, 'standard'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('resumes generate exactly: 1 epoch then --resume to 2 equals 2 epochs straight', async () => {
     const resumed = tempDir('allmrec-gen-resume');
     try {

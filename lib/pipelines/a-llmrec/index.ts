@@ -3,12 +3,14 @@
 import { registerPipeline } from '../registry.js';
 import { alignStage } from './align.js';
 import { cfStage } from './cf.js';
+import { compareCommand } from './compare.js';
 import { aLLMRecConfig } from './config.js';
 import { evalStage } from './evaluate.js';
 import { generateStage } from './generate.js';
 
 export * from './align.js';
 export * from './cf.js';
+export * from './compare.js';
 export * from './config.js';
 export * from './evaluate.js';
 export * from './generate.js';
@@ -16,6 +18,7 @@ export * from './language-model.js';
 export * from './model.js';
 export * from './prompt.js';
 export * from './scenarios.js';
+export * from './serving.js';
 export * from './soft-prompt.js';
 
 export const aLLMRecPipeline = registerPipeline({
@@ -24,4 +27,5 @@ export const aLLMRecPipeline = registerPipeline({
     'A-LLMRec: align SASRec item embeddings with item text, then prompt a frozen LM with soft tokens (Hit@1 among 20 candidates).',
   config: aLLMRecConfig,
   stages: [cfStage, alignStage, generateStage, evalStage],
+  commands: [compareCommand],
 });

@@ -34,7 +34,7 @@ export const aLLMRecConfig = defineConfig({
     input: folderInput,
     stages: ['cf'],
   },
-  cfEpochs: { type: 'int', default: 40, min: 1, help: 'SASRec epochs (the paper: 200)', stages: ['cf'] },
+  cfEpochs: { type: 'int', default: 20, min: 1, help: 'SASRec epochs (the paper: 200)', stages: ['cf'] },
   cfBatchSize: { type: 'int', default: 128, min: 1, help: 'SASRec batch size', stages: ['cf'] },
   cfLr: { type: 'float', default: 1e-3, min: 0, help: 'SASRec learning rate', stages: ['cf'] },
   // ---- align (stage 1): item and text autoencoders

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -491,6 +492,60 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
 
 type aLLMRecEval = import('../lib/pipelines/a-llmrec/evaluate.js').EvalResult;
 type aLLMRecScenario = import('../lib/pipelines/a-llmrec/config.js').Scenario;
+
+describe('A-LLMRec with --lm folders written by transformers', function () {
+  this.timeout(600_000);
+  const python = '/usr/bin/python3';
+  const hfSource = path.resolve(here, '..', '..', '..', 'hf-src', 'transformers');
+
+  it('trains stage 2 and evaluates on a random-weight Qwen2 and a Llama folder saved by save_pretrained', async function () {
+    if (!fs.existsSync(python) || !fs.existsSync(hfSource)) this.skip(); // transformers' sources are not here
+    const root = tempDir('allmrec-hf');
+    try {
+      const tokenizerDir = path.join(root, 'tokenizer');
+      makeTinyLm(tokenizerDir, fixtureTitles());
+      const vocab = JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'config.json'), 'utf-8')) as {
+        vocab_size: number;
+        eos_token_id: number[] | number;
+      };
+      const eos = Array.isArray(vocab.eos_token_id) ? vocab.eos_token_id[0]! : vocab.eos_token_id;
+      const script = path.resolve(here, '..', '..', 'bench', 'torch', 'a_llmrec_hf_folder.py');
+      const folders = { qwen2: path.join(root, 'qwen2'), llama: path.join(root, 'llama') };
+      const made = spawnSync(
+        python,
+        [script, String(vocab.vocab_size), String(eos), `qwen2=${folders.qwen2}`, `llama=${folders.llama}`],
+        { encoding: 'utf-8' },
+      );
+      expect(made.status, made.stderr).to.equal(0);
+      for (const [kind, dir] of Object.entries(folders)) {
+        for (const file of ['tokenizer.json', 'tokenizer_config.json'])
+          fs.copyFileSync(path.join(tokenizerDir, file), path.join(dir, file));
+        const config = pipelines.resolveConfig(aLLMRec.aLLMRecConfig, {
+          values: {
+            data: fixture,
+            kcore: 2,
+            lm: dir,
+            cfEpochs: 1,
+            alignEpochs: 1,
+            alignBatchSize: 16,
+            trainUsers: 4,
+            evalUsers: 4,
+            maxNewTokens: 4,
+          },
+        });
+        const run = path.join(root, `run-${kind}`);
+        await pipelines.runAll(aLLMRec.aLLMRecPipeline, { dir: run, config });
+        const result = JSON.parse(fs.readFileSync(path.join(run, 'eval', 'results.json'), 'utf-8')) as aLLMRecEval;
+        expect(result.groups.all!.users, kind).to.equal(4);
+        const projectors = loadSafetensors(path.join(run, 'generate', 'model.safetensors'));
+        expect(projectors.get('user.fc0.weight')!.shape, kind).to.deep.equal([48, 50]);
+        for (const t of projectors.values()) t.dispose();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
 
 async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
   try {

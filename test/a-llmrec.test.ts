@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 import {
   CausalLM,
+  concat,
+  loadCausalLM,
   manualSeed,
   noGrad,
   pipelines,
@@ -492,6 +494,86 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
 
 type aLLMRecEval = import('../lib/pipelines/a-llmrec/evaluate.js').EvalResult;
 type aLLMRecScenario = import('../lib/pipelines/a-llmrec/config.js').Scenario;
+
+describe('A-LLMRec against the PyTorch reference (bench/torch/a_llmrec.py fixtures)', () => {
+  const dir = path.resolve(here, '..', '..', 'test', 'fixtures', 'a-llmrec');
+  type Nested = number | Nested[];
+  const fixture = () =>
+    JSON.parse(fs.readFileSync(path.join(dir, 'parity.json'), 'utf-8')) as {
+      stage1: {
+        dims: Record<string, number>;
+        weights: Record<string, Nested>;
+        inputs: Record<string, Nested>;
+        terms: Record<string, number>;
+        grads: Record<string, Nested>;
+      };
+      stage2: {
+        dims: Record<string, number>;
+        ids: number[][];
+        labels: number[][];
+        lengths: number[];
+        slots: [number, number][];
+        users: Nested;
+        latents: Nested;
+        weights: Record<string, Nested>;
+        loss: number;
+        grads: Record<string, Nested>;
+      };
+    };
+  const shapeOf = (v: Nested): number[] => (Array.isArray(v) ? [v.length, ...shapeOf(v[0]!)] : []);
+  const asTensor = (v: Nested) => tensor(Float32Array.from((v as number[]).flat(4) as number[]), { shape: shapeOf(v) });
+  const relative = (got: ArrayLike<number>, want: number[]) => {
+    let num = 0;
+    let den = 0;
+    want.forEach((w, i) => ((num += (got[i]! - w) ** 2), (den += w * w)));
+    return Math.sqrt(num / Math.max(den, 1e-30));
+  };
+  // torch's nn.Sequential indices → llmrec's MLP names.
+  const mlpName = (name: string) => name.replace('.0.', '.fc0.').replace('.1.', '.norm0.').replace('.3.', '.fc1.');
+
+  it('stage 1: every loss term and every autoencoder gradient within 1e-4', () => {
+    const f = fixture().stage1;
+    const aligner = new aLLMRec.ItemTextAligner(f.dims.cf!, f.dims.text!, f.dims.latent!);
+    aligner.loadStateDict(new Map(Object.entries(f.weights).map(([k, v]) => [k, asTensor(v)])));
+    const batch = Object.fromEntries(
+      Object.entries(f.inputs).map(([k, v]) => [k, asTensor(v)]),
+    ) as unknown as Parameters<typeof aLLMRec.alignmentLoss>[1];
+    const terms = aLLMRec.alignmentLoss(aligner, batch, { itemRecon: 0.5, textRecon: 0.2 });
+    for (const key of ['rec', 'matching', 'itemRecon', 'textRecon', 'total'] as const)
+      expect(relative([terms[key].item()], [f.terms[key]!]), key).to.be.below(1e-4);
+    terms.total.backward();
+    for (const [name, p] of aligner.namedParameters())
+      expect(relative(p.grad!.dataSync(), [f.grads[name]!].flat(4) as number[]), name).to.be.below(1e-4);
+    aligner.dispose();
+  });
+
+  it("stage 2: the frozen Qwen2's answer loss and F_U/F_I gradients within 1e-4", () => {
+    const f = fixture().stage2;
+    const lm = loadCausalLM(path.join(dir, 'lm'), { dtype: 'f32' });
+    lm.freeze().eval();
+    const projectors = new aLLMRec.SoftPromptProjectors(f.dims.cf!, f.dims.latent!, f.dims.lm!);
+    projectors.loadStateDict(new Map(Object.entries(f.weights).map(([k, v]) => [mlpName(k), asTensor(v)])));
+    const values = concat(
+      [projectors.user.forward(asTensor(f.users)), projectors.item.forward(asTensor(f.latents))],
+      0,
+    );
+    const { loss } = lm.forward({
+      inputIds: f.ids,
+      lengths: f.lengths,
+      softEmbeddings: { batch: f.slots.map((s) => s[0]), position: f.slots.map((s) => s[1]), values },
+      labels: f.labels,
+    });
+    expect(relative([loss!.item()], [f.loss])).to.be.below(1e-4);
+    loss!.backward();
+    for (const [name, p] of projectors.namedParameters()) {
+      const want = Object.entries(f.grads).find(([k]) => mlpName(k) === name)![1];
+      expect(relative(p.grad!.dataSync(), [want].flat(4) as number[]), name).to.be.below(1e-4);
+    }
+    for (const p of lm.parameters()) expect(p.grad).to.equal(null);
+    projectors.dispose();
+    lm.dispose();
+  });
+});
 
 describe('A-LLMRec with --lm folders written by transformers', function () {
   this.timeout(600_000);

@@ -42,7 +42,7 @@ export function presetConfig(name: PresetName, vocabSize?: number): CausalLMConf
       numKeyValueHeads: 2,
       intermediateSize: 352,
       vocab: 8192,
-      ctx: 256,
+      ctx: 512,
       tie: true,
     },
     small: {

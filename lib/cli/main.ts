@@ -19,7 +19,7 @@ import { isUsageError, pipelineCommand, type CommandGroup } from './pipeline.js'
 const program = 'llmrec';
 
 // Register new commands here.
-const commands: (Command | CommandGroup)[] = [
+export const commands: (Command | CommandGroup)[] = [
   demoCommand as Command,
   trainCommand as Command,
   evalCommand as Command,

@@ -9,52 +9,13 @@
 // 15, left for their owners). It is a ratchet: an export not on it that regresses fails, and an
 // export on it that is fixed fails until it is taken off, so the list only shrinks.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { distRoot, fixtures, tempDir } from './support.js';
+import { distRoot, fixtures, runCaseWorker, tempDir, type CaseLine } from './support.js';
 
 const worker = path.join(distRoot, 'test', 'robustness', 'fuzz-worker.js');
 const uncheckedFile = path.join(path.dirname(fixtures), 'robustness', 'unchecked-exports.json');
-
-interface CaseLine {
-  case: number;
-  name: string;
-  args: string;
-  outcome: 'threw' | 'returned' | 'internal' | 'non-error' | 'pending';
-  message: string;
-}
-
-/** Runs the worker from `first`; resolves with its lines and how it ended. */
-function runFrom(first: number, cwd: string): Promise<{ lines: Record<string, unknown>[]; exit: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [worker, String(first)], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    let stderr = '';
-    let quiet: NodeJS.Timeout;
-    // A case that makes no progress for 20 s is a hang: kill the worker and carry on after it.
-    const watchdog = () => {
-      clearTimeout(quiet);
-      quiet = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    };
-    watchdog();
-    child.stdout.on('data', (d: Buffer) => {
-      text += d.toString();
-      watchdog();
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(quiet);
-      const lines = text
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      resolve({ lines, exit: signal ? `${signal}` : `exit ${code}${stderr ? `: ${stderr.slice(-500)}` : ''}` });
-    });
-  });
-}
 
 describe('robustness: every export with arguments of the wrong kind', function () {
   this.timeout(300_000);
@@ -63,32 +24,8 @@ describe('robustness: every export with arguments of the wrong kind', function (
   after(() => fs.rmSync(cwd, { recursive: true, force: true }));
 
   it('throws an Error, never crashes, hangs or fails inside the library (the unchecked ratchet aside)', async () => {
-    const cases: CaseLine[] = [];
-    const failures: string[] = [];
-    let total = Number.POSITIVE_INFINITY;
-    let next = 0;
-    while (next < total) {
-      const { lines, exit } = await runFrom(next, cwd);
-      let running: number | undefined;
-      for (const line of lines) {
-        if (typeof line.total === 'number') total = line.total;
-        if (typeof line.begin === 'number') running = line.begin;
-        if (typeof line.case === 'number') {
-          cases.push(line as unknown as CaseLine);
-          running = undefined;
-        }
-        if (typeof line.unhandled === 'string') failures.push(`an unhandled rejection: ${line.unhandled}`);
-      }
-      if (lines.some((l) => l.done === true)) break;
-      // The worker died (a native crash) or hung in case `running`: record it and go on after it.
-      if (running === undefined) throw new Error(`the fuzz worker ended before its first case (${exit})`);
-      failures.push(`case ${running} ended the process (${exit})`);
-      next = running + 1;
-    }
+    const { cases, failures } = await runCaseWorker(worker, [], cwd);
     expect(cases.length + failures.length).to.be.greaterThan(3000);
-    for (const c of cases)
-      if (c.outcome === 'non-error' || c.outcome === 'pending')
-        failures.push(`${c.name}(${c.args}): ${c.outcome}: ${c.message}`);
 
     const unchecked = JSON.parse(fs.readFileSync(uncheckedFile, 'utf-8')) as { exports: string[] };
     const listed = new Set(unchecked.exports);

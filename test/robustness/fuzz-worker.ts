@@ -2,9 +2,8 @@
 // and static method the package exports, and every Tensor method, with arguments of the wrong
 // kind, and prints one JSON line per case. A native crash or a hang kills only this process; the
 // parent then restarts it after the case that was running (`node fuzz-worker.js <first case>`).
-import * as fs from 'node:fs';
-
 import * as lib from '../../lib/index.js';
+import { runCases } from './case-runner.js';
 
 /** A value of the wrong kind for nearly every parameter, and how a report shows it. */
 const wrongKinds: [string, () => unknown][] = [
@@ -105,59 +104,18 @@ export function fuzzCases(): FuzzCase[] {
   return cases;
 }
 
-/**
- * An error that shows the library did not check its argument: the engine's own message about a
- * property, call or conversion on a value of the wrong kind.
- */
-export const internalError =
-  /Cannot read (properties|private member)|Cannot (set|destructure|convert|mix BigInt|create property)|is not (a function|iterable|a constructor|defined)|Invalid (array length|typed array length)|Maximum call stack|Do not know how to serialize|reading '|Class constructor|\bundefined is not\b|\bnull is not\b/;
-
-function classify(error: unknown): { outcome: string; message: string } {
-  if (!(error instanceof Error)) return { outcome: 'non-error', message: String(error) };
-  return { outcome: internalError.test(error.message) ? 'internal' : 'threw', message: error.message };
-}
-
 /** Undoes what a case may have set process-wide, so that it cannot change the cases after it. */
 function resetGlobals(): void {
   lib.setDefaultDevice('cpu');
   lib.setGradEnabled(true);
 }
 
-async function main(): Promise<void> {
-  const first = Number(process.argv[2] ?? 0);
-  const cases = fuzzCases();
-  const out = (line: object) => fs.writeSync(1, `${JSON.stringify(line)}\n`);
-  out({ total: cases.length });
-  for (let i = first; i < cases.length; i++) {
-    const c = cases[i]!;
-    out({ begin: i });
-    let result: { outcome: string; message: string };
-    try {
-      const value = c.target.call(c.values());
-      if (value instanceof Promise) {
-        result = await Promise.race([
-          value.then(
-            () => ({ outcome: 'returned', message: '' }),
-            (e: unknown) => classify(e),
-          ),
-          new Promise<{ outcome: string; message: string }>((resolve) =>
-            setTimeout(() => resolve({ outcome: 'pending', message: 'still pending after 5 s' }), 5000).unref(),
-          ),
-        ]);
-      } else {
-        result = { outcome: 'returned', message: '' };
-        if (value instanceof lib.Tensor) value.dispose();
-      }
-    } catch (error) {
-      result = classify(error);
-    }
-    out({ case: i, name: c.target.name, args: c.args, ...result, message: result.message.slice(0, 300) });
-    resetGlobals();
-  }
-  out({ done: true });
-}
-
-// Unhandled rejections from fire-and-forget work count as the case's failure, not a crash.
-process.on('unhandledRejection', (e) => fs.writeSync(1, `${JSON.stringify({ unhandled: String(e) })}\n`));
-await main();
-process.exit(0);
+await runCases(
+  fuzzCases().map((c) => ({ name: c.target.name, args: c.args, run: () => c.target.call(c.values()) })),
+  {
+    after: resetGlobals,
+    dispose: (value) => {
+      if (value instanceof lib.Tensor) value.dispose();
+    },
+  },
+);

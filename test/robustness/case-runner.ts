@@ -22,15 +22,32 @@ function classify(error: unknown): { outcome: string; message: string } {
   return { outcome: internalError.test(error.message) ? 'internal' : 'threw', message: error.message };
 }
 
+/**
+ * Writes a line to stdout synchronously, so it is out before a crash in the next case. A pipe to
+ * a busy parent can be full (EAGAIN): wait a moment and write the rest.
+ */
+export function writeLine(line: object): void {
+  const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let offset = 0; offset < bytes.length;) {
+    try {
+      offset += fs.writeSync(1, bytes, offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
+}
+
 /** Runs `cases` from process.argv[2] (default 0), then exits. */
 export async function runCases(
   cases: WorkerCase[],
   hooks: { after?: () => void; dispose?: (value: unknown) => void } = {},
 ): Promise<void> {
   // Unhandled rejections from fire-and-forget work are failures, not crashes.
-  process.on('unhandledRejection', (e) => fs.writeSync(1, `${JSON.stringify({ unhandled: String(e) })}\n`));
+  process.on('unhandledRejection', (e) => writeLine({ unhandled: String(e) }));
   const first = Number(process.argv[2] ?? 0);
-  const out = (line: object) => fs.writeSync(1, `${JSON.stringify(line)}\n`);
+  const out = writeLine;
   out({ total: cases.length });
   for (let i = first; i < cases.length; i++) {
     const c = cases[i]!;

@@ -1,7 +1,7 @@
 // The CLI flag fuzz's child process (cli-flags.test.ts): every typed flag of every command with
 // values of the wrong form, through the CLI's own main() in this one process (a process per case
 // would take minutes). Prints one JSON line per case: the exit code and what went to stderr.
-import * as fs from 'node:fs';
+import { writeLine } from './case-runner.js';
 
 process.argv = [process.argv[0]!, 'llmrec', 'info', '--not-a-flag']; // main.js runs this on import: a quick refusal
 const { main, commands } = await import('../../lib/cli/main.js');
@@ -25,9 +25,9 @@ for (const command of commands) {
       if (spec.type === 'boolean') argv.pop();
       stderr = '';
       const code = await main(argv);
-      fs.writeSync(1, `${JSON.stringify({ argv, code, stderr: stderr.slice(0, 400) })}\n`);
+      writeLine({ argv, code, stderr: stderr.slice(0, 400) });
     }
   }
 }
-fs.writeSync(1, `${JSON.stringify({ done: true })}\n`);
+writeLine({ done: true });
 process.exit(0);

@@ -28,6 +28,13 @@ export interface RecommenderOptions {
   maxWaitMs?: number;
 }
 
+/** A value as a message shows it. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
 interface Call {
   ids: number[];
   k: number;
@@ -109,29 +116,55 @@ export class Recommender implements ServableModel {
    */
   recommend(history: readonly (string | number)[], options: RecommendOptions = {}): Promise<Recommendation[]> {
     if (this.closed) return Promise.reject(new Error('recommend: this Recommender is closed'));
-    if (!Array.isArray(history))
-      return Promise.reject(new RequestError('history', 'recommend: history must be an array of item ids'));
-    const k = options.k ?? 10;
-    if (!Number.isInteger(k) || k < 1 || k > Math.min(1024, this.numItems))
-      return Promise.reject(
-        new RequestError('k', `recommend: k must be an integer in 1..${Math.min(1024, this.numItems)}, got ${k}`),
-      );
-    let ids: number[];
-    let exclude: number[];
+    // Every refusal is a rejected promise, never a synchronous throw: callers await, not try.
+    let call: Call;
     try {
-      ids = this.resolveIds(history, options.unknownItems ?? 'ignore', 'history');
-      exclude = this.resolveIds(options.exclude ?? [], 'ignore', 'exclude');
-      // Ranking a candidate set is ranking the catalogue with everything else excluded.
-      if (options.candidates !== undefined) {
-        const allowed = new Set(this.resolveIds(options.candidates, options.unknownItems ?? 'ignore', 'candidates'));
-        for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
-      }
+      call = this.prepare(history, options);
     } catch (error) {
       return Promise.reject(error as Error);
     }
+    if (call.ids.length === 0) return Promise.resolve(this.popular(call.k, call.exclude));
+    return this.batcher.submit(call);
+  }
+
+  /** Checks a call's arguments (a RequestError naming the field) and resolves its ids. */
+  private prepare(history: readonly (string | number)[], options: RecommendOptions | undefined): Call {
+    const isIdList = (v: unknown) =>
+      Array.isArray(v) && v.every((id) => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)));
+    if (!isIdList(history))
+      throw new RequestError('history', 'recommend: history must be an array of item ids (strings or numbers)');
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw new RequestError('options', `recommend: options must be an object, got ${describe(options)}`);
+    const maxK = Math.min(1024, this.numItems);
+    const k = options.k ?? 10;
+    if (!Number.isInteger(k) || k < 1 || k > maxK)
+      throw new RequestError('k', `recommend: k must be an integer in 1..${maxK}, got ${describe(k)}`);
+    const policy = options.unknownItems ?? 'ignore';
+    if (policy !== 'ignore' && policy !== 'error')
+      throw new RequestError(
+        'unknownItems',
+        `recommend: unknownItems must be 'ignore' or 'error', got ${describe(policy)}`,
+      );
+    for (const field of ['exclude', 'candidates'] as const)
+      if (options[field] !== undefined && !isIdList(options[field]))
+        throw new RequestError(
+          field,
+          `recommend: ${field} must be an array of item ids, got ${describe(options[field])}`,
+        );
+    if (options.excludeHistory !== undefined && typeof options.excludeHistory !== 'boolean')
+      throw new RequestError(
+        'excludeHistory',
+        `recommend: excludeHistory must be true or false, got ${describe(options.excludeHistory)}`,
+      );
+    const ids = this.resolveIds(history, policy, 'history');
+    let exclude = this.resolveIds(options.exclude ?? [], 'ignore', 'exclude');
+    // Ranking a candidate set is ranking the catalogue with everything else excluded.
+    if (options.candidates !== undefined) {
+      const allowed = new Set(this.resolveIds(options.candidates, policy, 'candidates'));
+      for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
+    }
     if (options.excludeHistory ?? true) exclude = [...exclude, ...ids];
-    if (ids.length === 0) return Promise.resolve(this.popular(k, exclude));
-    return this.batcher.submit({ ids, k, exclude });
+    return { ids, k, exclude };
   }
 
   info(): ModelInfo {
@@ -199,6 +232,13 @@ export class Recommender implements ServableModel {
     );
     try {
       const [scores, items] = await Promise.all([values.data(), indices.data()]);
+      // Load refuses non-finite weights, but a finite model can still overflow on some history:
+      // an answer ranked by NaN is arbitrary, so it is an error, never a result.
+      const bad = scores.findIndex((v) => Number.isNaN(v));
+      if (bad >= 0)
+        throw new Error(
+          `recommend: the model scored an item NaN for history ${batch[Math.floor(bad / k)]!.ids.length} items long; its weights or this input overflow`,
+        );
       return batch.map((p, r) => {
         const out: Recommendation[] = [];
         for (let j = 0; j < p.k; j++) {

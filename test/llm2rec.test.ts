@@ -263,9 +263,10 @@ describe('llm2rec', function () {
     const grads = SafetensorsFile.open(path.join(fixtures, 'expected-grads.safetensors'));
     try {
       const stages = {
-        csft: (m: llm2rec.LanguageModel) => llm2rec.labelledLoss(m.model, inputs.csft, inputs.padId, 'causal'),
-        mntp: (m: llm2rec.LanguageModel) => llm2rec.labelledLoss(m.model, inputs.mntp, inputs.padId, 'bidirectional'),
-        simcse: (m: llm2rec.LanguageModel) =>
+        csft: (m: llm2rec.StageLanguageModel) => llm2rec.labelledLoss(m.model, inputs.csft, inputs.padId, 'causal'),
+        mntp: (m: llm2rec.StageLanguageModel) =>
+          llm2rec.labelledLoss(m.model, inputs.mntp, inputs.padId, 'bidirectional'),
+        simcse: (m: llm2rec.StageLanguageModel) =>
           llm2rec.simcseLoss(m.model, inputs.simcse.rows, inputs.simcse.keys, {
             tau: inputs.simcse.tau,
             padId: inputs.padId,

@@ -4,20 +4,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { loadCausalLM, saveCausalLM } from '../../llm/loader.js';
-import { CausalLM, poolHidden } from '../../llm/model.js';
-import { Tokenizer } from '../../llm/tokenizer.js';
 import type { SequenceDataset } from '../../data/dataset.js';
-import { noGrad } from '../../autograd.js';
-import { tidy } from '../../scope.js';
+import { defaultLanguageModelDir, loadLanguageModel, type LanguageModel } from '../../llm/default-model.js';
+import { TextEmbedder } from '../../llm/embedder.js';
+import { saveCausalLM } from '../../llm/loader.js';
+import { poolHidden, type CausalLM } from '../../llm/model.js';
+import type { Tokenizer } from '../../llm/tokenizer.js';
 import type { Tensor } from '../../tensor.js';
 import type { StageContext } from '../stage.js';
 
-/** A loaded LM, its tokenizer and the ids the stages need. */
-export interface LanguageModel {
-  dir: string;
-  model: CausalLM;
-  tokenizer: Tokenizer;
+/** A loaded LM and its tokenizer, with the ids the stages need. */
+export interface StageLanguageModel extends LanguageModel {
   eosId: number;
   padId: number;
 }
@@ -27,58 +24,31 @@ export const LM_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', '
 
 /** The LM folder a config names: `--lm`, else the shipped default. */
 export function languageModelDir(lm: string): string {
-  if (lm) return lm;
-  const shipped = shippedLanguageModelDir();
-  if (!shipped)
-    throw new Error(
-      'llm2rec: no --lm given and no shipped LM found under data/models/; pass --lm DIR (a Qwen2/Llama folder with tokenizer.json), e.g. one made by `llmrec lm pretrain`',
-    );
-  return shipped;
+  return lm || defaultLanguageModelDir();
 }
 
-/** The default LM shipped in data/models/ (the first folder there with config.json and tokenizer.json). */
-export function shippedLanguageModelDir(): string | null {
-  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../data/models');
-  if (!fs.existsSync(root)) return null;
-  for (const name of fs.readdirSync(root).sort()) {
-    const dir = path.join(root, name);
-    if (fs.existsSync(path.join(dir, 'config.json')) && fs.existsSync(path.join(dir, 'tokenizer.json'))) return dir;
-  }
-  return null;
-}
-
-/** Loads an LM folder for training or embedding (f32); checks the tokenizer against the model. */
-export function openLanguageModel(dir: string, device: string): LanguageModel {
+/** Loads an LM folder for training or embedding (f32), with a message saying what to do when the tokenizer is missing. */
+export function openLanguageModel(dir: string, device: string): StageLanguageModel {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
     throw new Error(`llm2rec: the LM folder ${dir} does not exist`);
   if (!fs.existsSync(path.join(dir, 'tokenizer.json')))
     throw new Error(
       `llm2rec: the LM folder ${dir} has no tokenizer.json; LLM2Rec needs the tokenizer the LM was trained with: copy its tokenizer.json (and tokenizer_config.json) into ${dir}`,
     );
-  const tokenizer = Tokenizer.fromFile(dir);
-  const model = loadCausalLM(dir, { device, dtype: 'f32' });
-  try {
-    if (tokenizer.vocabSize > model.config.vocabSize)
-      throw new Error(
-        `llm2rec: the tokenizer in ${dir} has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize} rows; they do not belong together`,
-      );
-    const eosId = tokenizer.eosTokenId ?? model.config.eosTokenIds[0];
-    if (eosId === undefined)
-      throw new Error(
-        `llm2rec: ${dir} names no EOS token (tokenizer_config.json eos_token or config.json eos_token_id)`,
-      );
-    return { dir, model, tokenizer, eosId, padId: tokenizer.padTokenId ?? eosId };
-  } catch (error) {
-    model.dispose();
-    throw error;
+  const lm = loadLanguageModel(dir, { device, dtype: 'f32' });
+  const eosId = lm.tokenizer.eosTokenId ?? lm.model.config.eosTokenIds[0];
+  if (eosId === undefined) {
+    lm.model.dispose();
+    throw new Error(`llm2rec: ${dir} names no EOS token (tokenizer_config.json eos_token or config.json eos_token_id)`);
   }
+  return { ...lm, eosId, padId: lm.tokenizer.padTokenId ?? eosId };
 }
 
 /**
  * Writes the stage's model as a Hugging Face folder in the stage folder: config.json and
  * model.safetensors (f32), then the tokenizer files, each atomically. Returns the file names.
  */
-export function saveLanguageModel(ctx: StageContext<unknown>, lm: LanguageModel): string[] {
+export function saveLanguageModel(ctx: StageContext<unknown>, lm: StageLanguageModel): string[] {
   saveCausalLM(ctx.dir, lm.model, { dtype: 'f32' });
   ctx.writeFile('tokenizer.json', JSON.stringify(lm.tokenizer.toJson(), null, 2) + '\n');
   ctx.writeFile('tokenizer_config.json', JSON.stringify(lm.tokenizer.toConfigJson(), null, 2) + '\n');
@@ -157,43 +127,18 @@ export interface EmbedTextsOptions {
   pooling: Pooling;
   /** Tokens per text (right-truncated). */
   maxTokens: number;
-  /** Texts per forward pass. */
+  /** Texts per forward pass at most. */
   batch: number;
 }
 
-/**
- * Embeds texts with an LM in eval mode: [texts.length × hidden] f32, row i for text i. Texts are
- * batched by token length (less padding); each batch's tensors are freed before the next. With
- * 'eos' pooling every text ends in the EOS token.
- */
+/** Embeds texts with an LM in eval mode (TextEmbedder): [texts.length × hidden] f32, row i for text i. */
 export function embedTexts(lm: LanguageModel, texts: readonly string[], options: EmbedTextsOptions): Float32Array {
-  const rows = tokenizeTexts(
-    lm.tokenizer,
-    texts,
-    options.pooling === 'eos' ? options.maxTokens - 1 : options.maxTokens,
-  );
-  if (options.pooling === 'eos') for (const row of rows) row.push(lm.eosId);
-  const order = rows.map((_, i) => i).sort((a, b) => rows[a]!.length - rows[b]!.length || a - b);
-  const hidden = lm.model.config.hiddenSize;
-  const out = new Float32Array(texts.length * hidden);
-  const wasTraining = lm.model.training;
-  lm.model.eval();
-  try {
-    noGrad(() => {
-      for (let start = 0; start < order.length; start += options.batch) {
-        const chunk = order.slice(start, start + options.batch);
-        const pooled = tidy(() =>
-          poolRows(
-            lm.model,
-            chunk.map((i) => rows[i]!),
-            { attention: options.attention, pooling: options.pooling, padId: lm.padId },
-          ).dataSync(),
-        ) as Float32Array;
-        chunk.forEach((i, r) => out.set(pooled.subarray(r * hidden, (r + 1) * hidden), i * hidden));
-      }
-    });
-  } finally {
-    lm.model.train(wasTraining);
-  }
-  return out;
+  const embedder = new TextEmbedder(lm.model, lm.tokenizer, {
+    attention: options.attention,
+    pooling: options.pooling,
+    maxTokens: options.maxTokens,
+    batchTokens: Math.max(4096, options.maxTokens),
+    maxBatchSize: options.batch,
+  });
+  return embedder.embed(texts);
 }

@@ -8,7 +8,7 @@ import type { ItemTextEncoder } from '../../models/recommender-model.js';
 import { readRunManifest } from '../run-folder.js';
 import { loadSavedSequenceModel, type LoadedSequenceModel } from '../seqrec/serving.js';
 import { llm2recEmbedding } from './embed.js';
-import { embedTexts, openLanguageModel, type LanguageModel } from './language-model.js';
+import { embedTexts, openLanguageModel, type StageLanguageModel } from './language-model.js';
 
 /** Embeds texts as the run's embed stage did; the LM loads on the first call. */
 export function runItemEncoder(
@@ -16,7 +16,7 @@ export function runItemEncoder(
   dim: number,
   o: { maxTokens: number; batch: number; device: string },
 ): ItemTextEncoder {
-  let lm: LanguageModel | null = null;
+  let lm: StageLanguageModel | null = null;
   return {
     dim,
     async embed(texts) {

@@ -13,10 +13,12 @@ import * as llm2rec from '../lib/pipelines/llm2rec/index.js';
 import { readRunManifest, RunFolder } from '../lib/pipelines/run-folder.js';
 import { runAll, runCommand, runStage } from '../lib/pipelines/stage.js';
 import { SafetensorsFile } from '../lib/io/safetensors.js';
+import { createServer } from '../lib/serve/http/server.js';
 import { tidy } from '../lib/scope.js';
 import { tensor } from '../lib/tensor.js';
 import type { ProgressEvent } from '../lib/train/progress.js';
 import { f64, relativeError } from './support/reference.js';
+import { call } from './support/serving.js';
 
 const { llm2recConfig, llm2recPipeline } = llm2rec;
 
@@ -389,6 +391,33 @@ describe('llm2rec', function () {
       );
     } finally {
       await rec.close();
+    }
+  });
+
+  it('llmrec serve: POST /v1/models/:name/items adds items that the next recommend can return', async () => {
+    const server = createServer({ models: [{ name: 'llm2rec', dir: runDir }], device: 'cpu' });
+    try {
+      const base = await server.listen({ host: '127.0.0.1', port: 0 });
+      await server.loaded;
+      const models = await call(base, 'GET', '/v1/models');
+      const described = (models.body.models as { features: { addItems: boolean }; numItems: number }[])[0]!;
+      expect(described.features.addItems).to.equal(true);
+      const added = await call(base, 'POST', '/v1/models/llm2rec/items', {
+        items: [{ id: 'lamp-9', title: 'vintage paper star lamp' }],
+      });
+      expect(added.status).to.equal(200);
+      expect(added.body).to.include({ model: 'llm2rec', added: 1, numItems: described.numItems + 1 });
+      const answer = await call(base, 'POST', '/v1/models/llm2rec/recommend', {
+        history: ['i3-1', 'i3-2'],
+        candidates: ['lamp-9', 'i0-1'],
+        k: 2,
+      });
+      expect(answer.status).to.equal(200);
+      expect((answer.body.items as { item: string }[]).map((r) => r.item).sort()).to.deep.equal(['i0-1', 'lamp-9']);
+      const bad = await call(base, 'POST', '/v1/models/llm2rec/items', { items: [{ id: 'x', title: ' ' }] });
+      expect(bad.status).to.equal(400);
+    } finally {
+      await server.close();
     }
   });
 

@@ -107,7 +107,7 @@ export const llm2recConfig = defineConfig({
   },
   epochs: {
     type: 'int',
-    default: 30,
+    default: 20,
     min: 1,
     help: 'downstream epochs at most (paper: until early stopping)',
     stages: ['downstream'],
@@ -131,7 +131,7 @@ export const llm2recConfig = defineConfig({
   evalEvery: { type: 'int', default: 5, min: 1, help: 'downstream: validate every N epochs', stages: ['downstream'] },
   patience: {
     type: 'int',
-    default: 4,
+    default: 2,
     min: 0,
     help: 'downstream: stop after N validations without a better Recall@20 (paper 20; 0: never)',
     stages: ['downstream'],

@@ -5,9 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { SavedModelConfig } from '../models/factory.js';
-import type { SequenceRecommender } from '../models/recommender-model.js';
+import type { ItemTextEncoder, SequenceRecommender } from '../models/recommender-model.js';
 import { modelNames } from '../models/registry.js';
 import { readRunManifest } from '../pipelines/run-folder.js';
+import { loadLLM2RecRun } from '../pipelines/llm2rec/serving.js';
 import { ALLMRecRecommender } from '../pipelines/a-llmrec/serving.js';
 import { loadSavedSequenceModel, loadSeqrecRun } from '../pipelines/seqrec/serving.js';
 import type { ServableModel } from './servable.js';
@@ -16,6 +17,8 @@ import type { ServableModel } from './servable.js';
 export interface LoadedRecommenderModel {
   model: SequenceRecommender;
   config: SavedModelConfig;
+  /** Embeds new items' texts into the model's external item table: the `addItems` capability. */
+  itemTextEncoder?: ItemTextEncoder;
 }
 
 export type RecommenderKindLoader = (dir: string, options: { device: string }) => Promise<LoadedRecommenderModel>;
@@ -86,4 +89,5 @@ export function loadRecommenderModel(dir: string, options: { device: string }): 
 registerRecommenderKind('seqrec', (dir, { device }) => loadSeqrecRun(dir, device));
 for (const model of modelNames())
   registerRecommenderKind(model, (dir, { device }) => loadSavedSequenceModel(dir, device));
+registerRecommenderKind('llm2rec', (dir, { device }) => loadLLM2RecRun(dir, device));
 registerServableKind('a-llmrec', (dir, options) => ALLMRecRecommender.load(dir, options));

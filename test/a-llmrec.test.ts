@@ -22,7 +22,25 @@ import {
 } from '../lib/index.js';
 import { loadSafetensors } from '../lib/io/safetensors.js';
 
-const { aLLMRec } = pipelines;
+import * as alignModule from '../lib/pipelines/a-llmrec/align.js';
+import * as cfModule from '../lib/pipelines/a-llmrec/cf.js';
+import * as evaluateModule from '../lib/pipelines/a-llmrec/evaluate.js';
+import * as generateModule from '../lib/pipelines/a-llmrec/generate.js';
+import * as promptModule from '../lib/pipelines/a-llmrec/prompt.js';
+import * as scenariosModule from '../lib/pipelines/a-llmrec/scenarios.js';
+import * as softPromptModule from '../lib/pipelines/a-llmrec/soft-prompt.js';
+
+// The public surface and the stages' helpers, under one name for these tests.
+const aLLMRec = {
+  ...pipelines.aLLMRec,
+  ...alignModule,
+  ...cfModule,
+  ...evaluateModule,
+  ...generateModule,
+  ...promptModule,
+  ...scenariosModule,
+  ...softPromptModule,
+};
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.resolve(here, '..', '..', 'test', 'fixtures', 'data', 'formats', 'recbole');
 
@@ -404,6 +422,34 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
       expect(second.stages.cf!.config.cf).to.equal(path.join(dir, 'standard'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('text-only variant: items below the interaction threshold take their text latent, the others their item latent', async () => {
+    const cfDir = path.join(runDir, 'cf');
+    const { model: cf, catalogue } = await aLLMRec.loadCfStage(cfDir, 'cpu');
+    const { aligner, textTable } = aLLMRec.loadAlignStage(path.join(runDir, 'align'), 'cpu');
+    try {
+      const counts = catalogue.popularity;
+      const threshold = [...counts.slice(1)].sort((a, b) => a - b)[Math.floor(counts.length / 2)]!;
+      const mixed = aLLMRec.itemLatentTable(cf, aligner, textTable, counts, threshold).dataSync();
+      const items = noGrad(() => aligner.item.encode(cf.itemEmbeddings()).dataSync());
+      const texts = noGrad(() => aligner.text.encode(textTable).dataSync());
+      const d = aligner.latentDim;
+      let fromText = 0;
+      for (let i = 1; i < counts.length; i++) {
+        const want = counts[i]! < threshold ? texts : items;
+        if (counts[i]! < threshold) fromText++;
+        expect([...mixed.subarray(i * d, (i + 1) * d)], `item ${i}`).to.deep.equal([
+          ...want.subarray(i * d, (i + 1) * d),
+        ]);
+      }
+      expect(fromText).to.be.above(0);
+      expect([...aLLMRec.itemLatentTable(cf, aligner, textTable, counts, 0).dataSync()]).to.deep.equal([...items]);
+    } finally {
+      aligner.dispose();
+      textTable.dispose();
+      cf.dispose();
     }
   });
 

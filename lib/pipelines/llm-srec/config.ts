@@ -114,7 +114,7 @@ export const llmSRecConfig = defineConfig({
   shuffleTest: {
     type: 'bool',
     default: false,
-    help: "evaluate on histories shuffled at test time (the paper's sequence test)",
+    help: "also evaluate on histories shuffled at test time (the paper's sequence test)",
     stages: ['eval'],
   },
   maxPromptTokens: {

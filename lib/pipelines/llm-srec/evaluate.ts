@@ -8,7 +8,8 @@ import { candidateSets } from '../../data/sampler.js';
 import { sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
 import { tidy } from '../../scope.js';
 import { historyOf, sampleUsers, shuffledHistory } from './data.js';
-import type { LLMSRec } from './model.js';
+import { leftPad, type SequenceRecommender } from '../../models/recommender-model.js';
+import type { LLMSRec, UserHistory } from './model.js';
 
 export interface LLMSRecEvalOptions {
   stage: 'valid' | 'test';
@@ -40,35 +41,76 @@ export function evaluationUsers(split: SequenceSplit, stage: 'valid' | 'test'): 
   return Int32Array.from(users);
 }
 
-/** 1+99 metrics of `model` on `stage`. */
-export function evaluateLLMSRec(model: LLMSRec, split: SequenceSplit, options: LLMSRecEvalOptions): LLMSRecEvalResult {
+/** What the 1+99 protocol needs of a model: user vectors of histories and item vectors. */
+export interface CandidateScorer {
+  dim: number;
+  /** [histories.length × dim] user representations. */
+  users(histories: readonly UserHistory[]): Float32Array;
+  /** [numItems + 1 × dim] item representations; only the rows of `candidates` are read. */
+  items(candidates: Int32Array): Float32Array;
+}
+
+/** 1+99 metrics of any scorer on `stage`: the same users and candidates for a given seed. */
+export function evaluateOnCandidates(
+  split: SequenceSplit,
+  options: LLMSRecEvalOptions,
+  scorer: CandidateScorer,
+): LLMSRecEvalResult {
   const users = sampleUsers(evaluationUsers(split, options.stage), options.users, options.seed, 0xe7a1);
   if (users.length === 0) throw new Error(`LLM-SRec: no user has a ${options.stage} target`);
   const sets = candidateSets(split, { stage: options.stage, negatives: 99, seed: options.seed, users });
-  const dim = model.heads.shape.outDim;
-  const table = options.itemTable ?? candidateItemTable(model, sets.candidates, split.dataset.numItems, options);
+  const dim = scorer.dim;
+  const table = scorer.items(sets.candidates);
   const scores = new Float32Array(users.length * sets.width);
   const batch = options.batch ?? 32;
-  noGrad(() => {
-    for (let start = 0; start < users.length; start += batch) {
-      const chunk = users.subarray(start, Math.min(users.length, start + batch));
-      const histories = Array.from(chunk, (user) => {
-        const history = historyOf(split, user, options.stage);
-        return options.shuffle ? shuffledHistory(history, new Rng(options.seed, hash32(user, 0x5f5f))) : history;
-      });
-      const u = tidy(() => model.userRepresentations(histories).dataSync() as Float32Array);
-      for (let r = 0; r < chunk.length; r++) {
-        const row = start + r;
-        for (let j = 0; j < sets.width; j++) {
-          const item = sets.candidates[row * sets.width + j]!;
-          let dot = 0;
-          for (let c = 0; c < dim; c++) dot += u[r * dim + c]! * table[item * dim + c]!;
-          scores[row * sets.width + j] = dot;
-        }
+  for (let start = 0; start < users.length; start += batch) {
+    const chunk = users.subarray(start, Math.min(users.length, start + batch));
+    const histories = Array.from(chunk, (user) => {
+      const history = historyOf(split, user, options.stage);
+      return options.shuffle ? shuffledHistory(history, new Rng(options.seed, hash32(user, 0x5f5f))) : history;
+    });
+    const u = scorer.users(histories);
+    for (let r = 0; r < chunk.length; r++) {
+      const row = start + r;
+      for (let j = 0; j < sets.width; j++) {
+        const item = sets.candidates[row * sets.width + j]!;
+        let dot = 0;
+        for (let c = 0; c < dim; c++) dot += u[r * dim + c]! * table[item * dim + c]!;
+        scores[row * sets.width + j] = dot;
       }
     }
-  });
+  }
   return { metrics: sampledMetrics(scores, users.length, { targetIndex: sets.targetIndex }), users: users.length };
+}
+
+/** 1+99 metrics of `model` on `stage`. */
+export function evaluateLLMSRec(model: LLMSRec, split: SequenceSplit, options: LLMSRecEvalOptions): LLMSRecEvalResult {
+  return evaluateOnCandidates(split, options, {
+    dim: model.heads.shape.outDim,
+    users: (histories) => noGrad(() => tidy(() => model.userRepresentations(histories).dataSync() as Float32Array)),
+    items: (candidates) => options.itemTable ?? candidateItemTable(model, candidates, split.dataset.numItems, options),
+  });
+}
+
+/** 1+99 metrics of the SASRec alone on the same users and candidates (the paper's SASRec row). */
+export function evaluateSASRecOnCandidates(
+  sasrec: SequenceRecommender,
+  split: SequenceSplit,
+  options: LLMSRecEvalOptions,
+): LLMSRecEvalResult {
+  const maxlen = sasrec.config.maxlen;
+  return noGrad(() =>
+    evaluateOnCandidates(split, options, {
+      dim: sasrec.config.hidden,
+      users: (histories) =>
+        tidy(() => {
+          const ids = new Int32Array(histories.length * maxlen);
+          histories.forEach((h, r) => leftPad(h.items, maxlen, ids, r));
+          return sasrec.userRepresentation(ids, histories.length).dataSync() as Float32Array;
+        }),
+      items: () => tidy(() => sasrec.itemEmbeddings().dataSync() as Float32Array),
+    }),
+  );
 }
 
 /** A [numItems + 1, D] table with only the rows of `candidates` filled. */

@@ -2,9 +2,11 @@
 // distilling a pretrained SASRec's user representation into it. Stages cf → distill → eval;
 // `ablation` runs the paper's ablation and sequence (shuffle) tables.
 import { registerPipeline } from '../registry.js';
+import { ablationCommand } from './ablation.js';
 import { llmSRecConfig } from './config.js';
 import { cfStage, distillStage, evalStage } from './stages.js';
 
+export * from './ablation.js';
 export * from './config.js';
 export * from './data.js';
 export * from './evaluate.js';
@@ -18,4 +20,5 @@ export const llmSRecPipeline = registerPipeline({
   summary: "LLM-SRec: distil a pretrained SASRec into a frozen LLM (cf → distill → eval), with the paper's ablations.",
   config: llmSRecConfig,
   stages: [cfStage, distillStage, evalStage],
+  commands: [ablationCommand],
 });

@@ -10,6 +10,7 @@ import { saveSafetensorsSync, loadSafetensors } from '../../io/safetensors.js';
 import { saveTrainedModel } from '../../models/factory.js';
 import { trainingPopularity } from '../../models/popularity.js';
 import { Adam } from '../../optim/adam.js';
+import { manualSeed } from '../../tensor.js';
 import { loadModel, saveModel } from '../../train/checkpoint.js';
 import { train } from '../../train/trainer.js';
 import { defineStage, type StageContext } from '../stage.js';
@@ -17,7 +18,7 @@ import { evaluateFullRanking, evaluateSampled, flatten } from '../seqrec/evaluat
 import { trainAndTest } from '../seqrec/train.js';
 import type { LLMSRecConfig } from './config.js';
 import { hasDates, periodBatches, sampleUsers, trainableUsers, trainingBatch, type UserBatch } from './data.js';
-import { evaluateLLMSRec, paperMetrics } from './evaluate.js';
+import { evaluateLLMSRec, evaluateSASRecOnCandidates, paperMetrics } from './evaluate.js';
 import type { LLMSRec } from './model.js';
 import {
   assembleLLMSRec,
@@ -96,6 +97,8 @@ async function buildForRun(ctx: StageContext<LLMSRecConfig>, split: SequenceSpli
     sasrec.model.dispose();
     throw error;
   }
+  // The trained modules' initial weights come from the seed, whatever ran before in this process.
+  manualSeed(ctx.seed);
   return assembleLLMSRec(language, sasrec, split.dataset, {
     prompt: promptOptions(c, language.lm, hasDates(split)),
     userHidden: c.userHidden,
@@ -193,6 +196,18 @@ export const distillStage = defineStage<LLMSRecConfig>({
 
 export const ITEM_TABLE_FILE = 'item-table.safetensors';
 
+/** What the eval stage writes to results.json (metrics: ndcg@10, hr@10, ndcg@20, hr@20). */
+export interface EvalStageResult {
+  test: Record<string, number>;
+  /** The SASRec alone, on the same users and candidates. */
+  sasrec: Record<string, number>;
+  /** With shuffleTest: both on histories shuffled at test time. */
+  shuffled?: Record<string, number>;
+  sasrecShuffled?: Record<string, number>;
+  users: number;
+  itemTableSeconds: number;
+}
+
 export const evalStage = defineStage<LLMSRecConfig>({
   name: 'eval',
   summary: '1+99 NDCG/HR@10/20 on up to evalUsers test users; the item representations are cached here',
@@ -211,17 +226,25 @@ export const evalStage = defineStage<LLMSRecConfig>({
       saveSafetensorsSync(path.join(ctx.dir, ITEM_TABLE_FILE), new Map([['items', table]]), { format: 'pt' });
       const values = table.dataSync() as Float32Array;
       table.dispose();
-      const result = evaluateLLMSRec(model, split, {
-        stage: 'test',
-        users: c.evalUsers,
-        seed: ctx.seed,
-        shuffle: c.shuffleTest,
-        itemTable: values,
-      });
-      const test = paperMetrics(result.metrics);
-      const out = { test, users: result.users, shuffled: c.shuffleTest, itemTableSeconds: tableSeconds };
+      const options = { stage: 'test' as const, users: c.evalUsers, seed: ctx.seed, itemTable: values };
+      const result = evaluateLLMSRec(model, split, options);
+      // The SASRec alone on the same users and candidates: the paper's baseline row.
+      const sasrec = evaluateSASRecOnCandidates(model.sasrec, split, options);
+      const out: EvalStageResult = {
+        test: paperMetrics(result.metrics),
+        sasrec: paperMetrics(sasrec.metrics),
+        users: result.users,
+        itemTableSeconds: tableSeconds,
+      };
+      if (c.shuffleTest) {
+        // The sequence test: the same models on histories shuffled at test time.
+        out.shuffled = paperMetrics(evaluateLLMSRec(model, split, { ...options, shuffle: true }).metrics);
+        out.sasrecShuffled = paperMetrics(
+          evaluateSASRecOnCandidates(model.sasrec, split, { ...options, shuffle: true }).metrics,
+        );
+      }
       ctx.writeJson('results.json', out);
-      return { metrics: out, outputs: [ITEM_TABLE_FILE, 'results.json'] };
+      return { metrics: { ...out }, outputs: [ITEM_TABLE_FILE, 'results.json'] };
     } finally {
       disposeLLMSRec(model);
     }

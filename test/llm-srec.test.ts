@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { manualSeed, pipelines, randn, type Tensor } from '../lib/index.js';
+import { manualSeed, pipelines, randn, Recommender, type Tensor } from '../lib/index.js';
 import { trainByteLevelBpe } from '../lib/llm/bpe-train.js';
 import { saveCausalLM } from '../lib/llm/loader.js';
 import { CausalLM } from '../lib/llm/model.js';
@@ -307,9 +307,9 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
     const { dataset } = await pipelines.loadConfiguredDataset(config);
     const split = dataset.split();
     const sasrec = await llmSRec.loadCheckedSASRec(path.join(dir, 'cf'), dataset, 'cpu');
-    const language = llmSRec.loadLanguageModel(lmDir, 'cpu');
+    const language = llmSRec.loadLLMSRecLanguageModel(lmDir, 'cpu');
     const model = llmSRec.assembleLLMSRec(language, sasrec, dataset, {
-      prompt: llmSRec.promptOptions(config, language.lm, true),
+      prompt: llmSRec.promptOptions(config, language.model, true),
       userHidden: 16,
       cfHidden: 8,
       outDim: 8,
@@ -341,6 +341,49 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
     expect(results.users).to.equal(20);
     for (const value of Object.values(results.test)) expect(value).to.be.within(0, 1);
     expect(fs.existsSync(path.join(dir, 'eval', llmSRec.ITEM_TABLE_FILE))).to.equal(true);
+
+    // Serving: Recommender.load scores a test user's candidates as the offline evaluation does.
+    const rec = await Recommender.load(dir);
+    const offline = await llmSRec.loadLLMSRecRun(dir, 'cpu');
+    try {
+      expect(rec.info().kind).to.equal('llm-srec');
+      const keys = dataset.itemKeys;
+      for (const user of llmSRec.evaluationUsers(split, 'test').slice(0, 3)) {
+        const history = llmSRec.historyOf(split, user, 'test');
+        const candidates = [
+          split.target(user, 'test'),
+          ...[1, 2, 3, 4, 5].filter((i) => !Array.from(history.items).includes(i)),
+        ];
+        const u = offline.model.llmSRec.userRepresentations([history]).dataSync();
+        const table = offline.model.table.dataSync();
+        const dim = offline.model.config.hidden;
+        const expected = new Map(
+          candidates.map((item) => [keys[item]!, Array.from(u).reduce((s, v, c) => s + v * table[item * dim + c]!, 0)]),
+        );
+        const served = await rec.recommend(
+          Array.from(history.items, (i) => keys[i]!),
+          {
+            times: Array.from(history.times!),
+            candidates: [...expected.keys()],
+            k: candidates.length,
+            excludeHistory: false,
+          },
+        );
+        expect(served.map((r) => r.item).sort()).to.deep.equal([...expected.keys()].sort());
+        expectClose(
+          served.map((r) => r.score),
+          served.map((r) => expected.get(r.item)!),
+          1e-5,
+          `user ${user}`,
+        );
+      }
+      let message = '';
+      await rec.recommend([keys[1]!], { times: ['not a date'] }).catch((e: Error) => (message = e.message));
+      expect(message).to.match(/times\[0\] = "not a date" is not a time/);
+    } finally {
+      await rec.close();
+      offline.model.dispose();
+    }
   });
 
   it('resumes the distill stage exactly from a checkpoint', async () => {

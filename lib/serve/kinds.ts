@@ -8,6 +8,7 @@ import type { SavedModelConfig } from '../models/factory.js';
 import type { SequenceRecommender } from '../models/recommender-model.js';
 import { modelNames } from '../models/registry.js';
 import { readRunManifest } from '../pipelines/run-folder.js';
+import { loadLLMSRecRun } from '../pipelines/llm-srec/serving.js';
 import { loadSavedSequenceModel, loadSeqrecRun } from '../pipelines/seqrec/serving.js';
 
 /** What a Recommender serves: a model that scores every item, and the item vocabulary. */
@@ -57,5 +58,6 @@ export function loadRecommenderModel(dir: string, options: { device: string }): 
 }
 
 registerRecommenderKind('seqrec', (dir, { device }) => loadSeqrecRun(dir, device));
+registerRecommenderKind('llm-srec', (dir, { device }) => loadLLMSRecRun(dir, device));
 for (const model of modelNames())
   registerRecommenderKind(model, (dir, { device }) => loadSavedSequenceModel(dir, device));

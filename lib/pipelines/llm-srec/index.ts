@@ -13,6 +13,7 @@ export * from './evaluate.js';
 export * from './model.js';
 export * from './prompts.js';
 export * from './runtime.js';
+export * from './serving.js';
 export * from './stages.js';
 
 export const llmSRecPipeline = registerPipeline({

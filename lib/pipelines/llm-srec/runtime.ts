@@ -5,45 +5,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { SequenceDataset } from '../../data/dataset.js';
-import { loadCausalLM } from '../../llm/loader.js';
+import { defaultLanguageModelDir, loadLanguageModel, type LanguageModel } from '../../llm/default-model.js';
 import type { CausalLM } from '../../llm/model.js';
-import { Tokenizer } from '../../llm/tokenizer.js';
 import type { SavedModelConfig } from '../../models/factory.js';
 import { readRunManifest } from '../run-folder.js';
 import { loadSavedSequenceModel, type LoadedSequenceModel } from '../seqrec/serving.js';
 import { LLMSRec, LLMSRecHeads, type LLMSRecShape } from './model.js';
 import { PromptBuilder, type ItemCatalogue, type PromptOptions } from './prompts.js';
 
-/** The LM folder a config names: --lm, or the shipped default LM. */
-export async function languageModelDir(lm: string): Promise<string> {
-  if (lm) return path.resolve(lm);
-  // The shipped LM comes from lib/llm (the text side's issue); resolved lazily so this pipeline
-  // also works where it is not installed, given --lm.
-  const module = '../../llm/index.js';
-  const shipped = (await import(module).catch(() => null)) as {
-    defaultLanguageModelDir?: () => string;
-  } | null;
-  const dir = shipped?.defaultLanguageModelDir?.();
-  if (!dir || !fs.existsSync(path.join(dir, 'config.json')))
-    throw new Error(
-      'LLM-SRec: no --lm given and no shipped LM found; pass --lm DIR (a Qwen2/Llama folder with tokenizer.json, e.g. from `llmrec lm init`)',
-    );
-  return dir;
-}
-
-export interface LoadedLanguageModel {
-  dir: string;
-  lm: CausalLM;
-  tokenizer: Tokenizer;
+/** The LM folder a config names: --lm, or the shipped default LM (an Error names the command that builds it). */
+export function languageModelDir(lm: string): string {
+  return lm ? path.resolve(lm) : defaultLanguageModelDir();
 }
 
 /** The LM (f32 on the CPU) and its tokenizer; errors name what the folder lacks. */
-export function loadLanguageModel(dir: string, device: string): LoadedLanguageModel {
+export function loadLLMSRecLanguageModel(dir: string, device: string): LanguageModel {
   if (!fs.existsSync(path.join(dir, 'tokenizer.json')))
     throw new Error(`LLM-SRec: the LM folder ${dir} has no tokenizer.json (the prompts are text)`);
-  const tokenizer = Tokenizer.fromFile(dir);
-  const lm = loadCausalLM(dir, { device, dtype: device === 'cpu' ? 'f32' : undefined });
-  return { dir, lm, tokenizer };
+  return loadLanguageModel(dir, { device, dtype: device === 'cpu' ? 'f32' : undefined });
 }
 
 /** The SASRec model folder of a --cf value: a seqrec run folder, an llm-srec run folder, or a model folder. */
@@ -114,21 +93,24 @@ export function promptOptions(
 
 /** LLM-SRec from loaded parts, with new (or given) trained modules. */
 export function assembleLLMSRec(
-  language: LoadedLanguageModel,
+  language: LanguageModel,
   sasrec: LoadedSequenceModel,
   catalogue: ItemCatalogue,
   options: { prompt: PromptOptions; userHidden: number; cfHidden: number; outDim: number; device: string },
 ): LLMSRec {
   const shape: LLMSRecShape = {
     cfDim: sasrec.model.config.hidden,
-    lmHidden: language.lm.config.hiddenSize,
+    lmHidden: language.model.config.hiddenSize,
     userHidden: options.userHidden,
     cfHidden: options.cfHidden,
     outDim: options.outDim,
   };
-  const heads = new LLMSRecHeads(shape, { device: options.device, tokenTable: language.lm.model.embed_tokens.weight });
+  const heads = new LLMSRecHeads(shape, {
+    device: options.device,
+    tokenTable: language.model.model.embed_tokens.weight,
+  });
   const prompts = new PromptBuilder(language.tokenizer, catalogue, options.prompt);
-  return new LLMSRec(language.lm, sasrec.model, heads, prompts);
+  return new LLMSRec(language.model, sasrec.model, heads, prompts);
 }
 
 /** Frees the LM, the SASRec and the trained modules. */

@@ -27,7 +27,7 @@ import {
   disposeLLMSRec,
   languageModelDir,
   loadCheckedSASRec,
-  loadLanguageModel,
+  loadLLMSRecLanguageModel,
   promptOptions,
   type LLMSRecSavedConfig,
 } from './runtime.js';
@@ -92,7 +92,7 @@ async function buildForRun(ctx: StageContext<LLMSRecConfig>, split: SequenceSpli
   const sasrec = await loadCheckedSASRec(sasrecDir(ctx), split.dataset, ctx.device);
   let language;
   try {
-    language = loadLanguageModel(await languageModelDir(c.lm), ctx.device);
+    language = loadLLMSRecLanguageModel(languageModelDir(c.lm), ctx.device);
   } catch (error) {
     sasrec.model.dispose();
     throw error;
@@ -100,7 +100,7 @@ async function buildForRun(ctx: StageContext<LLMSRecConfig>, split: SequenceSpli
   // The trained modules' initial weights come from the seed, whatever ran before in this process.
   manualSeed(ctx.seed);
   return assembleLLMSRec(language, sasrec, split.dataset, {
-    prompt: promptOptions(c, language.lm, hasDates(split)),
+    prompt: promptOptions(c, language.model, hasDates(split)),
     userHidden: c.userHidden,
     cfHidden: c.cfHidden,
     outDim: c.outDim,
@@ -169,7 +169,7 @@ export const distillStage = defineStage<LLMSRecConfig>({
       const saved: LLMSRecSavedConfig = {
         kind: 'llm-srec',
         shape: model.heads.shape,
-        lm: await languageModelDir(c.lm),
+        lm: languageModelDir(c.lm),
         cf: sasrecDir(ctx),
         prompt: model.prompts.options,
         dataset: catalogueOf(dataset, popularity),

@@ -43,9 +43,9 @@ export const llmSRecConfig = defineConfig({
   epochs: { type: 'int', default: 1, min: 1, help: 'the most training epochs (the paper: 10)', stages: ['distill'] },
   validationsPerEpoch: {
     type: 'int',
-    default: 10,
+    default: 2,
     min: 1,
-    help: 'validations per epoch; the learning rate is multiplied by lrDecay after each',
+    help: 'validations per epoch; the learning rate is multiplied by lrDecay after each (the paper: 10)',
     stages: ['distill'],
   },
   lrDecay: {
@@ -65,21 +65,21 @@ export const llmSRecConfig = defineConfig({
   },
   trainUsers: {
     type: 'int',
-    default: 600,
+    default: 400,
     min: 0,
     help: 'users drawn (by seed) to train on, 0 for all (the paper: all)',
     stages: ['distill'],
   },
   validUsers: {
     type: 'int',
-    default: 200,
+    default: 30,
     min: 1,
     help: 'users of each validation (1+99 on the validation item; the paper: up to 10,000)',
     stages: ['distill'],
   },
   evalUsers: {
     type: 'int',
-    default: 1000,
+    default: 500,
     min: 1,
     help: 'test users of the 1+99 evaluation (the paper: up to 10,000)',
     stages: ['eval'],

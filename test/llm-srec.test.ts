@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { manualSeed, pipelines, randn, Recommender, type Tensor } from '../lib/index.js';
 import { trainByteLevelBpe } from '../lib/llm/bpe-train.js';
@@ -15,6 +16,8 @@ import { llmSRec } from '../lib/pipelines/index.js';
 import { expectClose } from './support/reference.js';
 
 const { llmSRecPipeline, llmSRecConfig, lossTerms, ProjectionMLP, PromptBuilder } = llmSRec;
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
 
 const TITLES = [
   'red lantern',
@@ -50,15 +53,20 @@ function writeDataset(
   fs.writeFileSync(file, lines.join('\n') + '\n');
 }
 
-/** A tiny random-weight Qwen2 folder with a byte-level BPE tokenizer trained on the prompts' words. */
-function writeTinyLM(dir: string, seed = 3): void {
+/** A byte-level BPE tokenizer (at most 320 tokens) trained on the prompts' words. */
+function promptTokenizer() {
   const texts = [
     ...TITLES,
     'This user has made a series of purchases in the following order: Item No.1, Time: 2011-01-05, ',
     '. Based on this sequence of purchases, generate user representation token:',
     'The item title and item embedding are as follows: , then generate item representation token:',
   ];
-  const tokenizer = trainByteLevelBpe(texts, { vocabSize: 320, minFrequency: 1 });
+  return trainByteLevelBpe(texts, { vocabSize: 320, minFrequency: 1 });
+}
+
+/** A tiny random-weight Qwen2 folder with the prompt tokenizer. */
+function writeTinyLM(dir: string, seed = 3): void {
+  const tokenizer = promptTokenizer();
   const config = {
     ...presetConfig('tiny', tokenizer.vocabSize),
     hiddenSize: 32,
@@ -435,6 +443,20 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
       /the SASRec in .* numbers its items differently from the dataset .*: it was trained on other data/,
     );
     expect(fs.readFileSync(path.join(dir, 'cf', 'model.safetensors')).equals(before)).to.equal(true);
+  });
+
+  it('runs with --lm a random-weight Llama folder written by transformers', async () => {
+    // test/fixtures/llm-srec/hf-llama: bench/torch/llm_srec_hf_lm.py OUT 320 (save_pretrained).
+    const hf = path.join(root, 'hf-llama');
+    fs.cpSync(path.join(fixtures, 'llm-srec', 'hf-llama'), hf, { recursive: true });
+    promptTokenizer().save(hf);
+    const dir = path.join(root, 'hf-run');
+    await pipelines.runAll(llmSRecPipeline, { dir, config: flags({ lm: hf, epochs: 1, validationsPerEpoch: 1 }) });
+    const saved = JSON.parse(fs.readFileSync(path.join(dir, 'distill', 'config.json'), 'utf-8')) as {
+      shape: { lmHidden: number };
+    };
+    expect(saved.shape.lmHidden).to.equal(32);
+    expect(pipelines.readRunManifest(dir)!.stages.eval!.status).to.equal('done');
   });
 
   it('refuses an LM folder without tokenizer.json', async () => {

@@ -10,3 +10,4 @@ export * from './stage.js';
 // Each pipeline registers itself when imported; add new ones here.
 export * as seqrec from './seqrec/index.js';
 export * as llmSRec from './llm-srec/index.js';
+export * as llm2rec from './llm2rec/index.js';

@@ -5,16 +5,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { SavedModelConfig } from '../models/factory.js';
-import type { SequenceRecommender } from '../models/recommender-model.js';
+import type { ItemTextEncoder, SequenceRecommender } from '../models/recommender-model.js';
 import { modelNames } from '../models/registry.js';
 import { readRunManifest } from '../pipelines/run-folder.js';
 import { loadLLMSRecRun } from '../pipelines/llm-srec/serving.js';
+import { loadLLM2RecRun } from '../pipelines/llm2rec/serving.js';
 import { loadSavedSequenceModel, loadSeqrecRun } from '../pipelines/seqrec/serving.js';
 
 /** What a Recommender serves: a model that scores every item, and the item vocabulary. */
 export interface LoadedRecommenderModel {
   model: SequenceRecommender;
   config: SavedModelConfig;
+  /** Embeds new items' texts into the model's external item table: the `addItems` capability. */
+  itemTextEncoder?: ItemTextEncoder;
 }
 
 export type RecommenderKindLoader = (dir: string, options: { device: string }) => Promise<LoadedRecommenderModel>;
@@ -61,3 +64,4 @@ registerRecommenderKind('seqrec', (dir, { device }) => loadSeqrecRun(dir, device
 registerRecommenderKind('llm-srec', (dir, { device }) => loadLLMSRecRun(dir, device));
 for (const model of modelNames())
   registerRecommenderKind(model, (dir, { device }) => loadSavedSequenceModel(dir, device));
+registerRecommenderKind('llm2rec', (dir, { device }) => loadLLM2RecRun(dir, device));

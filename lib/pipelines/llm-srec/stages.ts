@@ -40,6 +40,8 @@ export const cfStage = defineStage<LLMSRecConfig>({
   requires: [],
   async run(ctx) {
     const c = ctx.config;
+    // The LM is distill's, but a missing one should stop `all` before minutes of SASRec training.
+    languageModelDir(c.lm);
     const { dataset } = await ctx.dataset();
     const split = dataset.split();
     if (c.cf) {

@@ -61,7 +61,7 @@ export function loadRecommenderModel(dir: string, options: { device: string }): 
 }
 
 registerRecommenderKind('seqrec', (dir, { device }) => loadSeqrecRun(dir, device));
-registerRecommenderKind('llm-srec', (dir, { device }) => loadLLMSRecRun(dir, device));
 for (const model of modelNames())
   registerRecommenderKind(model, (dir, { device }) => loadSavedSequenceModel(dir, device));
 registerRecommenderKind('llm2rec', (dir, { device }) => loadLLM2RecRun(dir, device));
+registerRecommenderKind('llm-srec', (dir, { device }) => loadLLMSRecRun(dir, device));

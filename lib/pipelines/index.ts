@@ -11,3 +11,4 @@ export * from './stage.js';
 export * as seqrec from './seqrec/index.js';
 export * as llmSRec from './llm-srec/index.js';
 export * as llm2rec from './llm2rec/index.js';
+export * as aLLMRec from './a-llmrec/index.js';

@@ -10,7 +10,7 @@ import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import type { NewItem } from './servable.js';
 import { MicroBatcher, type BatchingStats } from './batcher.js';
-import { loadRecommenderModel } from './kinds.js';
+import { loadRecommenderModel, servableKindLoader } from './kinds.js';
 import {
   RequestError,
   type ModelInfo,
@@ -101,6 +101,25 @@ export class Recommender implements ServableModel {
       throw new Error(`Recommender.load: ${(error as Error).message}`, { cause: error });
     }
     return new Recommender(loaded.model, loaded.config, { maxBatch, maxWaitMs }, loaded.itemTextEncoder);
+  }
+
+  /**
+   * Opens any servable folder: a kind with its own ServableModel (A-LLMRec's candidates + text)
+   * through its loader, every other through Recommender.load.
+   */
+  static async open(dir: string, options: RecommenderOptions = {}): Promise<ServableModel> {
+    let loader;
+    try {
+      loader = servableKindLoader(dir);
+    } catch (error) {
+      throw new Error(`Recommender.open: ${(error as Error).message}`, { cause: error });
+    }
+    if (!loader) return Recommender.load(dir, options);
+    return loader(dir, {
+      device: options.device ?? 'cpu',
+      maxBatch: options.maxBatch ?? 8,
+      maxWaitMs: options.maxWaitMs ?? 0,
+    });
   }
 
   /** Number of items the model knows. */

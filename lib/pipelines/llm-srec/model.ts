@@ -154,7 +154,7 @@ export class LLMSRec {
     outToken: Tensor,
     extraItems?: (item: number) => Tensor | null,
   ): Tensor {
-    const { ids, lengths, width } = padPrompts(prompts);
+    const { ids, width } = padPrompts(prompts);
     const batch: number[] = [];
     const position: number[] = [];
     const items: number[] = [];
@@ -172,10 +172,12 @@ export class LLMSRec {
       batch.push(r);
       position.push(p.outSlot);
     });
+    // No key-padding mask: the padding is on the right and attention is causal, so no real
+    // position attends a pad (as the official code, which passes no attention mask); the pads'
+    // own outputs are never read. The masked attention path costs several times more on the CPU.
     const { lastHiddenState } = this.lm.forward({
       inputIds: ids,
       shape: [prompts.length, width],
-      lengths,
       softEmbeddings: { batch, position, values: concat([history, outRows], 0) },
       logits: 'none',
     });

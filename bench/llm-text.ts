@@ -1,6 +1,6 @@
 // The text side beside transformers (bench/torch/llm_text.py runs the same cases): prefill
 // tokens/s (one forward over the prompt, last-position logits), KV-cache greedy decode tokens/s
-// (generate's time minus its prefill), and TextEmbedder items/s with the process's peak RSS.
+// (generating N tokens minus generating 1), and TextEmbedder items/s with the process's peak RSS.
 //
 //   node dist/bench/llm-text.js MODEL_DIR|qwen2-0.5b [--batch 4] [--prompt 128] [--new 16]
 //        [--items 0] [--ids-out FILE]
@@ -51,19 +51,27 @@ const prompts = Array.from({ length: batch }, (_, r) =>
   Array.from({ length: promptLength }, (_, j) => (r * 131 + j * 7919 + 13) % (vocab - 1)),
 );
 
-/** Median of `repeats` timed runs after one warm-up, in seconds. */
-function time(fn: () => void, repeats: number): number {
+/**
+ * Median of `repeats` runs after one warm-up: wall seconds and process CPU seconds (user + system,
+ * all threads). On a shared machine the CPU time measures the work; the wall time the wait too.
+ */
+function time(fn: () => void, repeats: number): { wall: number; cpu: number } {
   fn();
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
+    const usage = process.cpuUsage();
     fn();
-    times.push((performance.now() - start) / 1000);
+    const used = process.cpuUsage(usage);
+    wall.push((performance.now() - start) / 1000);
+    cpu.push((used.user + used.system) / 1e6);
   }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
-const repeats = target === 'qwen2-0.5b' ? 1 : 3;
+const repeats = target === 'qwen2-0.5b' ? 1 : 5;
 const prefill = time(
   () =>
     noGrad(() =>
@@ -73,9 +81,14 @@ const prefill = time(
     ),
   repeats,
 );
-const generation = time(() => {
-  generate(model, prompts, { maxNewTokens: newTokens, eosTokenIds: [] });
-}, repeats);
+// Decode: generating newTokens minus generating one (the prefill and its first token).
+const generateN = (n: number) => () => {
+  generate(model, prompts, { maxNewTokens: n, eosTokenIds: [] });
+};
+const one = time(generateN(1), repeats);
+const many = time(generateN(newTokens), repeats);
+const prefillTokens = batch * promptLength;
+const decodeTokens = batch * (newTokens - 1);
 const result: Record<string, unknown> = {
   impl: 'llmrec',
   model: target,
@@ -83,8 +96,10 @@ const result: Record<string, unknown> = {
   batch,
   prompt: promptLength,
   new_tokens: newTokens,
-  prefill_tokens_per_s: (batch * promptLength) / prefill,
-  decode_tokens_per_s: (batch * newTokens) / (generation - prefill),
+  prefill_tokens_per_s: prefillTokens / prefill.wall,
+  prefill_tokens_per_cpu_s: prefillTokens / prefill.cpu,
+  decode_tokens_per_s: decodeTokens / (many.wall - one.wall),
+  decode_tokens_per_cpu_s: decodeTokens / (many.cpu - one.cpu),
 };
 const dump: Record<string, unknown> = { prompts, new_tokens: newTokens };
 
@@ -97,11 +112,14 @@ if (items > 0) {
   );
   const embedder = new TextEmbedder(model, tokenizer);
   const start = performance.now();
+  const usage = process.cpuUsage();
   const vectors = embedder.embed(texts);
+  const used = process.cpuUsage(usage);
   const seconds = (performance.now() - start) / 1000;
   Object.assign(result, {
     items,
     embed_items_per_s: items / seconds,
+    embed_items_per_cpu_s: items / ((used.user + used.system) / 1e6),
     embed_output_mb: vectors.byteLength / 2 ** 20,
   });
   dump.items = texts.map((t) => embedder.tokens(t));

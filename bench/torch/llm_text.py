@@ -4,7 +4,7 @@
     /usr/bin/python3 bench/torch/llm_text.py MODEL_DIR|qwen2-0.5b IDS.json [--threads 2]
 
 Prefill: one forward over the prompt batch (transformers computes every position's logits).
-Decode: model.generate greedy with exactly new_tokens tokens, minus the prefill. Embedding: item
+Decode: model.generate greedy of exactly new_tokens tokens minus that of one token. Embedding: item
 ids sorted by length, batches of at most 64 rows and 4096 padded tokens (as TextEmbedder),
 right-padded, mean of the last hidden state over the real tokens. Peak RSS is the process's.
 """
@@ -26,13 +26,15 @@ from transformers import AutoModelForCausalLM, Qwen2Config  # noqa: E402
 
 
 def timed(fn, repeats):
+    """Median wall and process CPU seconds (all threads) of `repeats` runs after a warm-up."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main():
@@ -58,16 +60,19 @@ def main():
     prompts = torch.tensor(dump["prompts"])
     new_tokens = dump["new_tokens"]
     batch, length = prompts.shape
-    repeats = 1 if args.model == "qwen2-0.5b" else 3
+    repeats = 1 if args.model == "qwen2-0.5b" else 5
+
+    def generate(n):
+        return lambda: model.generate(
+            input_ids=prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=n,
+            min_new_tokens=n, do_sample=False, pad_token_id=0,
+        )
+
     with torch.no_grad():
         prefill = timed(lambda: model(input_ids=prompts, use_cache=True).logits[:, -1].sum().item(), repeats)
-        generation = timed(
-            lambda: model.generate(
-                input_ids=prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens, do_sample=False, pad_token_id=0,
-            ),
-            repeats,
-        )
+        # Decode: generating new_tokens minus generating one (the prefill and its first token).
+        one = timed(generate(1), repeats)
+        many = timed(generate(new_tokens), repeats)
     result = {
         "impl": "transformers",
         "transformers": transformers.__version__,
@@ -77,14 +82,16 @@ def main():
         "batch": batch,
         "prompt": length,
         "new_tokens": new_tokens,
-        "prefill_tokens_per_s": batch * length / prefill,
-        "decode_tokens_per_s": batch * new_tokens / (generation - prefill),
+        "prefill_tokens_per_s": batch * length / prefill[0],
+        "prefill_tokens_per_cpu_s": batch * length / prefill[1],
+        "decode_tokens_per_s": batch * (new_tokens - 1) / (many[0] - one[0]),
+        "decode_tokens_per_cpu_s": batch * (new_tokens - 1) / (many[1] - one[1]),
     }
     items = dump.get("items")
     if items:
         order = sorted(range(len(items)), key=lambda i: -len(items[i]))
         out = torch.empty(len(items), model.config.hidden_size)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         with torch.no_grad():
             done = 0
             while done < len(order):
@@ -100,8 +107,8 @@ def main():
                 pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
                 out[torch.tensor(chunk)] = pooled
                 done += rows
-        seconds = time.perf_counter() - start
-        result.update({"items": len(items), "embed_items_per_s": len(items) / seconds})
+        seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        result.update({"items": len(items), "embed_items_per_s": len(items) / seconds, "embed_items_per_cpu_s": len(items) / cpu})
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 

@@ -38,16 +38,9 @@ export function setDefaultDevice(device: DeviceSpec): void {
 /** `value` as a Tensor, or an Error naming the op and the argument. */
 export function expectTensor(value: unknown, op: string, arg: string): Tensor {
   if (value instanceof Tensor) return value;
-  const kind =
-    value === null
-      ? 'null'
-      : Array.isArray(value)
-        ? 'an array'
-        : typeof value === 'object'
-          ? (value.constructor?.name ?? 'an object')
-          : typeof value;
-  throw new Error(`${op}: '${arg}' must be a Tensor, got ${kind}`);
+  throw new Error(`${op}: '${arg}' must be a Tensor, got ${kindOf(value)}`);
 }
+
 export function getDefaultDevice(): DeviceSpec {
   return defaultDevice;
 }

@@ -25,10 +25,22 @@ export interface RandomOptions extends TensorOptions {
 
 let defaultDevice: DeviceSpec = 'cpu';
 
-/** Device used when an option omits `device` (initially 'cpu'). */
+/** Device used when an option omits `device` (initially 'cpu'). Refuses a device that cannot be used. */
 export function setDefaultDevice(device: DeviceSpec): void {
+  try {
+    native.memory(device); // parses the spec and checks the device exists in this build and machine
+  } catch (error) {
+    throw new Error(`setDefaultDevice: ${(error as Error).message.replace(/^memory: /, '')}`, { cause: error });
+  }
   defaultDevice = device;
 }
+
+/** `value` as a Tensor, or an Error naming the op and the argument. */
+export function expectTensor(value: unknown, op: string, arg: string): Tensor {
+  if (value instanceof Tensor) return value;
+  throw new Error(`${op}: '${arg}' must be a Tensor, got ${kindOf(value)}`);
+}
+
 export function getDefaultDevice(): DeviceSpec {
   return defaultDevice;
 }
@@ -413,7 +425,7 @@ export class Tensor implements Trackable {
 
   /** In place: this += other (broadcast to this shape). Not recorded by autograd. */
   addInPlace(other: Tensor): this {
-    native.binary('add', this.#handle, other.#handle, this.#handle);
+    native.binary('add', this.#handle, expectTensor(other, 'addInPlace', 'other').#handle, this.#handle);
     return this;
   }
 
@@ -583,6 +595,7 @@ export function tensor(values: ValuesLike, options: TensorOptions & { shape?: re
     shape = options.shape ? [...options.shape] : [values.length];
     if (values instanceof Uint16Array && dtype !== 'bf16')
       throw new Error('tensor: a Uint16Array holds raw bf16 bits; use dtype bf16');
+    if (dtype === 'i32' && !(values instanceof Int32Array)) checkI32(values);
     host =
       values instanceof Uint16Array
         ? values
@@ -597,12 +610,19 @@ export function tensor(values: ValuesLike, options: TensorOptions & { shape?: re
     const { flat, shape: inferred } = flattenNested(values);
     shape = options.shape ? [...options.shape] : inferred;
     dtype = options.dtype ?? 'f32';
-    // Int32Array.from would truncate silently.
-    if (dtype === 'i32' && flat.some((v) => !Number.isInteger(v)))
-      throw new Error('tensor: i32 values must be integers');
+    if (dtype === 'i32') checkI32(flat);
     host = dtype === 'i32' ? Int32Array.from(flat) : Float32Array.from(flat);
   }
   return finish(native.fromTypedArray(host, shape, dtype, options.device ?? defaultDevice), options);
+}
+
+// Int32Array.from would truncate fractions and wrap large values silently.
+function checkI32(values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31)
+      throw new Error(`tensor: i32 values must be integers in [-2^31, 2^31), got ${v} at flat index ${i}`);
+  }
 }
 
 /** An uninitialised tensor (its contents are whatever the memory held). */
@@ -649,6 +669,13 @@ function operand(op: string, other: unknown, orNumber = true): Tensor {
 
 /** 0, 1, ..., n-1 (or start..end by step). */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  for (const [name, value] of [
+    ['start', start],
+    ['end', end ?? 0],
+    ['step', step],
+  ] as const)
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw new Error(`arange: '${name}' must be a finite number, got ${String(value)}`);
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
   if (step === 0) throw new Error('arange: step must not be 0');
   const count = Math.max(0, Math.ceil((hi - lo) / step));

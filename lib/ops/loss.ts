@@ -2,7 +2,7 @@
 // scalar for 'mean' and 'sum', one value per row for 'none'.
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
-import { Tensor } from '../tensor.js';
+import { expectTensor, Tensor } from '../tensor.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -144,6 +144,8 @@ export function linearCrossEntropy(
 
 /** Softmax cross-entropy of logits [N, C] against labels i32 [N]. */
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  expectTensor(logits, 'crossEntropy', 'logits');
+  expectTensor(labels, 'crossEntropy', 'labels');
   const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
   const [lossH, lseH] = native.crossEntropy(null, logits.native, labels.native, ignoreIndex, labelSmoothing, reduction);
   const loss = new Tensor(lossH);

@@ -40,13 +40,23 @@ Napi::Value linear_cross_entropy_backward(const Napi::CallbackInfo& info) {
   return tensor_list(info.Env(), {g.first, g.second});
 }
 
+// Cross-entropy needs its labels; only the sampled softmax (a positive given) has none. A
+// missing or non-Tensor label must not read as "no labels", which would score every row as label 0.
+const Tensor* labels_arg(const Napi::CallbackInfo& info, size_t index, const char* op,
+                         const Tensor* positive) {
+  if (positive == nullptr) return &tensor_arg(info, index, op, "labels");
+  if (!info[index].IsUndefined() && !info[index].IsNull())
+    fail(op, ": takes no 'labels' (the positive is the target)");
+  return nullptr;
+}
+
 // crossEntropy(positive | null, logits, labels | null, ignoreIndex, labelSmoothing, reduction) -> [loss, lse]
 Napi::Value cross_entropy(const Napi::CallbackInfo& info) {
   const Tensor* first = optional_tensor_arg(info, 0, "sampledSoftmax", "positive");
   const char* op = first ? "sampledSoftmax" : "crossEntropy";
   ops::LossResult r =
       ops::cross_entropy(context(info.Env()), first, tensor_arg(info, 1, op, first ? "negatives" : "logits"),
-                         optional_tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op));
+                         labels_arg(info, 2, op, first), ce_options(info, 3, op));
   return tensor_list(info.Env(), {r.loss, r.lse});
 }
 
@@ -57,7 +67,7 @@ Napi::Value cross_entropy_backward(const Napi::CallbackInfo& info) {
   const char* op = first ? "sampledSoftmax backward" : "crossEntropy backward";
   ops::TwoGrads g = ops::cross_entropy_backward(
       context(info.Env()), tensor_arg(info, 0, op, "gradLoss"), first, tensor_arg(info, 2, op, "logits"),
-      optional_tensor_arg(info, 3, op, "labels"), tensor_arg(info, 4, op, "lse"), ce_options(info, 5, op));
+      labels_arg(info, 3, op, first), tensor_arg(info, 4, op, "lse"), ce_options(info, 5, op));
   return tensor_list(info.Env(), {g.first, g.second});
 }
 

@@ -50,6 +50,11 @@ std::exception_ptr CpuStream::take_error() {
   return error;
 }
 
+void CpuStream::forget_error(const std::exception_ptr& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (first_error_ == error) first_error_ = nullptr;
+}
+
 void CpuStream::executor_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {

@@ -37,6 +37,9 @@ class CpuStream {
   // Returns and forgets the first deferred error, or nullptr.
   std::exception_ptr take_error();
 
+  // Forgets the deferred error if it is `error` (it was reported another way).
+  void forget_error(const std::exception_ptr& error);
+
  private:
   void executor_loop();
 

@@ -440,6 +440,9 @@ void gather_dot_forward(const GatherDotParams& p) {
 template <class T>
 void gather_dot_backward_typed(const GatherDotBackwardParams& bp) {
   const GatherDotParams& p = bp.forward;
+  // The backward may run on indices whose forward failed (backward before the loss is read), so
+  // it validates them again rather than trust the forward: both loops below index by them.
+  validate_indices(p);
   const T* user = static_cast<const T*>(p.user);
   const T* table = static_cast<const T*>(p.table);
   const T* g = static_cast<const T*>(bp.grad_out);

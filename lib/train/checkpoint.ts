@@ -154,8 +154,23 @@ export function loadCheckpoint(dir: string, model: Module, optimizer?: Optimizer
   } catch (error) {
     throw new Error(`checkpoint: cannot read ${statePath}: ${(error as Error).message}`, { cause: error });
   }
+  // A trainer.json that parses can still be damaged (a flipped byte renames a key): refuse it
+  // here, naming the file, rather than fail inside the optimiser or the trainer.
+  const saved = state?.optimizer as { step: number; groups: Record<string, unknown>[] } | null | undefined;
+  if (
+    typeof state !== 'object' ||
+    state === null ||
+    Array.isArray(state) ||
+    (saved !== null &&
+      (typeof saved !== 'object' ||
+        !Number.isSafeInteger(saved.step) ||
+        !Array.isArray(saved.groups) ||
+        !saved.groups.every((g) => typeof g === 'object' && g !== null)))
+  )
+    throw new Error(
+      `checkpoint: ${statePath} is damaged (its "optimizer" entry is not { step, groups } or null); delete the checkpoint folder ${dir} to start from the one before`,
+    );
   loadModel(dir, model);
-  const saved = state.optimizer as { step: number; groups: Record<string, unknown>[] } | null;
   if (optimizer && saved) {
     const tensors = loadSafetensors(path.join(dir, OPTIMIZER_FILE));
     try {

@@ -2,7 +2,7 @@
 // GRU4Rec and later models share all of it.
 import { Embedding, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import type { Tensor } from '../tensor.js';
+import { tensor, type Tensor } from '../tensor.js';
 
 /** A batch of left-padded sequences, row-major [rows × maxlen]; 0 is padding. */
 export interface SequenceBatch {
@@ -27,6 +27,20 @@ export interface SequenceRecommender extends Module {
   itemEmbeddings(): Tensor;
   /** Scores [rows, numItems + 1] of every item. */
   scoreAll(ids: Int32Array, rows: number): Tensor;
+  /** The item representations, when the model keeps them in an ItemEncoder (SASRec, GRU4Rec). */
+  readonly items?: ItemEncoder;
+}
+
+/**
+ * Embeds item texts into the space of a frozen external item table (LLM2Rec's encoder), so a
+ * served model can take items it never saw: `ItemEncoder.setExternalRows` puts the rows in.
+ */
+export interface ItemTextEncoder {
+  /** Width of each row (the table's externalDim). */
+  readonly dim: number;
+  /** Row-major [texts.length × dim]. */
+  embed(texts: readonly string[]): Promise<Float32Array>;
+  close(): void;
 }
 
 /**
@@ -99,6 +113,34 @@ export class ItemEncoder extends Module {
 
   get external(): boolean {
     return this.namedChildren().some(([name]) => name === 'adapter');
+  }
+
+  /**
+   * Writes `rows` [ids.length, externalDim] of the frozen external table at item `ids`: an id up
+   * to the table's last row replaces that row, the others must continue it (last + 1, + 2, ...)
+   * and grow the table. The adapter is unchanged.
+   */
+  setExternalRows(ids: readonly number[], rows: Float32Array): void {
+    if (!this.external) throw new Error(`${this.model}: only an external item table takes new rows`);
+    const [count, dim] = this.table.weight.shape as [number, number];
+    if (rows.length !== ids.length * dim)
+      throw new Error(`${this.model}: ${ids.length} ids need ${ids.length * dim} values, got ${rows.length}`);
+    let size = count;
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 1 || id > size)
+        throw new Error(
+          `${this.model}: item id ${id} neither replaces a row (1..${size - 1}) nor continues the table (${size})`,
+        );
+      if (id === size) size++;
+    }
+    const weight = new Float32Array(size * dim);
+    weight.set(this.table.weight.dataSync() as Float32Array);
+    ids.forEach((id, i) => weight.set(rows.subarray(i * dim, (i + 1) * dim), id * dim));
+    const device = this.table.weight.device;
+    this.replaceModule(
+      'table',
+      new Embedding(size, dim, { weight: tensor(weight, { shape: [size, dim], device }), frozen: true, paddingIdx: 0 }),
+    );
   }
 
   /** Every item's representation [numItems + 1, hidden] (row 0 is padding). */

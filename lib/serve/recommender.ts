@@ -4,12 +4,13 @@
 // event loop keeps serving while a batch runs.
 import { noGrad } from '../autograd.js';
 import type { SavedModelConfig } from '../models/factory.js';
-import { leftPad, type SequenceRecommender } from '../models/recommender-model.js';
+import { leftPad, type ItemTextEncoder, type SequenceRecommender } from '../models/recommender-model.js';
 import { scoreTopk } from '../ops/topk.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
+import type { NewItem } from './servable.js';
 import { MicroBatcher, type BatchingStats } from './batcher.js';
-import { loadRecommenderModel } from './kinds.js';
+import { loadRecommenderModel, servableKindLoader } from './kinds.js';
 import {
   RequestError,
   type ModelInfo,
@@ -44,8 +45,10 @@ interface Call {
 export class Recommender implements ServableModel {
   private readonly itemIndex = new Map<string, number>();
   private readonly popularOrder: number[];
-  /** Item representations, computed once: the model is frozen while it serves. */
-  private readonly itemTable: Tensor;
+  /** Item representations, computed once (and again when items are added): the model is frozen while it serves. */
+  private itemTable: Tensor;
+  /** addItems calls, one after another. */
+  private adding: Promise<unknown> = Promise.resolve();
   private readonly batcher: MicroBatcher<Call, Recommendation[]>;
   private closed = false;
 
@@ -53,6 +56,7 @@ export class Recommender implements ServableModel {
     readonly model: SequenceRecommender,
     readonly config: SavedModelConfig,
     batching: { maxBatch: number; maxWaitMs: number },
+    private readonly itemTextEncoder?: ItemTextEncoder,
   ) {
     const keys = config.dataset!.itemKeys;
     keys.forEach((key, id) => {
@@ -83,7 +87,26 @@ export class Recommender implements ServableModel {
     } catch (error) {
       throw new Error(`Recommender.load: ${(error as Error).message}`, { cause: error });
     }
-    return new Recommender(loaded.model, loaded.config, { maxBatch, maxWaitMs });
+    return new Recommender(loaded.model, loaded.config, { maxBatch, maxWaitMs }, loaded.itemTextEncoder);
+  }
+
+  /**
+   * Opens any servable folder: a kind with its own ServableModel (A-LLMRec's candidates + text)
+   * through its loader, every other through Recommender.load.
+   */
+  static async open(dir: string, options: RecommenderOptions = {}): Promise<ServableModel> {
+    let loader;
+    try {
+      loader = servableKindLoader(dir);
+    } catch (error) {
+      throw new Error(`Recommender.open: ${(error as Error).message}`, { cause: error });
+    }
+    if (!loader) return Recommender.load(dir, options);
+    return loader(dir, {
+      device: options.device ?? 'cpu',
+      maxBatch: options.maxBatch ?? 8,
+      maxWaitMs: options.maxWaitMs ?? 0,
+    });
   }
 
   /** Number of items the model knows. */
@@ -173,7 +196,7 @@ export class Recommender implements ServableModel {
       device: this.model.device,
       numItems: this.numItems,
       maxK: Math.min(1024, this.numItems),
-      features: { candidates: true, addItems: false, text: false },
+      features: { candidates: true, addItems: this.canAddItems, text: false },
     };
   }
 
@@ -254,10 +277,73 @@ export class Recommender implements ServableModel {
     }
   }
 
+  private get canAddItems(): boolean {
+    return this.itemTextEncoder !== undefined && this.model.items?.external === true;
+  }
+
+  /**
+   * Embeds items by title with the run's item encoder and makes them recommendable at once (and
+   * usable in histories). A known id gets its title and embedding replaced. Resolves with how
+   * many ids were new. Calls run one after another.
+   */
+  addItems(items: readonly NewItem[]): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('addItems: this Recommender is closed'));
+    if (!this.canAddItems)
+      return Promise.reject(
+        new Error(`addItems: a ${this.config.kind} model cannot embed new items from their titles`),
+      );
+    if (!Array.isArray(items) || items.length === 0)
+      return Promise.reject(new RequestError('items', 'addItems: items must be a non-empty array of { id, title }'));
+    const latest = new Map<string, string>();
+    for (const [i, item] of items.entries()) {
+      const id = (item as { id?: unknown } | null)?.id;
+      const title = (item as { title?: unknown } | null)?.title;
+      if ((typeof id !== 'string' && typeof id !== 'number') || String(id) === '')
+        return Promise.reject(
+          new RequestError('items', `addItems: items[${i}].id must be a non-empty string or number`),
+        );
+      if (typeof title !== 'string' || title.trim() === '')
+        return Promise.reject(new RequestError('items', `addItems: items[${i}].title must be a non-empty string`));
+      latest.set(String(id), title);
+    }
+    const run = this.adding.then(() => this.insertItems([...latest.keys()], [...latest.values()]));
+    this.adding = run.catch(() => undefined);
+    return run;
+  }
+
+  private async insertItems(keys: string[], titles: string[]): Promise<number> {
+    const rows = await this.itemTextEncoder!.embed(titles);
+    const dataset = this.config.dataset!;
+    let added = 0;
+    const ids = keys.map((key, i) => {
+      const known = this.itemIndex.get(key);
+      if (known !== undefined) {
+        dataset.titles[known] = titles[i]!;
+        return known;
+      }
+      const id = dataset.itemKeys.length;
+      dataset.itemKeys.push(key);
+      dataset.titles.push(titles[i]!);
+      dataset.popularity.push(0);
+      this.itemIndex.set(key, id);
+      this.popularOrder.push(id);
+      added++;
+      return id;
+    });
+    this.model.items!.setExternalRows(ids, rows);
+    (this.model.config as { numItems: number }).numItems = dataset.itemKeys.length - 1;
+    const previous = this.itemTable;
+    this.itemTable = keep(noGrad(() => this.model.itemEmbeddings()));
+    previous.dispose();
+    return added;
+  }
+
   /** Rejects new calls, waits for queued ones, and frees the model. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.adding;
     await this.batcher.drain();
+    this.itemTextEncoder?.close();
     this.itemTable.dispose(); // the table parameter itself when the model has its own (dispose is idempotent)
     this.model.dispose();
   }

@@ -43,6 +43,7 @@ export function setGradEnabled(enabled: boolean): boolean {
 
 /** Runs `fn` with recording off: no graph is built and nothing is saved for backward. */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new Error(`noGrad: 'fn' must be a function, got ${typeof fn}`);
   const previous = setGradEnabled(false);
   try {
     return fn();

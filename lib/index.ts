@@ -32,3 +32,5 @@ export * from './llm/model.js';
 export * from './llm/loader.js';
 export * from './llm/generate.js';
 export * from './llm/presets.js';
+export * from './llm/default-model.js';
+export * from './llm/embedder.js';

@@ -2,7 +2,7 @@
 // GRU4Rec and later models share all of it.
 import { Embedding, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import type { Tensor } from '../tensor.js';
+import { tensor, type Tensor } from '../tensor.js';
 
 /** A batch of left-padded sequences, row-major [rows × maxlen]; 0 is padding. */
 export interface SequenceBatch {
@@ -27,6 +27,45 @@ export interface SequenceRecommender extends Module {
   itemEmbeddings(): Tensor;
   /** Scores [rows, numItems + 1] of every item. */
   scoreAll(ids: Int32Array, rows: number): Tensor;
+  /** The item representations, when the model keeps them in an ItemEncoder (SASRec, GRU4Rec). */
+  readonly items?: ItemEncoder;
+}
+
+/**
+ * Embeds item texts into the space of a frozen external item table (LLM2Rec's encoder), so a
+ * served model can take items it never saw: `ItemEncoder.setExternalRows` puts the rows in.
+ */
+export interface ItemTextEncoder {
+  /** Width of each row (the table's externalDim). */
+  readonly dim: number;
+  /** Row-major [texts.length × dim]. */
+  embed(texts: readonly string[]): Promise<Float32Array>;
+  close(): void;
+}
+
+/**
+ * What makes a model unusable although its training "finished": parameters holding NaN or
+ * Infinity, or (weights finite but so large that scoring overflows) non-finite scores for a
+ * probe history. Undefined when the model is sound. One read-back of each parameter.
+ */
+export function divergedModel(model: SequenceRecommender): string | undefined {
+  const bad = model
+    .namedParameters()
+    .filter(([, p]) => p.dataSync().some((v) => !Number.isFinite(v)))
+    .map(([name]) => name);
+  if (bad.length > 0)
+    return `non-finite weights (NaN or Infinity) in ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}`;
+  const probe = new Int32Array(model.config.maxlen);
+  probe[probe.length - 1] = 1;
+  const scores = model.scoreAll(probe, 1);
+  try {
+    const values = scores.dataSync();
+    // Index 0 is the padding row, which some models mask with -Infinity.
+    if (values.subarray(1).some((v) => !Number.isFinite(v))) return 'non-finite scores (its weights overflow)';
+  } finally {
+    scores.dispose();
+  }
+  return undefined;
 }
 
 /** The last `maxlen` items of a history, left-padded with zeros, written into `out` at `row`. */
@@ -74,6 +113,34 @@ export class ItemEncoder extends Module {
 
   get external(): boolean {
     return this.namedChildren().some(([name]) => name === 'adapter');
+  }
+
+  /**
+   * Writes `rows` [ids.length, externalDim] of the frozen external table at item `ids`: an id up
+   * to the table's last row replaces that row, the others must continue it (last + 1, + 2, ...)
+   * and grow the table. The adapter is unchanged.
+   */
+  setExternalRows(ids: readonly number[], rows: Float32Array): void {
+    if (!this.external) throw new Error(`${this.model}: only an external item table takes new rows`);
+    const [count, dim] = this.table.weight.shape as [number, number];
+    if (rows.length !== ids.length * dim)
+      throw new Error(`${this.model}: ${ids.length} ids need ${ids.length * dim} values, got ${rows.length}`);
+    let size = count;
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 1 || id > size)
+        throw new Error(
+          `${this.model}: item id ${id} neither replaces a row (1..${size - 1}) nor continues the table (${size})`,
+        );
+      if (id === size) size++;
+    }
+    const weight = new Float32Array(size * dim);
+    weight.set(this.table.weight.dataSync() as Float32Array);
+    ids.forEach((id, i) => weight.set(rows.subarray(i * dim, (i + 1) * dim), id * dim));
+    const device = this.table.weight.device;
+    this.replaceModule(
+      'table',
+      new Embedding(size, dim, { weight: tensor(weight, { shape: [size, dim], device }), frozen: true, paddingIdx: 0 }),
+    );
   }
 
   /** Every item's representation [numItems + 1, hidden] (row 0 is padding). */

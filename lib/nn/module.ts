@@ -47,6 +47,16 @@ export class Module {
     return module;
   }
 
+  /** Swaps the registered submodule `name` for `module` (e.g. a table that grew) and disposes the old one. */
+  protected replaceModule<M extends Module>(name: string, module: M): M {
+    const old = this.#modules.get(name);
+    if (!old) throw new Error(`${this.constructor.name}: no submodule '${name}' to replace`);
+    if (!(module instanceof Module)) throw new Error(`${this.constructor.name}: '${name}' is not a Module`);
+    this.#modules.set(name, module);
+    if (old !== module) old.dispose();
+    return module;
+  }
+
   #claim(name: string, into: Map<string, unknown>): void {
     if (!/^[A-Za-z_][\w]*$/.test(name))
       throw new Error(`${this.constructor.name}: '${name}' is not a valid member name`);

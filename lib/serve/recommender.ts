@@ -4,12 +4,13 @@
 // event loop keeps serving while a batch runs.
 import { noGrad } from '../autograd.js';
 import type { SavedModelConfig } from '../models/factory.js';
-import { leftPad, type SequenceRecommender } from '../models/recommender-model.js';
+import { leftPad, type ItemTextEncoder, type SequenceRecommender } from '../models/recommender-model.js';
 import { scoreTopk } from '../ops/topk.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
+import type { NewItem } from './servable.js';
 import { MicroBatcher, type BatchingStats } from './batcher.js';
-import { loadRecommenderModel } from './kinds.js';
+import { loadRecommenderModel, servableKindLoader } from './kinds.js';
 import {
   RequestError,
   type ModelInfo,
@@ -28,6 +29,13 @@ export interface RecommenderOptions {
   maxWaitMs?: number;
 }
 
+/** A value as a message shows it. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
 interface Call {
   ids: number[];
   k: number;
@@ -37,8 +45,10 @@ interface Call {
 export class Recommender implements ServableModel {
   private readonly itemIndex = new Map<string, number>();
   private readonly popularOrder: number[];
-  /** Item representations, computed once: the model is frozen while it serves. */
-  private readonly itemTable: Tensor;
+  /** Item representations, computed once (and again when items are added): the model is frozen while it serves. */
+  private itemTable: Tensor;
+  /** addItems calls, one after another. */
+  private adding: Promise<unknown> = Promise.resolve();
   private readonly batcher: MicroBatcher<Call, Recommendation[]>;
   private closed = false;
 
@@ -46,6 +56,7 @@ export class Recommender implements ServableModel {
     readonly model: SequenceRecommender,
     readonly config: SavedModelConfig,
     batching: { maxBatch: number; maxWaitMs: number },
+    private readonly itemTextEncoder?: ItemTextEncoder,
   ) {
     const keys = config.dataset!.itemKeys;
     keys.forEach((key, id) => {
@@ -76,7 +87,26 @@ export class Recommender implements ServableModel {
     } catch (error) {
       throw new Error(`Recommender.load: ${(error as Error).message}`, { cause: error });
     }
-    return new Recommender(loaded.model, loaded.config, { maxBatch, maxWaitMs });
+    return new Recommender(loaded.model, loaded.config, { maxBatch, maxWaitMs }, loaded.itemTextEncoder);
+  }
+
+  /**
+   * Opens any servable folder: a kind with its own ServableModel (A-LLMRec's candidates + text)
+   * through its loader, every other through Recommender.load.
+   */
+  static async open(dir: string, options: RecommenderOptions = {}): Promise<ServableModel> {
+    let loader;
+    try {
+      loader = servableKindLoader(dir);
+    } catch (error) {
+      throw new Error(`Recommender.open: ${(error as Error).message}`, { cause: error });
+    }
+    if (!loader) return Recommender.load(dir, options);
+    return loader(dir, {
+      device: options.device ?? 'cpu',
+      maxBatch: options.maxBatch ?? 8,
+      maxWaitMs: options.maxWaitMs ?? 0,
+    });
   }
 
   /** Number of items the model knows. */
@@ -109,29 +139,55 @@ export class Recommender implements ServableModel {
    */
   recommend(history: readonly (string | number)[], options: RecommendOptions = {}): Promise<Recommendation[]> {
     if (this.closed) return Promise.reject(new Error('recommend: this Recommender is closed'));
-    if (!Array.isArray(history))
-      return Promise.reject(new RequestError('history', 'recommend: history must be an array of item ids'));
-    const k = options.k ?? 10;
-    if (!Number.isInteger(k) || k < 1 || k > Math.min(1024, this.numItems))
-      return Promise.reject(
-        new RequestError('k', `recommend: k must be an integer in 1..${Math.min(1024, this.numItems)}, got ${k}`),
-      );
-    let ids: number[];
-    let exclude: number[];
+    // Every refusal is a rejected promise, never a synchronous throw: callers await, not try.
+    let call: Call;
     try {
-      ids = this.resolveIds(history, options.unknownItems ?? 'ignore', 'history');
-      exclude = this.resolveIds(options.exclude ?? [], 'ignore', 'exclude');
-      // Ranking a candidate set is ranking the catalogue with everything else excluded.
-      if (options.candidates !== undefined) {
-        const allowed = new Set(this.resolveIds(options.candidates, options.unknownItems ?? 'ignore', 'candidates'));
-        for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
-      }
+      call = this.prepare(history, options);
     } catch (error) {
       return Promise.reject(error as Error);
     }
+    if (call.ids.length === 0) return Promise.resolve(this.popular(call.k, call.exclude));
+    return this.batcher.submit(call);
+  }
+
+  /** Checks a call's arguments (a RequestError naming the field) and resolves its ids. */
+  private prepare(history: readonly (string | number)[], options: RecommendOptions | undefined): Call {
+    const isIdList = (v: unknown) =>
+      Array.isArray(v) && v.every((id) => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)));
+    if (!isIdList(history))
+      throw new RequestError('history', 'recommend: history must be an array of item ids (strings or numbers)');
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw new RequestError('options', `recommend: options must be an object, got ${describe(options)}`);
+    const maxK = Math.min(1024, this.numItems);
+    const k = options.k ?? 10;
+    if (!Number.isInteger(k) || k < 1 || k > maxK)
+      throw new RequestError('k', `recommend: k must be an integer in 1..${maxK}, got ${describe(k)}`);
+    const policy = options.unknownItems ?? 'ignore';
+    if (policy !== 'ignore' && policy !== 'error')
+      throw new RequestError(
+        'unknownItems',
+        `recommend: unknownItems must be 'ignore' or 'error', got ${describe(policy)}`,
+      );
+    for (const field of ['exclude', 'candidates'] as const)
+      if (options[field] !== undefined && !isIdList(options[field]))
+        throw new RequestError(
+          field,
+          `recommend: ${field} must be an array of item ids, got ${describe(options[field])}`,
+        );
+    if (options.excludeHistory !== undefined && typeof options.excludeHistory !== 'boolean')
+      throw new RequestError(
+        'excludeHistory',
+        `recommend: excludeHistory must be true or false, got ${describe(options.excludeHistory)}`,
+      );
+    const ids = this.resolveIds(history, policy, 'history');
+    let exclude = this.resolveIds(options.exclude ?? [], 'ignore', 'exclude');
+    // Ranking a candidate set is ranking the catalogue with everything else excluded.
+    if (options.candidates !== undefined) {
+      const allowed = new Set(this.resolveIds(options.candidates, policy, 'candidates'));
+      for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
+    }
     if (options.excludeHistory ?? true) exclude = [...exclude, ...ids];
-    if (ids.length === 0) return Promise.resolve(this.popular(k, exclude));
-    return this.batcher.submit({ ids, k, exclude });
+    return { ids, k, exclude };
   }
 
   info(): ModelInfo {
@@ -140,7 +196,7 @@ export class Recommender implements ServableModel {
       device: this.model.device,
       numItems: this.numItems,
       maxK: Math.min(1024, this.numItems),
-      features: { candidates: true, addItems: false, text: false },
+      features: { candidates: true, addItems: this.canAddItems, text: false },
     };
   }
 
@@ -199,6 +255,13 @@ export class Recommender implements ServableModel {
     );
     try {
       const [scores, items] = await Promise.all([values.data(), indices.data()]);
+      // Load refuses non-finite weights, but a finite model can still overflow on some history:
+      // an answer ranked by NaN is arbitrary, so it is an error, never a result.
+      const bad = scores.findIndex((v) => Number.isNaN(v));
+      if (bad >= 0)
+        throw new Error(
+          `recommend: the model scored an item NaN for history ${batch[Math.floor(bad / k)]!.ids.length} items long; its weights or this input overflow`,
+        );
       return batch.map((p, r) => {
         const out: Recommendation[] = [];
         for (let j = 0; j < p.k; j++) {
@@ -214,10 +277,73 @@ export class Recommender implements ServableModel {
     }
   }
 
+  private get canAddItems(): boolean {
+    return this.itemTextEncoder !== undefined && this.model.items?.external === true;
+  }
+
+  /**
+   * Embeds items by title with the run's item encoder and makes them recommendable at once (and
+   * usable in histories). A known id gets its title and embedding replaced. Resolves with how
+   * many ids were new. Calls run one after another.
+   */
+  addItems(items: readonly NewItem[]): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('addItems: this Recommender is closed'));
+    if (!this.canAddItems)
+      return Promise.reject(
+        new Error(`addItems: a ${this.config.kind} model cannot embed new items from their titles`),
+      );
+    if (!Array.isArray(items) || items.length === 0)
+      return Promise.reject(new RequestError('items', 'addItems: items must be a non-empty array of { id, title }'));
+    const latest = new Map<string, string>();
+    for (const [i, item] of items.entries()) {
+      const id = (item as { id?: unknown } | null)?.id;
+      const title = (item as { title?: unknown } | null)?.title;
+      if ((typeof id !== 'string' && typeof id !== 'number') || String(id) === '')
+        return Promise.reject(
+          new RequestError('items', `addItems: items[${i}].id must be a non-empty string or number`),
+        );
+      if (typeof title !== 'string' || title.trim() === '')
+        return Promise.reject(new RequestError('items', `addItems: items[${i}].title must be a non-empty string`));
+      latest.set(String(id), title);
+    }
+    const run = this.adding.then(() => this.insertItems([...latest.keys()], [...latest.values()]));
+    this.adding = run.catch(() => undefined);
+    return run;
+  }
+
+  private async insertItems(keys: string[], titles: string[]): Promise<number> {
+    const rows = await this.itemTextEncoder!.embed(titles);
+    const dataset = this.config.dataset!;
+    let added = 0;
+    const ids = keys.map((key, i) => {
+      const known = this.itemIndex.get(key);
+      if (known !== undefined) {
+        dataset.titles[known] = titles[i]!;
+        return known;
+      }
+      const id = dataset.itemKeys.length;
+      dataset.itemKeys.push(key);
+      dataset.titles.push(titles[i]!);
+      dataset.popularity.push(0);
+      this.itemIndex.set(key, id);
+      this.popularOrder.push(id);
+      added++;
+      return id;
+    });
+    this.model.items!.setExternalRows(ids, rows);
+    (this.model.config as { numItems: number }).numItems = dataset.itemKeys.length - 1;
+    const previous = this.itemTable;
+    this.itemTable = keep(noGrad(() => this.model.itemEmbeddings()));
+    previous.dispose();
+    return added;
+  }
+
   /** Rejects new calls, waits for queued ones, and frees the model. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.adding;
     await this.batcher.drain();
+    this.itemTextEncoder?.close();
     this.itemTable.dispose(); // the table parameter itself when the model has its own (dispose is idempotent)
     this.model.dispose();
   }

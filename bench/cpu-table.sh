@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 out=${2:-bench/results/cpu-table-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 ours="$out/llmrec.jsonl"
 theirs="$out/torch.jsonl"
 : >"$ours"
@@ -40,7 +41,7 @@ for round in $(seq "$rounds"); do
     # shellcheck disable=SC2086
     node dist/bench/run.js --quick $ours_filters --out "$ours" >/dev/null
     # shellcheck disable=SC2086
-    (cd bench/torch && "$python" "$script" --quick $theirs_filters --out "../../$theirs" >/dev/null)
+    (cd bench/torch && "$python" "$script" --quick $theirs_filters --out "$theirs" >/dev/null)
   done
 done
 node dist/bench/run.js --quick autograd/overhead --out "$ours" >/dev/null

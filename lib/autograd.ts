@@ -19,6 +19,8 @@ export class GradNode {
     public saved: Tensor[],
     readonly backward: BackwardFn,
     readonly numOutputs: number,
+    /** The backward returns new tensors that share no storage with its gradient outputs. */
+    readonly freshGradients = false,
   ) {}
 
   release(): void {
@@ -56,6 +58,14 @@ export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boole
   return gradEnabled && inputs.some((t) => t?.requiresGrad === true);
 }
 
+export interface RecordOptions {
+  /**
+   * The backward writes every gradient it returns into a new buffer (no pass-through, no view of
+   * a gradient output), so backward() can lend it the caller's gradient instead of a copy.
+   */
+  freshGradients?: boolean;
+}
+
 /**
  * Records an op for backward. Does nothing (and saves nothing) unless recording is on and some
  * input requires a gradient. `saved` tensors are shared, not copied: the op's inputs and outputs
@@ -67,6 +77,7 @@ export function record(
   outputs: readonly Tensor[],
   backward: BackwardFn,
   saved: readonly Tensor[] = [],
+  options: RecordOptions = {},
 ): void {
   if (!needsGrad(inputs)) return;
   const node = new GradNode(
@@ -75,6 +86,7 @@ export function record(
     saved.map((t) => t.share()),
     backward,
     outputs.length,
+    options.freshGradients ?? false,
   );
   outputs.forEach((output, index) => output.attachGradNode(node, index));
 }
@@ -131,8 +143,11 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
     }
     const pending = new Map<GradNode, (Tensor | null)[]>();
     const rootGrads: (Tensor | null)[] = new Array<Tensor | null>(rootNode.numOutputs).fill(null);
-    // A copy: gradients are accumulated in place, and the caller's tensor must not change.
-    rootGrads[root.gradOutputIndex] = gradient.clone();
+    // Gradients are accumulated in place, and the caller's tensor must not change: it is copied,
+    // unless the root's backward only reads it (freshGradients; nothing accumulates into the
+    // root's slots, which run first), so such an op pays no clone.
+    const lent = rootNode.freshGradients ? gradient : null;
+    rootGrads[root.gradOutputIndex] = lent ?? gradient.clone();
     pending.set(rootNode, rootGrads);
 
     for (const node of topologicalOrder(rootNode)) {
@@ -154,11 +169,11 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
       const handedOut = new Set<Tensor>();
       const owned = gradInputs.map((g) => {
         if (g === null) return null;
-        if (handedOut.has(g)) return g.clone();
+        if (handedOut.has(g) || g === lent) return g.clone();
         handedOut.add(g);
         return g;
       });
-      for (const g of gradOutputs) if (g !== null && !handedOut.has(g)) g.dispose();
+      for (const g of gradOutputs) if (g !== null && g !== lent && !handedOut.has(g)) g.dispose();
       node.inputs.forEach((input, i) => {
         const grad = owned[i] ?? null;
         if (input === null || grad === null) {

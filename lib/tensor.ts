@@ -260,6 +260,7 @@ export class Tensor implements Trackable {
 
   /** Broadcasts to `shape` (numpy rules) as a new tensor; the gradient sums back. */
   expand(shape: readonly number[]): Tensor {
+    if (!Array.isArray(shape)) throw new Error(`expand: 'shape' must be an array of sizes, got ${kindOf(shape)}`);
     const out = new Tensor(native.expand(this.#handle, [...shape]));
     const inputShape = [...this.shape];
     record('expand', [this], [out], ([g]) => [sumToShape(g!, inputShape)]);
@@ -270,7 +271,7 @@ export class Tensor implements Trackable {
 
   add(other: Tensor | number): Tensor {
     if (typeof other === 'number') return this.affine(1, other);
-    const out = new Tensor(native.binary('add', this.#handle, other.#handle));
+    const out = new Tensor(native.binary('add', this.#handle, operand('add', other).#handle));
     const [sa, sb] = [[...this.shape], [...other.shape]];
     record('add', [this, other], [out], ([g]) => [sumToShape(g!, sa), sumToShape(g!, sb)]);
     return out;
@@ -278,7 +279,7 @@ export class Tensor implements Trackable {
 
   sub(other: Tensor | number): Tensor {
     if (typeof other === 'number') return this.affine(1, -other);
-    const out = new Tensor(native.binary('sub', this.#handle, other.#handle));
+    const out = new Tensor(native.binary('sub', this.#handle, operand('sub', other).#handle));
     const [sa, sb] = [[...this.shape], [...other.shape]];
     record('sub', [this, other], [out], ([g]) => [sumToShape(g!, sa), sumToShape(g!.neg(), sb)]);
     return out;
@@ -286,7 +287,7 @@ export class Tensor implements Trackable {
 
   mul(other: Tensor | number): Tensor {
     if (typeof other === 'number') return this.affine(other, 0);
-    const out = new Tensor(native.binary('mul', this.#handle, other.#handle));
+    const out = new Tensor(native.binary('mul', this.#handle, operand('mul', other).#handle));
     const [sa, sb] = [[...this.shape], [...other.shape]];
     record('mul', [this, other], [out], ([g], [a, b]) => [reduceProduct(g!, b!, sa), reduceProduct(g!, a!, sb)], [
       this,
@@ -297,7 +298,7 @@ export class Tensor implements Trackable {
 
   div(other: Tensor | number): Tensor {
     if (typeof other === 'number') return this.affine(1 / other, 0);
-    const out = new Tensor(native.binary('div', this.#handle, other.#handle));
+    const out = new Tensor(native.binary('div', this.#handle, operand('div', other).#handle));
     const [sa, sb] = [[...this.shape], [...other.shape]];
     record(
       'div',
@@ -316,12 +317,20 @@ export class Tensor implements Trackable {
 
   /** Elementwise maximum with broadcasting (not differentiable). */
   maximum(other: Tensor): Tensor {
-    return this.nonDifferentiable('maximum', new Tensor(native.binary('maximum', this.#handle, other.#handle)), other);
+    return this.nonDifferentiable(
+      'maximum',
+      new Tensor(native.binary('maximum', this.#handle, operand('maximum', other, false).#handle)),
+      other,
+    );
   }
 
   /** Elementwise minimum with broadcasting (not differentiable). */
   minimum(other: Tensor): Tensor {
-    return this.nonDifferentiable('minimum', new Tensor(native.binary('minimum', this.#handle, other.#handle)), other);
+    return this.nonDifferentiable(
+      'minimum',
+      new Tensor(native.binary('minimum', this.#handle, operand('minimum', other, false).#handle)),
+      other,
+    );
   }
 
   /** alpha * x + beta, in one pass. */
@@ -619,6 +628,23 @@ export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
 
 export function onesLike(t: Tensor, options: TensorOptions = {}): Tensor {
   return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
+}
+
+/** What a value is, for messages about an argument of the wrong kind. */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Tensor) return 'a Tensor';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  if (typeof value === 'string') return `the string '${value.slice(0, 40)}'`;
+  return `${typeof value} ${String(value)}`;
+}
+
+/** The other operand of a binary method: a Tensor (numbers are handled before), else an Error naming it. */
+function operand(op: string, other: unknown, orNumber = true): Tensor {
+  if (!(other instanceof Tensor))
+    throw new Error(`${op}: 'other' must be a Tensor${orNumber ? ' or a number' : ''}, got ${kindOf(other)}`);
+  return other;
 }
 
 /** 0, 1, ..., n-1 (or start..end by step). */

@@ -1,6 +1,6 @@
 // A small typed argument parser: each command declares its options once, and gets parsing,
 // validation and --help from that declaration.
-import { closeMatches } from '../pipelines/config.js';
+import { closeMatches, parseDecimal } from '../pipelines/config.js';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean';
 
@@ -55,13 +55,14 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number |
       if (raw === 'false' || raw === '0') return false;
       throw new UsageError(`--${name} takes true or false, got '${raw}'`);
     case 'number': {
-      const value = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} takes a number, got '${raw}'`);
+      const value = parseDecimal(raw);
+      if (!Number.isFinite(value)) throw new UsageError(`--${name} takes a number, got '${raw}'`);
       return value;
     }
     case 'integer': {
-      const value = Number(raw);
-      if (!Number.isSafeInteger(value)) throw new UsageError(`--${name} takes an integer, got '${raw}'`);
+      const value = parseDecimal(raw);
+      if (!/^[+-]?\d+$/.test(raw) || !Number.isSafeInteger(value))
+        throw new UsageError(`--${name} takes an integer, got '${raw}'`);
       return value;
     }
     case 'string':

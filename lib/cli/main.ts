@@ -2,8 +2,9 @@
 // The llmrec command line. Each command lives in lib/cli/commands/ and declares its options;
 // each registered pipeline adds `llmrec <pipeline> <stage|all|command>` (lib/cli/pipeline.ts).
 // This file only dispatches.
+import { closeMatches } from '../pipelines/config.js';
 import { pipelines } from '../pipelines/index.js';
-import { formatHelp, parseOptions, type Command } from './args.js';
+import { formatHelp, parseOptions, UsageError, type Command } from './args.js';
 import { dataCommand } from './commands/data.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
@@ -18,7 +19,7 @@ import { isUsageError, pipelineCommand, type CommandGroup } from './pipeline.js'
 const program = 'llmrec';
 
 // Register new commands here.
-const commands: (Command | CommandGroup)[] = [
+export const commands: (Command | CommandGroup)[] = [
   demoCommand as Command,
   trainCommand as Command,
   evalCommand as Command,
@@ -53,7 +54,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    console.error(`${program}: unknown command '${name}'\n\n${usage()}`);
+    const close = closeMatches(
+      name,
+      commands.map((c) => c.name),
+    );
+    console.error(
+      `${program}: unknown command '${name}'${close.length ? `; did you mean ${close.join(' or ')}?` : ''}\n` +
+        `Run '${program} --help' for the list of commands.`,
+    );
     return 2;
   }
   const help = () => (isGroup(command) ? command.help(rest) : formatHelp(program, command));
@@ -65,12 +73,21 @@ export async function main(argv: string[]): Promise<number> {
     if (isGroup(command)) await command.run(rest);
     else {
       const { options, positionals, given } = parseOptions(command.options, rest);
+      // A command that declares no positional arguments takes none: a stray word is a mistake
+      // (a flag without its dashes, a second model...), never something to ignore.
+      if (!command.positionals && positionals.length > 0)
+        throw new UsageError(`takes no positional arguments; unexpected: ${positionals.join(' ')}`);
       await command.run(options, positionals, given);
     }
     return 0;
   } catch (error) {
     if (isUsageError(error)) {
-      console.error(`${program} ${command.name}: ${(error as Error).message}\n\n${help()}`);
+      // The message and where help is; the whole help text would bury the message.
+      const sub = isGroup(command) && rest[0] && !rest[0].startsWith('-') ? ` ${rest[0]}` : '';
+      console.error(
+        `${program} ${command.name}: ${(error as Error).message}\n` +
+          `Run '${program} ${command.name}${sub} --help' for its usage and options.`,
+      );
       return 2;
     }
     console.error(`${program} ${command.name}: ${error instanceof Error ? error.message : String(error)}`);

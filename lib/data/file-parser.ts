@@ -53,8 +53,12 @@ export async function parseFile(
   if (!existsSync(file)) throw new Error(`data: no such file: ${file}`);
   if (statSync(file).isDirectory()) throw new Error(`data: ${file} is a folder where a file was expected`);
   reports.report.files.push(file);
+  let textLines = 0;
   const splitter = new LineSplitter(
-    parser.line,
+    (text, line) => {
+      if (text !== '') textLines++;
+      parser.line(text, line);
+    },
     (line, bytes) =>
       parse.latin1Fallback
         ? parser.line(bytes.toString('latin1'), line)
@@ -72,6 +76,14 @@ export async function parseFile(
     }
     reports.report.sourceErrors.push(error);
   }
+  // Not one non-blank line was text: binary data, or a compressed file under a plain name. Said so here,
+  // rather than as the parser's "is empty (no header)", which would send the user looking for a
+  // missing header in a file that has bytes.
+  if (textLines === 0 && splitter.lines > 0 && !parse.latin1Fallback)
+    throw new Error(
+      `data: ${file} is not text: none of its ${splitter.lines.toLocaleString('en-US')} lines is valid UTF-8 ` +
+        `(binary data, or a compressed file without its .gz/.br/.xz extension?)`,
+    );
   parser.end();
   if (parser.fatal) throw new Error(parser.fatal);
 }

@@ -221,6 +221,19 @@ export function candidateSets(split: SequenceSplit, options: CandidateOptions): 
   return { users, candidates, width, targetIndex };
 }
 
+/**
+ * How many negatives a sampled evaluation can draw for every user: `wanted` (SASRec's 99), or
+ * fewer on a catalogue too small for it, where some user has seen all but a few items.
+ */
+export function sampledNegatives(split: SequenceSplit, wanted = 99): number {
+  const dataset = split.dataset;
+  const marks = new ItemMarks(dataset.numItems);
+  let fewest = wanted;
+  for (let u = 1; u <= dataset.numUsers; u++)
+    fewest = Math.min(fewest, dataset.numItems - distinctCount(dataset.sequence(u), marks));
+  return Math.max(0, fewest);
+}
+
 /** `count` distinct evaluation users (those with a test target), drawn by seed, ascending. */
 export function fewShotUsers(split: SequenceSplit, count: number, seed: number): Int32Array {
   const pool = split.evaluationUsers();

@@ -190,12 +190,16 @@ export function configToJson(config: CausalLMConfig): Record<string, unknown> {
     json.mlp_bias = config.mlpBias;
   }
   if (config.ropeScaling) {
+    // rope_type, and the legacy `type` that transformers before 4.43 reads. Both, as transformers
+    // 4.43 itself saves a legacy config (its LlamaConfig copies type into rope_type); 4.43.4 then
+    // logs "Unrecognized keys in rope_scaling: {'type'}", a harmless warning.
     const s = config.ropeScaling;
     json.rope_scaling =
       s.ropeType === 'linear'
-        ? { rope_type: 'linear', factor: s.factor }
+        ? { rope_type: 'linear', type: 'linear', factor: s.factor }
         : {
             rope_type: 'llama3',
+            type: 'llama3',
             factor: s.factor,
             low_freq_factor: s.lowFreqFactor,
             high_freq_factor: s.highFreqFactor,
@@ -207,6 +211,30 @@ export function configToJson(config: CausalLMConfig): Record<string, unknown> {
     json.eos_token_id = config.eosTokenIds.length === 1 ? config.eosTokenIds[0] : config.eosTokenIds;
   if (config.padTokenId !== null) json.pad_token_id = config.padTokenId;
   return json;
+}
+
+/** Keys HF's configs declare as floats: JSON.stringify writes 8.0 as 8, and transformers warns on an integer rope factor. */
+const FLOAT_KEYS = new Set([
+  'rms_norm_eps',
+  'rope_theta',
+  'initializer_range',
+  'attention_dropout',
+  'factor',
+  'low_freq_factor',
+  'high_freq_factor',
+]);
+
+/**
+ * config.json's text: configToJson pretty-printed with the float keys written as floats (8.0), as
+ * transformers writes them (it warns on an integer rope factor).
+ */
+export function configJsonText(config: CausalLMConfig): string {
+  const text = JSON.stringify(configToJson(config), null, 2);
+  return (
+    text.replace(/^(\s*"(\w+)": )(-?\d+)(,?)$/gm, (line, head: string, key: string, value: string, comma: string) =>
+      FLOAT_KEYS.has(key) ? `${head}${value}.0${comma}` : line,
+    ) + '\n'
+  );
 }
 
 /**

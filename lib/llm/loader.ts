@@ -8,7 +8,7 @@ import { noGrad } from '../autograd.js';
 import { SafetensorsFile, saveSafetensorsSync } from '../io/safetensors.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { tensor, Tensor } from '../tensor.js';
-import { configToJson, parseConfig, type CausalLMConfig } from './config.js';
+import { configJsonText, parseConfig, type CausalLMConfig } from './config.js';
 import { CausalLM } from './model.js';
 
 export interface LoadOptions {
@@ -114,9 +114,7 @@ export function saveCausalLM(dir: string, model: CausalLM, options: SaveOptions 
   fs.mkdirSync(dir, { recursive: true });
   const dtype = options.dtype ?? (model.config.torchDtype === 'float32' ? 'f32' : 'bf16');
   const config: CausalLMConfig = { ...model.config, torchDtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };
-  writeFileAtomicSync(path.join(dir, 'config.json'), [
-    Buffer.from(JSON.stringify(configToJson(config), null, 2) + '\n'),
-  ]);
+  writeFileAtomicSync(path.join(dir, 'config.json'), [Buffer.from(configJsonText(config))]);
   const named = model.namedParameters();
   const bytesOf = (t: Tensor): number => t.size * (dtype === 'bf16' ? 2 : 4);
   const shards: [string, Tensor][][] = [[]];

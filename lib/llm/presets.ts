@@ -1,10 +1,11 @@
-// Named model shapes: tiny and small for tests, demos and CPU benchmarks; qwen2-0.5b for GPU
-// benchmarks only (its weights are random, never a substitute for the real checkpoint).
+// Named model shapes: tiny and small for tests, demos and CPU benchmarks; mini for the shipped
+// default model (the shape that trains well in about half an hour on two CPU cores); qwen2-0.5b for
+// GPU benchmarks only (its weights are random, never a substitute for the real checkpoint).
 import type { CausalLMConfig } from './config.js';
 
-export type PresetName = 'tiny' | 'small' | 'qwen2-0.5b';
+export type PresetName = 'tiny' | 'mini' | 'small' | 'qwen2-0.5b';
 
-export const PRESET_NAMES: readonly PresetName[] = ['tiny', 'small', 'qwen2-0.5b'];
+export const PRESET_NAMES: readonly PresetName[] = ['tiny', 'mini', 'small', 'qwen2-0.5b'];
 
 const QWEN2_DEFAULTS = {
   modelType: 'qwen2',
@@ -32,6 +33,16 @@ export function presetConfig(name: PresetName, vocabSize?: number): CausalLMConf
       intermediateSize: 172,
       vocab: 1024,
       ctx: 2048,
+      tie: true,
+    },
+    mini: {
+      hiddenSize: 128,
+      numHiddenLayers: 4,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      intermediateSize: 352,
+      vocab: 8192,
+      ctx: 512,
       tie: true,
     },
     small: {

@@ -1,6 +1,6 @@
 // The popularity baseline: every user gets the items bought most often in training.
 import type { SequenceSplit } from '../data/dataset.js';
-import { candidateSets } from '../data/sampler.js';
+import { candidateSets, sampledNegatives } from '../data/sampler.js';
 import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../eval/metrics.js';
 
 /** Training interactions per item id (index 0 is 0). */
@@ -10,7 +10,7 @@ export function trainingPopularity(split: SequenceSplit): Float32Array {
   return counts;
 }
 
-/** The popularity baseline under SASRec's 1+99 protocol or full ranking. */
+/** The popularity baseline under SASRec's 1+99 protocol (fewer on a small catalogue) or full ranking. */
 export function evaluatePopularity(
   split: SequenceSplit,
   stage: 'valid' | 'test',
@@ -19,7 +19,7 @@ export function evaluatePopularity(
 ): RankingMetrics {
   const popularity = trainingPopularity(split);
   if (protocol === 'sampled') {
-    const sets = candidateSets(split, { stage, negatives: 99, seed });
+    const sets = candidateSets(split, { stage, negatives: sampledNegatives(split), seed });
     const scores = Float32Array.from(sets.candidates, (item) => popularity[item]!);
     return sampledMetrics(scores, sets.users.length, { targetIndex: sets.targetIndex });
   }

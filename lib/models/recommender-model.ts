@@ -43,6 +43,31 @@ export interface ItemTextEncoder {
   close(): void;
 }
 
+/**
+ * What makes a model unusable although its training "finished": parameters holding NaN or
+ * Infinity, or (weights finite but so large that scoring overflows) non-finite scores for a
+ * probe history. Undefined when the model is sound. One read-back of each parameter.
+ */
+export function divergedModel(model: SequenceRecommender): string | undefined {
+  const bad = model
+    .namedParameters()
+    .filter(([, p]) => p.dataSync().some((v) => !Number.isFinite(v)))
+    .map(([name]) => name);
+  if (bad.length > 0)
+    return `non-finite weights (NaN or Infinity) in ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}`;
+  const probe = new Int32Array(model.config.maxlen);
+  probe[probe.length - 1] = 1;
+  const scores = model.scoreAll(probe, 1);
+  try {
+    const values = scores.dataSync();
+    // Index 0 is the padding row, which some models mask with -Infinity.
+    if (values.subarray(1).some((v) => !Number.isFinite(v))) return 'non-finite scores (its weights overflow)';
+  } finally {
+    scores.dispose();
+  }
+  return undefined;
+}
+
 /** The last `maxlen` items of a history, left-padded with zeros, written into `out` at `row`. */
 export function leftPad(history: ArrayLike<number>, maxlen: number, out: Int32Array, row: number): void {
   const take = Math.min(history.length, maxlen);

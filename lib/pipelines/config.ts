@@ -192,12 +192,20 @@ function unknownKeyMessage(
   return `${where}unknown key ${show(key)}${close.length ? `; did you mean ${close.map(show).join(' or ')}?` : ''} (valid keys: ${valid.map(show).join(', ')})`;
 }
 
+/**
+ * A decimal number as written on a command line, or NaN: Number() alone would also take '' and
+ * ' ' (as 0), '0x10' and '0b1'.
+ */
+export function parseDecimal(raw: string): number {
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw) ? Number(raw) : NaN;
+}
+
 /** A value from the command line (a string for lists) as the schema's type, or an Error naming the flag. */
 function fromFlag(key: string, spec: KeySpec, raw: unknown): unknown {
   let value = raw;
   if (spec.type === 'list' && typeof raw === 'string') {
     const parts = raw.split(',').map((s) => s.trim());
-    value = spec.of === 'string' ? parts : parts.map((s) => (s === '' ? NaN : Number(s)));
+    value = spec.of === 'string' ? parts : parts.map(parseDecimal);
   }
   const bad = problemWith(spec, value);
   if (bad) throw new ConfigError(`--${flagName(key)} ${bad}`);

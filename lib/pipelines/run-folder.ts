@@ -15,6 +15,7 @@ import * as path from 'node:path';
 
 import { buildInfo } from '../device.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
+import { removeStaleTemporaries } from '../train/checkpoint.js';
 import type { Digest, FileDigest } from './digest.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -38,6 +39,11 @@ export interface StageRecord {
   seconds?: number;
   /** Why it failed. */
   error?: string;
+  /**
+   * While a rerun is running or after it failed: the record of the stage's last done run, whose
+   * outputs stay on disk until a rerun succeeds (a diverged retrain leaves the good model usable).
+   */
+  lastDone?: StageRecord;
 }
 
 export interface RunManifest {
@@ -95,13 +101,13 @@ function processAlive(pid: number): boolean {
 }
 
 // The temporaries of lib/io/atomic.ts (`.name.<pid>.<hex>.tmp`) and of checkpoint saves
-// (`.name.tmp-<hex>`, `.name.old-<hex>`): only these are ever removed, and only inside the
-// folders of a run's own stages.
+// (`.name.tmp-<hex>`, `.name.old-<hex>`, see removeStaleTemporaries): only these are ever
+// removed, and only inside the folders of a run's own stages.
 const fileTemporary = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/;
-const dirTemporary = /^\..+\.(tmp|old)-[0-9A-Za-z]+$/;
 
 function removeTemporaries(dir: string): string[] {
-  const removed: string[] = [];
+  // Directory temporaries first: an interrupted re-save is moved back into place, not deleted.
+  const removed = removeStaleTemporaries(dir);
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -112,9 +118,6 @@ function removeTemporaries(dir: string): string[] {
     const full = path.join(dir, entry.name);
     if (entry.isFile() && fileTemporary.test(entry.name)) {
       fs.rmSync(full, { force: true });
-      removed.push(full);
-    } else if (entry.isDirectory() && dirTemporary.test(entry.name)) {
-      fs.rmSync(full, { recursive: true, force: true });
       removed.push(full);
     } else if (entry.isDirectory()) {
       removed.push(...removeTemporaries(full));

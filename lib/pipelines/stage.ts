@@ -183,12 +183,15 @@ async function runInSession<C, R>(
   // A fresh run must not mix its checkpoints with an earlier run's (the folder is llmrec's own).
   if (!resume && run.stage(stage.name)) fs.rmSync(checkpoints, { recursive: true, force: true });
   const started = new Date();
+  const previous = run.stage(stage.name);
+  const lastDone = previous?.status === 'done' ? previous : previous?.lastDone;
   const record: StageRecord = {
     status: 'running',
     config,
     inputs: inputs ?? (await stageInputs(pipeline.config, config, stage as Stage<unknown>, run)),
     outputs: {},
     started: started.toISOString(),
+    ...(lastDone ? { lastDone: { ...lastDone, lastDone: undefined } } : {}),
   };
   run.setStage(stage.name, record);
   const finish = () => {
@@ -227,7 +230,14 @@ async function runInSession<C, R>(
     });
     throw error;
   }
-  run.setStage(stage.name, { ...record, status: 'done', outputs, metrics: outcome.metrics, ...finish() });
+  run.setStage(stage.name, {
+    ...record,
+    status: 'done',
+    outputs,
+    metrics: outcome.metrics,
+    ...finish(),
+    lastDone: undefined,
+  });
   return outcome;
 }
 

@@ -1,9 +1,11 @@
 export { Recommender, type RecommenderOptions } from './recommender.js';
 export {
   registerRecommenderKind,
+  registerServableKind,
   recommenderKindOf,
   type RecommenderKindLoader,
   type LoadedRecommenderModel,
+  type ServableKindLoader,
 } from './kinds.js';
 export {
   RequestError,

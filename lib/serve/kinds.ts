@@ -9,7 +9,9 @@ import type { ItemTextEncoder, SequenceRecommender } from '../models/recommender
 import { modelNames } from '../models/registry.js';
 import { readRunManifest } from '../pipelines/run-folder.js';
 import { loadLLM2RecRun } from '../pipelines/llm2rec/serving.js';
+import { ALLMRecRecommender } from '../pipelines/a-llmrec/serving.js';
 import { loadSavedSequenceModel, loadSeqrecRun } from '../pipelines/seqrec/serving.js';
+import type { ServableModel } from './servable.js';
 
 /** What a Recommender serves: a model that scores every item, and the item vocabulary. */
 export interface LoadedRecommenderModel {
@@ -27,6 +29,29 @@ const kinds = new Map<string, RecommenderKindLoader>();
 export function registerRecommenderKind(kind: string, loader: RecommenderKindLoader): void {
   if (kinds.has(kind)) throw new Error(`registerRecommenderKind: '${kind}' is already registered`);
   kinds.set(kind, loader);
+}
+
+/**
+ * A kind that serves through its own ServableModel rather than Recommender's score-every-item
+ * path (e.g. one that generates text); `Recommender.open` and `llmrec serve` use it.
+ */
+export type ServableKindLoader = (
+  dir: string,
+  options: { device: string; maxBatch: number; maxWaitMs: number },
+) => Promise<ServableModel>;
+
+const servableKinds = new Map<string, ServableKindLoader>();
+
+/** Makes `Recommender.open` (and `llmrec serve`) serve folders of `kind` through `loader`. */
+export function registerServableKind(kind: string, loader: ServableKindLoader): void {
+  if (kinds.has(kind) || servableKinds.has(kind))
+    throw new Error(`registerServableKind: '${kind}' is already registered`);
+  servableKinds.set(kind, loader);
+}
+
+/** The loader of a servable kind, or undefined when the folder's kind is served by Recommender. */
+export function servableKindLoader(dir: string): ServableKindLoader | undefined {
+  return servableKinds.get(recommenderKindOf(dir));
 }
 
 /** The kind of the folder `dir`, or an Error that says what a servable folder holds. */
@@ -54,7 +79,9 @@ export function loadRecommenderModel(dir: string, options: { device: string }): 
   const loader = kinds.get(kind);
   if (!loader)
     throw new Error(
-      `${dir} holds a '${kind}' run, which llmrec cannot serve (it serves: ${[...kinds.keys()].join(', ')})`,
+      servableKinds.has(kind)
+        ? `${dir} holds a '${kind}' run, which does not score every item; open it with Recommender.open`
+        : `${dir} holds a '${kind}' run, which llmrec cannot serve (it serves: ${[...kinds.keys(), ...servableKinds.keys()].join(', ')})`,
     );
   return loader(dir, options);
 }
@@ -63,3 +90,4 @@ registerRecommenderKind('seqrec', (dir, { device }) => loadSeqrecRun(dir, device
 for (const model of modelNames())
   registerRecommenderKind(model, (dir, { device }) => loadSavedSequenceModel(dir, device));
 registerRecommenderKind('llm2rec', (dir, { device }) => loadLLM2RecRun(dir, device));
+registerServableKind('a-llmrec', (dir, options) => ALLMRecRecommender.load(dir, options));

@@ -10,7 +10,7 @@ import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import type { NewItem } from './servable.js';
 import { MicroBatcher, type BatchingStats } from './batcher.js';
-import { loadRecommenderModel } from './kinds.js';
+import { loadRecommenderModel, servableKindLoader } from './kinds.js';
 import {
   RequestError,
   type ModelInfo,
@@ -27,6 +27,13 @@ export interface RecommenderOptions {
   maxBatch?: number;
   /** How long a call may wait for others to share its forward pass, in ms (default 0: only calls of the same tick). */
   maxWaitMs?: number;
+}
+
+/** A value as a message shows it. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
 }
 
 interface Call {
@@ -83,6 +90,25 @@ export class Recommender implements ServableModel {
     return new Recommender(loaded.model, loaded.config, { maxBatch, maxWaitMs }, loaded.itemTextEncoder);
   }
 
+  /**
+   * Opens any servable folder: a kind with its own ServableModel (A-LLMRec's candidates + text)
+   * through its loader, every other through Recommender.load.
+   */
+  static async open(dir: string, options: RecommenderOptions = {}): Promise<ServableModel> {
+    let loader;
+    try {
+      loader = servableKindLoader(dir);
+    } catch (error) {
+      throw new Error(`Recommender.open: ${(error as Error).message}`, { cause: error });
+    }
+    if (!loader) return Recommender.load(dir, options);
+    return loader(dir, {
+      device: options.device ?? 'cpu',
+      maxBatch: options.maxBatch ?? 8,
+      maxWaitMs: options.maxWaitMs ?? 0,
+    });
+  }
+
   /** Number of items the model knows. */
   get numItems(): number {
     return this.model.config.numItems;
@@ -113,29 +139,55 @@ export class Recommender implements ServableModel {
    */
   recommend(history: readonly (string | number)[], options: RecommendOptions = {}): Promise<Recommendation[]> {
     if (this.closed) return Promise.reject(new Error('recommend: this Recommender is closed'));
-    if (!Array.isArray(history))
-      return Promise.reject(new RequestError('history', 'recommend: history must be an array of item ids'));
-    const k = options.k ?? 10;
-    if (!Number.isInteger(k) || k < 1 || k > Math.min(1024, this.numItems))
-      return Promise.reject(
-        new RequestError('k', `recommend: k must be an integer in 1..${Math.min(1024, this.numItems)}, got ${k}`),
-      );
-    let ids: number[];
-    let exclude: number[];
+    // Every refusal is a rejected promise, never a synchronous throw: callers await, not try.
+    let call: Call;
     try {
-      ids = this.resolveIds(history, options.unknownItems ?? 'ignore', 'history');
-      exclude = this.resolveIds(options.exclude ?? [], 'ignore', 'exclude');
-      // Ranking a candidate set is ranking the catalogue with everything else excluded.
-      if (options.candidates !== undefined) {
-        const allowed = new Set(this.resolveIds(options.candidates, options.unknownItems ?? 'ignore', 'candidates'));
-        for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
-      }
+      call = this.prepare(history, options);
     } catch (error) {
       return Promise.reject(error as Error);
     }
+    if (call.ids.length === 0) return Promise.resolve(this.popular(call.k, call.exclude));
+    return this.batcher.submit(call);
+  }
+
+  /** Checks a call's arguments (a RequestError naming the field) and resolves its ids. */
+  private prepare(history: readonly (string | number)[], options: RecommendOptions | undefined): Call {
+    const isIdList = (v: unknown) =>
+      Array.isArray(v) && v.every((id) => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)));
+    if (!isIdList(history))
+      throw new RequestError('history', 'recommend: history must be an array of item ids (strings or numbers)');
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw new RequestError('options', `recommend: options must be an object, got ${describe(options)}`);
+    const maxK = Math.min(1024, this.numItems);
+    const k = options.k ?? 10;
+    if (!Number.isInteger(k) || k < 1 || k > maxK)
+      throw new RequestError('k', `recommend: k must be an integer in 1..${maxK}, got ${describe(k)}`);
+    const policy = options.unknownItems ?? 'ignore';
+    if (policy !== 'ignore' && policy !== 'error')
+      throw new RequestError(
+        'unknownItems',
+        `recommend: unknownItems must be 'ignore' or 'error', got ${describe(policy)}`,
+      );
+    for (const field of ['exclude', 'candidates'] as const)
+      if (options[field] !== undefined && !isIdList(options[field]))
+        throw new RequestError(
+          field,
+          `recommend: ${field} must be an array of item ids, got ${describe(options[field])}`,
+        );
+    if (options.excludeHistory !== undefined && typeof options.excludeHistory !== 'boolean')
+      throw new RequestError(
+        'excludeHistory',
+        `recommend: excludeHistory must be true or false, got ${describe(options.excludeHistory)}`,
+      );
+    const ids = this.resolveIds(history, policy, 'history');
+    let exclude = this.resolveIds(options.exclude ?? [], 'ignore', 'exclude');
+    // Ranking a candidate set is ranking the catalogue with everything else excluded.
+    if (options.candidates !== undefined) {
+      const allowed = new Set(this.resolveIds(options.candidates, policy, 'candidates'));
+      for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
+    }
     if (options.excludeHistory ?? true) exclude = [...exclude, ...ids];
-    if (ids.length === 0) return Promise.resolve(this.popular(k, exclude));
-    return this.batcher.submit({ ids, k, exclude });
+    return { ids, k, exclude };
   }
 
   info(): ModelInfo {
@@ -203,6 +255,13 @@ export class Recommender implements ServableModel {
     );
     try {
       const [scores, items] = await Promise.all([values.data(), indices.data()]);
+      // Load refuses non-finite weights, but a finite model can still overflow on some history:
+      // an answer ranked by NaN is arbitrary, so it is an error, never a result.
+      const bad = scores.findIndex((v) => Number.isNaN(v));
+      if (bad >= 0)
+        throw new Error(
+          `recommend: the model scored an item NaN for history ${batch[Math.floor(bad / k)]!.ids.length} items long; its weights or this input overflow`,
+        );
       return batch.map((p, r) => {
         const out: Recommendation[] = [];
         for (let j = 0; j < p.k; j++) {

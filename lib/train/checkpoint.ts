@@ -69,8 +69,41 @@ function writeModelFiles(dir: string, model: Module, config: Record<string, unkn
   writeFileAtomicSync(path.join(dir, 'config.json'), [Buffer.from(`${JSON.stringify(config, null, 2)}\n`)]);
 }
 
+// What writeDirectoryAtomically leaves behind when the process is killed mid-save.
+const saveTemporary = /^\.(.+)\.(tmp|old)-[0-9A-Za-z]+$/;
+
+/**
+ * Cleans up after saves killed before they finished, which would otherwise pile up one directory
+ * per kill: a `.step-N.tmp-*` (a save never renamed into place) is removed; a `.step-N.old-*`
+ * holds the previous `step-N` moved aside for a re-save of the same name, so when the kill came
+ * before the new one took its place it is moved back (it may be the checkpoint latest.json names),
+ * and otherwise removed. A checkpoint root has one writer at a time (the trainer; a run folder's
+ * lock keeps other processes out), so none of them belongs to a save in progress.
+ */
+export function removeStaleTemporaries(root: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = saveTemporary.exec(name);
+    if (!match) continue;
+    const full = path.join(root, name);
+    const target = path.join(root, match[1]!);
+    if (match[2] === 'old' && fs.existsSync(path.join(full, 'old')) && !fs.existsSync(target))
+      fs.renameSync(path.join(full, 'old'), target);
+    fs.rmSync(full, { recursive: true, force: true });
+    removed.push(full);
+  }
+  return removed;
+}
+
 /** Writes `<root>/<name>/` and then points `<root>/latest.json` at it. Returns the directory. */
 export function saveCheckpoint(root: string, name: string, payload: CheckpointPayload): string {
+  removeStaleTemporaries(root);
   const target = path.join(root, name);
   writeDirectoryAtomically(target, (dir) => {
     writeModelFiles(dir, payload.model, payload.config ?? {});
@@ -92,6 +125,7 @@ export function saveCheckpoint(root: string, name: string, payload: CheckpointPa
 
 /** The directory `latest.json` points at, or null when there is no complete checkpoint. */
 export function latestCheckpoint(root: string): string | null {
+  removeStaleTemporaries(root);
   const pointer = path.join(root, LATEST);
   if (!fs.existsSync(pointer)) return null;
   let name: unknown;

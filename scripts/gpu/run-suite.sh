@@ -19,6 +19,7 @@ mkdir -p build/Release
 cp .gpu/addon/llmrec.node build/Release/
 cp .gpu/addon/llmrec-build.json build/
 mocha="node node_modules/mocha/bin/mocha.js"
+spec="dist/test/**/*.test.js" # quoted: mocha expands it (bash would not recurse)
 skip_host_only='style|memory stays flat|worker_threads'
 phase=${1:-all}
 
@@ -27,12 +28,12 @@ node dist/lib/cli/main.js info | tee "$out/info.txt"
 
 if [ "$phase" = all ] || [ "$phase" = test ]; then
   echo "== CUDA test suite"
-  LLMREC_TEST_DEVICES=cuda $mocha --invert --grep "$skip_host_only" 2>&1 | tee "$out/test-cuda.log" | tail -n 40
+  LLMREC_TEST_DEVICES=cuda $mocha "$spec" --invert --grep "$skip_host_only" 2>&1 | tee "$out/test-cuda.log" | tail -n 40
 fi
 if [ "$phase" = all ] || [ "$phase" = sanitize ]; then
   echo "== compute-sanitizer memcheck"
   LLMREC_TEST_DEVICES=cuda compute-sanitizer --tool memcheck --print-limit 20 \
-    $mocha --invert --grep "$skip_host_only" 2>&1 | tee "$out/sanitizer.log" | tail -n 30
+    $mocha "$spec" --invert --grep "$skip_host_only" 2>&1 | tee "$out/sanitizer.log" | tail -n 30
 fi
 if [ "$phase" = all ] || [ "$phase" = bench ]; then
   echo "== benchmarks"

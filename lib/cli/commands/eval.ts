@@ -1,4 +1,5 @@
 // llmrec eval: test metrics of a saved model on its dataset.
+import { sampledNegatives } from '../../data/sampler.js';
 import { evaluateFullRanking, evaluateSampled, flatten } from '../../pipelines/seqrec/index.js';
 import { Recommender } from '../../serve/recommender.js';
 import { defineCommand, UsageError } from '../args.js';
@@ -28,7 +29,10 @@ export const evalCommand = defineCommand({
         );
       const split = dataset.split();
       const stage = options.stage as 'valid' | 'test';
-      const sampled = flatten(evaluateSampled(rec.model, split, stage, { seed: options.seed }));
+      const negatives = sampledNegatives(split);
+      if (negatives < 99)
+        console.error(`${dataset.name}: too few items for 1+99 sampled candidates; ranking 1+${negatives} instead`);
+      const sampled = flatten(evaluateSampled(rec.model, split, stage, { seed: options.seed, negatives }));
       const full = flatten(
         evaluateFullRanking(rec.model, split, stage, { excludeHistory: options['exclude-history'] }),
       );
@@ -37,7 +41,11 @@ export const evalCommand = defineCommand({
         formatTable(
           ['protocol', ...ks.flatMap((k) => [`hr@${k}`, `ndcg@${k}`]), 'mrr'],
           [
-            ['1+99 sampled', ...ks.flatMap((k) => [sampled[`hr@${k}`]!, sampled[`ndcg@${k}`]!]), sampled.mrr!],
+            [
+              `1+${negatives} sampled`,
+              ...ks.flatMap((k) => [sampled[`hr@${k}`]!, sampled[`ndcg@${k}`]!]),
+              sampled.mrr!,
+            ],
             ['full ranking', ...ks.flatMap((k) => [full[`hr@${k}`]!, full[`ndcg@${k}`]!]), full.mrr!],
           ],
         ),

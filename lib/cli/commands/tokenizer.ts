@@ -24,6 +24,7 @@ export const tokenizerCommand = defineCommand({
       throw new UsageError(`expected an action (${actions.join(' or ')}), got ${action ?? 'none'}`);
     }
     if (action === 'train') {
+      if (rest.length > 0) throw new UsageError(`train takes no text; unexpected: ${rest.join(' ')}`);
       if (!options.out) throw new UsageError('train needs --out DIR');
       const { dataset } = await loadDefaultDataset();
       const titles = dataset.titles.filter((title) => title.length > 0);

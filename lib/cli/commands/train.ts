@@ -46,10 +46,10 @@ export const trainCommand = defineCommand({
       progress: () => defaultSink(kind),
     };
     const { result } = await runStage(seqrecPipeline, trainStage, run);
-    const { runs, sampled, full, popularity } = result!;
+    const { runs, sampled, full, popularity, negatives } = result!;
     console.log(
       formatTable(
-        ['model', ...reported.map((m) => `${m} (1+99)`), 'recall@10 (full)', 'ndcg@10 (full)', 'epoch s'],
+        ['model', ...reported.map((m) => `${m} (1+${negatives})`), 'recall@10 (full)', 'ndcg@10 (full)', 'epoch s'],
         [
           [
             kind,
@@ -79,7 +79,7 @@ export const trainCommand = defineCommand({
         [
           { name: 'training loss', points: history.map((h) => [h.epoch + 1, h.loss] as const) },
           {
-            name: 'validation NDCG@10 (1+99)',
+            name: `validation NDCG@10 (1+${negatives})`,
             points: history.flatMap((h) => (h.metrics ? [[h.epoch + 1, h.metrics['ndcg@10']!] as const] : [])),
           },
         ],

@@ -2,7 +2,7 @@
 // sampled candidates (SASRec's protocol) and full ranking over every item (LLM2Rec's).
 import { noGrad } from '../../autograd.js';
 import type { SequenceSplit } from '../../data/dataset.js';
-import { candidateSets, type Stage } from '../../data/sampler.js';
+import { candidateSets, sampledNegatives, type Stage } from '../../data/sampler.js';
 import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
 import { leftPad, type SequenceRecommender } from '../../models/recommender-model.js';
 import { embedding } from '../../ops/embedding.js';
@@ -36,6 +36,7 @@ export interface EvalOptions {
   /** Users per forward pass (default 512). */
   chunk?: number;
   seed?: number;
+  /** Negatives per sampled candidate set (default 99, fewer on a catalogue too small: see sampledNegatives). */
   negatives?: number;
   /** Leave the user's history out of the full ranking (default false, as LLM2Rec). */
   excludeHistory?: boolean;
@@ -48,7 +49,8 @@ export function evaluateSampled(
   stage: 'valid' | 'test',
   options: EvalOptions = {},
 ): RankingMetrics {
-  const sets = candidateSets(split, { stage, negatives: options.negatives ?? 99, seed: options.seed ?? 0 });
+  const negatives = options.negatives ?? sampledNegatives(split);
+  const sets = candidateSets(split, { stage, negatives, seed: options.seed ?? 0 });
   const rows = sets.users.length;
   const chunk = options.chunk ?? 512;
   const scores = new Float32Array(rows * sets.width);

@@ -1,13 +1,15 @@
 // The seqrec pipeline's one stage, `train`: build the model from the model registry, fit it,
-// select by validation, test it (1+99 sampled and full ranking) for each seed, and save the
+// select by validation, test it (1+99 sampled, fewer on a small catalogue, and full ranking) for each seed, and save the
 // first seed's model as `<run>/train/model.safetensors` + `config.json` beside `results.json`.
 import * as path from 'node:path';
 
 import type { SequenceSplit } from '../../data/dataset.js';
+import { sampledNegatives } from '../../data/sampler.js';
 import { aggregateSeeds, type MeanStd } from '../../eval/report.js';
 import { saveTrainedModel } from '../../models/factory.js';
 import { evaluatePopularity } from '../../models/popularity.js';
-import type { SequenceRecommender } from '../../models/recommender-model.js';
+import { divergedModel, type SequenceRecommender } from '../../models/recommender-model.js';
+import { noGrad } from '../../autograd.js';
 import { modelEntry } from '../../models/registry.js';
 import { manualSeed } from '../../tensor.js';
 import { silentSink, type ProgressSink } from '../../train/progress.js';
@@ -77,8 +79,11 @@ export async function trainAndTest(split: SequenceSplit, o: TrainRunOptions): Pr
       resume: o.resume,
       progress: o.progress ?? silentSink,
     });
-    if (result.stopReason === 'non-finite')
-      throw new Error(`${o.model} diverged (${result.nonFinite}); nothing was saved: try a lower --lr`);
+    // The trainer stops at a non-finite loss or gradient; the last update can still leave
+    // non-finite (or overflowing) weights behind a finite loss, so the model itself is checked.
+    const diverged =
+      result.stopReason === 'non-finite' ? result.nonFinite : noGrad(() => divergedModel(model as SequenceRecommender));
+    if (diverged) throw new Error(`${o.model} diverged (${diverged}); nothing was saved: try a lower --lr`);
     const seconds = (Date.now() - started) / 1000;
     return {
       model,
@@ -106,6 +111,8 @@ export interface SeedRun extends Omit<TrainRunResult, 'model'> {
 export interface TrainStageResult {
   model: string;
   dataset: string;
+  /** Negatives per sampled candidate set: 99, fewer on a catalogue too small for 1+99. */
+  negatives: number;
   seeds: number;
   runs: SeedRun[];
   /** Test metrics, mean ± std over seeds. */
@@ -123,6 +130,12 @@ export const trainStage = defineStage<SeqrecConfig, TrainStageResult>({
     const { dataset } = await ctx.dataset();
     // The source's own split when it has one (a sequence split), else leave-one-out.
     const split = dataset.split();
+    const negatives = sampledNegatives(split);
+    if (negatives < 99)
+      ctx.log(
+        `${dataset.name}: ${dataset.numItems} items are too few for 1+99 sampled candidates; ` +
+          `the sampled metrics rank 1+${negatives} instead (not comparable with 1+99 figures)`,
+      );
     const runs: SeedRun[] = [];
     for (let s = 0; s < c.seeds; s++) {
       const seed = ctx.seed + s;
@@ -154,6 +167,7 @@ export const trainStage = defineStage<SeqrecConfig, TrainStageResult>({
     const result: TrainStageResult = {
       model: c.model,
       dataset: dataset.name,
+      negatives,
       seeds: c.seeds,
       runs,
       sampled: aggregateSeeds(runs.map((r) => r.sampled)),

@@ -19,7 +19,7 @@ import {
   reloadSchema,
 } from './schemas.js';
 
-/** How the server opens a run folder; `Recommender.load` serves every kind it knows. */
+/** How the server opens a run folder; `Recommender.open` serves every kind it knows. */
 export type ModelLoader = (
   dir: string,
   options: { device: string; maxBatch: number; maxWaitMs: number },
@@ -157,7 +157,7 @@ export class RecommendationServer {
     this.requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
     const bodyLimit = (this.bodyLimit = positiveInteger(options.bodyLimit ?? 1 << 20, 'bodyLimit'));
     this.retryAfter = String(positiveInteger(options.retryAfterSeconds ?? 1, 'retryAfterSeconds'));
-    const load: ModelLoader = options.load ?? ((dir, o) => Recommender.load(dir, o));
+    const load: ModelLoader = options.load ?? ((dir, o) => Recommender.open(dir, o));
 
     this.metrics = new ServerMetrics(() => this.slots.values());
     for (const { name, dir } of options.models)

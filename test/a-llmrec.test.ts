@@ -1,0 +1,503 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import {
+  CausalLM,
+  manualSeed,
+  noGrad,
+  pipelines,
+  presetConfig,
+  Recommender,
+  saveCausalLM,
+  tensor,
+  trainByteLevelBpe,
+  type GeneratedRecommendation,
+  type Tensor,
+} from '../lib/index.js';
+import { loadSafetensors } from '../lib/io/safetensors.js';
+
+const { aLLMRec } = pipelines;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixture = path.resolve(here, '..', '..', 'test', 'fixtures', 'data', 'formats', 'recbole');
+
+function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `llmrec-${prefix}-`));
+}
+
+/** A random-weight tiny Qwen2 with a byte-level BPE tokenizer trained on `texts`. */
+export function makeTinyLm(dir: string, texts: readonly string[], seed = 0): void {
+  const tokenizer = trainByteLevelBpe(texts, { vocabSize: 384 });
+  tokenizer.save(dir);
+  const config = { ...presetConfig('tiny', tokenizer.vocabSize), eosTokenIds: [tokenizer.eosTokenId!] };
+  const model = new CausalLM(config, { seed });
+  try {
+    saveCausalLM(dir, model);
+  } finally {
+    model.dispose();
+  }
+}
+
+const fixtureTitles = () =>
+  fs
+    .readFileSync(path.join(fixture, 'Retail.item'), 'utf-8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split('\t')[1] ?? '');
+
+// ---------------------------------------------------------------------------------------------
+// float64 reference of stage 1's loss, from the modules' weights
+
+type Matrix = number[][];
+const rowsOf = (t: Tensor): Matrix => {
+  const data = [...t.dataSync()];
+  const [r, c] = [t.shape[0]!, t.shape.length > 1 ? t.shape[1]! : 1];
+  return Array.from({ length: r }, (_, i) => data.slice(i * c, (i + 1) * c));
+};
+const vectorOf = (t: Tensor): number[] => [...t.dataSync()];
+const affine = (x: Matrix, w: Matrix, b: number[]) =>
+  x.map((row) => w.map((wr, o) => wr.reduce((s, v, i) => s + v * row[i]!, b[o]!)));
+const sigmoid = (x: Matrix) => x.map((row) => row.map((v) => 1 / (1 + Math.exp(-v))));
+const mse = (a: Matrix, b: Matrix) => {
+  let s = 0;
+  let n = 0;
+  a.forEach((row, i) => row.forEach((v, j) => ((s += (v - b[i]![j]!) ** 2), n++)));
+  return s / n;
+};
+const bce = (logits: number[], target: number) =>
+  logits.reduce((s, x) => s + Math.max(x, 0) - x * target + Math.log1p(Math.exp(-Math.abs(x))), 0) / logits.length;
+
+function referenceTerms(aligner: InstanceType<typeof aLLMRec.ItemTextAligner>, batch: Record<string, Matrix>) {
+  const ae = (m: InstanceType<typeof aLLMRec.Autoencoder>, x: Matrix) => {
+    const latent = sigmoid(affine(x, rowsOf(m.fc1.weight), vectorOf(m.fc1.bias!)));
+    return { latent, recon: affine(latent, rowsOf(m.fc2.weight), vectorOf(m.fc2.bias!)) };
+  };
+  const pos = ae(aligner.item, batch.positiveItem!);
+  const neg = ae(aligner.item, batch.negativeItem!);
+  const posText = ae(aligner.text, batch.positiveText!);
+  const negText = ae(aligner.text, batch.negativeText!);
+  const score = (recon: Matrix) =>
+    recon.map((row, r) => row.reduce((s, v, j) => s + v * batch.user![r]![j]!, 0) / row.length);
+  const rec = bce(score(pos.recon), 1) + bce(score(neg.recon), 0);
+  const matching = mse(pos.latent, posText.latent) + mse(neg.latent, negText.latent);
+  const itemRecon = mse(pos.recon, batch.positiveItem!) + mse(neg.recon, batch.negativeItem!);
+  const textRecon = mse(posText.recon, batch.positiveText!) + mse(negText.recon, batch.negativeText!);
+  return { rec, matching, itemRecon, textRecon, total: rec + matching + 0.5 * itemRecon + 0.2 * textRecon };
+}
+
+describe('A-LLMRec stage 1 loss', () => {
+  it('matches a float64 reference term by term (L_rec, L_matching, both reconstructions, the total)', () => {
+    manualSeed(7);
+    const aligner = new aLLMRec.ItemTextAligner(6, 5, 4);
+    const draw = (rows: number, cols: number, scale: number): Matrix =>
+      Array.from({ length: rows }, () => Array.from({ length: cols }, () => (Math.random() * 2 - 1) * scale));
+    const host = {
+      user: draw(3, 6, 2),
+      positiveItem: draw(3, 6, 1.5),
+      negativeItem: draw(3, 6, 1.5),
+      positiveText: draw(3, 5, 1),
+      negativeText: draw(3, 5, 1),
+    };
+    const batch = Object.fromEntries(
+      Object.entries(host).map(([k, m]) => [
+        k,
+        tensor(Float32Array.from(m.flat()), { shape: [m.length, m[0]!.length] }),
+      ]),
+    ) as unknown as Parameters<typeof aLLMRec.alignmentLoss>[1];
+    const terms = noGrad(() => aLLMRec.alignmentLoss(aligner, batch, { itemRecon: 0.5, textRecon: 0.2 }));
+    const reference = referenceTerms(aligner, host);
+    for (const key of ['rec', 'matching', 'itemRecon', 'textRecon', 'total'] as const) {
+      const got = terms[key].item();
+      expect(Math.abs(got - reference[key]) / Math.abs(reference[key]), key).to.be.below(1e-5);
+    }
+    aligner.dispose();
+  });
+
+  it('sends gradients to both autoencoders but not into the frozen inputs', () => {
+    manualSeed(1);
+    const aligner = new aLLMRec.ItemTextAligner(4, 3, 2);
+    const t = (rows: number, cols: number) =>
+      tensor(
+        Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i + rows)),
+        { shape: [rows, cols] },
+      );
+    const loss = aLLMRec.alignmentLoss(
+      aligner,
+      { user: t(2, 4), positiveItem: t(2, 4), negativeItem: t(2, 4), positiveText: t(2, 3), negativeText: t(2, 3) },
+      { itemRecon: 0.5, textRecon: 0.2 },
+    );
+    loss.total.backward();
+    for (const [name, p] of aligner.namedParameters()) expect(p.grad, name).to.not.equal(null);
+    aligner.dispose();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The stages on a tiny dataset with a tiny LM
+
+describe('A-LLMRec pipeline: cf and align', function () {
+  this.timeout(600_000);
+  let lmDir: string;
+  const base = () =>
+    pipelines.resolveConfig(aLLMRec.aLLMRecConfig, {
+      values: { data: fixture, kcore: 2, lm: lmDir, cfEpochs: 2, alignEpochs: 2, alignBatchSize: 8 },
+    });
+
+  before(() => {
+    lmDir = tempDir('allmrec-lm');
+    makeTinyLm(lmDir, fixtureTitles());
+  });
+  after(() => fs.rmSync(lmDir, { recursive: true, force: true }));
+
+  it('trains cf then align, records both in the manifest with finite loss terms', async () => {
+    const dir = tempDir('allmrec-run');
+    try {
+      const config = base();
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir, config });
+      const outcome = await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config });
+      const terms = (outcome.metrics as { terms: Record<string, number> }).terms;
+      for (const key of ['rec', 'matching', 'itemRecon', 'textRecon', 'total'])
+        expect(terms[key]).to.be.a('number').and.satisfy(Number.isFinite);
+      const manifest = pipelines.readRunManifest(dir)!;
+      expect(manifest.stages.cf!.status).to.equal('done');
+      expect(manifest.stages.align!.status).to.equal('done');
+      const text = loadSafetensors(path.join(dir, 'align', aLLMRec.TEXT_EMBEDDINGS_FILE)).get('text')!;
+      expect(text.shape).to.deep.equal([147, 64]); // 146 items + padding, the tiny LM's width
+      expect([...text.dataSync().subarray(0, 64)].every((v) => v === 0)).to.equal(true);
+      text.dispose();
+      const { aligner, textTable } = aLLMRec.loadAlignStage(path.join(dir, 'align'), 'cpu');
+      expect(aligner.latentDim).to.equal(128);
+      aligner.dispose();
+      textTable.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('resumes align exactly: 1 epoch then --resume to 2 equals 2 epochs straight', async () => {
+    const straight = tempDir('allmrec-straight');
+    const resumed = tempDir('allmrec-resumed');
+    try {
+      const config = base();
+      for (const dir of [straight, resumed]) await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: straight, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', {
+        dir: resumed,
+        config: { ...config, alignEpochs: 1 },
+      });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config, resume: true });
+      const a = loadSafetensors(path.join(straight, 'align', 'model.safetensors'));
+      const b = loadSafetensors(path.join(resumed, 'align', 'model.safetensors'));
+      expect([...a.keys()].sort()).to.deep.equal([...b.keys()].sort());
+      for (const [name, t] of a) expect([...t.dataSync()], name).to.deep.equal([...b.get(name)!.dataSync()]);
+      for (const t of [...a.values(), ...b.values()]) t.dispose();
+    } finally {
+      fs.rmSync(straight, { recursive: true, force: true });
+      fs.rmSync(resumed, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses bad inputs with messages that name them, leaving finished stages alone', async () => {
+    const dir = tempDir('allmrec-bad');
+    try {
+      const config = base();
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config }),
+        /needs stage 'cf' done first/,
+      );
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', {
+          dir,
+          config: { ...config, cf: path.join(dir, 'nowhere') },
+        }),
+        /nowhere does not exist/,
+      );
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir, config });
+      const cfDigest = pipelines.readRunManifest(dir)!.stages.cf!.outputs;
+      const noTokenizer = tempDir('allmrec-notok');
+      fs.copyFileSync(path.join(lmDir, 'config.json'), path.join(noTokenizer, 'config.json'));
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config: { ...config, lm: noTokenizer } }),
+        /has no tokenizer.json/,
+      );
+      if (!fs.existsSync(path.resolve(here, '..', '..', 'data', 'models')))
+        await expectReject(
+          pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir, config: { ...config, lm: '' } }),
+          /the default language model .* is not built .*lm pretrain/,
+        );
+      fs.rmSync(noTokenizer, { recursive: true, force: true });
+      const manifest = pipelines.readRunManifest(dir)!;
+      expect(manifest.stages.align!.status).to.equal('failed');
+      expect(manifest.stages.cf!.outputs).to.deep.equal(cfDigest);
+      // A SASRec of another vocabulary is refused by --cf.
+      const other = tempDir('allmrec-other');
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir: other, config: { ...config, kcore: 1 } });
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', {
+          dir: tempDir('allmrec-take'),
+          config: { ...config, cf: other },
+        }),
+        /another item vocabulary \(180 items, this dataset has 146\)/,
+      );
+      fs.rmSync(other, { recursive: true, force: true });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
+  this.timeout(600_000);
+  let lmDir: string;
+  let runDir: string;
+  const base = () =>
+    pipelines.resolveConfig(aLLMRec.aLLMRecConfig, {
+      values: {
+        data: fixture,
+        kcore: 2,
+        lm: lmDir,
+        cfEpochs: 2,
+        alignEpochs: 1,
+        alignBatchSize: 8,
+        trainUsers: 12,
+        generateEpochs: 2,
+        evalUsers: 10,
+        maxNewTokens: 8,
+      },
+    });
+
+  before(async () => {
+    lmDir = tempDir('allmrec-lm2');
+    makeTinyLm(lmDir, fixtureTitles(), 3);
+    runDir = tempDir('allmrec-all');
+    await pipelines.runAll(aLLMRec.aLLMRecPipeline, { dir: runDir, config: base() });
+  });
+  after(() => {
+    fs.rmSync(lmDir, { recursive: true, force: true });
+    fs.rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it('runs every stage and reports Hit@1 of each method per test group, in [0, 1]', () => {
+    const manifest = pipelines.readRunManifest(runDir)!;
+    for (const stage of ['cf', 'align', 'generate', 'eval'])
+      expect(manifest.stages[stage]!.status, stage).to.equal('done');
+    const result = JSON.parse(fs.readFileSync(path.join(runDir, 'eval', 'results.json'), 'utf-8')) as aLLMRecEval;
+    expect(result.candidates).to.equal(20);
+    const all = result.groups.all!;
+    expect(all.users).to.equal(10);
+    for (const value of [...Object.values(all.hit), all.validRate]) expect(value).to.be.within(0, 1);
+    for (const sample of result.samples) {
+      expect(sample.candidates).to.have.length(20);
+      expect(sample.candidates).to.include(sample.target);
+      expect(sample.candidates).to.include(sample.constrained);
+      expect(sample.candidates).to.include(sample.sasrec);
+    }
+  });
+
+  it('constrained decoding always answers one of the candidates, also for prefixes and quoted titles', async () => {
+    const config = base();
+    const { dataset } = await pipelines.loadConfiguredDataset(config);
+    const split = dataset.split();
+    const models = await aLLMRec.loadStageTwo(
+      config,
+      (s) => path.join(runDir, s),
+      'cpu',
+      path.join(runDir, 'generate'),
+    );
+    try {
+      // Titles that are prefixes of others, and one with a double quote (made a single quote).
+      const titles = models.context.titles as string[];
+      const saved = [titles[1]!, titles[2]!, titles[3]!];
+      titles[1] = 'Tea';
+      titles[2] = 'Tea Set';
+      titles[3] = aLLMRec.promptTitle('Children\'s "Tea" Set', 'x');
+      expect(titles[3]).to.equal("Children's 'Tea' Set");
+      const rows = Array.from({ length: 12 }, (_, r) => {
+        const candidates = Int32Array.from({ length: 20 }, (_, j) => 1 + ((r * 7 + j * 3) % dataset.numItems));
+        candidates[0] = 1;
+        candidates[1] = 2;
+        candidates[2] = 3;
+        return { history: split.train(1 + (r % dataset.numUsers)), candidates, target: candidates[r % 20]! };
+      });
+      for (const softTokens of [true, false]) {
+        const chosen = aLLMRec.constrainedAnswers(models, rows, softTokens);
+        expect(chosen).to.have.length(rows.length);
+        for (const index of chosen) expect(index).to.be.a('number').and.within(0, 19);
+      }
+      saved.forEach((title, i) => (titles[i + 1] = title));
+    } finally {
+      models.dispose();
+    }
+  });
+
+  it("serves the run folder: candidates ranked with the LM's choice first, and its text; calls batched", async () => {
+    const rec = await Recommender.open(runDir);
+    try {
+      const info = rec.info();
+      expect(info.kind).to.equal('a-llmrec');
+      expect(info.features).to.deep.equal({ candidates: true, addItems: false, text: true });
+      const keys = (
+        JSON.parse(fs.readFileSync(path.join(runDir, 'cf', 'config.json'), 'utf-8')) as {
+          dataset: { itemKeys: string[] };
+        }
+      ).dataset.itemKeys;
+      const candidates = keys.slice(1, 21);
+      const answers = (await Promise.all([
+        rec.recommend([keys[30]!, keys[31]!], { candidates }),
+        rec.recommend([keys[40]!], { candidates, k: 3 }),
+        rec.recommend([keys[50]!, 'no-such-item']),
+      ])) as GeneratedRecommendation[];
+      expect(answers[0]!.items.map((r) => r.item).sort()).to.deep.equal([...candidates].sort());
+      expect(answers[1]!.items).to.have.length(3);
+      expect(answers[2]!.items).to.have.length(20); // the SASRec's top 20 as candidates
+      for (const a of answers) {
+        expect(a.text).to.be.a('string');
+        for (const r of a.items) expect(r.score).to.satisfy(Number.isFinite);
+      }
+      await expectReject(rec.recommend([]), /needs at least one known item in the history/);
+      await expectReject(
+        rec.recommend([keys[1]!], { candidates: ['x'], unknownItems: 'error' }),
+        /candidates has unknown item id/,
+      );
+      await expectReject(rec.recommend([keys[1]!], { candidates: ['x'] }), /no known item among the candidates/);
+      await rec.warmUp();
+    } finally {
+      await rec.close();
+    }
+    await expectReject(Recommender.load(runDir), /does not score every item; open it with Recommender.open/);
+  });
+
+  it('compare writes one table: each method per scenario and test group, the later scenarios on the first SASRec', async () => {
+    const dir = tempDir('allmrec-compare');
+    try {
+      await pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'compare', {
+        dir,
+        config: { ...base(), generateEpochs: 1, trainUsers: 8, evalUsers: 6 },
+        commandOptions: { scenarios: 'standard,cold-items' },
+      });
+      const table = JSON.parse(fs.readFileSync(path.join(dir, 'compare.json'), 'utf-8')) as {
+        rows: { name: string; group: string; metrics: Record<string, { mean: number }> }[];
+      };
+      const groups = [...new Set(table.rows.map((r) => r.group.split(' (')[0]))];
+      expect(groups).to.include.members([
+        'standard · all',
+        'standard · warm',
+        'standard · cold-items',
+        'cold-items · cold-items',
+      ]);
+      for (const g of groups)
+        expect(table.rows.filter((r) => r.group.startsWith(`${g} (`)).map((r) => r.name)).to.deep.equal([
+          'SASRec',
+          'LM, titles only',
+          'A-LLMRec (free text)',
+          'A-LLMRec (constrained)',
+        ]);
+      for (const r of table.rows) expect(r.metrics['Hit@1']!.mean).to.be.within(0, 1);
+      expect(fs.readFileSync(path.join(dir, 'compare.md'), 'utf-8')).to.match(/\| setting \| model \| Hit@1 \|/);
+      expect(fs.existsSync(path.join(dir, 'compare.svg'))).to.equal(true);
+      const second = pipelines.readRunManifest(path.join(dir, 'cold-items'))!;
+      expect(second.stages.cf!.config.cf).to.equal(path.join(dir, 'standard'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('resumes generate exactly: 1 epoch then --resume to 2 equals 2 epochs straight', async () => {
+    const resumed = tempDir('allmrec-gen-resume');
+    try {
+      const config = base();
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir: resumed, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'generate', {
+        dir: resumed,
+        config: { ...config, generateEpochs: 1 },
+      });
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'generate', { dir: resumed, config, resume: true });
+      const a = loadSafetensors(path.join(runDir, 'generate', 'model.safetensors'));
+      const b = loadSafetensors(path.join(resumed, 'generate', 'model.safetensors'));
+      for (const [name, t] of a) expect([...t.dataSync()], name).to.deep.equal([...b.get(name)!.dataSync()]);
+      for (const t of [...a.values(), ...b.values()]) t.dispose();
+    } finally {
+      fs.rmSync(resumed, { recursive: true, force: true });
+    }
+  });
+
+  it("selects each scenario's users by its rule", async () => {
+    const { dataset } = await pipelines.loadConfiguredDataset(
+      pipelines.resolveConfig(aLLMRec.aLLMRecConfig, { values: { data: fixture, kcore: 3 } }),
+    );
+    const split = dataset.split();
+    const counts = dataset.itemCounts();
+    const order = Array.from({ length: dataset.numItems }, (_, i) => i + 1).sort(
+      (a, b) => counts[a]! - counts[b]! || a - b,
+    );
+    const size = Math.floor(0.35 * dataset.numItems);
+    const cold = new Set(order.slice(0, size));
+    const warm = new Set(order.slice(order.length - size));
+    const select = (scenario: aLLMRecScenario) => aLLMRec.testSelection(split, scenario, 1000, 0);
+    const warmUsers = select('warm').get('warm')!;
+    expect(warmUsers.length).to.be.above(0);
+    for (const u of warmUsers) expect(warm.has(split.target(u, 'test'))).to.equal(true);
+    const coldUsers = select('cold-items').get('cold-items')!;
+    for (const u of coldUsers) expect(cold.has(split.target(u, 'test'))).to.equal(true);
+    // Every test user whose target is cold is selected.
+    const expectedCold = [...split.evaluationUsers()].filter((u) => cold.has(split.target(u, 'test')));
+    expect([...coldUsers]).to.deep.equal(expectedCold);
+    const threes = select('cold-users').get('cold-users')!;
+    expect(threes.length).to.be.above(0);
+    for (const u of threes) expect(dataset.length(u)).to.equal(3);
+    expect([...threes]).to.deep.equal([...split.evaluationUsers()].filter((u) => dataset.length(u) === 3));
+    // Few-shot: K distinct users with a training target, the same for the same seed.
+    const k = aLLMRec.trainingUsers(split, 'standard', 20, 5);
+    expect(k.length).to.equal(20);
+    expect(new Set(k).size).to.equal(20);
+    expect([...k]).to.deep.equal([...aLLMRec.trainingUsers(split, 'standard', 20, 5)]);
+    for (const u of k) expect(split.train(u).length).to.be.at.least(2);
+    expect(() => aLLMRec.trainingUsers(split, 'few-shot:256', 0, 5)).to.throw(
+      /only 49 users have a training target, fewer than 256/,
+    );
+    // Sampling caps each group.
+    expect(aLLMRec.testSelection(split, 'standard', 7, 0).get('all')!.length).to.equal(7);
+  });
+
+  it('refuses a scenario that selects nobody, and too few items for the candidates', async () => {
+    const dir = tempDir('allmrec-bad2');
+    try {
+      for (const stage of ['cf', 'align', 'generate']) {
+        const from = path.join(runDir, stage);
+        fs.cpSync(from, path.join(dir, stage), { recursive: true });
+      }
+      const manifest = JSON.parse(fs.readFileSync(path.join(runDir, 'manifest.json'), 'utf-8')) as {
+        stages: Record<string, unknown>;
+      };
+      delete manifest.stages.eval;
+      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'eval', { dir, config: { ...base(), scenario: 'cold-users' } }),
+        /--scenario cold-users selects no test users .*--kcore 3/,
+      );
+      await expectReject(
+        pipelines.runStage(aLLMRec.aLLMRecPipeline, 'eval', { dir, config: { ...base(), negatives: 200 } }),
+        /has 146 items, fewer than the 201 candidates of a question; lower --negatives/,
+      );
+      expect(pipelines.readRunManifest(dir)!.stages.generate!.status).to.equal('done');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+type aLLMRecEval = import('../lib/pipelines/a-llmrec/evaluate.js').EvalResult;
+type aLLMRecScenario = import('../lib/pipelines/a-llmrec/config.js').Scenario;
+
+async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    expect((error as Error).message).to.match(pattern);
+    return;
+  }
+  expect.fail(`expected a rejection matching ${pattern}`);
+}

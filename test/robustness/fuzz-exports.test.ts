@@ -32,7 +32,7 @@ describe('robustness: every export with arguments of the wrong kind', function (
       // npm run test:fuzz-update: rewrite the list from this run (review the diff: it should shrink).
       const current = JSON.parse(fs.readFileSync(uncheckedFile, 'utf-8')) as { note: string; exports: string[] };
       const exports = [...new Set(cases.filter((c) => c.outcome === 'internal').map((c) => c.name))].sort();
-      fs.writeFileSync(uncheckedFile, `${JSON.stringify({ note: current.note, exports }, null, 1)}\n`);
+      fs.writeFileSync(uncheckedFile, `${JSON.stringify({ note: current.note, exports }, null, 2)}\n`);
     }
     const unchecked = JSON.parse(fs.readFileSync(uncheckedFile, 'utf-8')) as { exports: string[] };
     const listed = new Set(unchecked.exports);

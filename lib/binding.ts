@@ -61,7 +61,14 @@ export interface CudaDeviceReport {
 }
 
 export interface DeviceReport {
-  cpu: { available: true; threads: number };
+  cpu: {
+    available: true;
+    threads: number;
+    /** The vector ISA the CPU kernels run: AVX-512 where the CPU has it, unless LLMREC_CPU_ISA=avx2. */
+    isa: 'avx2' | 'avx512';
+    /** Whether the CPU supports the AVX-512 path, whatever LLMREC_CPU_ISA says. */
+    avx512: boolean;
+  };
   cuda: {
     compiled: boolean;
     available: boolean;

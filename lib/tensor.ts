@@ -626,11 +626,30 @@ function checkI32(values: ArrayLike<number>): void {
 }
 
 /** An uninitialised tensor (its contents are whatever the memory held). */
+/** A shape argument as the creation functions take it: an array (its sizes are checked natively). */
+function shapeArg(shape: unknown, op: string): number[] {
+  if (!Array.isArray(shape)) throw new Error(`${op}: 'shape' must be an array of sizes, got ${kindOf(shape)}`);
+  return [...(shape as number[])];
+}
+
+/** An options argument: an object or undefined. */
+function optionsArg<T extends object>(options: T | undefined, op: string): T {
+  if (options === undefined) return {} as T;
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new Error(`${op}: 'options' must be an object, got ${kindOf(options)}`);
+  return options;
+}
+
 export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  shape = shapeArg(shape, 'empty');
+  options = optionsArg(options, 'empty');
   return finish(native.empty([...shape], options.dtype ?? 'f32', options.device ?? defaultDevice), options);
 }
 
 export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+  shape = shapeArg(shape, 'full');
+  options = optionsArg(options, 'full');
+  if (typeof value !== 'number') throw new Error(`full: 'value' must be a number, got ${kindOf(value)}`);
   return finish(native.full([...shape], value, options.dtype ?? 'f32', options.device ?? defaultDevice), options);
 }
 
@@ -643,16 +662,20 @@ export function ones(shape: readonly number[], options: TensorOptions = {}): Ten
 }
 
 export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`zerosLike: 't' must be a Tensor, got ${kindOf(t)}`);
+  options = optionsArg(options, 'zerosLike');
   return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
 }
 
 export function onesLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`onesLike: 't' must be a Tensor, got ${kindOf(t)}`);
+  options = optionsArg(options, 'onesLike');
   return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
 }
 
 /** What a value is, for messages about an argument of the wrong kind. */
 export function kindOf(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'an array';
   if (value instanceof Tensor) return 'a Tensor';
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
@@ -729,6 +752,8 @@ function randomTensor(
   options: RandomOptions,
 ): Tensor {
   const op = distribution === 'uniform' ? 'rand' : 'randn';
+  shape = shapeArg(shape, op);
+  options = optionsArg(options, op);
   const size = shape.reduce((x, y) => x * y, 1);
   let seed: bigint;
   let offset: bigint;

@@ -289,7 +289,8 @@ describeEachDevice('llmrec serve (HTTP)', (device) => {
     diverged.dispose();
     const nan = await call(base, 'POST', '/v1/models/live/reload');
     expect(nan.status).to.equal(409);
-    expect(nan.body.message).to.match(/warm-up pass: .*not finite/);
+    // Refused at load, before any warm-up: the weights are checked as they are read.
+    expect(nan.body.message).to.match(/did not load: .*non-finite weights \(NaN or Infinity\)/);
 
     const listed = await call(base, 'GET', '/v1/models');
     expect((listed.body.models as { generation: number }[])[0]!.generation).to.equal(2);

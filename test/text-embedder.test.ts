@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
+  builtLanguageModelDir,
   DEFAULT_LANGUAGE_MODEL,
   defaultLanguageModelDir,
   loadLanguageModel,
@@ -178,17 +179,27 @@ describe('TextEmbedder', () => {
     }
   });
 
-  it('the default language model: its folder under data/models/, or an error naming the build command', () => {
-    let dir: string | undefined;
-    try {
-      dir = defaultLanguageModelDir();
-    } catch (error) {
-      expect((error as Error).message).to.match(/is not built .* build it with: npx llmrec lm pretrain/);
-      return;
-    }
+  it('the shipped default language model: loads with no arguments and embeds catalogue titles', () => {
+    const dir = defaultLanguageModelDir();
     expect(dir.endsWith(path.join('data', 'models', DEFAULT_LANGUAGE_MODEL))).to.equal(true);
-    const { model: lm, tokenizer: tok } = loadLanguageModel();
-    lm.dispose();
-    expect(tok.vocabSize).to.be.at.most(lm.config.vocabSize);
+    const embedder = TextEmbedder.load();
+    try {
+      expect(embedder.model.config.modelType).to.equal('qwen2');
+      expect(embedder.tokenizer.vocabSize).to.be.at.most(embedder.model.config.vocabSize);
+      const vectors = embedder.embed(["PAPER CHAIN KIT 50'S CHRISTMAS", 'a lantern', 'a mug']);
+      expect(vectors.length).to.equal(3 * embedder.dimension);
+      expect(vectors.every(Number.isFinite)).to.equal(true);
+    } finally {
+      embedder.dispose();
+    }
+    const empty = tmpDir();
+    try {
+      expect(() => builtLanguageModelDir(empty)).to.throw(
+        /is not built \(missing config.json, tokenizer.json\); build it with: npx llmrec lm pretrain --preset mini/,
+      );
+      expect(() => loadLanguageModel(path.join(empty, 'absent'))).to.throw(/does not exist/);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
   });
 });

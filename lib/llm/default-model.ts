@@ -13,23 +13,27 @@ import { Tokenizer } from './tokenizer.js';
 export const DEFAULT_LANGUAGE_MODEL = 'wordnet-retail-lm';
 
 /** The command that (re)builds the shipped default model from the package root. */
-export const DEFAULT_LANGUAGE_MODEL_COMMAND = `npx llmrec lm pretrain --preset mini --context 512 --batch-size 8 --corpus wordnet,retail --tokens 1800000 --out data/models/${DEFAULT_LANGUAGE_MODEL}`;
+export const DEFAULT_LANGUAGE_MODEL_COMMAND = `npx llmrec lm pretrain --preset mini --context 512 --batch-size 8 --corpus wordnet,retail --tokens 1228800 --out data/models/${DEFAULT_LANGUAGE_MODEL}`;
 
 /** The files a model folder must hold for loadLanguageModel. */
 const REQUIRED_FILES = ['config.json', 'tokenizer.json'] as const;
 
 /**
- * data/models/<DEFAULT_LANGUAGE_MODEL>. Throws, naming the command that builds it, while the
- * folder (or one of its required files) is absent.
+ * `dir` when it holds a built model (config.json and tokenizer.json); otherwise throws, naming the
+ * command that builds the shipped default model.
  */
-export function defaultLanguageModelDir(): string {
-  const dir = path.join(dataDirectory(), 'models', DEFAULT_LANGUAGE_MODEL);
+export function builtLanguageModelDir(dir: string): string {
   const missing = REQUIRED_FILES.filter((file) => !existsSync(path.join(dir, file)));
   if (missing.length > 0)
     throw new Error(
       `the default language model ${dir} is not built (missing ${missing.join(', ')}); build it with: ${DEFAULT_LANGUAGE_MODEL_COMMAND}`,
     );
   return dir;
+}
+
+/** data/models/<DEFAULT_LANGUAGE_MODEL>, the shipped default model; throws, naming the build command, while it is absent. */
+export function defaultLanguageModelDir(): string {
+  return builtLanguageModelDir(path.join(dataDirectory(), 'models', DEFAULT_LANGUAGE_MODEL));
 }
 
 export interface LanguageModel {

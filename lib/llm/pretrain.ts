@@ -34,7 +34,10 @@ export interface PretrainOptions {
   /** Corpus sources: 'wordnet', 'retail' or text files (one document per line). */
   corpus: readonly string[];
   wordnetDir?: string;
-  /** Training tokens to consume (windows × context); the run stops when they are spent. */
+  /**
+   * Training tokens to consume (windows × context); the run stops when they are spent. The one
+   * setting a resume may change: the cosine schedule then ends at the new budget.
+   */
   tokens: number;
   /** Windows per optimiser step. */
   batchSize: number;
@@ -196,7 +199,13 @@ export async function pretrainLanguageModel(options: PretrainOptions): Promise<P
   if (resuming) {
     const saved = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
     const current = JSON.parse(JSON.stringify(settings)) as Record<string, unknown>;
-    const differing = Object.keys(current).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(current[k]));
+    // The token budget may change on resume (to fit a time limit): the schedule is a function of
+    // the step and the total, so it is re-planned to end at the new budget from the saved step.
+    const differing = Object.keys(current).filter(
+      (k) => k !== 'tokens' && JSON.stringify(saved[k]) !== JSON.stringify(current[k]),
+    );
+    if (saved.tokens !== current.tokens)
+      log(`resume: the token budget changes from ${String(saved.tokens)} to ${String(current.tokens)}`);
     check(
       differing.length === 0,
       `--resume: ${checkpointDir} was started with other settings (${differing.join(', ')}); use the same ones or another --checkpoint-dir`,

@@ -10,9 +10,10 @@ import { registerLoss, requireInput } from './registry.js';
 
 /**
  * log mean_{i≠j} exp(−t·‖x_i − x_j‖²) over L2-normalised rows (Wang & Isola's uniformity):
- * with unit rows ‖x_i − x_j‖² = 2 − 2·x_i·x_j, so one B×B GEMM gives every pair.
+ * with unit rows ‖x_i − x_j‖² = 2 − 2·x_i·x_j, so one B×B GEMM gives every pair. With
+ * `{ log: false }` the mean itself (LLM-SRec's term: torch.pdist(x).pow(2).mul(-t).exp().mean()).
  */
-export function uniformity(x: Tensor, t = 2): Tensor {
+export function uniformity(x: Tensor, t = 2, options: { log?: boolean } = {}): Tensor {
   if (x.ndim !== 2 || x.shape[0]! < 2)
     throw new Error(`uniformity: needs [B >= 2, d] rows, got [${x.shape.join(', ')}]`);
   const b = x.shape[0]!;
@@ -22,11 +23,11 @@ export function uniformity(x: Tensor, t = 2): Tensor {
     .add(-2 * t)
     .exp();
   // The diagonal contributes exp(0) = 1 per row; the mean is over the B·(B − 1) distinct pairs.
-  return kernel
+  const mean = kernel
     .sum()
     .add(-b)
-    .scale(1 / (b * (b - 1)))
-    .log();
+    .scale(1 / (b * (b - 1)));
+  return (options.log ?? true) ? mean.log() : mean;
 }
 
 registerLoss(
@@ -73,7 +74,8 @@ registerLoss(
   'uniformity',
   (options = {}) => {
     const t = Number(options.t ?? 2);
-    return (inputs) => uniformity(requireInput(inputs, 'embeddings', 'uniformity'), t);
+    const log = options.log === undefined ? true : Boolean(options.log);
+    return (inputs) => uniformity(requireInput(inputs, 'embeddings', 'uniformity'), t, { log });
   },
-  'log mean exp(−t‖x−x′‖²) over L2-normalised { embeddings } rows; options: t (2)',
+  'log mean exp(−t‖x−x′‖²) over L2-normalised { embeddings } rows; options: t (2), log (true; false: the mean, as LLM-SRec)',
 );

@@ -21,8 +21,11 @@ export interface SequenceRecommender extends Module {
   readonly device: string;
   /** The training loss of one batch (a scalar tensor). */
   loss(batch: SequenceBatch): Tensor;
-  /** User representations [rows, hidden] from left-padded histories. */
-  userRepresentation(ids: Int32Array, rows: number): Tensor;
+  /**
+   * User representations [rows, hidden] from left-padded histories; `times` (UTC ms, NaN where
+   * unknown), aligned with `ids`, is read only by models whose inputs carry dates (LLM-SRec).
+   */
+  userRepresentation(ids: Int32Array, rows: number, times?: Float64Array): Tensor;
   /** Item representations [numItems + 1, hidden] that scoring multiplies with (row 0: padding). */
   itemEmbeddings(): Tensor;
   /** Scores [rows, numItems + 1] of every item. */
@@ -69,7 +72,7 @@ export function divergedModel(model: SequenceRecommender): string | undefined {
 }
 
 /** The last `maxlen` items of a history, left-padded with zeros, written into `out` at `row`. */
-export function leftPad(history: ArrayLike<number>, maxlen: number, out: Int32Array, row: number): void {
+export function leftPad(history: ArrayLike<number>, maxlen: number, out: Int32Array | Float64Array, row: number): void {
   const take = Math.min(history.length, maxlen);
   const base = row * maxlen + (maxlen - take);
   for (let i = 0; i < take; i++) out[base + i] = history[history.length - take + i]!;

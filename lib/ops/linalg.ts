@@ -76,18 +76,26 @@ export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
   const out = new Tensor(outHandle);
   const pre = preHandle ? new Tensor(preHandle) : null;
   const shapes = { a: [...a.shape], b: [...b.shape], out: [...out.shape] };
-  const saved = pre ? [a, b, pre] : [a, b];
+  // Only the gradients some input needs are computed, and only what they read is kept: a frozen
+  // weight (LLM-SRec's and A-LLMRec's LLMs) costs no dW GEMM and its input activation is not saved.
+  const wantA = a.requiresGrad;
+  const wantB = b.requiresGrad;
+  const wantBias = bias?.requiresGrad === true;
+  const saved = [wantB ? a : b, ...(wantA && wantB ? [b] : []), ...(pre ? [pre] : [])];
   record(
     'gemm',
     inputs,
     [out],
-    ([g], [aSaved, bSaved, preSaved]) => {
+    ([g], s) => {
+      const aSaved = wantB ? s[0]! : null;
+      const bSaved = wantB ? (wantA ? s[1]! : null) : s[0]!;
+      const preSaved = pre ? s[s.length - 1]! : null;
       const gz = preSaved ? new Tensor(native.epilogueBackward(activation, preSaved.native, g!.native)) : g!;
       return [
-        gradA(gz, bSaved!, transA, transB, alpha, shapes.a),
-        gradB(gz, aSaved!, transA, transB, alpha, shapes.b),
+        wantA ? gradA(gz, bSaved!, transA, transB, alpha, shapes.a) : null,
+        wantB ? gradB(gz, aSaved!, transA, transB, alpha, shapes.b) : null,
         beta !== 0 ? gz.scale(beta) : null,
-        bias ? gz.reshape(-1, shapes.out[shapes.out.length - 1]!).sum(0) : null,
+        wantBias ? gz.reshape(-1, shapes.out[shapes.out.length - 1]!).sum(0) : null,
       ];
     },
     saved,
@@ -151,8 +159,14 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, activation: Act
   }
   const lead = x.shape.slice(0, -1);
   const rows = lead.reduce((p, d) => p * d, 1);
-  const y = gemm(x.reshape(rows, inFeatures), weight, { transB: true, bias, activation });
-  return y.reshape(...lead, weight.shape[0]!);
+  // The views in between are released here, not left to the garbage collector: outside tidy()
+  // a leaked product holds its memory until a GC, and every call then pays for fresh pages.
+  const rowsView = x.reshape(rows, inFeatures);
+  const y = gemm(rowsView, weight, { transB: true, bias, activation });
+  rowsView.dispose();
+  const out = y.reshape(...lead, weight.shape[0]!);
+  y.dispose();
+  return out;
 }
 
 declare module '../tensor.js' {

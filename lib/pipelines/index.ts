@@ -9,5 +9,6 @@ export * from './stage.js';
 
 // Each pipeline registers itself when imported; add new ones here.
 export * as seqrec from './seqrec/index.js';
+export * as llmSRec from './llm-srec/index.js';
 export * as llm2rec from './llm2rec/index.js';
 export * as aLLMRec from './a-llmrec/index.js';

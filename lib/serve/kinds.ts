@@ -8,6 +8,7 @@ import type { SavedModelConfig } from '../models/factory.js';
 import type { ItemTextEncoder, SequenceRecommender } from '../models/recommender-model.js';
 import { modelNames } from '../models/registry.js';
 import { readRunManifest } from '../pipelines/run-folder.js';
+import { loadLLMSRecRun } from '../pipelines/llm-srec/serving.js';
 import { loadLLM2RecRun } from '../pipelines/llm2rec/serving.js';
 import { ALLMRecRecommender } from '../pipelines/a-llmrec/serving.js';
 import { loadSavedSequenceModel, loadSeqrecRun } from '../pipelines/seqrec/serving.js';
@@ -90,4 +91,5 @@ registerRecommenderKind('seqrec', (dir, { device }) => loadSeqrecRun(dir, device
 for (const model of modelNames())
   registerRecommenderKind(model, (dir, { device }) => loadSavedSequenceModel(dir, device));
 registerRecommenderKind('llm2rec', (dir, { device }) => loadLLM2RecRun(dir, device));
+registerRecommenderKind('llm-srec', (dir, { device }) => loadLLMSRecRun(dir, device));
 registerServableKind('a-llmrec', (dir, options) => ALLMRecRecommender.load(dir, options));

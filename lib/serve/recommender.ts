@@ -40,6 +40,19 @@ interface Call {
   ids: number[];
   k: number;
   exclude: number[];
+  /** UTC ms aligned with ids, when the caller gave times. */
+  times?: number[];
+}
+
+/** A caller's time (UTC ms or an ISO date string) as UTC ms, or a RequestError naming the entry. */
+function parseTime(value: number | string, index: number): number {
+  const ms = typeof value === 'number' ? value : Date.parse(value);
+  if (!Number.isFinite(ms))
+    throw new RequestError(
+      'times',
+      `recommend: times[${index}] = ${JSON.stringify(value)} is not a time (UTC ms or an ISO date)`,
+    );
+  return ms;
 }
 
 export class Recommender implements ServableModel {
@@ -187,7 +200,14 @@ export class Recommender implements ServableModel {
       for (let id = 1; id <= this.numItems; id++) if (!allowed.has(id)) exclude.push(id);
     }
     if (options.excludeHistory ?? true) exclude = [...exclude, ...ids];
-    return { ids, k, exclude };
+    let times: number[] | undefined;
+    if (options.times !== undefined) {
+      if (!Array.isArray(options.times) || options.times.length !== history.length)
+        throw new RequestError('times', `recommend: times must hold one time per history item (${history.length})`);
+      // Aligned with the ids that resolve (unknown items are dropped with their times).
+      times = options.times.map((t, i) => parseTime(t, i)).filter((_, i) => this.itemIndex.has(String(history[i])));
+    }
+    return times ? { ids, k, exclude, times } : { ids, k, exclude };
   }
 
   info(): ModelInfo {
@@ -237,6 +257,13 @@ export class Recommender implements ServableModel {
     const k = Math.max(...batch.map((p) => p.k));
     const input = new Int32Array(rows * maxlen);
     batch.forEach((p, r) => leftPad(p.ids, maxlen, input, r));
+    let times: Float64Array | undefined;
+    if (batch.some((p) => p.times)) {
+      times = new Float64Array(rows * maxlen).fill(NaN);
+      batch.forEach((p, r) => {
+        if (p.times) leftPad(p.times, maxlen, times!, r);
+      });
+    }
     const offsets = [0];
     const excluded: number[] = [];
     for (const p of batch) {
@@ -246,7 +273,7 @@ export class Recommender implements ServableModel {
     // Queue the forward pass and top-k; only the read-back is awaited (off the JS thread).
     const { values, indices } = noGrad(() =>
       tidy(() => {
-        const users = this.model.userRepresentation(input, rows);
+        const users = this.model.userRepresentation(input, rows, times);
         return scoreTopk(users, this.itemTable, k, {
           exclude: { offsets, ids: excluded },
           excludePadding: true,

@@ -20,6 +20,11 @@ export interface RecommendOptions {
   unknownItems?: 'ignore' | 'error';
   /** Rank only these items (e.g. A-LLMRec's 1 + 19 candidates); needs `features.candidates`. */
   candidates?: readonly ItemId[];
+  /**
+   * When each history item was interacted with (UTC ms or an ISO date string), aligned with
+   * `history`: models whose inputs carry dates (LLM-SRec's prompts) read them; others ignore them.
+   */
+  times?: readonly (number | string)[];
 }
 
 export interface Recommendation {

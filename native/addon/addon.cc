@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../cpu/isa.h"
 #include "../cpu/parallel.h"
 #include "../ops/elementwise.h"
 #include "tensor_handle.h"
@@ -527,6 +528,8 @@ Napi::Value devices(const Napi::CallbackInfo& info) {
   Napi::Object cpu = Napi::Object::New(env);
   cpu.Set("available", true);
   cpu.Set("threads", cpu::num_threads());
+  cpu.Set("isa", cpu::isa_name(cpu::vector_isa()));
+  cpu.Set("avx512", cpu::cpu_has_avx512());
   o.Set("cpu", cpu);
   Napi::Object cuda = Napi::Object::New(env);
   Napi::Array list = Napi::Array::New(env);

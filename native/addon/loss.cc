@@ -19,24 +19,27 @@ ops::CrossEntropyOptions ce_options(const Napi::CallbackInfo& info, size_t at, c
   return o;
 }
 
-// linearCrossEntropy(hidden, weight, labels, ignoreIndex, labelSmoothing, reduction, chunk) -> [loss, lse]
+// linearCrossEntropy(hidden, weight, labels, ignoreIndex, labelSmoothing, reduction, chunk, keepLogits)
+//   -> [loss, lse, logits | null]
 Napi::Value linear_cross_entropy(const Napi::CallbackInfo& info) {
   const char* op = "linearCrossEntropy";
   ops::LossResult r = ops::linear_cross_entropy(
       context(info.Env()), tensor_arg(info, 0, op, "hidden"), tensor_arg(info, 1, op, "weight"),
-      tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op), integer_arg(info[6], op, "chunk"));
-  return tensor_list(info.Env(), {r.loss, r.lse});
+      tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op), integer_arg(info[6], op, "chunk"),
+      bool_arg(info[7], op, "keepLogits"));
+  return tensor_list(info.Env(), {r.loss, r.lse, r.logits});
 }
 
 // linearCrossEntropyBackward(gradLoss, hidden, weight, labels, lse, ignoreIndex, labelSmoothing, reduction,
-//                            chunk, needHidden, needWeight) -> [dHidden | null, dWeight | null]
+//                            chunk, needHidden, needWeight, logits | null) -> [dHidden | null, dWeight |
+//                            null]
 Napi::Value linear_cross_entropy_backward(const Napi::CallbackInfo& info) {
   const char* op = "linearCrossEntropy backward";
   ops::TwoGrads g = ops::linear_cross_entropy_backward(
       context(info.Env()), tensor_arg(info, 0, op, "gradLoss"), tensor_arg(info, 1, op, "hidden"),
       tensor_arg(info, 2, op, "weight"), tensor_arg(info, 3, op, "labels"), tensor_arg(info, 4, op, "lse"),
       ce_options(info, 5, op), integer_arg(info[8], op, "chunk"), bool_arg(info[9], op, "needHidden"),
-      bool_arg(info[10], op, "needWeight"));
+      bool_arg(info[10], op, "needWeight"), optional_tensor_arg(info, 11, op, "logits"));
   return tensor_list(info.Env(), {g.first, g.second});
 }
 

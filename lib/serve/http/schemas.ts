@@ -54,6 +54,13 @@ export const recommendSchema = {
         ...itemIds('rank only these items (models whose features include candidates)', 100_000),
         minItems: 1,
       },
+      times: {
+        type: 'array',
+        maxItems: 10_000,
+        items: { anyOf: [{ type: 'number' }, { type: 'string', maxLength: 64 }] },
+        description:
+          'when each history item was interacted with (UTC ms or an ISO date), aligned with history; read by models whose prompts carry dates (LLM-SRec)',
+      },
     },
   },
   response: {

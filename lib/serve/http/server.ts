@@ -461,6 +461,7 @@ interface RecommendBody {
   excludeHistory?: boolean;
   unknownItems?: 'ignore' | 'error';
   candidates?: (string | number)[];
+  times?: (string | number)[];
 }
 
 /** Builds the server (models start loading at once; await `server.loaded` for readiness). */

@@ -1,0 +1,61 @@
+// Serving latency of an LLM-SRec run folder through Recommender.load: p50/p99 of recommend() for
+// one caller at a time, and for 64 concurrent callers (micro-batched into shared forward passes).
+//
+//   node dist/bench/llm-srec-serve.js RUN_DIR [--calls 40]
+import { data, Recommender } from '../lib/index.js';
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const [dir, ...rest] = process.argv.slice(2);
+  if (!dir) throw new Error('usage: node dist/bench/llm-srec-serve.js RUN_DIR [--calls N]');
+  const calls = Number(rest[rest.indexOf('--calls') + 1] ?? 40) || 40;
+  const split = (await data.loadDefaultDataset()).dataset.leaveOneOut();
+  const keys = split.dataset.itemKeys;
+  const users = Array.from(split.evaluationUsers().slice(0, calls));
+  const request = (u: number) => {
+    const items = split.history(u, 'test');
+    const at = split.testStart[u]!;
+    return {
+      history: Array.from(items, (i) => keys[i]!),
+      times: Array.from(split.dataset.times.subarray(at, at + items.length)),
+    };
+  };
+  const loadStarted = performance.now();
+  const rec = await Recommender.load(dir);
+  const loadMs = performance.now() - loadStarted;
+  await rec.warmUp();
+  const single: number[] = [];
+  for (const u of users) {
+    const { history, times } = request(u);
+    const t = performance.now();
+    await rec.recommend(history, { k: 10, times });
+    single.push(performance.now() - t);
+  }
+  const concurrent: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 64 }, async (_, i) => {
+      const { history, times } = request(users[i % users.length]!);
+      const t = performance.now();
+      await rec.recommend(history, { k: 10, times });
+      concurrent.push(performance.now() - t);
+    }),
+  );
+  const wall = performance.now() - started;
+  await rec.close();
+  single.sort((a, b) => a - b);
+  concurrent.sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      dir,
+      loadMs: Math.round(loadMs),
+      batch1: { calls: single.length, p50Ms: percentile(single, 50), p99Ms: percentile(single, 99) },
+      concurrent64: { p50Ms: percentile(concurrent, 50), p99Ms: percentile(concurrent, 99), wallMs: wall },
+    }),
+  );
+}
+
+await main();

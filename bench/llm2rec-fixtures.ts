@@ -13,7 +13,7 @@ import { trainByteLevelBpe } from '../lib/llm/bpe-train.js';
 import { parseConfig } from '../lib/llm/config.js';
 import { saveCausalLM } from '../lib/llm/loader.js';
 import { CausalLM } from '../lib/llm/model.js';
-import { csftExample, maskTokenId, mntpBatch, textKeys, tokenizeTexts } from '../lib/pipelines/llm2rec/index.js';
+import { csftExample, maskTokenId, mntpBatch, textKeys, tokenizeTexts } from '../lib/pipelines/llm2rec/parts.js';
 import { randn, type Tensor } from '../lib/tensor.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -6,7 +6,7 @@ import { noGrad } from '../lib/autograd.js';
 import { CausalLM } from '../lib/llm/model.js';
 import { presetConfig, type PresetName } from '../lib/llm/presets.js';
 import { AdamW } from '../lib/optim/adam.js';
-import { IGNORE, labelledLoss, poolRows, simcseLoss } from '../lib/pipelines/llm2rec/index.js';
+import { IGNORE, labelledLoss, poolRows, simcseLoss } from '../lib/pipelines/llm2rec/parts.js';
 import { tidy } from '../lib/scope.js';
 import type { Benchmark } from './harness.js';
 

@@ -9,7 +9,8 @@ import { noGrad } from '../lib/autograd.js';
 import { Rng } from '../lib/data/rng.js';
 import { resolveConfig } from '../lib/pipelines/config.js';
 import { loadConfiguredDataset } from '../lib/pipelines/data.js';
-import * as llm2rec from '../lib/pipelines/llm2rec/index.js';
+import { llm2recPipeline } from '../lib/pipelines/llm2rec/index.js';
+import * as llm2rec from '../lib/pipelines/llm2rec/parts.js';
 import { readRunManifest, RunFolder } from '../lib/pipelines/run-folder.js';
 import { runAll, runCommand, runStage } from '../lib/pipelines/stage.js';
 import { SafetensorsFile } from '../lib/io/safetensors.js';
@@ -20,7 +21,7 @@ import type { ProgressEvent } from '../lib/train/progress.js';
 import { f64, relativeError } from './support/reference.js';
 import { call } from './support/serving.js';
 
-const { llm2recConfig, llm2recPipeline } = llm2rec;
+const { llm2recConfig } = llm2rec;
 
 /** The error a promise rejects with (undefined when it resolves). */
 const failure = (p: Promise<unknown>): Promise<Error | undefined> =>

@@ -10,16 +10,8 @@ import { embed } from './embed.js';
 import { mntp } from './mntp.js';
 import { simcse } from './simcse.js';
 
-export * from './ablation.js';
-export * from './config.js';
-export * from './csft.js';
-export * from './downstream.js';
-export * from './embed.js';
-export * from './language-model.js';
-export * from './mntp.js';
-export * from './serving.js';
-export * from './simcse.js';
-export * from './training.js';
+export { ablationVariants } from './ablation.js';
+export { llm2recConfig, OOD_EMBEDDED, type LLM2RecConfig } from './config.js';
 
 export const llm2recPipeline = registerPipeline({
   name: 'llm2rec',

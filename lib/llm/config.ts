@@ -229,6 +229,7 @@ const FLOAT_KEYS = new Set([
  * transformers writes them (it warns on an integer rope factor).
  */
 export function configJsonText(config: CausalLMConfig): string {
+  if (typeof config !== 'object' || config === null) fail('configJsonText needs a CausalLMConfig object');
   const text = JSON.stringify(configToJson(config), null, 2);
   return (
     text.replace(/^(\s*"(\w+)": )(-?\d+)(,?)$/gm, (line, head: string, key: string, value: string, comma: string) =>

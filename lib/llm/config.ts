@@ -230,7 +230,13 @@ const FLOAT_KEYS = new Set([
  */
 export function configJsonText(config: CausalLMConfig): string {
   if (typeof config !== 'object' || config === null) fail('configJsonText needs a CausalLMConfig object');
-  const text = JSON.stringify(configToJson(config), null, 2);
+  let json: Record<string, unknown>;
+  try {
+    json = configToJson(config);
+  } catch {
+    return fail('configJsonText needs a complete CausalLMConfig (as parseConfig returns)');
+  }
+  const text = JSON.stringify(json, null, 2);
   return (
     text.replace(/^(\s*"(\w+)": )(-?\d+)(,?)$/gm, (line, head: string, key: string, value: string, comma: string) =>
       FLOAT_KEYS.has(key) ? `${head}${value}.0${comma}` : line,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// node dist/bench/compare.js LLMREC.jsonl TORCH.jsonl
+// node dist/bench/compare.js [--best] LLMREC.jsonl TORCH.jsonl
 //
 // Joins the two sides of a benchmark run by case name and prints a Markdown table: times, the
 // ratio (PyTorch time / llmrec time: above 1 means llmrec is faster) and each llmrec case's
@@ -25,16 +25,26 @@ function load(file: string): Row[] {
     .map((line) => JSON.parse(line) as Row);
 }
 
-const [ours, theirs] = process.argv.slice(2).map(load);
+const args = process.argv.slice(2);
+// --best: the fastest result per name wins (best of interleaved rounds appended to one file);
+// otherwise the latest (files are appended to across runs).
+const best = args[0] === '--best';
+const [ours, theirs] = args.slice(best ? 1 : 0).map(load);
 if (!ours || !theirs) {
-  console.error('usage: compare LLMREC.jsonl TORCH.jsonl');
+  console.error('usage: compare [--best] LLMREC.jsonl TORCH.jsonl');
   process.exit(2);
 }
 
-// The latest result per name wins (files are appended to across runs).
-const latest = (rows: Row[]) => new Map(rows.map((r) => [r.name, r]));
-const a = latest(ours);
-const b = latest(theirs);
+function pick(rows: Row[]): Map<string, Row> {
+  const chosen = new Map<string, Row>();
+  for (const r of rows) {
+    const previous = chosen.get(r.name);
+    if (!best || !previous || r.medianMs < previous.medianMs) chosen.set(r.name, r);
+  }
+  return chosen;
+}
+const a = pick(ours);
+const b = pick(theirs);
 const all = [...a.values(), ...b.values()];
 const isDramCopy = (r: Row) => /^copy\/f32\/(\d+)$/.test(r.name) && Number(r.name.split('/')[2]) >= 2 ** 24;
 const peakBandwidth = Math.max(0, ...all.filter(isDramCopy).map((r) => r.gbPerSecond ?? 0));

@@ -65,6 +65,35 @@ export const benchmarks: Benchmark[] = [
       ),
     ),
   ),
+  // The `small` LM preset's projections over 1024 tokens (8 x 128): MLP up and the tied LM head,
+  // and the MLP up projection with its bias and GELU fused into the GEMM's epilogue.
+  ...(
+    [
+      ['lm-small-mlp-up', 256, 688],
+      ['lm-small-head', 256, 4096],
+    ] as [string, number, number][]
+  ).map(([what, inF, outF]) =>
+    product(`linear/f32/${what}-1024x${inF}->${outF}`, ['cpu'], 'f32', linearShape(1024, inF, outF), (x, w) =>
+      linear(x, w),
+    ),
+  ),
+  {
+    name: 'linear+bias+gelu/f32/lm-small-mlp-up-1024x256->688',
+    devices: ['cpu'],
+    setup(device) {
+      const bias = randn([688], { seed: 3, device });
+      const c = product('', ['cpu'], 'f32', linearShape(1024, 256, 688), (x, w) => linear(x, w, bias, 'gelu')).setup(
+        device,
+      );
+      return {
+        ...c,
+        dispose() {
+          c.dispose();
+          bias.dispose();
+        },
+      };
+    },
+  },
   product(
     'bmm/f32/64x(128x64x128)',
     ['cpu', 'cuda'],

@@ -946,14 +946,30 @@ void backward_typed(const AttentionBackwardParams& p, const CudaStream& s) {
   });
 }
 
+// Lengths live on the device, so only a kernel sees them. The attention kernels clamp them
+// anyway; this reports a bad one as the CPU twin does.
+__global__ void check_key_lengths_kernel(AttentionShape a, KernelErrorRecord* errors) {
+  for (int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; b < a.batch;
+       b += int64_t(gridDim.x) * blockDim.x)
+    if (a.key_lengths[b] < 0 || a.key_lengths[b] > a.kv_len)
+      report_error(errors, a.key_lengths_error_site, b, a.key_lengths[b]);
+}
+
+void check_key_lengths(const AttentionShape& a, const CudaStream& s) {
+  if (a.key_lengths != nullptr && a.batch > 0)
+    check_key_lengths_kernel<<<grid_for(a.batch, 256, s), 256, 0, s.stream>>>(a, s.errors);
+}
+
 }  // namespace
 
 void attention_forward(const AttentionForwardParams& p, const CudaStream& s) {
   if (p.shape.batch * p.shape.q_heads * p.shape.q_len == 0) return;
+  check_key_lengths(p.shape, s);
   visit_float(p.shape.dtype, [&](auto* tag) { forward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
 }
 
 void attention_backward(const AttentionBackwardParams& p, const CudaStream& s) {
+  check_key_lengths(p.shape, s);
   visit_float(p.shape.dtype, [&](auto* tag) { backward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
 }
 

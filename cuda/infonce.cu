@@ -103,6 +103,12 @@ __device__ void compute_tile(const PairArgs& ps, int64_t i0, int64_t j0, TileSto
   __syncthreads();
 }
 
+// The larger of two, or NaN when either is: fmaxf drops a NaN, and a log-sum-exp whose max
+// skipped one would turn a NaN input into a finite or -inf loss instead of NaN.
+__device__ __forceinline__ float max_keeping_nan(float a, float b) {
+  return a != a || b != b ? a + b : fmaxf(a, b);
+}
+
 // Per row: log-sum-exp over the kept columns into lse[i], and the positive's logit.
 __global__ void __launch_bounds__(kThreads)
     row_logsumexp_kernel(PairArgs ps, float* __restrict__ lse, float* __restrict__ positive_logit) {
@@ -121,9 +127,10 @@ __global__ void __launch_bounds__(kThreads)
     for (int q = 0; q < 4; ++q) {
       const int r = warp * 4 + q;
       const float v0 = t.s[r][lane], v1 = t.s[r][lane + 32];
-      const float tile_max = warp_reduce(fmaxf(v0, v1), [](float x, float y) { return fmaxf(x, y); });
+      const float tile_max =
+          warp_reduce(max_keeping_nan(v0, v1), [](float x, float y) { return max_keeping_nan(x, y); });
       if (tile_max == -INFINITY) continue;  // uniform across the warp
-      const float new_max = fmaxf(run_max[q], tile_max);
+      const float new_max = max_keeping_nan(run_max[q], tile_max);
       const float tile_sum =
           warp_reduce(expf(v0 - new_max) + expf(v1 - new_max), [](float x, float y) { return x + y; });
       run_sum[q] = run_sum[q] * expf(run_max[q] - new_max) + tile_sum;
@@ -338,7 +345,8 @@ __global__ void finish_loss_kernel(InfoNceParams p, const float* __restrict__ po
   p.stats[2 * B] = 0.0f;
   if (p.uniformity_weight != 0.0f) {
     double m = -INFINITY;
-    for (int64_t i = 0; i < B; ++i) m = fmax(m, double(uniform_lse[i]));
+    for (int64_t i = 0; i < B; ++i)
+      m = m != m || uniform_lse[i] != uniform_lse[i] ? NAN : fmax(m, double(uniform_lse[i]));
     double sum = 0.0;
     for (int64_t i = 0; i < B; ++i) sum += exp(double(uniform_lse[i]) - m);
     const float total = float(m + log(sum));

@@ -418,8 +418,10 @@ __global__ void gather_dot_kernel(GatherDotParams p, KernelErrorRecord* errors) 
   }
 }
 
+// The backward may run on indices whose forward failed (backward before the loss is read): an
+// index out of range is skipped and reported again, never read.
 template <class T>
-__global__ void gather_dot_grad_user(GatherDotBackwardParams bp) {
+__global__ void gather_dot_grad_user(GatherDotBackwardParams bp, KernelErrorRecord* errors) {
   const GatherDotParams& p = bp.forward;
   const T* table = static_cast<const T*>(p.table);
   const T* g = static_cast<const T*>(bp.grad_out);
@@ -431,6 +433,8 @@ __global__ void gather_dot_grad_user(GatherDotBackwardParams bp) {
         const int32_t item = p.indices[r * p.per_row + j];
         if (item >= 0 && item < p.items)
           acc += to_float(g[r * p.per_row + j]) * to_float(table[int64_t(item) * p.dim + c]);
+        else if (c == 0)
+          report_error(errors, p.error_site, r * p.per_row + j, item);
       }
       grad_user[r * p.dim + c] = from_float<T>(acc);
     }
@@ -438,11 +442,13 @@ __global__ void gather_dot_grad_user(GatherDotBackwardParams bp) {
 
 // Sort keys: the item, or `items` for an index out of range (it sorts last and is never owned).
 __global__ void gather_sort_inputs(const int32_t* __restrict__ indices, int64_t n, int64_t items,
-                                   int32_t* __restrict__ keys, int64_t* __restrict__ positions) {
+                                   int32_t* __restrict__ keys, int64_t* __restrict__ positions,
+                                   int error_site, KernelErrorRecord* errors) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int32_t item = indices[i];
     keys[i] = (item >= 0 && item < items) ? item : int32_t(items);
+    if (keys[i] == int32_t(items)) report_error(errors, error_site, i, item);
     positions[i] = i;
   }
 }
@@ -484,7 +490,8 @@ __global__ void gather_dot_grad_table(GatherDotBackwardParams bp, const int32_t*
 template <class T>
 void gather_dot_backward_typed(const GatherDotBackwardParams& bp, const CudaStream& s) {
   const GatherDotParams& p = bp.forward;
-  if (bp.grad_user && p.rows > 0) gather_dot_grad_user<T><<<row_grid(p.rows, s), 128, 0, s.stream>>>(bp);
+  if (bp.grad_user && p.rows > 0)
+    gather_dot_grad_user<T><<<row_grid(p.rows, s), 128, 0, s.stream>>>(bp, s.errors);
   if (!bp.grad_table || p.items == 0) return;
   const int64_t n = p.rows * p.per_row;
   int end_bit = 1;
@@ -498,8 +505,8 @@ void gather_dot_backward_typed(const GatherDotBackwardParams& bp, const CudaStre
   size_t temp_bytes = 0;
   void* temp = nullptr;
   if (n > 0) {
-    gather_sort_inputs<<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(p.indices, n, p.items, keys_in,
-                                                                            positions_in);
+    gather_sort_inputs<<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(
+        p.indices, n, p.items, keys_in, positions_in, p.error_site, s.errors);
     cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out, positions_in, positions_out, n, 0,
                                     end_bit, s.stream);
     temp = s.scratch->allocate(std::max<size_t>(temp_bytes, 1));

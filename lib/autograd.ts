@@ -19,6 +19,8 @@ export class GradNode {
     public saved: Tensor[],
     readonly backward: BackwardFn,
     readonly numOutputs: number,
+    /** The backward returns new tensors that share no storage with its gradient outputs. */
+    readonly freshGradients = false,
   ) {}
 
   release(): void {
@@ -43,6 +45,7 @@ export function setGradEnabled(enabled: boolean): boolean {
 
 /** Runs `fn` with recording off: no graph is built and nothing is saved for backward. */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new Error(`noGrad: 'fn' must be a function, got ${typeof fn}`);
   const previous = setGradEnabled(false);
   try {
     return fn();
@@ -53,6 +56,14 @@ export function noGrad<T>(fn: () => T): T {
 
 export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t?.requiresGrad === true);
+}
+
+export interface RecordOptions {
+  /**
+   * The backward writes every gradient it returns into a new buffer (no pass-through, no view of
+   * a gradient output), so backward() can lend it the caller's gradient instead of a copy.
+   */
+  freshGradients?: boolean;
 }
 
 /**
@@ -66,6 +77,7 @@ export function record(
   outputs: readonly Tensor[],
   backward: BackwardFn,
   saved: readonly Tensor[] = [],
+  options: RecordOptions = {},
 ): void {
   if (!needsGrad(inputs)) return;
   const node = new GradNode(
@@ -74,6 +86,7 @@ export function record(
     saved.map((t) => t.share()),
     backward,
     outputs.length,
+    options.freshGradients ?? false,
   );
   outputs.forEach((output, index) => output.attachGradNode(node, index));
 }
@@ -130,8 +143,11 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
     }
     const pending = new Map<GradNode, (Tensor | null)[]>();
     const rootGrads: (Tensor | null)[] = new Array<Tensor | null>(rootNode.numOutputs).fill(null);
-    // A copy: gradients are accumulated in place, and the caller's tensor must not change.
-    rootGrads[root.gradOutputIndex] = gradient.clone();
+    // Gradients are accumulated in place, and the caller's tensor must not change: it is copied,
+    // unless the root's backward only reads it (freshGradients; nothing accumulates into the
+    // root's slots, which run first), so such an op pays no clone.
+    const lent = rootNode.freshGradients ? gradient : null;
+    rootGrads[root.gradOutputIndex] = lent ?? gradient.clone();
     pending.set(rootNode, rootGrads);
 
     for (const node of topologicalOrder(rootNode)) {
@@ -153,11 +169,11 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
       const handedOut = new Set<Tensor>();
       const owned = gradInputs.map((g) => {
         if (g === null) return null;
-        if (handedOut.has(g)) return g.clone();
+        if (handedOut.has(g) || g === lent) return g.clone();
         handedOut.add(g);
         return g;
       });
-      for (const g of gradOutputs) if (g !== null && !handedOut.has(g)) g.dispose();
+      for (const g of gradOutputs) if (g !== null && g !== lent && !handedOut.has(g)) g.dispose();
       node.inputs.forEach((input, i) => {
         const grad = owned[i] ?? null;
         if (input === null || grad === null) {

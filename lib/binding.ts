@@ -61,7 +61,14 @@ export interface CudaDeviceReport {
 }
 
 export interface DeviceReport {
-  cpu: { available: true; threads: number };
+  cpu: {
+    available: true;
+    threads: number;
+    /** The vector ISA the CPU kernels run: AVX-512 where the CPU has it, unless LLMREC_CPU_ISA=avx2. */
+    isa: 'avx2' | 'avx512';
+    /** Whether the CPU supports the AVX-512 path, whatever LLMREC_CPU_ISA says. */
+    avx512: boolean;
+  };
   cuda: {
     compiled: boolean;
     available: boolean;
@@ -100,8 +107,12 @@ export interface NativeAddon {
   setAllocationPoison(enabled: boolean): void;
   emptyCache(device: string): void;
   synchronize(device: string): void;
-  binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor, out?: NativeTensor): NativeTensor;
-  unary(op: UnaryOpName, x: NativeTensor, alpha: number, beta: number, out?: NativeTensor): NativeTensor;
+  binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor): NativeTensor;
+  /** In place into `out`; returns nothing, so no second handle pins the storage. */
+  binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor, out: NativeTensor): void;
+  unary(op: UnaryOpName, x: NativeTensor, alpha: number, beta: number): NativeTensor;
+  /** In place into `out`; returns nothing, so no second handle pins the storage. */
+  unary(op: UnaryOpName, x: NativeTensor, alpha: number, beta: number, out: NativeTensor): void;
   cast(x: NativeTensor, dtype: DType): NativeTensor;
   reduce(op: ReduceOpName, x: NativeTensor, axis: number | null, keepDims: boolean): NativeTensor;
   expand(x: NativeTensor, shape: number[]): NativeTensor;
@@ -138,6 +149,8 @@ function load(): NativeAddon {
   const require = createRequire(import.meta.url);
   const bindings = require('bindings') as (options: { bindings: string; module_root: string }) => unknown;
   try {
+    // LLMREC_ADDON names another build of the addon (the AddressSanitizer one of `npm run test:asan`).
+    if (process.env.LLMREC_ADDON) return require(path.resolve(process.env.LLMREC_ADDON)) as NativeAddon;
     return bindings({ bindings: 'llmrec', module_root: packageRoot }) as NativeAddon;
   } catch (error) {
     const built = existsSync(path.join(packageRoot, 'build', 'Release', 'llmrec.node'));

@@ -56,6 +56,7 @@ function isTrackable(value: object): value is Trackable {
  * `fn` must be synchronous: await inside it would let unrelated work join the scope.
  */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new Error(`tidy: 'fn' must be a function, got ${typeof fn}`);
   const scope = new Set<Trackable>();
   scopes.push(scope);
   let result: T;

@@ -25,10 +25,22 @@ export interface RandomOptions extends TensorOptions {
 
 let defaultDevice: DeviceSpec = 'cpu';
 
-/** Device used when an option omits `device` (initially 'cpu'). */
+/** Device used when an option omits `device` (initially 'cpu'). Refuses a device that cannot be used. */
 export function setDefaultDevice(device: DeviceSpec): void {
+  try {
+    native.memory(device); // parses the spec and checks the device exists in this build and machine
+  } catch (error) {
+    throw new Error(`setDefaultDevice: ${(error as Error).message.replace(/^memory: /, '')}`, { cause: error });
+  }
   defaultDevice = device;
 }
+
+/** `value` as a Tensor, or an Error naming the op and the argument. */
+export function expectTensor(value: unknown, op: string, arg: string): Tensor {
+  if (value instanceof Tensor) return value;
+  throw new Error(`${op}: '${arg}' must be a Tensor, got ${kindOf(value)}`);
+}
+
 export function getDefaultDevice(): DeviceSpec {
   return defaultDevice;
 }
@@ -413,7 +425,7 @@ export class Tensor implements Trackable {
 
   /** In place: this += other (broadcast to this shape). Not recorded by autograd. */
   addInPlace(other: Tensor): this {
-    native.binary('add', this.#handle, other.#handle, this.#handle);
+    native.binary('add', this.#handle, expectTensor(other, 'addInPlace', 'other').#handle, this.#handle);
     return this;
   }
 
@@ -583,6 +595,7 @@ export function tensor(values: ValuesLike, options: TensorOptions & { shape?: re
     shape = options.shape ? [...options.shape] : [values.length];
     if (values instanceof Uint16Array && dtype !== 'bf16')
       throw new Error('tensor: a Uint16Array holds raw bf16 bits; use dtype bf16');
+    if (dtype === 'i32' && !(values instanceof Int32Array)) checkI32(values);
     host =
       values instanceof Uint16Array
         ? values
@@ -597,20 +610,46 @@ export function tensor(values: ValuesLike, options: TensorOptions & { shape?: re
     const { flat, shape: inferred } = flattenNested(values);
     shape = options.shape ? [...options.shape] : inferred;
     dtype = options.dtype ?? 'f32';
-    // Int32Array.from would truncate silently.
-    if (dtype === 'i32' && flat.some((v) => !Number.isInteger(v)))
-      throw new Error('tensor: i32 values must be integers');
+    if (dtype === 'i32') checkI32(flat);
     host = dtype === 'i32' ? Int32Array.from(flat) : Float32Array.from(flat);
   }
   return finish(native.fromTypedArray(host, shape, dtype, options.device ?? defaultDevice), options);
 }
 
+// Int32Array.from would truncate fractions and wrap large values silently.
+function checkI32(values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31)
+      throw new Error(`tensor: i32 values must be integers in [-2^31, 2^31), got ${v} at flat index ${i}`);
+  }
+}
+
 /** An uninitialised tensor (its contents are whatever the memory held). */
+/** A shape argument as the creation functions take it: an array (its sizes are checked natively). */
+function shapeArg(shape: unknown, op: string): number[] {
+  if (!Array.isArray(shape)) throw new Error(`${op}: 'shape' must be an array of sizes, got ${kindOf(shape)}`);
+  return [...(shape as number[])];
+}
+
+/** An options argument: an object or undefined. */
+function optionsArg<T extends object>(options: T | undefined, op: string): T {
+  if (options === undefined) return {} as T;
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new Error(`${op}: 'options' must be an object, got ${kindOf(options)}`);
+  return options;
+}
+
 export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  shape = shapeArg(shape, 'empty');
+  options = optionsArg(options, 'empty');
   return finish(native.empty([...shape], options.dtype ?? 'f32', options.device ?? defaultDevice), options);
 }
 
 export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+  shape = shapeArg(shape, 'full');
+  options = optionsArg(options, 'full');
+  if (typeof value !== 'number') throw new Error(`full: 'value' must be a number, got ${kindOf(value)}`);
   return finish(native.full([...shape], value, options.dtype ?? 'f32', options.device ?? defaultDevice), options);
 }
 
@@ -623,16 +662,20 @@ export function ones(shape: readonly number[], options: TensorOptions = {}): Ten
 }
 
 export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`zerosLike: 't' must be a Tensor, got ${kindOf(t)}`);
+  options = optionsArg(options, 'zerosLike');
   return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
 }
 
 export function onesLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`onesLike: 't' must be a Tensor, got ${kindOf(t)}`);
+  options = optionsArg(options, 'onesLike');
   return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
 }
 
 /** What a value is, for messages about an argument of the wrong kind. */
 export function kindOf(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'an array';
   if (value instanceof Tensor) return 'a Tensor';
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
@@ -649,6 +692,13 @@ function operand(op: string, other: unknown, orNumber = true): Tensor {
 
 /** 0, 1, ..., n-1 (or start..end by step). */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  for (const [name, value] of [
+    ['start', start],
+    ['end', end ?? 0],
+    ['step', step],
+  ] as const)
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw new Error(`arange: '${name}' must be a finite number, got ${String(value)}`);
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
   if (step === 0) throw new Error('arange: step must not be 0');
   const count = Math.max(0, Math.ceil((hi - lo) / step));
@@ -702,6 +752,8 @@ function randomTensor(
   options: RandomOptions,
 ): Tensor {
   const op = distribution === 'uniform' ? 'rand' : 'randn';
+  shape = shapeArg(shape, op);
+  options = optionsArg(options, op);
   const size = shape.reduce((x, y) => x * y, 1);
   let seed: bigint;
   let offset: bigint;

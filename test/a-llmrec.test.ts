@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 import {
   CausalLM,
+  concat,
+  loadCausalLM,
   manualSeed,
   noGrad,
   pipelines,
@@ -19,7 +22,25 @@ import {
 } from '../lib/index.js';
 import { loadSafetensors } from '../lib/io/safetensors.js';
 
-const { aLLMRec } = pipelines;
+import * as alignModule from '../lib/pipelines/a-llmrec/align.js';
+import * as cfModule from '../lib/pipelines/a-llmrec/cf.js';
+import * as evaluateModule from '../lib/pipelines/a-llmrec/evaluate.js';
+import * as generateModule from '../lib/pipelines/a-llmrec/generate.js';
+import * as promptModule from '../lib/pipelines/a-llmrec/prompt.js';
+import * as scenariosModule from '../lib/pipelines/a-llmrec/scenarios.js';
+import * as softPromptModule from '../lib/pipelines/a-llmrec/soft-prompt.js';
+
+// The public surface and the stages' helpers, under one name for these tests.
+const aLLMRec = {
+  ...pipelines.aLLMRec,
+  ...alignModule,
+  ...cfModule,
+  ...evaluateModule,
+  ...generateModule,
+  ...promptModule,
+  ...scenariosModule,
+  ...softPromptModule,
+};
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.resolve(here, '..', '..', 'test', 'fixtures', 'data', 'formats', 'recbole');
 
@@ -404,6 +425,34 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
     }
   });
 
+  it('text-only variant: items below the interaction threshold take their text latent, the others their item latent', async () => {
+    const cfDir = path.join(runDir, 'cf');
+    const { model: cf, catalogue } = await aLLMRec.loadCfStage(cfDir, 'cpu');
+    const { aligner, textTable } = aLLMRec.loadAlignStage(path.join(runDir, 'align'), 'cpu');
+    try {
+      const counts = catalogue.popularity;
+      const threshold = [...counts.slice(1)].sort((a, b) => a - b)[Math.floor(counts.length / 2)]!;
+      const mixed = aLLMRec.itemLatentTable(cf, aligner, textTable, counts, threshold).dataSync();
+      const items = noGrad(() => aligner.item.encode(cf.itemEmbeddings()).dataSync());
+      const texts = noGrad(() => aligner.text.encode(textTable).dataSync());
+      const d = aligner.latentDim;
+      let fromText = 0;
+      for (let i = 1; i < counts.length; i++) {
+        const want = counts[i]! < threshold ? texts : items;
+        if (counts[i]! < threshold) fromText++;
+        expect([...mixed.subarray(i * d, (i + 1) * d)], `item ${i}`).to.deep.equal([
+          ...want.subarray(i * d, (i + 1) * d),
+        ]);
+      }
+      expect(fromText).to.be.above(0);
+      expect([...aLLMRec.itemLatentTable(cf, aligner, textTable, counts, 0).dataSync()]).to.deep.equal([...items]);
+    } finally {
+      aligner.dispose();
+      textTable.dispose();
+      cf.dispose();
+    }
+  });
+
   it('resumes generate exactly: 1 epoch then --resume to 2 equals 2 epochs straight', async () => {
     const resumed = tempDir('allmrec-gen-resume');
     try {
@@ -491,6 +540,140 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
 
 type aLLMRecEval = import('../lib/pipelines/a-llmrec/evaluate.js').EvalResult;
 type aLLMRecScenario = import('../lib/pipelines/a-llmrec/config.js').Scenario;
+
+describe('A-LLMRec against the PyTorch reference (bench/torch/a_llmrec.py fixtures)', () => {
+  const dir = path.resolve(here, '..', '..', 'test', 'fixtures', 'a-llmrec');
+  type Nested = number | Nested[];
+  const fixture = () =>
+    JSON.parse(fs.readFileSync(path.join(dir, 'parity.json'), 'utf-8')) as {
+      stage1: {
+        dims: Record<string, number>;
+        weights: Record<string, Nested>;
+        inputs: Record<string, Nested>;
+        terms: Record<string, number>;
+        grads: Record<string, Nested>;
+      };
+      stage2: {
+        dims: Record<string, number>;
+        ids: number[][];
+        labels: number[][];
+        lengths: number[];
+        slots: [number, number][];
+        users: Nested;
+        latents: Nested;
+        weights: Record<string, Nested>;
+        loss: number;
+        grads: Record<string, Nested>;
+      };
+    };
+  const shapeOf = (v: Nested): number[] => (Array.isArray(v) ? [v.length, ...shapeOf(v[0]!)] : []);
+  const asTensor = (v: Nested) => tensor(Float32Array.from((v as number[]).flat(4) as number[]), { shape: shapeOf(v) });
+  const relative = (got: ArrayLike<number>, want: number[]) => {
+    let num = 0;
+    let den = 0;
+    want.forEach((w, i) => ((num += (got[i]! - w) ** 2), (den += w * w)));
+    return Math.sqrt(num / Math.max(den, 1e-30));
+  };
+  // torch's nn.Sequential indices → llmrec's MLP names.
+  const mlpName = (name: string) => name.replace('.0.', '.fc0.').replace('.1.', '.norm0.').replace('.3.', '.fc1.');
+
+  it('stage 1: every loss term and every autoencoder gradient within 1e-4', () => {
+    const f = fixture().stage1;
+    const aligner = new aLLMRec.ItemTextAligner(f.dims.cf!, f.dims.text!, f.dims.latent!);
+    aligner.loadStateDict(new Map(Object.entries(f.weights).map(([k, v]) => [k, asTensor(v)])));
+    const batch = Object.fromEntries(
+      Object.entries(f.inputs).map(([k, v]) => [k, asTensor(v)]),
+    ) as unknown as Parameters<typeof aLLMRec.alignmentLoss>[1];
+    const terms = aLLMRec.alignmentLoss(aligner, batch, { itemRecon: 0.5, textRecon: 0.2 });
+    for (const key of ['rec', 'matching', 'itemRecon', 'textRecon', 'total'] as const)
+      expect(relative([terms[key].item()], [f.terms[key]!]), key).to.be.below(1e-4);
+    terms.total.backward();
+    for (const [name, p] of aligner.namedParameters())
+      expect(relative(p.grad!.dataSync(), [f.grads[name]!].flat(4) as number[]), name).to.be.below(1e-4);
+    aligner.dispose();
+  });
+
+  it("stage 2: the frozen Qwen2's answer loss and F_U/F_I gradients within 1e-4", () => {
+    const f = fixture().stage2;
+    const lm = loadCausalLM(path.join(dir, 'lm'), { dtype: 'f32' });
+    lm.freeze().eval();
+    const projectors = new aLLMRec.SoftPromptProjectors(f.dims.cf!, f.dims.latent!, f.dims.lm!);
+    projectors.loadStateDict(new Map(Object.entries(f.weights).map(([k, v]) => [mlpName(k), asTensor(v)])));
+    const values = concat(
+      [projectors.user.forward(asTensor(f.users)), projectors.item.forward(asTensor(f.latents))],
+      0,
+    );
+    const { loss } = lm.forward({
+      inputIds: f.ids,
+      lengths: f.lengths,
+      softEmbeddings: { batch: f.slots.map((s) => s[0]), position: f.slots.map((s) => s[1]), values },
+      labels: f.labels,
+    });
+    expect(relative([loss!.item()], [f.loss])).to.be.below(1e-4);
+    loss!.backward();
+    for (const [name, p] of projectors.namedParameters()) {
+      const want = Object.entries(f.grads).find(([k]) => mlpName(k) === name)![1];
+      expect(relative(p.grad!.dataSync(), [want].flat(4) as number[]), name).to.be.below(1e-4);
+    }
+    for (const p of lm.parameters()) expect(p.grad).to.equal(null);
+    projectors.dispose();
+    lm.dispose();
+  });
+});
+
+describe('A-LLMRec with --lm folders written by transformers', function () {
+  this.timeout(600_000);
+  const python = '/usr/bin/python3';
+  const hfSource = path.resolve(here, '..', '..', '..', 'hf-src', 'transformers');
+
+  it('trains stage 2 and evaluates on a random-weight Qwen2 and a Llama folder saved by save_pretrained', async function () {
+    if (!fs.existsSync(python) || !fs.existsSync(hfSource)) this.skip(); // transformers' sources are not here
+    const root = tempDir('allmrec-hf');
+    try {
+      const tokenizerDir = path.join(root, 'tokenizer');
+      makeTinyLm(tokenizerDir, fixtureTitles());
+      const vocab = JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'config.json'), 'utf-8')) as {
+        vocab_size: number;
+        eos_token_id: number[] | number;
+      };
+      const eos = Array.isArray(vocab.eos_token_id) ? vocab.eos_token_id[0]! : vocab.eos_token_id;
+      const script = path.resolve(here, '..', '..', 'bench', 'torch', 'a_llmrec_hf_folder.py');
+      const folders = { qwen2: path.join(root, 'qwen2'), llama: path.join(root, 'llama') };
+      const made = spawnSync(
+        python,
+        [script, String(vocab.vocab_size), String(eos), `qwen2=${folders.qwen2}`, `llama=${folders.llama}`],
+        { encoding: 'utf-8' },
+      );
+      expect(made.status, made.stderr).to.equal(0);
+      for (const [kind, dir] of Object.entries(folders)) {
+        for (const file of ['tokenizer.json', 'tokenizer_config.json'])
+          fs.copyFileSync(path.join(tokenizerDir, file), path.join(dir, file));
+        const config = pipelines.resolveConfig(aLLMRec.aLLMRecConfig, {
+          values: {
+            data: fixture,
+            kcore: 2,
+            lm: dir,
+            cfEpochs: 1,
+            alignEpochs: 1,
+            alignBatchSize: 16,
+            trainUsers: 4,
+            evalUsers: 4,
+            maxNewTokens: 4,
+          },
+        });
+        const run = path.join(root, `run-${kind}`);
+        await pipelines.runAll(aLLMRec.aLLMRecPipeline, { dir: run, config });
+        const result = JSON.parse(fs.readFileSync(path.join(run, 'eval', 'results.json'), 'utf-8')) as aLLMRecEval;
+        expect(result.groups.all!.users, kind).to.equal(4);
+        const projectors = loadSafetensors(path.join(run, 'generate', 'model.safetensors'));
+        expect(projectors.get('user.fc0.weight')!.shape, kind).to.deep.equal([48, 50]);
+        for (const t of projectors.values()) t.dispose();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
 
 async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
   try {

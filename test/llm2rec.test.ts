@@ -297,6 +297,27 @@ describe('llm2rec', function () {
     }
   });
 
+  it('runs on random-weight Qwen2 and Llama folders written by transformers; the CSFT loss matches transformers', async () => {
+    const expected = JSON.parse(fs.readFileSync(path.join(fixtures, 'hf-expected.json'), 'utf-8')).csftLoss;
+    const inputs = JSON.parse(fs.readFileSync(path.join(fixtures, 'inputs.json'), 'utf-8'));
+    for (const kind of ['qwen2', 'llama']) {
+      const folder = path.join(fixtures, `hf-${kind}`);
+      const { model } = llm2rec.openLanguageModel(folder, 'cpu');
+      try {
+        const loss = noGrad(() => tidy(() => llm2rec.labelledLoss(model, inputs.csft, inputs.padId, 'causal').item()));
+        expect(relativeError([loss], [expected[kind]]), `${kind} CSFT loss`).to.be.lessThan(1e-4);
+      } finally {
+        model.dispose();
+      }
+    }
+    const dir = path.join(root, 'hf-llama-run');
+    const result = await runAll(llm2recPipeline, {
+      dir,
+      config: config({ lm: path.join(fixtures, 'hf-llama'), models: ['sasrec'], epochs: 1 }),
+    });
+    expect(result.ran).to.deep.equal(['csft', 'mntp', 'simcse', 'embed', 'downstream']);
+  });
+
   let runDir: string;
   it('all: every stage runs on a tiny LM; the LM folders load, the item table is readable, downstream is tested', async () => {
     runDir = path.join(root, 'run');

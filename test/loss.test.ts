@@ -107,6 +107,29 @@ describeEachDevice('fused linear cross-entropy', (device) => {
     });
   });
 
+  it('gradients with the logits recomputed (keepLogits false) match float64 and the kept-logits path', () => {
+    const [n, d, v] = [6, 8, 150];
+    const y = tensor(labelsWithIgnored(n, v, 9, [2]), { device });
+    const yv = Array.from(y.dataSync());
+    gradCheck({
+      device,
+      inputs: [sample([n, d], 3), sample([v, d], 4, 0.5)],
+      forward: ([h, w]) => linearCrossEntropy(h!, w!, y, { labelSmoothing: 0.2, chunk: 64, keepLogits: false }),
+      reference: ([h, w]) => ceReference(matmulNT(h!, w!, n, v, d), v, yv, -100, 0.2, 'mean'),
+    });
+    const hidden = randn([rows, dim], { seed: 7, device }).requiresGrad_();
+    const weight = randn([vocab, dim], { seed: 8, device, std: 0.5 }).requiresGrad_();
+    const labelsT = tensor(labels, { device });
+    const grads = [true, false].map((keepLogits) => {
+      hidden.zeroGrad();
+      weight.zeroGrad();
+      linearCrossEntropy(hidden, weight, labelsT, { labelSmoothing: 0.1, keepLogits }).backward();
+      return [f64(hidden.grad!), f64(weight.grad!)];
+    });
+    expectClose(grads[0]![0]!, grads[1]![0]!, 1e-6, 'dHidden');
+    expectClose(grads[0]![1]!, grads[1]![1]!, 1e-6, 'dWeight');
+  });
+
   it("gradients with reduction 'none' (per-row upstream gradients)", () => {
     const [n, d, v] = [5, 6, 70];
     const y = tensor(labelsWithIgnored(n, v, 11), { device });

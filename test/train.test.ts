@@ -247,6 +247,30 @@ describe('training loop', () => {
     model.dispose();
   });
 
+  it('lets timers run between steps, so the event loop never stalls for a whole epoch', async () => {
+    const { model, optimizer } = setup();
+    let step = 0;
+    let stepWhenTimerRan: number | null = null;
+    const timer = setTimeout(() => (stepWhenTimerRan = step), 0);
+    const result = await training.train({
+      model,
+      optimizer,
+      batches: () => data,
+      loss: (b) => {
+        const until = performance.now() + 2; // a step of at least 2 ms: 60 of them far exceed a yield interval
+        while (performance.now() < until);
+        return noisyMse(model)(b);
+      },
+      epochs: 10,
+      progress: { emit: (e) => void (e.event === 'step' && (step = e.step)) },
+    });
+    clearTimeout(timer);
+    expect(result.steps).to.equal(60);
+    expect(stepWhenTimerRan, 'the timer ran only after training').to.be.a('number').and.below(30);
+    optimizer.dispose();
+    model.dispose();
+  });
+
   it('keeps memory flat over 1,000 steps and logs JSON lines', async () => {
     const { model, optimizer, scheduler } = setup();
     const lines: string[] = [];

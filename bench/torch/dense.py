@@ -1,4 +1,5 @@
-"""PyTorch side of bench/dense.bench.ts: norms, softmax and activations at 8192 x 896 (f32)."""
+"""PyTorch side of bench/dense.bench.ts: norms, softmax and activations at 8192 x 896 (f32), and
+LayerNorm + GELU at SASRec's 128 x 200 tokens x 64."""
 
 import torch
 import torch.nn.functional as F
@@ -7,6 +8,8 @@ from common import parse_args, report, selected, time_case
 
 ROWS, COLS = 8192, 896
 N = ROWS * COLS
+SAS_ROWS, SAS_COLS = 128 * 200, 64
+SAS_N = SAS_ROWS * SAS_COLS
 
 
 def rms_norm(x, w, eps=1e-6):
@@ -20,12 +23,17 @@ def swiglu(x):
 
 
 CASES = [
-    # name, input shapes, op, flops, bytes, backward bytes (as in dense.bench.ts)
+    # name, input shapes, op, flops, bytes, backward bytes (as in dense.bench.ts); the first
+    # shape names the case
     ("layernorm", [(ROWS, COLS), (COLS,), (COLS,)], lambda x, w, b: F.layer_norm(x, (COLS,), w, b), 8 * N, 8 * N, 12 * N),
     ("rmsnorm", [(ROWS, COLS), (COLS,)], rms_norm, 5 * N, 8 * N, 12 * N),
     ("softmax", [(ROWS, COLS)], lambda x: torch.softmax(x, -1), 5 * N, 8 * N, 12 * N),
     ("gelu", [(ROWS, COLS)], F.gelu, 20 * N, 8 * N, 12 * N),
     ("swiglu", [(ROWS, 2 * COLS)], swiglu, 8 * N, 12 * N, 20 * N),
+    ("silu", [(ROWS, COLS)], F.silu, 5 * N, 8 * N, 12 * N),
+    ("gelu", [(SAS_ROWS, SAS_COLS)], F.gelu, 20 * SAS_N, 8 * SAS_N, 12 * SAS_N),
+    ("layernorm+gelu", [(SAS_ROWS, SAS_COLS), (SAS_COLS,), (SAS_COLS,)],
+     lambda x, w, b: F.gelu(F.layer_norm(x, (SAS_COLS,), w, b)), 28 * SAS_N, 12 * SAS_N, 20 * SAS_N),
 ]
 
 
@@ -35,7 +43,7 @@ def main():
     results = []
     for name, shapes, op, flops, bytes_fwd, bytes_bwd in CASES:
         for backward in (False, True):
-            case = f"{name}/f32/{ROWS}x{COLS}" + ("/fwd+bwd" if backward else "")
+            case = f"{name}/f32/{shapes[0][0]}x{shapes[0][1]}" + ("/fwd+bwd" if backward else "")
             if not selected(case, args):
                 continue
             inputs = [torch.randn(*s, device=device, requires_grad=backward) for s in shapes]

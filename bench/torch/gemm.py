@@ -27,6 +27,14 @@ def main():
         for what, in_f, out_f in QWEN_LINEARS:
             cases.append((f"linear/{dtype}/qwen2-0.5b-{what}-2048x{in_f}->{out_f}", (2048, in_f), (out_f, in_f),
                           2 * 2048 * in_f * out_f, 2048 * out_f, F.linear, dtype))
+    if not on_gpu:
+        # The `small` LM preset's projections over 1024 tokens, as in gemm.bench.ts.
+        for what, in_f, out_f in (("lm-small-mlp-up", 256, 688), ("lm-small-head", 256, 4096)):
+            cases.append((f"linear/f32/{what}-1024x{in_f}->{out_f}", (1024, in_f), (out_f, in_f),
+                          2 * 1024 * in_f * out_f, 1024 * out_f, F.linear, "f32"))
+        bias = torch.randn(688)
+        cases.append(("linear+bias+gelu/f32/lm-small-mlp-up-1024x256->688", (1024, 256), (688, 256),
+                      2 * 1024 * 256 * 688, 1024 * 688, lambda x, w: F.gelu(F.linear(x, w, bias)), "f32"))
     cases.append(("bmm/f32/64x(128x64x128)", (64, 128, 64), (64, 64, 128), 2 * 64 * 128 * 64 * 128, 64 * 128 * 128,
                   torch.matmul, "f32"))
 

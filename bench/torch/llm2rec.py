@@ -12,8 +12,9 @@ llm_reference.py: the reference that proves llmrec's composition is the recipe (
         reads <dir>/lm (an HF folder) and <dir>/inputs.json (the batches llmrec built, see
         bench/llm2rec-fixtures.ts) and writes <dir>/expected.json (the three losses) and
         <dir>/expected-grads.safetensors (every parameter's gradient per stage, f32)
-    python3 bench/torch/llm2rec.py --bench --lm DIR [--threads 2]
-        tokens/s of a CSFT and a SimCSE step (forward + backward + AdamW), items/s of embedding
+    python3 bench/torch/llm2rec.py --bench [--preset tiny] [--threads 2]
+        tokens/s of a CSFT and a SimCSE step (forward + backward + AdamW) and items/s of
+        embedding, on a random model of the preset, with the shapes of bench/llm2rec.bench.ts
 """
 
 import argparse
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from llm_reference import load_reference, write_safetensors  # noqa: E402
+from llm_reference import PRESETS, CausalLM, load_reference, write_safetensors  # noqa: E402
 
 
 def pad_rows(rows, pad_id, fill=None):
@@ -90,35 +91,37 @@ def make_fixtures(folder):
     print(json.dumps(losses))
 
 
-def bench(lm, threads, steps):
+def bench(preset, threads, steps):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model, cfg = load_reference(lm)
-    vocab = cfg["vocab_size"]
+    p = PRESETS[preset]
+    model = CausalLM(dict(model_type="qwen2", rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, **p))
+    vocab = p["vocab_size"]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0)
-    out = {"impl": "torch", "torch": torch.__version__, "threads": threads}
-    # Shapes of the CPU defaults: CSFT 16 prompts of ~100 tokens; SimCSE 64 titles of ~10 tokens.
-    for name, rows, loss_of in [
-        ("csft", 16, lambda ids: labelled_loss(model, [{"ids": r, "labels": r} for r in ids], 0, True)),
-        ("simcse", 64, lambda ids: simcse_loss(model, ids, list(range(len(ids))), 0, 0.1)),
-    ]:
-        length = 100 if name == "csft" else 10
-        ids = [torch.randint(1, vocab, (length,)).tolist() for _ in range(rows)]
+    out = {"impl": "torch", "torch": torch.__version__, "threads": threads, "preset": preset}
+    # The CPU defaults' shapes: CSFT 16 prompts of 100 tokens; SimCSE 64 titles of 10 tokens, twice.
+    for name, rows, length in [("csft", 16, 100), ("simcse", 64, 10)]:
+        ids = [[(r * 131 + j * 7919 + 13) % vocab for j in range(length)] for r in range(rows)]
+        if name == "csft":
+            examples = [{"ids": r, "labels": [-100] * 90 + r[90:]} for r in ids]
+            loss_of = lambda: labelled_loss(model, examples, 0, True)  # noqa: E731
+        else:
+            loss_of = lambda: simcse_loss(model, ids, list(range(rows)), 0, 0.1)  # noqa: E731
         tokens = rows * length * (2 if name == "simcse" else 1)
         times = []
         for _ in range(steps + 1):
             start = time.perf_counter()
             opt.zero_grad()
-            loss_of(ids).backward()
+            loss_of().backward()
             opt.step()
             times.append(time.perf_counter() - start)
-        out[f"{name}_tokens_per_s"] = tokens / (sum(times[1:]) / steps)
-    titles = [torch.randint(1, vocab, (10,)).tolist() for _ in range(1024)]
+        out[f"{name}_tokens_per_s"] = tokens / (sorted(times[1:])[steps // 2])
+    titles = [[(r * 131 + j * 7919 + 13) % vocab for j in range(10)] for r in range(1024)]
     model.eval()
     with torch.no_grad():
         start = time.perf_counter()
         for i in range(0, len(titles), 64):
-            mean_pool(model, titles[i : i + 64], 0)
+            mean_pool(model, titles[i : i + 64], 0, causal=False)
         out["embed_items_per_s"] = len(titles) / (time.perf_counter() - start)
     print(json.dumps(out))
 
@@ -127,17 +130,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fixtures", help="folder with lm/ and inputs.json")
     parser.add_argument("--bench", action="store_true")
-    parser.add_argument("--lm", help="--bench: an HF model folder")
+    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="--bench: the model shape")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.fixtures:
         make_fixtures(args.fixtures)
-    elif args.bench and args.lm:
-        bench(args.lm, args.threads, args.steps)
+    elif args.bench:
+        bench(args.preset, args.threads, args.steps)
     else:
-        parser.error("give --fixtures DIR or --bench --lm DIR")
+        parser.error("give --fixtures DIR or --bench")
 
 
 if __name__ == "__main__":

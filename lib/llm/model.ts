@@ -103,6 +103,19 @@ export class ForwardContext {
     readonly side: 'left' | 'right',
     readonly dropout: AttentionDropoutPlan | null = null,
   ) {
+    // The loops below run batch × queryLength times: a bad size must fail, not spin or wrap.
+    const counts = { batch, queryLength, keyLength };
+    for (const [name, value] of Object.entries(counts))
+      if (!Number.isSafeInteger(value) || value < 0 || value > 2 ** 31 - 1)
+        throw new Error(`ForwardContext: '${name}' must be a non-negative integer below 2^31, got ${String(value)}`);
+    if (keyLength < queryLength)
+      throw new Error(`ForwardContext: 'keyLength' (${keyLength}) must be at least 'queryLength' (${queryLength})`);
+    if (batch * queryLength > 2 ** 31 - 1)
+      throw new Error(`ForwardContext: batch × queryLength = ${batch * queryLength} positions is too many`);
+    if (validLengths !== null && (!(validLengths instanceof Int32Array) || validLengths.length !== batch))
+      throw new Error(`ForwardContext: 'validLengths' must be an Int32Array of ${batch} lengths or null`);
+    if (side !== 'left' && side !== 'right')
+      throw new Error(`ForwardContext: 'side' must be 'left' or 'right', got ${String(side)}`);
     const past = keyLength - queryLength;
     this.positions = new Int32Array(batch * queryLength);
     for (let b = 0; b < batch; b++) {

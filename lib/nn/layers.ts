@@ -14,7 +14,8 @@ export interface LayerOptions {
   dtype?: 'f32' | 'bf16';
 }
 
-export type ActivationName = 'relu' | 'gelu' | 'gelu_tanh' | 'silu' | 'leaky_relu' | 'sigmoid' | 'tanh' | 'none';
+const ACTIVATION_NAMES = ['relu', 'gelu', 'gelu_tanh', 'silu', 'leaky_relu', 'sigmoid', 'tanh', 'none'] as const;
+export type ActivationName = (typeof ACTIVATION_NAMES)[number];
 
 /** Applies a named activation (the ones the GEMM epilogue fuses go through the fused path in Linear). */
 export function activate(x: Tensor, name: ActivationName, slope = 0.01): Tensor {
@@ -35,6 +36,8 @@ export function activate(x: Tensor, name: ActivationName, slope = 0.01): Tensor 
       return x.tanh();
     case 'none':
       return x;
+    default:
+      throw new Error(`activation must be one of ${ACTIVATION_NAMES.join(', ')}, got ${String(name)}`);
   }
 }
 
@@ -181,7 +184,8 @@ export class RMSNorm extends Module {
 export class Dropout extends Module {
   constructor(readonly p: number) {
     super();
-    if (!(p >= 0 && p < 1)) throw new Error(`Dropout: 'p' must be in [0, 1), got ${p}`);
+    if (typeof p !== 'number' || !(p >= 0 && p < 1))
+      throw new Error(`Dropout: 'p' must be in [0, 1), got ${String(p)}`);
   }
   forward(x: Tensor): Tensor {
     return this.training && this.p > 0 ? dropoutOp(x, this.p) : x;
@@ -208,8 +212,15 @@ export class MLP extends Module {
     readonly options: MlpOptions = {},
   ) {
     super();
-    if (sizes.length < 2) throw new Error(`MLP: 'sizes' needs at least [in, out], got [${sizes.join(', ')}]`);
+    if (!Array.isArray(sizes) || sizes.length < 2)
+      throw new Error(
+        `MLP: 'sizes' must be an array of at least [in, out], got ${Array.isArray(sizes) ? `[${sizes.join(', ')}]` : String(sizes)}`,
+      );
     this.activation = options.activation ?? 'relu';
+    if (!ACTIVATION_NAMES.includes(this.activation))
+      throw new Error(
+        `MLP: 'activation' must be one of ${ACTIVATION_NAMES.join(', ')}, got ${String(this.activation)}`,
+      );
     for (let i = 0; i + 1 < sizes.length; i++) {
       this.layers.push(this.registerModule(`fc${i}`, new Linear(sizes[i]!, sizes[i + 1]!, options)));
       if (options.layerNorm && i + 2 < sizes.length)

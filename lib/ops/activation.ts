@@ -15,7 +15,16 @@ declare module '../binding.js' {
 
 function activation(op: ActivationName, x: Tensor, slope = 0): Tensor {
   const out = new Tensor(native.activation(op, x.native, slope));
-  record(op, [x], [out], ([g], [xs]) => [new Tensor(native.activationBackward(op, g!.native, xs!.native, slope))], [x]);
+  record(
+    op,
+    [x],
+    [out],
+    ([g], [xs]) => [new Tensor(native.activationBackward(op, g!.native, xs!.native, slope))],
+    [x],
+    {
+      freshGradients: true,
+    },
+  );
   return out;
 }
 
@@ -80,6 +89,8 @@ export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Ten
     offset = generator.next(BigInt(Math.ceil(x.size / 4)));
   }
   const out = new Tensor(native.dropout(x.native, p, seed, offset));
-  record('dropout', [x], [out], ([g]) => [new Tensor(native.dropout(g!.native, p, seed, offset))]);
+  record('dropout', [x], [out], ([g]) => [new Tensor(native.dropout(g!.native, p, seed, offset))], [], {
+    freshGradients: true,
+  });
   return out;
 }

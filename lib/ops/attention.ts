@@ -90,6 +90,15 @@ function resolveArgs(q: Tensor, k: Tensor, options: AttentionOptions): NativeAtt
       throw new Error(
         `scaledDotProductAttention: keyPadding.side must be 'left' or 'right', got '${String(padding.side)}'`,
       );
+    if (!(padding.lengths instanceof Tensor)) {
+      // Lengths in a tensor are checked by the kernel (they may still be on their way to the device).
+      const keys = k.shape[2] ?? 0;
+      const bad = Array.from(padding.lengths).findIndex((n) => !Number.isInteger(n) || n < 0 || n > keys);
+      if (bad >= 0)
+        throw new Error(
+          `scaledDotProductAttention: keyPadding.lengths[${bad}] = ${padding.lengths[bad]} must be an integer in [0, ${keys}] (the key length)`,
+        );
+    }
     lengths =
       padding.lengths instanceof Tensor
         ? padding.lengths.share()

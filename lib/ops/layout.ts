@@ -2,7 +2,7 @@
 // tensor with one strided copy (tensors in llmrec are always contiguous).
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
-import { normalizeAxis, Tensor } from '../tensor.js';
+import { kindOf, normalizeAxis, Tensor } from '../tensor.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -41,8 +41,13 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
 
 /** Splits along `axis` into pieces of the given sizes (or equal pieces of that size). */
 export function split(x: Tensor, sizes: number | readonly number[], axis = -1): Tensor[] {
+  if (!(x instanceof Tensor)) throw new Error(`split: 'x' must be a Tensor, got ${kindOf(x)}`);
   const a = normalizeAxis(axis, x.ndim, 'split');
   const extent = x.shape[a]!;
+  if (typeof sizes === 'number' && !(Number.isInteger(sizes) && sizes > 0))
+    throw new Error(`split: a chunk size must be a positive integer, got ${sizes}`);
+  if (typeof sizes !== 'number' && !Array.isArray(sizes))
+    throw new Error(`split: 'sizes' must be a chunk size or an array of sizes, got ${kindOf(sizes)}`);
   const list =
     typeof sizes === 'number'
       ? Array.from({ length: Math.ceil(extent / sizes) }, (_, i) => Math.min(sizes, extent - i * sizes))

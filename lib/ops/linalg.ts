@@ -159,8 +159,14 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, activation: Act
   }
   const lead = x.shape.slice(0, -1);
   const rows = lead.reduce((p, d) => p * d, 1);
-  const y = gemm(x.reshape(rows, inFeatures), weight, { transB: true, bias, activation });
-  return y.reshape(...lead, weight.shape[0]!);
+  // The views in between are released here, not left to the garbage collector: outside tidy()
+  // a leaked product holds its memory until a GC, and every call then pays for fresh pages.
+  const rowsView = x.reshape(rows, inFeatures);
+  const y = gemm(rowsView, weight, { transB: true, bias, activation });
+  rowsView.dispose();
+  const out = y.reshape(...lead, weight.shape[0]!);
+  y.dispose();
+  return out;
 }
 
 declare module '../tensor.js' {

@@ -1,8 +1,8 @@
 // Losses, each one autograd node with a native backward. Every cross-entropy loss is f32: a
 // scalar for 'mean' and 'sum', one value per row for 'none'.
-import { record } from '../autograd.js';
+import { needsGrad, record } from '../autograd.js';
 import { native } from '../binding.js';
-import { Tensor } from '../tensor.js';
+import { expectTensor, Tensor } from '../tensor.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -16,7 +16,8 @@ declare module '../binding.js' {
       labelSmoothing: number,
       reduction: Reduction,
       chunk: number,
-    ): [NativeTensor, NativeTensor];
+      keepLogits: boolean,
+    ): [NativeTensor, NativeTensor, NativeTensor | null];
     linearCrossEntropyBackward(
       gradLoss: NativeTensor,
       hidden: NativeTensor,
@@ -29,6 +30,7 @@ declare module '../binding.js' {
       chunk: number,
       needHidden: boolean,
       needWeight: boolean,
+      logits: NativeTensor | null,
     ): [NativeTensor | null, NativeTensor | null];
     crossEntropy(
       positive: NativeTensor | null,
@@ -79,7 +81,16 @@ export interface CrossEntropyOptions {
 export interface LinearCrossEntropyOptions extends CrossEntropyOptions {
   /** Vocabulary columns per chunk on CUDA (0 or absent: as many as 128 MiB of logits allow). */
   chunk?: number;
+  /**
+   * CPU: keep the forward's N x V f32 logits for the backward instead of recomputing them (one
+   * GEMM of three less, for N·V·4 bytes held until the backward). Default: when a gradient is
+   * needed and the logits take at most 64 MiB. Ignored on CUDA, which always recomputes.
+   */
+  keepLogits?: boolean;
 }
+
+/** The default keepLogits budget: N x V f32 logits up to this many bytes are kept. */
+export const keepLogitsBudgetBytes = 64 * 2 ** 20;
 
 function resolve(options: CrossEntropyOptions): { ignoreIndex: number; labelSmoothing: number; reduction: Reduction } {
   return {
@@ -93,7 +104,7 @@ function resolve(options: CrossEntropyOptions): { ignoreIndex: number; labelSmoo
  * Softmax cross-entropy of (hidden [N, d] · weight [V, d]^T) against labels i32 [N], fused with
  * the output projection: the vocabulary is processed in chunks with an online log-sum-exp, so
  * the N x V logits are never materialised, and the backward recomputes each chunk's logits to
- * produce dHidden and dWeight.
+ * produce dHidden and dWeight (on the CPU it keeps them instead while they fit keepLogits).
  */
 export function linearCrossEntropy(
   hidden: Tensor,
@@ -103,7 +114,9 @@ export function linearCrossEntropy(
 ): Tensor {
   const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
   const chunk = options.chunk ?? 0;
-  const [lossH, lseH] = native.linearCrossEntropy(
+  const logitsBytes = (hidden.shape[0] ?? 0) * (weight.shape[0] ?? 0) * 4;
+  const keepLogits = needsGrad([hidden, weight]) && (options.keepLogits ?? logitsBytes <= keepLogitsBudgetBytes);
+  const [lossH, lseH, logitsH] = native.linearCrossEntropy(
     hidden.native,
     weight.native,
     labels.native,
@@ -111,16 +124,18 @@ export function linearCrossEntropy(
     labelSmoothing,
     reduction,
     chunk,
+    keepLogits,
   );
   const loss = new Tensor(lossH);
   const lse = new Tensor(lseH);
+  const logits = logitsH ? new Tensor(logitsH) : null;
   const needHidden = hidden.requiresGrad;
   const needWeight = weight.requiresGrad;
   record(
     'linearCrossEntropy',
     [hidden, weight],
     [loss],
-    ([g], [h, w, y, l]) => {
+    ([g], [h, w, y, l, z]) => {
       const [dh, dw] = native.linearCrossEntropyBackward(
         g!.native,
         h!.native,
@@ -133,17 +148,21 @@ export function linearCrossEntropy(
         chunk,
         needHidden,
         needWeight,
+        z?.native ?? null,
       );
       return [dh ? new Tensor(dh) : null, dw ? new Tensor(dw) : null];
     },
-    [hidden, weight, labels, lse],
+    logits ? [hidden, weight, labels, lse, logits] : [hidden, weight, labels, lse],
   );
   lse.dispose();
+  logits?.dispose();
   return loss;
 }
 
 /** Softmax cross-entropy of logits [N, C] against labels i32 [N]. */
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  expectTensor(logits, 'crossEntropy', 'logits');
+  expectTensor(labels, 'crossEntropy', 'labels');
   const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
   const [lossH, lseH] = native.crossEntropy(null, logits.native, labels.native, ignoreIndex, labelSmoothing, reduction);
   const loss = new Tensor(lossH);

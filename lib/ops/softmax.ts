@@ -18,6 +18,7 @@ function softmaxOp(x: Tensor, log: boolean): Tensor {
     [out],
     ([g], [y]) => [new Tensor(native.softmaxBackward(g!.native, y!.native, log))],
     [out],
+    { freshGradients: true },
   );
   return out;
 }

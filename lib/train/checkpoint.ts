@@ -69,12 +69,23 @@ function writeModelFiles(dir: string, model: Module, config: Record<string, unkn
   writeFileAtomicSync(path.join(dir, 'config.json'), [Buffer.from(`${JSON.stringify(config, null, 2)}\n`)]);
 }
 
-// What writeDirectoryAtomically leaves behind when the process is killed mid-save.
+// What writeDirectoryAtomically and writeFileAtomicSync leave behind when the process is killed mid-save.
 const saveTemporary = /^\.(.+)\.(tmp|old)-[0-9A-Za-z]+$/;
+const fileTemporary = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false; // this process writes synchronously: nothing of its own is in flight
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
- * Cleans up after saves killed before they finished, which would otherwise pile up one directory
- * per kill: a `.step-N.tmp-*` (a save never renamed into place) is removed; a `.step-N.old-*`
+ * Cleans up after saves killed before they finished, which would otherwise pile up one per kill:
+ * a `.latest.json.<pid>.<hex>.tmp` whose process is gone is removed; a `.step-N.tmp-*` (a save never renamed into place) is removed; a `.step-N.old-*`
  * holds the previous `step-N` moved aside for a re-save of the same name, so when the kill came
  * before the new one took its place it is moved back (it may be the checkpoint latest.json names),
  * and otherwise removed. A checkpoint root has one writer at a time (the trainer; a run folder's
@@ -89,6 +100,13 @@ export function removeStaleTemporaries(root: string): string[] {
   }
   const removed: string[] = [];
   for (const name of names) {
+    // A file temporary of writeFileAtomicSync (latest.json's) whose writer is gone.
+    const file = fileTemporary.exec(name);
+    if (file && !processAlive(Number(file[1]))) {
+      fs.rmSync(path.join(root, name), { force: true });
+      removed.push(path.join(root, name));
+      continue;
+    }
     const match = saveTemporary.exec(name);
     if (!match) continue;
     const full = path.join(root, name);
@@ -155,7 +173,22 @@ export function loadCheckpoint(dir: string, model: Module, optimizer?: Optimizer
     throw new Error(`checkpoint: cannot read ${statePath}: ${(error as Error).message}`, { cause: error });
   }
   loadModel(dir, model);
-  const saved = state.optimizer as { step: number; groups: Record<string, unknown>[] } | null;
+  // A trainer.json that parses can still be damaged (a flipped byte renames a key): refuse it
+  // here, naming the file, rather than fail inside the optimiser or the trainer.
+  const saved = state?.optimizer as { step: number; groups: Record<string, unknown>[] } | null | undefined;
+  if (
+    typeof state !== 'object' ||
+    state === null ||
+    Array.isArray(state) ||
+    (saved !== null &&
+      (typeof saved !== 'object' ||
+        !Number.isSafeInteger(saved.step) ||
+        !Array.isArray(saved.groups) ||
+        !saved.groups.every((g) => typeof g === 'object' && g !== null)))
+  )
+    throw new Error(
+      `checkpoint: ${statePath} is damaged (its "optimizer" entry is not { step, groups } or null); delete the checkpoint folder ${dir} to start from the one before`,
+    );
   if (optimizer && saved) {
     const tensors = loadSafetensors(path.join(dir, OPTIMIZER_FILE));
     try {

@@ -111,6 +111,9 @@ function checkConfig<B>(c: TrainerConfig<B>): void {
     throw new Error(`train: checkpoint.everySteps must be a positive integer, got ${every}`);
 }
 
+/** The longest the training loop runs steps without letting the event loop turn. */
+const YIELD_EVERY_MS = 10;
+
 /** Names the parameters whose gradients hold NaN or Inf (one small read-back per step). */
 function nonFiniteGradients(model: Module): string[] {
   const named = model.namedParameters().filter(([, p]) => p.grad !== null);
@@ -177,6 +180,9 @@ export async function train<B>(config: TrainerConfig<B>): Promise<TrainResult> {
     pending = 0;
     s.step += 1;
   };
+  // Steps are synchronous; between them the loop lets timers, I/O and finalisers run (a server in
+  // the same process keeps answering), at most every few milliseconds so it costs next to nothing.
+  let lastYield = performance.now();
   model.train();
   try {
     while (s.epoch < config.epochs && stopReason === 'completed') {
@@ -184,6 +190,10 @@ export async function train<B>(config: TrainerConfig<B>): Promise<TrainResult> {
       let index = 0;
       for (const batch of config.batches(s.epoch, seed)) {
         if (index++ < s.batchInEpoch) continue; // consumed before the checkpoint we resumed from
+        if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
         const context: LossContext = { step: s.step, epoch: s.epoch };
         const lossValue = tidy(() => {
           const loss = config.loss(batch, context);

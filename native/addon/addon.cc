@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../cpu/isa.h"
 #include "../cpu/parallel.h"
 #include "../ops/elementwise.h"
 #include "tensor_handle.h"
@@ -162,7 +163,17 @@ Napi::Array shape_to_js(Napi::Env env, const Shape& shape) {
 }
 
 Napi::Value wrap_tensor(Napi::Env env, Tensor tensor, bool new_memory) {
-  Napi::Object object = instance(env).tensor_constructor.New({});
+  InstanceData& data = instance(env);
+  // Only this function may construct a handle: one made by `new` from JS would hold no tensor.
+  data.wrapping_tensor = true;
+  Napi::Object object;
+  try {
+    object = data.tensor_constructor.New({});
+  } catch (...) {
+    data.wrapping_tensor = false;
+    throw;
+  }
+  data.wrapping_tensor = false;
   TensorHandle::Unwrap(object)->adopt(std::move(tensor), env, new_memory);
   return object;
 }
@@ -240,7 +251,7 @@ class ReadbackWorker : public Napi::AsyncWorker {
     try {
       if (tensor_.device().is_cpu()) {
         done_.wait();
-        if (std::exception_ptr error = ctx_->cpu_stream().take_error()) std::rethrow_exception(error);
+        ctx_->raise_if_poisoned(tensor_);
       }
 #ifdef LLMREC_WITH_CUDA
       else {
@@ -294,7 +305,13 @@ Napi::Function TensorHandle::define_class(Napi::Env env) {
                      });
 }
 
-TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {
+  if (!instance(info.Env()).wrapping_tensor)
+    throw Napi::TypeError::New(
+        info.Env(),
+        "NativeTensor cannot be constructed from JS; make tensors with tensor(), zeros() "
+        "and the other factories");
+}
 
 // The finalizer: the last resort for handles nobody disposed.
 TensorHandle::~TensorHandle() { release(Env()); }
@@ -312,7 +329,10 @@ void TensorHandle::adopt(Tensor tensor, Napi::Env env, bool new_memory) {
 
 void TensorHandle::release(Napi::Env env) {
   if (reported_external_bytes_ != 0) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, -reported_external_bytes_);
+    // The C call, not the C++ wrapper: this runs in the finaliser too, where a throw would abort
+    // the process (a worker being terminated cannot adjust its heap's accounting any more).
+    int64_t adjusted = 0;
+    napi_adjust_external_memory(env, -reported_external_bytes_, &adjusted);
     reported_external_bytes_ = 0;
   }
   tensor_ = Tensor{};
@@ -385,7 +405,8 @@ Napi::Value TensorHandle::data_sync(const Napi::CallbackInfo& info) {
     Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, size_t(t.numel) * host_element_size(t.dtype, raw));
     Context& ctx = context(env);
     if (t.device().is_cpu()) {
-      ctx.synchronize(t.device(), "dataSync");
+      ctx.cpu_stream().synchronize_quietly();
+      ctx.raise_if_poisoned(t);
       if (t.numel > 0) copy_to_js_layout(t, t.data(), buffer.Data(), raw);
     } else {
 #ifdef LLMREC_WITH_CUDA
@@ -447,6 +468,7 @@ std::vector<uint8_t> stage_host_values(const Napi::Value& value, const Tensor& t
 }
 
 void write_host_values(Context& ctx, const Tensor& t, std::vector<uint8_t> staged, const char* op) {
+  t.storage->produced = true;  // by the host: no op's failure can spoil these values
   if (staged.empty()) return;
   if (t.device().is_cpu()) {
     Tensor target = t;
@@ -506,6 +528,8 @@ Napi::Value devices(const Napi::CallbackInfo& info) {
   Napi::Object cpu = Napi::Object::New(env);
   cpu.Set("available", true);
   cpu.Set("threads", cpu::num_threads());
+  cpu.Set("isa", cpu::isa_name(cpu::vector_isa()));
+  cpu.Set("avx512", cpu::cpu_has_avx512());
   o.Set("cpu", cpu);
   Napi::Object cuda = Napi::Object::New(env);
   Napi::Array list = Napi::Array::New(env);
@@ -555,9 +579,10 @@ Napi::Value from_typed_array(const Napi::CallbackInfo& info) {
 
 Napi::Value empty(const Napi::CallbackInfo& info) {
   Context& ctx = context(info.Env());
-  return wrap_tensor(info.Env(),
-                     ctx.empty(shape_arg(info[0], "empty", "shape"), dtype_arg(info[1], "empty", "dtype"),
-                               device_arg(info[2], "empty", "device"), "empty"));
+  Tensor t = ctx.empty(shape_arg(info[0], "empty", "shape"), dtype_arg(info[1], "empty", "dtype"),
+                       device_arg(info[2], "empty", "device"), "empty");
+  t.storage->produced = true;  // its contents are the caller's, whatever work reads them first
+  return wrap_tensor(info.Env(), std::move(t));
 }
 
 Napi::Value full(const Napi::CallbackInfo& info) {
@@ -635,6 +660,17 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = TensorHandle::define_class(env);
   data->tensor_constructor = Napi::Persistent(ctor);
   env.SetInstanceData(data);
+  // When a worker's environment is torn down (terminate() included), queued CPU work must finish
+  // before its heap goes: a queued read-back writes into a JS ArrayBuffer. The hook holds the
+  // context itself, so it does not depend on the order of teardown.
+  napi_add_env_cleanup_hook(
+      env,
+      [](void* arg) {
+        auto* ctx = static_cast<std::shared_ptr<Context>*>(arg);
+        (*ctx)->cpu_stream().synchronize_quietly();
+        delete ctx;
+      },
+      new std::shared_ptr<Context>(data->ctx));
   exports.Set("NativeTensor", ctor);
   register_core(env, exports);
   for (const Registered& r : registered_bindings()) r.init(env, exports);

@@ -3,6 +3,11 @@
 // to native/ops so that it is the same for every caller.
 #pragma once
 
+// An error that can no longer be thrown into JS (the environment of a terminated worker is being
+// torn down) is dropped instead of escaping as a C++ exception that aborts the whole process.
+#ifndef NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+#define NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+#endif
 #include <napi.h>
 
 #include <cstdint>
@@ -21,6 +26,7 @@ namespace llmrec::addon {
 struct InstanceData {
   std::shared_ptr<Context> ctx;
   Napi::FunctionReference tensor_constructor;
+  bool wrapping_tensor = false;  // set while wrap_tensor() constructs a handle
 };
 
 InstanceData& instance(Napi::Env env);

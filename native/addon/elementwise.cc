@@ -1,5 +1,6 @@
 // Bindings of the elementwise family.
 #include <string>
+#include <utility>
 
 #include "../core/error.h"
 #include "../ops/elementwise.h"
@@ -34,23 +35,34 @@ ReduceOp reduce_op(const Napi::Value& value) {
   fail("reduce: unknown op '", name, "'");
 }
 
-// binary(op, a, b, out?)
+// An op that wrote into a caller's `out` returns undefined: a second handle on that storage would
+// pin it until the garbage collector ran, which inside a training loop it rarely does.
+Napi::Value result_of(const Napi::CallbackInfo& info, Tensor result, const Tensor* out) {
+  if (out != nullptr) return info.Env().Undefined();
+  return wrap_tensor(info.Env(), std::move(result));
+}
+
+// binary(op, a, b, out?) -> a new tensor, or undefined with `out`
 Napi::Value binary(const Napi::CallbackInfo& info) {
   const BinaryOp op = binary_op(info[0]);
   const char* name = ops::binary_op_name(op);
-  return wrap_tensor(info.Env(),
-                     ops::binary(context(info.Env()), op, tensor_arg(info, 1, name, "a"),
-                                 tensor_arg(info, 2, name, "b"), optional_tensor_arg(info, 3, name, "out")));
+  const Tensor* out = optional_tensor_arg(info, 3, name, "out");
+  return result_of(info,
+                   ops::binary(context(info.Env()), op, tensor_arg(info, 1, name, "a"),
+                               tensor_arg(info, 2, name, "b"), out),
+                   out);
 }
 
-// unary(op, x, alpha, beta, out?)
+// unary(op, x, alpha, beta, out?) -> a new tensor, or undefined with `out`
 Napi::Value unary(const Napi::CallbackInfo& info) {
   const UnaryOp op = unary_op(info[0]);
   const char* name = ops::unary_op_name(op);
-  return wrap_tensor(info.Env(), ops::unary(context(info.Env()), op, tensor_arg(info, 1, name, "x"),
-                                            float(number_arg(info[2], name, "alpha")),
-                                            float(number_arg(info[3], name, "beta")),
-                                            optional_tensor_arg(info, 4, name, "out")));
+  const Tensor* out = optional_tensor_arg(info, 4, name, "out");
+  return result_of(
+      info,
+      ops::unary(context(info.Env()), op, tensor_arg(info, 1, name, "x"),
+                 float(number_arg(info[2], name, "alpha")), float(number_arg(info[3], name, "beta")), out),
+      out);
 }
 
 // cast(x, dtype)

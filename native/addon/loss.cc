@@ -19,25 +19,38 @@ ops::CrossEntropyOptions ce_options(const Napi::CallbackInfo& info, size_t at, c
   return o;
 }
 
-// linearCrossEntropy(hidden, weight, labels, ignoreIndex, labelSmoothing, reduction, chunk) -> [loss, lse]
+// linearCrossEntropy(hidden, weight, labels, ignoreIndex, labelSmoothing, reduction, chunk, keepLogits)
+//   -> [loss, lse, logits | null]
 Napi::Value linear_cross_entropy(const Napi::CallbackInfo& info) {
   const char* op = "linearCrossEntropy";
   ops::LossResult r = ops::linear_cross_entropy(
       context(info.Env()), tensor_arg(info, 0, op, "hidden"), tensor_arg(info, 1, op, "weight"),
-      tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op), integer_arg(info[6], op, "chunk"));
-  return tensor_list(info.Env(), {r.loss, r.lse});
+      tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op), integer_arg(info[6], op, "chunk"),
+      bool_arg(info[7], op, "keepLogits"));
+  return tensor_list(info.Env(), {r.loss, r.lse, r.logits});
 }
 
 // linearCrossEntropyBackward(gradLoss, hidden, weight, labels, lse, ignoreIndex, labelSmoothing, reduction,
-//                            chunk, needHidden, needWeight) -> [dHidden | null, dWeight | null]
+//                            chunk, needHidden, needWeight, logits | null) -> [dHidden | null, dWeight |
+//                            null]
 Napi::Value linear_cross_entropy_backward(const Napi::CallbackInfo& info) {
   const char* op = "linearCrossEntropy backward";
   ops::TwoGrads g = ops::linear_cross_entropy_backward(
       context(info.Env()), tensor_arg(info, 0, op, "gradLoss"), tensor_arg(info, 1, op, "hidden"),
       tensor_arg(info, 2, op, "weight"), tensor_arg(info, 3, op, "labels"), tensor_arg(info, 4, op, "lse"),
       ce_options(info, 5, op), integer_arg(info[8], op, "chunk"), bool_arg(info[9], op, "needHidden"),
-      bool_arg(info[10], op, "needWeight"));
+      bool_arg(info[10], op, "needWeight"), optional_tensor_arg(info, 11, op, "logits"));
   return tensor_list(info.Env(), {g.first, g.second});
+}
+
+// Cross-entropy needs its labels; only the sampled softmax (a positive given) has none. A
+// missing or non-Tensor label must not read as "no labels", which would score every row as label 0.
+const Tensor* labels_arg(const Napi::CallbackInfo& info, size_t index, const char* op,
+                         const Tensor* positive) {
+  if (positive == nullptr) return &tensor_arg(info, index, op, "labels");
+  if (!info[index].IsUndefined() && !info[index].IsNull())
+    fail(op, ": takes no 'labels' (the positive is the target)");
+  return nullptr;
 }
 
 // crossEntropy(positive | null, logits, labels | null, ignoreIndex, labelSmoothing, reduction) -> [loss, lse]
@@ -46,7 +59,7 @@ Napi::Value cross_entropy(const Napi::CallbackInfo& info) {
   const char* op = first ? "sampledSoftmax" : "crossEntropy";
   ops::LossResult r =
       ops::cross_entropy(context(info.Env()), first, tensor_arg(info, 1, op, first ? "negatives" : "logits"),
-                         optional_tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op));
+                         labels_arg(info, 2, op, first), ce_options(info, 3, op));
   return tensor_list(info.Env(), {r.loss, r.lse});
 }
 
@@ -57,7 +70,7 @@ Napi::Value cross_entropy_backward(const Napi::CallbackInfo& info) {
   const char* op = first ? "sampledSoftmax backward" : "crossEntropy backward";
   ops::TwoGrads g = ops::cross_entropy_backward(
       context(info.Env()), tensor_arg(info, 0, op, "gradLoss"), first, tensor_arg(info, 2, op, "logits"),
-      optional_tensor_arg(info, 3, op, "labels"), tensor_arg(info, 4, op, "lse"), ce_options(info, 5, op));
+      labels_arg(info, 3, op, first), tensor_arg(info, 4, op, "lse"), ce_options(info, 5, op));
   return tensor_list(info.Env(), {g.first, g.second});
 }
 

@@ -3,6 +3,11 @@
 // collector's finalizer is only the last resort.
 #pragma once
 
+// An error that can no longer be thrown into JS (the environment of a terminated worker is being
+// torn down) is dropped instead of escaping as a C++ exception that aborts the whole process.
+#ifndef NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+#define NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+#endif
 #include <napi.h>
 
 #include <cstdint>
@@ -40,7 +45,7 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   void release(Napi::Env env);
 
   Tensor tensor_;
-  bool disposed_ = false;
+  bool disposed_ = true;  // until adopt() gives it a tensor
   int64_t reported_external_bytes_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "context.h"
 
+#include <string>
+
 #include "error.h"
 #ifdef LLMREC_WITH_CUDA
 #include "cuda_backend.h"
@@ -71,14 +73,31 @@ void Context::synchronize(const Device& device, const char* op) {
 #endif
 }
 
+void Context::raise_if_poisoned(const Tensor& tensor) {
+  if (std::exception_ptr error = tensor.storage->poison()->error()) {
+    cpu_stream_->forget_error(error);  // reported here, with the tensor it spoiled
+    std::rethrow_exception(error);
+  }
+}
+
 MemoryStats Context::memory(const Device& device) {
   if (device.is_cpu()) return cpu_allocator_->stats();
 #ifdef LLMREC_WITH_CUDA
+  // Zeros are the truth for a usable device nothing was allocated on; for a device that does not
+  // exist or cannot run they would hide a typo, so those are refused with the reason.
+  const CudaDiscovery& found = discover_cuda();
+  if (device.index < 0 || device.index >= kMaxCudaDevices || size_t(device.index) >= found.devices.size())
+    fail("memory: cuda:", device.index, " does not exist; ",
+         found.devices.empty()
+             ? found.reason
+             : "this machine has " + std::to_string(found.devices.size()) + " CUDA device(s)");
   std::lock_guard<std::mutex> lock(cuda_mutex_);
-  if (device.index >= 0 && device.index < kMaxCudaDevices && cuda_[size_t(device.index)])
-    return cuda_[size_t(device.index)]->allocator()->stats();
-#endif
+  if (cuda_[size_t(device.index)]) return cuda_[size_t(device.index)]->allocator()->stats();
   return MemoryStats{};
+#else
+  cuda(device.index, "memory");  // throws: no CUDA backend in this build
+  return MemoryStats{};
+#endif
 }
 
 void Context::empty_cache(const Device& device) {

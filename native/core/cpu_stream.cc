@@ -1,5 +1,7 @@
 #include "cpu_stream.h"
 
+#include "../cpu/parallel.h"
+
 namespace llmrec {
 
 CpuStream::CpuStream() : executor_([this] { executor_loop(); }) {}
@@ -15,12 +17,17 @@ CpuStream::~CpuStream() {
 
 uint64_t CpuStream::enqueue(std::function<void()> work) {
   uint64_t ticket;
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(work));
     ticket = ++enqueued_;
+    enqueued_seen_.store(ticket, std::memory_order_release);
+    wake = executor_sleeping_;
   }
-  work_ready_.notify_one();
+  // A busy or spinning executor finds the work itself: no futex wake (a system call, costly in
+  // a VM) on the submitting thread.
+  if (wake) work_ready_.notify_one();
   return ticket;
 }
 
@@ -50,10 +57,28 @@ std::exception_ptr CpuStream::take_error() {
   return error;
 }
 
+void CpuStream::forget_error(const std::exception_ptr& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (first_error_ == error) first_error_ = nullptr;
+}
+
 void CpuStream::executor_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
+    if (queue_.empty() && !stopping_) {
+      // Ops come in bursts a few microseconds apart: spin for the next one before sleeping, so
+      // that enqueue() rarely has to wake this thread.
+      const uint64_t seen = enqueued_;
+      lock.unlock();
+      cpu::spin_until([&] {
+        return enqueued_seen_.load(std::memory_order_acquire) != seen ||
+               stopping_.load(std::memory_order_acquire);
+      });
+      lock.lock();
+    }
+    executor_sleeping_ = true;
     work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    executor_sleeping_ = false;
     if (queue_.empty()) return;  // stopping, and nothing left to run
     std::function<void()> work = std::move(queue_.front());
     queue_.pop_front();

@@ -4,6 +4,7 @@
 // and thrown at the next synchronisation, as CUDA reports kernel faults.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -37,6 +38,9 @@ class CpuStream {
   // Returns and forgets the first deferred error, or nullptr.
   std::exception_ptr take_error();
 
+  // Forgets the deferred error if it is `error` (it was reported another way).
+  void forget_error(const std::exception_ptr& error);
+
  private:
   void executor_loop();
 
@@ -44,7 +48,10 @@ class CpuStream {
   std::condition_variable work_ready_, work_done_;
   std::deque<std::function<void()>> queue_;
   uint64_t enqueued_ = 0, completed_ = 0;
-  bool stopping_ = false;
+  // Written under mutex_; atomic so the executor can spin on them without it.
+  std::atomic<uint64_t> enqueued_seen_{0};
+  std::atomic<bool> stopping_{false};
+  bool executor_sleeping_ = false;  // under mutex_: whether enqueue() must wake it
   std::exception_ptr first_error_;
   std::thread executor_;
 };

@@ -1,5 +1,8 @@
 #include "dispatch.h"
 
+#include <memory>
+#include <vector>
+
 #include "error.h"
 #ifdef LLMREC_WITH_CUDA
 #include "cuda_backend.h"
@@ -16,7 +19,31 @@ void submit(Context& ctx, const Device& device, const char* op, std::initializer
       fail(op, ": internal error: a ", tensor->device().str(), " tensor reached work queued on ",
            device.str());
   if (device.is_cpu()) {
-    ctx.cpu_stream().enqueue([work = std::move(work)] { work(Exec{Device::cpu(), {}}); });
+    // A failed op's outputs stay poisoned: the storages this work produces (or, for in-place work
+    // that produces none, all it touches) take its error, and work that reads a poisoned storage
+    // is skipped and passes the error on. Every read of a failed result, and of anything computed
+    // from it, then throws the original error; unrelated tensors read normally.
+    std::vector<std::shared_ptr<Poison>> produced, consumed;
+    for (const Tensor* tensor : touched) {
+      if (tensor == nullptr || !tensor->defined()) continue;
+      (tensor->storage->produced ? consumed : produced).push_back(tensor->storage->poison());
+      tensor->storage->produced = true;
+    }
+    ctx.cpu_stream().enqueue(
+        [work = std::move(work), produced = std::move(produced), consumed = std::move(consumed)] {
+          const auto poison_outputs = [&](const std::exception_ptr& error) {
+            for (const auto& poison : produced.empty() ? consumed : produced) poison->mark(error);
+          };
+          for (const auto& input : consumed)
+            if (std::exception_ptr error = input->error())
+              return poison_outputs(error);  // reported once already
+          try {
+            work(Exec{Device::cpu(), {}});
+          } catch (...) {
+            poison_outputs(std::current_exception());
+            throw;  // the stream keeps it for synchronize()
+          }
+        });
     return;
   }
 #ifdef LLMREC_WITH_CUDA

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "../kernels/philox.h"
+#include "isa.h"
 #include "numeric.h"
 #include "parallel.h"
 
@@ -15,6 +16,7 @@ namespace llmrec::kernels::cpu {
 using llmrec::cpu::bf16;
 using llmrec::cpu::from_float;
 using llmrec::cpu::parallel_for;
+using llmrec::cpu::run_for_isa;
 using llmrec::cpu::to_float;
 using llmrec::cpu::visit_floating;
 namespace math = activation_math;
@@ -22,6 +24,42 @@ namespace math = activation_math;
 namespace {
 
 constexpr int64_t kGrain = 1 << 14;
+
+// The spans are compiled twice, for the baseline (AVX2) and for AVX-512, which doubles the vector
+// width of these compute-bound loops; run_for_isa picks one per chunk.
+template <ActivationOp OP, class T>
+inline LLMREC_ISA_INLINE void forward_span(const T* __restrict x, T* __restrict out, int64_t n, float slope) {
+  for (int64_t i = 0; i < n; ++i) out[i] = from_float<T>(math::forward<OP>(to_float(x[i]), slope));
+}
+
+template <ActivationOp OP, class T>
+inline LLMREC_ISA_INLINE void backward_span(const T* __restrict dy, const T* __restrict x, T* __restrict dx,
+                                            int64_t n, float slope) {
+  for (int64_t i = 0; i < n; ++i)
+    dx[i] = from_float<T>(to_float(dy[i]) * math::derivative<OP>(to_float(x[i]), slope));
+}
+
+template <class T>
+inline LLMREC_ISA_INLINE void swiglu_forward_span(const T* __restrict gate, const T* __restrict up,
+                                                  T* __restrict out, int64_t h) {
+  for (int64_t j = 0; j < h; ++j) {
+    const float g = to_float(gate[j]);
+    out[j] = from_float<T>(g * math::sigmoid(g) * to_float(up[j]));
+  }
+}
+
+// silu(g) and its derivative share one sigmoid.
+template <class T>
+inline LLMREC_ISA_INLINE void swiglu_backward_span(const T* __restrict gate, const T* __restrict up,
+                                                   const T* __restrict dy, T* __restrict d_gate,
+                                                   T* __restrict d_up, int64_t h) {
+  for (int64_t j = 0; j < h; ++j) {
+    const float g = to_float(gate[j]), gr = to_float(dy[j]);
+    const float s = math::sigmoid(g);
+    d_gate[j] = from_float<T>(gr * to_float(up[j]) * (s * (1.0f + g * (1.0f - s))));
+    d_up[j] = from_float<T>(gr * g * s);
+  }
+}
 
 template <ActivationOp OP, class T>
 void forward_typed(const ActivationParams& p) {
@@ -31,17 +69,14 @@ void forward_typed(const ActivationParams& p) {
   if constexpr (OP == ActivationOp::SwiGLU) {
     const int64_t h = p.half, rows = p.numel / (2 * h);
     parallel_for(0, rows, std::max<int64_t>(1, kGrain / h), [=](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        const T* gate = x + r * 2 * h;
-        const T* up = gate + h;
-        T* o = out + r * h;
-        for (int64_t j = 0; j < h; ++j)
-          o[j] = from_float<T>(math::forward<OP>(to_float(gate[j]), slope) * to_float(up[j]));
-      }
+      run_for_isa([=]() LLMREC_ISA_INLINE {
+        for (int64_t r = lo; r < hi; ++r)
+          swiglu_forward_span<T>(x + r * 2 * h, x + r * 2 * h + h, out + r * h, h);
+      });
     });
   } else {
     parallel_for(0, p.numel, kGrain, [=](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) out[i] = from_float<T>(math::forward<OP>(to_float(x[i]), slope));
+      run_for_isa([=]() LLMREC_ISA_INLINE { forward_span<OP, T>(x + lo, out + lo, hi - lo, slope); });
     });
   }
 }
@@ -55,23 +90,18 @@ void backward_typed(const ActivationBackwardParams& p) {
   if constexpr (OP == ActivationOp::SwiGLU) {
     const int64_t h = p.half, rows = p.numel / (2 * h);
     parallel_for(0, rows, std::max<int64_t>(1, kGrain / h), [=](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        const T* gate = x + r * 2 * h;
-        const T* up = gate + h;
-        const T* g = dy + r * h;
-        T* d_gate = dx + r * 2 * h;
-        T* d_up = d_gate + h;
-        for (int64_t j = 0; j < h; ++j) {
-          const float gv = to_float(gate[j]), gr = to_float(g[j]);
-          d_gate[j] = from_float<T>(gr * to_float(up[j]) * math::derivative<OP>(gv, slope));
-          d_up[j] = from_float<T>(gr * math::forward<OP>(gv, slope));
+      run_for_isa([=]() LLMREC_ISA_INLINE {
+        for (int64_t r = lo; r < hi; ++r) {
+          const T* gate = x + r * 2 * h;
+          T* d_gate = dx + r * 2 * h;
+          swiglu_backward_span<T>(gate, gate + h, dy + r * h, d_gate, d_gate + h, h);
         }
-      }
+      });
     });
   } else {
     parallel_for(0, p.numel, kGrain, [=](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i)
-        dx[i] = from_float<T>(to_float(dy[i]) * math::derivative<OP>(to_float(x[i]), slope));
+      run_for_isa([=]()
+                      LLMREC_ISA_INLINE { backward_span<OP, T>(dy + lo, x + lo, dx + lo, hi - lo, slope); });
     });
   }
 }

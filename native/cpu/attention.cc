@@ -473,13 +473,23 @@ void visit_float(DType dtype, Fn&& fn) {
     fn(static_cast<float*>(nullptr));
 }
 
+// Lengths live in a tensor, so only the kernel sees them; the first bad one is reported.
+void check_key_lengths(const AttentionShape& s) {
+  if (s.key_lengths == nullptr) return;
+  for (int64_t b = 0; b < s.batch; ++b)
+    if (s.key_lengths[b] < 0 || s.key_lengths[b] > s.kv_len)
+      throw_kernel_error(s.key_lengths_error_site, b, s.key_lengths[b]);
+}
+
 }  // namespace
 
 void attention_forward(const AttentionForwardParams& p) {
+  check_key_lengths(p.shape);
   visit_float(p.shape.dtype, [&](auto* tag) { forward_typed<std::remove_pointer_t<decltype(tag)>>(p); });
 }
 
 void attention_backward(const AttentionBackwardParams& p) {
+  check_key_lengths(p.shape);
   visit_float(p.shape.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     delta_typed<T>(p);

@@ -1,15 +1,20 @@
 // CPU twin of cuda/gemm.cu: a GotoBLAS-style f32 GEMM.
 //
 // The output is cut into fixed MC x NC tiles (per batch problem), and tiles are the unit of
-// threading, so every element's K sum runs in the same order whatever the thread count. Inside a
-// tile, K advances in KC panels: the KC x NC panel of op(B) is packed into 16-wide column slivers
-// and the MC x KC block of op(A) into 6-high row slivers (bf16 is widened here, transposes are
-// undone here), and a 6x16 register-blocked micro-kernel accumulates into an f32 tile buffer.
-// Slivers are zero-padded, so the micro-kernel never sees an edge. The epilogue (alpha, beta*C,
-// bias, activation) runs once per tile after the last panel.
+// threading, so every element's K sum runs in the same order whatever the thread count. op(A) is
+// packed into MR-high row slivers and op(B) into NR-wide column slivers, k-major and zero-padded
+// (bf16 is widened and transposes are undone there), so the micro-kernel never sees an edge. Each
+// operand is packed once per call, before the tiles run, when its packed copy fits a workspace
+// budget; otherwise a tile packs the KC-deep panel it needs. Inside a tile K advances in KC
+// panels and a register-blocked micro-kernel accumulates into an f32 tile buffer; after the last
+// panel each micro-tile's epilogue (alpha, beta*C, bias, activation) runs while it is still in L1.
+//
+// Two micro-kernels: 6x16 for AVX2 (12 accumulators in the 16 ymm registers) and 12x32 for
+// AVX-512 (24 of the 32 zmm registers), picked at run time (isa.h). Both run each element's K sum
+// as the same chain of FMAs in the same order, so the two paths agree bit for bit as well.
 #include "../kernels/gemm.h"
 
-#if defined(__FMA__)
+#if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
@@ -17,23 +22,37 @@
 #include <cstring>
 #include <vector>
 
+#include "isa.h"
 #include "numeric.h"
 #include "parallel.h"
 
 namespace llmrec::kernels::cpu {
 using llmrec::cpu::bf16;
 using llmrec::cpu::from_float;
+using llmrec::cpu::Isa;
 using llmrec::cpu::parallel_for;
 using llmrec::cpu::to_float;
 
 namespace {
 
-constexpr int64_t kMR = 6;    // rows of the micro-tile
-constexpr int64_t kNR = 16;   // columns of the micro-tile: two 8-float vectors
 constexpr int64_t kMC = 192;  // A block of 192 x 256 floats: 192 KiB, stays in L2
-constexpr int64_t kNC = 256;  // the B sliver of 256 x 16 floats (16 KiB) stays in L1
+constexpr int64_t kNC = 256;  // a B sliver of 256 x NR floats (16 or 32 KiB) stays in L1
 constexpr int64_t kKC = 256;
 constexpr int64_t kMaxBlocksPerTile = 4;
+// Packed copies of whole operands up to this size (floats, both together) are made once per call.
+constexpr int64_t kWholePackBudget = int64_t(12) << 20;
+
+// The micro-tile of each ISA: kMC and kNC are multiples of both.
+template <Isa ISA>
+struct Tile;
+template <>
+struct Tile<Isa::Avx2> {
+  static constexpr int64_t MR = 6, NR = 16;
+};
+template <>
+struct Tile<Isa::Avx512> {
+  static constexpr int64_t MR = 12, NR = 32;
+};
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v8f_unaligned __attribute__((vector_size(32), aligned(4)));
@@ -55,8 +74,9 @@ inline v8f fma8(v8f a, v8f b, v8f c) {
 
 // acc[6 x 16] (row stride ld) = (accumulate ? acc : 0) + a_sliver^T * b_sliver over kc steps.
 // 12 accumulators + 2 B vectors + 1 broadcast fit the 16 AVX registers.
-void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict acc,
-                  int64_t ld, bool accumulate) {
+void micro_kernel_avx2(int64_t kc, const float* __restrict a, const float* __restrict b,
+                       float* __restrict acc, int64_t ld, bool accumulate) {
+  constexpr int64_t kMR = Tile<Isa::Avx2>::MR, kNR = Tile<Isa::Avx2>::NR;
   v8f c[kMR][2];
   for (int i = 0; i < kMR; ++i) {
     if (accumulate) {
@@ -85,14 +105,60 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
   }
 }
 
-// Packs op(A)[i0 : i0+mc, k0 : k0+kc] as 6-row slivers, each kc x 6 (k-major), zero-padded.
-template <class T>
+#if LLMREC_HAVE_AVX512_PATH
+// The same over a 12 x 32 tile: 24 accumulators + 2 B vectors + 1 broadcast of the 32 zmm
+// registers; 24 FMAs per 14 loads, and the A sliver is prefetched a few steps ahead.
+LLMREC_AVX512_TARGET void micro_kernel_avx512(int64_t kc, const float* __restrict a,
+                                              const float* __restrict b, float* __restrict acc, int64_t ld,
+                                              bool accumulate) {
+  constexpr int64_t kMR = Tile<Isa::Avx512>::MR, kNR = Tile<Isa::Avx512>::NR;
+  __m512 c[kMR][2];
+  for (int i = 0; i < kMR; ++i) {
+    if (accumulate) {
+      c[i][0] = _mm512_loadu_ps(acc + i * ld);
+      c[i][1] = _mm512_loadu_ps(acc + i * ld + 16);
+    } else {
+      c[i][0] = _mm512_setzero_ps();
+      c[i][1] = _mm512_setzero_ps();
+    }
+  }
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p) {
+    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * kMR), _MM_HINT_T0);
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < kMR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      c[i][0] = _mm512_fmadd_ps(ai, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(ai, b1, c[i][1]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+  for (int i = 0; i < kMR; ++i) {
+    _mm512_storeu_ps(acc + i * ld, c[i][0]);
+    _mm512_storeu_ps(acc + i * ld + 16, c[i][1]);
+  }
+}
+#endif
+
+template <Isa ISA>
+inline void micro_kernel(int64_t kc, const float* a, const float* b, float* acc, int64_t ld,
+                         bool accumulate) {
+#if LLMREC_HAVE_AVX512_PATH
+  if constexpr (ISA == Isa::Avx512) return micro_kernel_avx512(kc, a, b, acc, ld, accumulate);
+#endif
+  micro_kernel_avx2(kc, a, b, acc, ld, accumulate);
+}
+
+// Packs op(A)[i0 : i0+mc, k0 : k0+kc] as kMR-row slivers, each kc x 6 (k-major), zero-padded.
+template <int64_t kMR, class T>
 void pack_a(const GemmParams& p, const T* a, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
   for (int64_t s = 0; s < mc; s += kMR, dst += kc * kMR) {
     const int64_t rows = std::min(kMR, mc - s);
     if (!p.trans_a && rows == kMR) {
-      // Six rows, eight k at a time: contiguous loads, then the 6 x 8 block written k-major in
-      // one contiguous run instead of six strided passes.
+      // All rows, eight k at a time: contiguous loads, then the 6 x 8 block written k-major in
+      // one contiguous run instead of kMR strided passes.
       const T* src = a + (i0 + s) * p.lda + k0;
       int64_t q = 0;
       for (; q + 8 <= kc; q += 8) {
@@ -123,8 +189,8 @@ void pack_a(const GemmParams& p, const T* a, int64_t i0, int64_t mc, int64_t k0,
   }
 }
 
-// Packs op(B)[k0 : k0+kc, j0 : j0+nc] as 16-column slivers, each kc x 16 (k-major), zero-padded.
-template <class T>
+// Packs op(B)[k0 : k0+kc, j0 : j0+nc] as kNR-column slivers, each kc x 16 (k-major), zero-padded.
+template <int64_t kNR, class T>
 void pack_b(const GemmParams& p, const T* b, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
   for (int64_t s = 0; s < nc; s += kNR, dst += kc * kNR) {
     const int64_t cols = std::min(kNR, nc - s);
@@ -174,30 +240,78 @@ void epilogue(const GemmParams& p, const float* acc, int64_t ld, int64_t batch_i
   }
 }
 
-struct TileBuffers {
-  std::vector<float> packed_a, packed_b, acc;
+struct Workspace {
+  std::vector<float> whole_a, whole_b, panel_a, panel_b, acc;
 };
 
-template <class T, class C, Activation ACT>
+// Where a tile finds its packed slivers: the whole operand packed once (sliver stride K x R, any
+// panel), or the one panel the tile packed itself.
+struct Slivers {
+  const float* data = nullptr;
+  int64_t sliver_stride = 0;  // floats from one sliver to the next
+  int64_t k_origin = 0;       // the k of the first packed step
+  template <int64_t R>
+  const float* at(int64_t sliver, int64_t k0) const {
+    return data + sliver * sliver_stride + (k0 - k_origin) * R;
+  }
+};
+
+template <class T, class C, Activation ACT, Isa ISA>
 void gemm_typed(const GemmParams& p) {
+  constexpr int64_t kMR = Tile<ISA>::MR, kNR = Tile<ISA>::NR;
   const int64_t m_blocks = (p.m + kMC - 1) / kMC;
   const int64_t n_tiles = (p.n + kNC - 1) / kNC;
+  const int64_t m_slivers = (p.m + kMR - 1) / kMR, n_slivers = (p.n + kNR - 1) / kNR;
+  const int64_t k = p.k;
+  // Pack whole operands once when they fit the budget: B first (every row block reads it), then A
+  // (every column tile reads it). Broadcast operands (stride 0) are packed for one problem.
+  const int64_t a_problems = p.stride_a == 0 ? 1 : p.batch, b_problems = p.stride_b == 0 ? 1 : p.batch;
+  const int64_t whole_b_size = b_problems * n_slivers * kNR * k,
+                whole_a_size = a_problems * m_slivers * kMR * k;
+  const bool whole_b = k > 0 && whole_b_size <= kWholePackBudget;
+  const bool whole_a =
+      k > 0 && n_tiles > 1 && whole_a_size + (whole_b ? whole_b_size : 0) <= kWholePackBudget;
+  thread_local Workspace call_space;
+  if (whole_b) call_space.whole_b.resize(size_t(whole_b_size));
+  if (whole_a) call_space.whole_a.resize(size_t(whole_a_size));
+  float* packed_whole_a = call_space.whole_a.data();
+  float* packed_whole_b = call_space.whole_b.data();
+  if (whole_b) {
+    parallel_for(0, b_problems * n_slivers, 8, [&](int64_t lo, int64_t hi) {
+      for (int64_t s = lo; s < hi; ++s) {
+        const int64_t problem = s / n_slivers, j0 = (s % n_slivers) * kNR;
+        pack_b<kNR, T>(p, static_cast<const T*>(p.b) + problem * p.stride_b, 0, k, j0,
+                       std::min(kNR, p.n - j0), packed_whole_b + s * kNR * k);
+      }
+    });
+  }
+  if (whole_a) {
+    parallel_for(0, a_problems * m_slivers, 8, [&](int64_t lo, int64_t hi) {
+      for (int64_t s = lo; s < hi; ++s) {
+        const int64_t problem = s / m_slivers, i0 = (s % m_slivers) * kMR;
+        pack_a<kMR, T>(p, static_cast<const T*>(p.a) + problem * p.stride_a, i0, std::min(kMR, p.m - i0), 0,
+                       k, packed_whole_a + s * kMR * k);
+      }
+    });
+  }
   // A tile spans up to four A blocks that share one packed B panel, as long as that still leaves
-  // about four tiles per thread. Tiling never changes the order of any element's K sum, so the
-  // result is the same for every grouping and thread count.
-  const int64_t group = std::clamp<int64_t>(p.batch * m_blocks * n_tiles / (4 * llmrec::cpu::num_threads()),
-                                            1, kMaxBlocksPerTile);
+  // about four tiles per thread (only worth it when B is packed per tile). Tiling never changes
+  // the order of any element's K sum, so the result is the same for every grouping and thread count.
+  const int64_t group =
+      whole_b ? 1
+              : std::clamp<int64_t>(p.batch * m_blocks * n_tiles / (4 * llmrec::cpu::num_threads()), 1,
+                                    kMaxBlocksPerTile);
   const int64_t m_tiles = (m_blocks + group - 1) / group;
   const int64_t tiles = p.batch * m_tiles * n_tiles;
-  parallel_for(0, tiles, 1, [&p, m_tiles, n_tiles, group](int64_t lo, int64_t hi) {
-    thread_local TileBuffers buffers;
-    const int64_t kc_max = std::min<int64_t>(kKC, std::max<int64_t>(p.k, 1));
-    buffers.packed_a.resize(size_t(kMC * kc_max));
-    buffers.packed_b.resize(size_t(kNC * kc_max));
-    buffers.acc.resize(size_t(kMaxBlocksPerTile * kMC * kNC));
-    float* packed_a = buffers.packed_a.data();
-    float* packed_b = buffers.packed_b.data();
-    float* acc = buffers.acc.data();
+  parallel_for(0, tiles, 1, [&](int64_t lo, int64_t hi) {
+    thread_local Workspace tile_space;
+    const int64_t kc_max = std::min<int64_t>(kKC, std::max<int64_t>(k, 1));
+    if (!whole_a) tile_space.panel_a.resize(size_t(kMC * kc_max));
+    if (!whole_b) tile_space.panel_b.resize(size_t(kNC * kc_max));
+    tile_space.acc.resize(size_t(kMaxBlocksPerTile * kMC * kNC));
+    float* panel_a = tile_space.panel_a.data();
+    float* panel_b = tile_space.panel_b.data();
+    float* acc = tile_space.acc.data();
     for (int64_t tile = lo; tile < hi; ++tile) {
       const int64_t batch_index = tile / (m_tiles * n_tiles);
       const int64_t within = tile % (m_tiles * n_tiles);
@@ -207,34 +321,71 @@ void gemm_typed(const GemmParams& p) {
       const int64_t ld = nc_pad;
       const T* a = static_cast<const T*>(p.a) + batch_index * p.stride_a;
       const T* b = static_cast<const T*>(p.b) + batch_index * p.stride_b;
-      if (p.k == 0) std::fill(acc, acc + rows * ld, 0.0f);
-      for (int64_t k0 = 0; k0 < p.k; k0 += kKC) {
-        const int64_t kc = std::min(kKC, p.k - k0);
-        pack_b<T>(p, b, k0, kc, j0, nc, packed_b);
+      // Sliver indices below count from the tile's first row and column.
+      Slivers b_slivers, a_slivers;
+      if (whole_b)
+        b_slivers = {packed_whole_b + ((p.stride_b == 0 ? 0 : batch_index) * n_slivers + j0 / kNR) * kNR * k,
+                     kNR * k, 0};
+      if (k == 0) {
+        std::fill(acc, acc + rows * ld, 0.0f);
+        epilogue<ACT, C>(p, acc, ld, batch_index, i0, rows, j0, nc);
+        continue;
+      }
+      for (int64_t k0 = 0; k0 < k; k0 += kKC) {
+        const int64_t kc = std::min(kKC, k - k0);
+        const bool last_panel = k0 + kc == k;
+        if (!whole_b) {
+          pack_b<kNR, T>(p, b, k0, kc, j0, nc, panel_b);
+          b_slivers = {panel_b, kNR * kc, k0};
+        }
         for (int64_t block = 0; block < rows; block += kMC) {
           const int64_t mc = std::min(kMC, rows - block);
           const int64_t mc_pad = (mc + kMR - 1) / kMR * kMR;
-          pack_a<T>(p, a, i0 + block, mc, k0, kc, packed_a);
+          if (whole_a) {
+            a_slivers = {packed_whole_a +
+                             ((p.stride_a == 0 ? 0 : batch_index) * m_slivers + (i0 + block) / kMR) * kMR * k,
+                         kMR * k, 0};
+          } else {
+            pack_a<kMR, T>(p, a, i0 + block, mc, k0, kc, panel_a);
+            a_slivers = {panel_a, kMR * kc, k0};
+          }
           float* acc_block = acc + block * ld;
-          // The B sliver stays in L1 while the A slivers stream past it from L2.
+          // The B sliver stays in L1 while the A slivers stream past it from L2; after the last
+          // panel each micro-tile gets its epilogue at once, while it is in L1.
           for (int64_t js = 0; js < nc_pad; js += kNR)
-            for (int64_t is = 0; is < mc_pad; is += kMR)
-              micro_kernel(kc, packed_a + is * kc, packed_b + js * kc, acc_block + is * ld + js, ld, k0 > 0);
+            for (int64_t is = 0; is < mc_pad; is += kMR) {
+              float* tile_acc = acc_block + is * ld + js;
+              micro_kernel<ISA>(kc, a_slivers.at<kMR>(is / kMR, k0), b_slivers.at<kNR>(js / kNR, k0),
+                                tile_acc, ld, k0 > 0);
+              if (last_panel)
+                epilogue<ACT, C>(p, tile_acc, ld, batch_index, i0 + block + is, std::min(kMR, mc - is),
+                                 j0 + js, std::min(kNR, nc - js));
+            }
         }
       }
-      epilogue<ACT, C>(p, acc, ld, batch_index, i0, rows, j0, nc);
     }
   });
+  // Keep a large whole-operand workspace only while calls keep needing it.
+  if (!whole_a) std::vector<float>().swap(call_space.whole_a);
+  if (!whole_b) std::vector<float>().swap(call_space.whole_b);
+}
+
+template <class T, class C, Activation ACT>
+void gemm_dispatch_isa(const GemmParams& p) {
+  if (llmrec::cpu::vector_isa() == Isa::Avx512)
+    gemm_typed<T, C, ACT, Isa::Avx512>(p);
+  else
+    gemm_typed<T, C, ACT, Isa::Avx2>(p);
 }
 
 template <class T, class C>
 void gemm_dispatch_activation(const GemmParams& p) {
   switch (p.activation) {
-    case Activation::None: return gemm_typed<T, C, Activation::None>(p);
-    case Activation::Relu: return gemm_typed<T, C, Activation::Relu>(p);
-    case Activation::GeluErf: return gemm_typed<T, C, Activation::GeluErf>(p);
-    case Activation::GeluTanh: return gemm_typed<T, C, Activation::GeluTanh>(p);
-    case Activation::Silu: return gemm_typed<T, C, Activation::Silu>(p);
+    case Activation::None: return gemm_dispatch_isa<T, C, Activation::None>(p);
+    case Activation::Relu: return gemm_dispatch_isa<T, C, Activation::Relu>(p);
+    case Activation::GeluErf: return gemm_dispatch_isa<T, C, Activation::GeluErf>(p);
+    case Activation::GeluTanh: return gemm_dispatch_isa<T, C, Activation::GeluTanh>(p);
+    case Activation::Silu: return gemm_dispatch_isa<T, C, Activation::Silu>(p);
   }
 }
 

@@ -150,9 +150,13 @@ inline Vec8 fast_exp8(Vec8 x) {
   return x != x ? x : result;
 }
 
+// The larger of two, or NaN when either is: std::max drops a NaN, and a log-sum-exp whose max
+// skipped one would turn a NaN input into a finite or -inf loss instead of NaN.
+float max_keeping_nan(float a, float b) { return a != a || b != b ? a + b : std::max(a, b); }
+
 float tile_row_max(const float* s, int64_t nj) {
   float m = kNegInf;
-  for (int64_t jj = 0; jj < nj; ++jj) m = std::max(m, s[jj]);
+  for (int64_t jj = 0; jj < nj; ++jj) m = max_keeping_nan(m, s[jj]);
   return m;
 }
 
@@ -188,7 +192,7 @@ void row_logsumexp(const PairSet& ps, float* lse, float* positive_logit) {
           const float* s = S + ii * kColTile;
           const float tile_max = tile_row_max(s, nj);
           if (tile_max == kNegInf) continue;
-          const float new_max = std::max(run_max[ii], tile_max);
+          const float new_max = max_keeping_nan(run_max[ii], tile_max);
           const float tile_sum = tile_row_exp_sum(s, nj, new_max);
           run_sum[ii] = run_sum[ii] * std::exp(run_max[ii] - new_max) + tile_sum;
           run_max[ii] = new_max;
@@ -464,8 +468,8 @@ PairSet uniformity(const InfoNceParams& p, const Prepared& pr) {
 
 float logsumexp(const float* x, int64_t n) {
   float m = kNegInf;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-  if (m == kNegInf) return m;
+  for (int64_t i = 0; i < n; ++i) m = max_keeping_nan(m, x[i]);
+  if (m == kNegInf || m != m) return m;
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) sum += std::exp(double(x[i]) - m);
   return m + float(std::log(sum));

@@ -248,8 +248,10 @@ void linear_ce_forward(const LinearCrossEntropyParams& p) {
           const int64_t c0 = first + c * kChunk, cw = std::min(kChunk, vocab - c0);
           gemm<false>(hidden_f32[size_t(block)].data(), round_up(rb, kTileRows), dim,
                       packed.transposed[size_t(c)].data(), kChunk, tile.data(), kChunk);
-          for (int64_t i = 0; i < rb; ++i)
+          for (int64_t i = 0; i < rb; ++i) {
+            if (p.logits) std::copy_n(tile.data() + i * kChunk, cw, p.logits + (r0 + i) * vocab + c0);
             stats[size_t(r0 + i)].fold(tile.data() + i * kChunk, cw, c0, row_label(t, r0 + i));
+          }
         }
       }
     });
@@ -271,11 +273,16 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp) {
   const std::vector<float> scale = row_scales(t, rows, bp.reduction, bp.grad_loss);
   const int64_t row_blocks = llmrec::cpu::fixed_block_count(rows, kRowBlock);
 
-  // dz for one tile [padded x kChunk]: the recomputed logits turned into gradients in place; the
-  // padding rows and columns become exact zeros so they add nothing downstream.
+  // dz for one tile [padded x kChunk]: the logits (kept by the forward, or recomputed) turned
+  // into gradients in place; the padding rows and columns become exact zeros so they add nothing
+  // downstream.
   auto grad_tile = [&](const float* h, int64_t r0, int64_t rb, int64_t padded, const float* wt, int64_t c0,
                        int64_t cw, float* tile) {
-    gemm<false>(h, padded, dim, wt, kChunk, tile, kChunk);
+    if (p.logits) {
+      for (int64_t i = 0; i < rb; ++i) std::copy_n(p.logits + (r0 + i) * vocab + c0, cw, tile + i * kChunk);
+    } else {
+      gemm<false>(h, padded, dim, wt, kChunk, tile, kChunk);
+    }
     for (int64_t i = 0; i < padded; ++i) {
       float* z = tile + i * kChunk;
       if (i < rb)
@@ -321,7 +328,7 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp) {
       }
       for (int64_t chunk = group * chunks / groups; chunk < (group + 1) * chunks / groups; ++chunk) {
         const int64_t c0 = chunk * kChunk, cw = std::min(kChunk, vocab - c0);
-        load_rows_transposed(weight, c0, cw, dim, wt);
+        if (!p.logits) load_rows_transposed(weight, c0, cw, dim, wt);
         if (bp.grad_hidden) load_rows(weight, c0, cw, kChunk, dim, w);
         std::fill(acc_weight.begin(), acc_weight.end(), 0.0f);
         for (int64_t block = 0; block < row_blocks; ++block) {
@@ -440,6 +447,9 @@ void gather_dot_forward(const GatherDotParams& p) {
 template <class T>
 void gather_dot_backward_typed(const GatherDotBackwardParams& bp) {
   const GatherDotParams& p = bp.forward;
+  // The backward may run on indices whose forward failed (backward before the loss is read), so
+  // it validates them again rather than trust the forward: both loops below index by them.
+  validate_indices(p);
   const T* user = static_cast<const T*>(p.user);
   const T* table = static_cast<const T*>(p.table);
   const T* g = static_cast<const T*>(bp.grad_out);

@@ -42,23 +42,6 @@ struct Job {
   }
 };
 
-// Waits up to `budget` for `ready()` before the caller falls back to blocking: a kernel launch
-// typically follows the previous one within microseconds, and a futex sleep and wake costs
-// tens of them.
-template <class Ready>
-bool spin_until(Ready ready, std::chrono::microseconds budget = std::chrono::microseconds(50)) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  do {
-    for (int i = 0; i < 64; ++i) {
-      if (ready()) return true;
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    }
-  } while (std::chrono::steady_clock::now() < deadline);
-  return ready();
-}
-
 int threads_from_environment() {
   if (const char* env = std::getenv("LLMREC_NUM_THREADS")) {
     int n = std::atoi(env);

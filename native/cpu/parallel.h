@@ -2,6 +2,7 @@
 // overrides). The calling thread works too, so a pool of N threads has N-1 workers.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 
@@ -20,5 +21,22 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
 // Splits [0, n) into a fixed number of blocks that does not depend on the thread count, so
 // reductions that combine per-block partials in order are bit-for-bit repeatable on any machine.
 inline int64_t fixed_block_count(int64_t n, int64_t block) { return (n + block - 1) / block; }
+
+// Waits up to `budget` for `ready()` before the caller falls back to blocking: a kernel launch
+// typically follows the previous one within microseconds, and a futex sleep and wake costs
+// tens of them.
+template <class Ready>
+bool spin_until(Ready ready, std::chrono::microseconds budget = std::chrono::microseconds(50)) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  } while (std::chrono::steady_clock::now() < deadline);
+  return ready();
+}
 
 }  // namespace llmrec::cpu

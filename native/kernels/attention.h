@@ -32,6 +32,7 @@ struct AttentionShape {
   // Key padding: null means every key is valid. Otherwise lengths[b] keys are valid, at the end
   // of the row when left_padding (keys [Lk - len, Lk)) and at its start otherwise ([0, len)).
   const int32_t* key_lengths = nullptr;
+  int key_lengths_error_site = 0;  // raised for a length outside [0, kv_len]
   bool left_padding = false;
   float dropout = 0.0f;
   uint64_t seed = 0, offset = 0;

@@ -1,6 +1,6 @@
 // exp and erf for the CPU twins, written so that GCC vectorises the loops that call them (plain
 // float arithmetic, selects instead of branches, no libm calls). Both are within a few ulp of
-// libm in f32 (erf: absolute error < 2e-7), which is what the CUDA twins' expf/erff give too.
+// libm in f32 (erf: absolute error < 4e-7), which is what the CUDA twins' expf/erff give too.
 // Host only: device code uses the CUDA intrinsics.
 #pragma once
 
@@ -30,24 +30,27 @@ inline float exp(float x) {
   return x < -87.0f ? 0.0f : (x > 88.72283905f ? __builtin_inff() : (x != x ? x : result));
 }
 
-// erf through erfc(|x|) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2) (Numerical Recipes' erfcc,
-// fractional error < 1.2e-7).
-inline float erf(float x) {
-  const float z = x < 0.0f ? -x : x;
-  const float t = 1.0f / (1.0f + 0.5f * z);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  const float erfc = t * exp(-z * z + p);
-  const float magnitude = 1.0f - erfc;
-  return x < 0.0f ? -magnitude : magnitude;
+// erf as an odd rational function of x on [-4, 4] (erf is 1 in f32 beyond): degree 13 over
+// degree 8, the approximation Eigen and XLA use. One division and twelve FMAs, no exp, so it
+// vectorises to a short branch-free loop; absolute error < 4e-7 and relative error < 4e-7 near 0
+// (where an erfc-based form loses all relative accuracy).
+inline float erf(float a) {
+  const float x = a < -4.0f ? -4.0f : (a > 4.0f ? 4.0f : a);
+  const float x2 = x * x;
+  float p = -2.72614225801306e-10f;
+  p = p * x2 + 2.77068142495902e-08f;
+  p = p * x2 - 2.10102402082508e-06f;
+  p = p * x2 - 5.69250639462346e-05f;
+  p = p * x2 - 7.34990630326855e-04f;
+  p = p * x2 - 2.95459980854025e-03f;
+  p = p * x2 - 1.60960333262415e-02f;
+  float q = -1.45660718464996e-05f;
+  q = q * x2 - 2.13374055278905e-04f;
+  q = q * x2 - 1.68282697438203e-03f;
+  q = q * x2 - 7.37332916720468e-03f;
+  q = q * x2 - 1.42647390514189e-02f;
+  // NaN: the clamps keep it (comparisons with NaN are false), and so does the quotient.
+  return x * p / q;
 }
 
 }  // namespace llmrec::fast_math

@@ -36,6 +36,9 @@ struct LinearCrossEntropyParams {
   CrossEntropyTargets targets;
   float* row_loss = nullptr;  // [rows], 0 for ignored rows
   float* lse = nullptr;       // [rows], saved for the backward
+  // Optional f32 [rows, vocab] (CPU twin only): the forward stores the logits here and the
+  // backward reads them instead of recomputing them, one GEMM less for rows x vocab x 4 bytes.
+  float* logits = nullptr;
 };
 
 // grad_loss: one value for 'mean'/'sum', [rows] for 'none'. Writes grad_hidden [rows, dim] and

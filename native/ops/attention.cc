@@ -9,6 +9,10 @@
 namespace llmrec::ops {
 namespace {
 
+const int kKeyLengthSite = register_kernel_error_site(
+    "attention: keyPadding length {limit} of batch row {value} is out of range; each must be in [0, the key "
+    "length]");
+
 // The CUDA kernels give each lane of a warp at most four dims of a row's accumulators (registers).
 constexpr int64_t kMaxCudaHeadDim = 128;
 
@@ -74,6 +78,7 @@ kernels::AttentionShape plan(const char* op, const Tensor& q, const Tensor& k, c
            dtype_name(lengths.dtype), shape_str(lengths.shape));
     expect_device(op, device, {{"keyLengths", &lengths}});
     s.key_lengths = lengths.data_as<int32_t>();
+    s.key_lengths_error_site = kKeyLengthSite;
     s.left_padding = o.left_padding;
   }
   s.dropout = float(o.dropout);

@@ -83,7 +83,8 @@ LossReduction reduction_from_name(const char* op, const std::string& name) {
 }
 
 LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor& weight,
-                                const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk) {
+                                const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk,
+                                bool keep_logits) {
   const char* op = "linearCrossEntropy";
   expect_floating(op, "hidden", hidden);
   expect_dtype(op, "weight", weight, hidden.dtype, "hidden");
@@ -113,13 +114,18 @@ LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor
   p.targets = targets_of(&labels, options, kLinearLabelSite);
   p.row_loss = row_loss.data_as<float>();
   p.lse = result.lse.data_as<float>();
+  if (keep_logits && device.is_cpu()) {
+    result.logits = ctx.empty({rows, p.vocab}, DType::F32, device, op);
+    p.logits = result.logits.data_as<float>();
+  }
   if (rows > 0)
-    submit(ctx, device, op, {&hidden, &weight, &labels, &row_loss, &result.lse}, [p](const Exec& exec) {
-      if (exec.on_cpu())
-        kernels::cpu::linear_cross_entropy(p);
-      else
-        LLMREC_CUDA_TWIN(kernels::cuda::linear_cross_entropy(p, exec.cuda));
-    });
+    submit(ctx, device, op, {&hidden, &weight, &labels, &row_loss, &result.lse, &result.logits},
+           [p](const Exec& exec) {
+             if (exec.on_cpu())
+               kernels::cpu::linear_cross_entropy(p);
+             else
+               LLMREC_CUDA_TWIN(kernels::cuda::linear_cross_entropy(p, exec.cuda));
+           });
   finish_reduction(ctx, op, device, row_loss, &labels, p.targets, options.reduction, result);
   return result;
 }
@@ -127,7 +133,7 @@ LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor
 TwoGrads linear_cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Tensor& hidden,
                                        const Tensor& weight, const Tensor& labels, const Tensor& lse,
                                        const CrossEntropyOptions& options, int64_t chunk, bool need_hidden,
-                                       bool need_weight) {
+                                       bool need_weight, const Tensor* logits) {
   const char* op = "linearCrossEntropy backward";
   expect_floating(op, "hidden", hidden);
   expect_dtype(op, "weight", weight, hidden.dtype, "hidden");
@@ -155,12 +161,20 @@ TwoGrads linear_cross_entropy_backward(Context& ctx, const Tensor& grad_loss, co
   p.forward.chunk = chunk;
   p.forward.targets = targets_of(&labels, options, kLinearLabelSite);
   p.forward.lse = lse.data_as<float>();
+  if (logits && device.is_cpu()) {
+    if (logits->dtype != DType::F32 || logits->shape != Shape{rows, p.forward.vocab})
+      fail(op, ": 'logits' must be f32 [", rows, ", ", p.forward.vocab, "] but is ",
+           dtype_name(logits->dtype), shape_str(logits->shape));
+    expect_device(op, device, {{"logits", logits}});
+    p.forward.logits = logits->data_as<float>();
+  }
   p.reduction = options.reduction;
   p.grad_loss = grad_loss.data_as<float>();
   p.grad_hidden = need_hidden ? g.first.data() : nullptr;
   p.grad_weight = need_weight ? g.second.data() : nullptr;
   if (!need_hidden && !need_weight) return g;
-  submit(ctx, device, op, {&grad_loss, &hidden, &weight, &labels, &lse, &g.first, &g.second},
+  const Tensor kept = logits ? *logits : Tensor();
+  submit(ctx, device, op, {&grad_loss, &hidden, &weight, &labels, &lse, &kept, &g.first, &g.second},
          [p](const Exec& exec) {
            if (exec.on_cpu())
              kernels::cpu::linear_cross_entropy_backward(p);

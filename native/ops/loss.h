@@ -17,7 +17,8 @@ struct CrossEntropyOptions {
 
 struct LossResult {
   Tensor loss;
-  Tensor lse;  // f32 [rows], for the backward
+  Tensor lse;     // f32 [rows], for the backward
+  Tensor logits;  // f32 [rows, vocab] kept for the backward (linear_cross_entropy with keep_logits)
 };
 
 struct TwoGrads {
@@ -27,13 +28,17 @@ struct TwoGrads {
 kernels::LossReduction reduction_from_name(const char* op, const std::string& name);
 
 // hidden [N, d], weight [V, d], labels i32 [N]. `chunk` (0: default) bounds the logits held at once.
+// keep_logits (CPU only; ignored on CUDA): also return the logits, for a backward without the
+// recomputing GEMM.
 LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor& weight,
-                                const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk);
-// Returns (dHidden, dWeight); either is skipped (undefined) when not needed.
+                                const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk,
+                                bool keep_logits = false);
+// Returns (dHidden, dWeight); either is skipped (undefined) when not needed. `logits`: the
+// forward's kept logits, or null to recompute them.
 TwoGrads linear_cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Tensor& hidden,
                                        const Tensor& weight, const Tensor& labels, const Tensor& lse,
                                        const CrossEntropyOptions& options, int64_t chunk, bool need_hidden,
-                                       bool need_weight);
+                                       bool need_weight, const Tensor* logits = nullptr);
 
 // logits [N, C] with labels i32 [N]; or, for sampled softmax, positive [N] as `first` and
 // negatives [N, K] as `rest` with no labels (the positive is class 0).

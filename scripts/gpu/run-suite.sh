@@ -5,7 +5,8 @@
 #   2. the same kernel suites under compute-sanitizer (memcheck)
 #   3. the llmrec benchmarks and their PyTorch counterparts, joined into one table
 #   4. (models) SASRec/GRU4Rec against their references, and the Recommender's latency
-#   5. (serve) llmrec serve under load on loopback, beside the in-process Recommender
+#   5. (llm2rec) the LLM2Rec pipeline and its ablation on CUDA (needs the shipped LM in data/models/)
+#   6. (serve) llmrec serve under load on loopback, beside the in-process Recommender
 # Results go to $OUT (the device tool's output folder) or ./gpu-results.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,6 +61,12 @@ if [ "$phase" = all ] || [ "$phase" = models ]; then
   done
   (cd bench/torch && python3 seqrec_common.py "$out/seqrec.jsonl") | tee "$out/seqrec.md"
   node dist/bench/recommend.bench.js cuda | tee "$out/recommend.jsonl"
+fi
+if [ "$phase" = all ] || [ "$phase" = llm2rec ]; then
+  echo "== LLM2Rec on CUDA: every stage, then the ablation (CPU-sized defaults; --config configs/llm2rec-paper.json for the paper's)"
+  node dist/lib/cli/main.js llm2rec all --device cuda --out "$out/runs/llm2rec" 2>&1 | grep -v '"event":"step"' | tail -n 20
+  node dist/lib/cli/main.js llm2rec ablation --device cuda --out "$out/runs/llm2rec-ablation" 2>&1 |
+    grep -v '"event":"step"' | tee "$out/llm2rec-ablation.txt" | tail -n 40
 fi
 if [ "$phase" = all ] || [ "$phase" = serve ]; then
   echo "== llmrec serve: autocannon on loopback at 1/16/64 connections, and the same load in process"

@@ -14,6 +14,8 @@ import { distRoot, tempDir } from './support.js';
 
 const worker = path.join(distRoot, 'test', 'robustness', 'checkpoint-worker.js');
 const kills = Number(process.env.LLMREC_FAULT_KILLS ?? 4);
+// Six steps an epoch, about one step of progress per kill: enough epochs that every kill lands.
+const epochs = Math.max(2, Math.ceil((kills * 1.5) / 6));
 
 interface Outcome {
   /** Whether the worker was killed (false: it finished first). */
@@ -24,7 +26,7 @@ interface Outcome {
 /** Runs the worker; with `killAfterMs` it is killed that long after its first completed save. */
 function runWorker(dir: string, out: string, killAfterMs?: number): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [worker, dir, out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [worker, dir, out, String(epochs)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let killed = false;
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -55,7 +57,7 @@ describe('robustness: SIGKILL during checkpoint saves', function () {
 
   it(`after ${kills} kills the latest checkpoint loads, temporaries are cleaned, and the resumed run is exact`, async () => {
     const reference = path.join(root, 'reference.json');
-    await runTraining(path.join(root, 'reference'), reference); // in this process: no start-up
+    await runTraining(path.join(root, 'reference'), reference, epochs); // in this process: no start-up
     const expected = JSON.parse(fs.readFileSync(reference, 'utf-8')) as { steps: number; weights: object };
 
     const dir = path.join(root, 'killed');
@@ -90,5 +92,34 @@ describe('robustness: SIGKILL during checkpoint saves', function () {
     expect(survived, 'kills that landed before the run finished').to.be.greaterThan(0);
     if (process.env.LLMREC_FAULT_KILLS)
       console.log(`      ${survived} kills survived, ${midSave} of them inside a save`);
+  });
+
+  it('a kill between the two renames of a re-save leaves the checkpoint aside; the next load moves it back', async () => {
+    const dir = path.join(root, 'resave');
+    await runTraining(dir, path.join(root, 'resave.json'), 1);
+    const latest = training.latestCheckpoint(dir)!;
+    const name = path.basename(latest);
+    // As writeDirectoryAtomically leaves it when killed after moving the old copy aside.
+    const aside = path.join(dir, `.${name}.old-1a2b3c`);
+    fs.mkdirSync(aside);
+    fs.renameSync(latest, path.join(aside, 'old'));
+    fs.mkdirSync(path.join(dir, `.${name}.tmp-4d5e6f`)); // and the new copy, never renamed into place
+    expect(training.latestCheckpoint(dir)).to.equal(latest);
+    expect(temporaries(dir)).to.deep.equal([]);
+    const model = workerModel();
+    try {
+      expect(training.loadCheckpoint(latest, model).step).to.equal(6);
+    } finally {
+      model.dispose();
+    }
+    // A damaged trainer.json that still parses is refused by name, not failed inside the optimiser.
+    const stateFile = path.join(latest, training.STATE_FILE);
+    fs.writeFileSync(stateFile, fs.readFileSync(stateFile, 'utf-8').replace('"groups"', '"gruops"'));
+    const again = workerModel();
+    try {
+      expect(() => training.loadCheckpoint(latest, again, undefined)).to.throw(/trainer\.json is damaged/);
+    } finally {
+      again.dispose();
+    }
   });
 });

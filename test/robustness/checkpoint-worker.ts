@@ -1,5 +1,5 @@
 // A training run that saves a checkpoint after every step, for the SIGKILL fault test
-// (checkpoint-kill.test.ts): `node checkpoint-worker.js <checkpoint dir> <weights out.json>`.
+// (checkpoint-kill.test.ts): `node checkpoint-worker.js <checkpoint dir> <weights out.json> <epochs>`.
 // It resumes from the latest checkpoint when there is one, prints "step N" after each save, and
 // writes its final weights (as exact bit patterns) when it finishes.
 import fs from 'node:fs';
@@ -20,7 +20,12 @@ export const workerWidth = 192;
 export const workerModel = (): nn.MLP => new nn.MLP([workerWidth, workerWidth, workerWidth], { dropout: 0.1 });
 
 /** Trains (resuming from `dir` when it holds a checkpoint) and writes the final weights to `out`. */
-export async function runTraining(dir: string, out: string, onSave: (step: number) => void = () => {}): Promise<void> {
+export async function runTraining(
+  dir: string,
+  out: string,
+  epochs: number,
+  onSave: (step: number) => void = () => {},
+): Promise<void> {
   const width = workerWidth;
   manualSeed(7);
   const model = workerModel();
@@ -37,7 +42,7 @@ export async function runTraining(dir: string, out: string, onSave: (step: numbe
       // checkpoint restores: what makes a resumed run equal an uninterrupted one.
       batches: (epoch) => data.map((_, i) => data[(i + epoch) % data.length]!),
       loss: (b) => losses.mse(model.forward(b.x), b.y),
-      epochs: 2,
+      epochs,
       seed: 3,
       checkpoint: { dir, everySteps: 1 },
       resume: true,
@@ -64,7 +69,7 @@ export async function runTraining(dir: string, out: string, onSave: (step: numbe
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [dir, out] = process.argv.slice(2);
-  if (!dir || !out) throw new Error('usage: checkpoint-worker <checkpoint dir> <weights out.json>');
-  await runTraining(dir, out, (step) => process.stdout.write(`step ${step}\n`));
+  const [dir, out, epochs] = process.argv.slice(2);
+  if (!dir || !out || !epochs) throw new Error('usage: checkpoint-worker <checkpoint dir> <weights out.json> <epochs>');
+  await runTraining(dir, out, Number(epochs), (step) => process.stdout.write(`step ${step}\n`));
 }

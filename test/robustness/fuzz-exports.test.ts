@@ -8,6 +8,7 @@
 // unchecked-exports.json lists the exports that still end in such engine errors (issue 12 item
 // 15, left for their owners). It is a ratchet: an export not on it that regresses fails, and an
 // export on it that is fixed fails until it is taken off, so the list only shrinks.
+// `npm run test:fuzz-update` rewrites it from a run (for a new export that cannot be fixed now).
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,12 @@ describe('robustness: every export with arguments of the wrong kind', function (
     const { cases, failures } = await runCaseWorker(worker, [], cwd);
     expect(cases.length + failures.length).to.be.greaterThan(3000);
 
+    if (process.env.LLMREC_FUZZ_UPDATE) {
+      // npm run test:fuzz-update: rewrite the list from this run (review the diff: it should shrink).
+      const current = JSON.parse(fs.readFileSync(uncheckedFile, 'utf-8')) as { note: string; exports: string[] };
+      const exports = [...new Set(cases.filter((c) => c.outcome === 'internal').map((c) => c.name))].sort();
+      fs.writeFileSync(uncheckedFile, `${JSON.stringify({ note: current.note, exports }, null, 2)}\n`);
+    }
     const unchecked = JSON.parse(fs.readFileSync(uncheckedFile, 'utf-8')) as { exports: string[] };
     const listed = new Set(unchecked.exports);
     const internal = new Map<string, CaseLine>();

@@ -67,7 +67,7 @@ export const compareCommand = definePipelineCommand({
         lm: ctx.config.lm || '(the shipped default LM)',
         seed: ctx.config.seed,
         'test users per group (at most)': ctx.config.evalUsers,
-        'stage-2 training users': ctx.config.trainUsers || 'all',
+        'stage-2 training users (few-shot:K: K)': ctx.config.trainUsers || 'all',
         machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${ctx.device}`,
         seconds: Math.round((Date.now() - started) / 1000),
       },

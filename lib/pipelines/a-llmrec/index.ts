@@ -8,18 +8,11 @@ import { aLLMRecConfig } from './config.js';
 import { evalStage } from './evaluate.js';
 import { generateStage } from './generate.js';
 
-export * from './align.js';
-export * from './cf.js';
-export * from './compare.js';
-export * from './config.js';
-export * from './evaluate.js';
-export * from './generate.js';
-export * from './language-model.js';
-export * from './model.js';
-export * from './prompt.js';
-export * from './scenarios.js';
-export * from './serving.js';
-export * from './soft-prompt.js';
+// The public surface; the stages' helpers are imported from their modules.
+export { aLLMRecConfig, scenarios, type ALLMRecConfig, type Scenario } from './config.js';
+export type { EvalResult, GroupResult } from './evaluate.js';
+export { alignmentLoss, Autoencoder, ItemTextAligner, SoftPromptProjectors } from './model.js';
+export { ALLMRecRecommender } from './serving.js';
 
 export const aLLMRecPipeline = registerPipeline({
   name: 'a-llmrec',

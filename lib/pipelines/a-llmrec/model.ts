@@ -7,7 +7,7 @@ import { Linear, MLP } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { bceWithLogits } from '../../ops/loss.js';
 import { mse } from '../../losses/functional.js';
-import { full, type Tensor } from '../../tensor.js';
+import { full, Tensor } from '../../tensor.js';
 
 /** `fc1 → sigmoid` is the latent; `fc2` of the latent is the reconstruction (two_layer_mlp). */
 export class Autoencoder extends Module {
@@ -88,6 +88,13 @@ export function alignmentLoss(
   batch: AlignmentBatch,
   weights: AlignmentLossWeights,
 ): AlignmentLoss {
+  if (!(aligner instanceof ItemTextAligner)) throw new Error('alignmentLoss: aligner must be an ItemTextAligner');
+  const names = ['user', 'positiveItem', 'negativeItem', 'positiveText', 'negativeText'] as const;
+  for (const name of names)
+    if (!(batch?.[name] instanceof Tensor) || batch[name].ndim !== 2)
+      throw new Error(`alignmentLoss: batch.${name} must be a 2-D tensor [rows, dim]`);
+  if (!(weights && Number.isFinite(weights.itemRecon) && Number.isFinite(weights.textRecon)))
+    throw new Error('alignmentLoss: weights must be { itemRecon, textRecon } numbers');
   const rows = batch.user.shape[0]!;
   const pos = aligner.item.forward(batch.positiveItem);
   const neg = aligner.item.forward(batch.negativeItem);

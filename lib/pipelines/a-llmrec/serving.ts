@@ -50,6 +50,8 @@ export class ALLMRecRecommender implements ServableModel {
     private readonly decode: { maxNewTokens: number; repetitionPenalty: number },
     batching: { maxBatch: number; maxWaitMs: number },
   ) {
+    if (!models?.cf || !Array.isArray(itemKeys))
+      throw new Error('ALLMRecRecommender: open a run folder with ALLMRecRecommender.load(dir, { device })');
     itemKeys.forEach((key, id) => id > 0 && this.itemIndex.set(key, id));
     this.itemTable = noGrad(() => tidy(() => models.cf.itemEmbeddings().dataSync() as Float32Array));
     this.batcher = new MicroBatcher({ ...batching, run: (batch) => this.run(batch) });
@@ -57,6 +59,10 @@ export class ALLMRecRecommender implements ServableModel {
 
   /** Opens a run folder whose cf, align and generate stages are done. */
   static async load(dir: string, options: ALLMRecServeOptions): Promise<ALLMRecRecommender> {
+    if (typeof dir !== 'string' || dir === '')
+      throw new Error('ALLMRecRecommender.load: dir must be a run folder path');
+    if (typeof options?.device !== 'string')
+      throw new Error("ALLMRecRecommender.load: options.device must be 'cpu' or 'cuda:N'");
     const manifest = readRunManifest(dir);
     for (const stage of ['cf', 'align', 'generate']) {
       const status = manifest?.stages[stage]?.status;

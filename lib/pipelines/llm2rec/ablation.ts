@@ -96,8 +96,11 @@ export const ablation = definePipelineCommand({
       for (const domain of domains) {
         const lmDir =
           variant.from === 'base' ? languageModelDir(c.lm) : variant.from && path.join(runDir, variant.from);
+        // The full run already trained the LLM2Rec row, with these models and seeds.
+        const done = (model: string) =>
+          variant.from === 'simcse' ? domain.fromRun?.find((r) => r.model === model) : undefined;
         let table: ItemTable | null = null;
-        if (lmDir && variant.from !== 'simcse') {
+        if (lmDir && models.some((m) => !done(m))) {
           ctx.log(`llm2rec ablation: embedding ${domain.dataset.name} for '${variant.name}'`);
           table = embedItems(lmDir, domain.dataset, {
             attention: variant.attention,
@@ -109,10 +112,8 @@ export const ablation = definePipelineCommand({
         }
         for (const model of models) {
           const group = `${modelNames[model]}, ${domain.label}`;
-          // The full run already trained the LLM2Rec row, with these models and seeds.
-          const done = variant.from === 'simcse' ? domain.fromRun?.find((r) => r.model === model) : undefined;
           const result =
-            done ??
+            done(model) ??
             (ctx.log(`llm2rec ablation: ${group}: ${variant.name}`),
             await trainDownstream(domain.dataset.split(), table, {
               ...downstreamOptions(c, model, ctx.device),

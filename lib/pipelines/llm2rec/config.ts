@@ -107,7 +107,7 @@ export const llm2recConfig = defineConfig({
   },
   epochs: {
     type: 'int',
-    default: 20,
+    default: 10,
     min: 1,
     help: 'downstream epochs at most (paper: until early stopping)',
     stages: ['downstream'],
@@ -128,7 +128,13 @@ export const llm2recConfig = defineConfig({
     stages: ['downstream'],
   },
   weightDecay: { type: 'float', default: 1e-4, min: 0, help: 'downstream AdamW weight decay', stages: ['downstream'] },
-  evalEvery: { type: 'int', default: 5, min: 1, help: 'downstream: validate every N epochs', stages: ['downstream'] },
+  evalEvery: {
+    type: 'int',
+    default: 2,
+    min: 1,
+    help: 'downstream: validate every N epochs (paper 5)',
+    stages: ['downstream'],
+  },
   patience: {
     type: 'int',
     default: 2,
@@ -138,9 +144,9 @@ export const llm2recConfig = defineConfig({
   },
   seeds: {
     type: 'int',
-    default: 3,
+    default: 2,
     min: 1,
-    help: 'downstream: seeds seed, seed+1, ... (mean ± std)',
+    help: 'downstream: seeds seed, seed+1, ... (mean ± std; paper 3)',
     stages: ['downstream'],
   },
   oodData: {

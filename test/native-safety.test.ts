@@ -1,0 +1,233 @@
+// Regression tests for the defects of issue 12 in the native layer and the tensor API: memory
+// safety of backward passes, worker teardown, handles made from JS, silent acceptance of bad
+// arguments. Cases that crashed the process run in a child process, so a regression fails the
+// test instead of killing mocha.
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+
+import {
+  arange,
+  crossEntropy,
+  embedding,
+  ForwardContext,
+  getDefaultDevice,
+  infonce,
+  memory,
+  nn,
+  randn,
+  scaledDotProductAttention,
+  scoreTopk,
+  setDefaultDevice,
+  synchronize,
+  tensor,
+  zeros,
+} from '../lib/index.js';
+import { describeEachDevice } from './support/devices.js';
+
+const indexUrl = new URL('../lib/index.js', import.meta.url).href;
+
+/** Runs an ES module body in a fresh Node with `m` bound to llmrec; returns how it ended. */
+function runIsolated(body: string, timeoutMs = 60_000): { status: number | null; signal: string | null; out: string } {
+  const source = `const m = await import(${JSON.stringify(indexUrl)});\n${body}`;
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', source], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    env: { ...process.env, LLMREC_TEST_DEVICE: process.env.LLMREC_TEST_DEVICES?.split(',')[0] ?? 'cpu' },
+  });
+  return { status: result.status, signal: result.signal, out: `${result.stdout}${result.stderr}` };
+}
+
+describeEachDevice('backward passes never index through an unvalidated index', (device) => {
+  // Each bad index: far past the end, negative, and exactly the row count (one past the end).
+  for (const bad of [99_999_999, -1, 5]) {
+    it(`gatherDot and sampledSoftmaxFromTable with index ${bad}, backward before the loss is read`, () => {
+      const run = runIsolated(`
+        const device = ${JSON.stringify(device)};
+        const messages = [];
+        for (const variant of ['gatherDot', 'sampledSoftmaxFromTable']) {
+          const user = m.randn([2, 4], { seed: 1, device }).requiresGrad_();
+          const table = m.randn([5, 4], { seed: 2, device }).requiresGrad_();
+          const loss = variant === 'gatherDot'
+            ? m.gatherDot(user, table, m.tensor(new Int32Array([0, 1, ${bad}, 2]), { shape: [2, 2], device })).sum()
+            : m.sampledSoftmaxFromTable(user, table, m.tensor([1, ${bad}], { dtype: 'i32', device }),
+                m.tensor(new Int32Array([2, 3, 4, 0]), { shape: [2, 2], device }));
+          try { loss.backward(); } catch (e) { messages.push('backward: ' + e.message); }
+          for (const [name, t] of [['loss', loss], ['user.grad', user.grad], ['table.grad', table.grad]]) {
+            if (!t) continue;
+            try { t.dataSync(); } catch (e) { messages.push(name + ': ' + e.message); }
+          }
+          try { m.synchronize(device); } catch (e) { messages.push('synchronize: ' + e.message); }
+        }
+        console.log(JSON.stringify(messages));
+      `);
+      expect(run.signal, run.out).to.equal(null);
+      expect(run.status, run.out).to.equal(0);
+      const messages = JSON.parse(run.out.trim().split('\n').pop()!) as string[];
+      const outOfRange = new RegExp(`gatherDot: indices \\(flattened\\) \\[\\d+\\] = ${bad} is out of range`);
+      // Every read of the loss and of both gradients throws; none returns what the memory held.
+      for (const name of ['loss', 'user.grad', 'table.grad'])
+        expect(
+          messages.filter((m) => m.startsWith(`${name}: `) && outOfRange.test(m)),
+          name,
+        ).to.have.length(2);
+    });
+  }
+
+  it('attention refuses keyPadding lengths outside [0, Lk], given as numbers or as a tensor', () => {
+    const q = randn([2, 1, 3, 8], { seed: 1, device });
+    const k = randn([2, 1, 4, 8], { seed: 2, device });
+    for (const lengths of [
+      [5, 2],
+      [-1, 2],
+      [1.5, 2],
+    ])
+      expect(() => scaledDotProductAttention(q, k, k, { keyPadding: { lengths, side: 'right' } })).to.throw(
+        /keyPadding.lengths\[0\] = .* must be an integer in \[0, 4\]/,
+      );
+    for (const bad of [5, -1]) {
+      const out = scaledDotProductAttention(q, k, k, {
+        keyPadding: { lengths: tensor([2, bad], { dtype: 'i32', device }), side: 'left' },
+      });
+      expect(() => out.dataSync()).to.throw(new RegExp(`keyPadding length ${bad} of batch row 1 is out of range`));
+    }
+    const ok = scaledDotProductAttention(q, k, k, { keyPadding: { lengths: [0, 4], side: 'right' } });
+    expect(Array.from(ok.dataSync()).every(Number.isFinite)).to.equal(true);
+  });
+
+  it('infonce returns NaN, not -Infinity, for a NaN input', () => {
+    for (const normalize of [false, true]) {
+      const rowNaN = randn([4, 4], { seed: 3 }).dataSync();
+      rowNaN.fill(NaN, 0, 4); // a whole row: every similarity of it is NaN
+      const q = tensor(rowNaN, { shape: [4, 4], device });
+      const keys = randn([4, 4], { seed: 4, device });
+      expect(Number.isNaN(infonce(q, keys, { normalize }).item()), `normalize ${normalize}`).to.equal(true);
+      const oneNaN = randn([4, 4], { seed: 5, device }).dataSync();
+      oneNaN[5] = NaN;
+      expect(Number.isNaN(infonce(tensor(oneNaN, { shape: [4, 4], device }), keys, { normalize }).item())).to.equal(
+        true,
+      );
+    }
+  });
+
+  it('crossEntropy refuses labels that are not a Tensor instead of reading them as label 0', () => {
+    const logits = randn([2, 3], { seed: 1, device });
+    for (const labels of [[1, 2], new Int32Array([1, 2]), null, undefined, 7])
+      expect(() => crossEntropy(logits, labels as never)).to.throw(/crossEntropy: 'labels' must be a Tensor/);
+  });
+});
+
+describeEachDevice('a failed op poisons its outputs and what is computed from them', (device) => {
+  it('every read of them throws the original error; unrelated tensors read normally', async () => {
+    const table = randn([4, 3], { seed: 1, device });
+    const rows = embedding(tensor([1, 9, 2], { dtype: 'i32', device }), table);
+    const total = rows.sum().mul(2);
+    const unrelated = randn([3], { seed: 2, device }).add(1);
+    const message = /embedding: index 9 is out of range for a table of 4 rows/;
+    expect(() => rows.dataSync()).to.throw(message);
+    expect(() => rows.dataSync(), 'a second read').to.throw(message);
+    expect(() => total.item(), 'a tensor computed from it').to.throw(message);
+    await expectRejection(total.data(), message);
+    expect(() => rows.add(1).max().item(), 'work queued after the failure was read').to.throw(message);
+    expect(Array.from(unrelated.dataSync()).every(Number.isFinite)).to.equal(true);
+    expect(() => table.dataSync(), 'the op only read its table').to.not.throw();
+    synchronize(device); // the error was reported with the tensors it spoiled
+  });
+
+  it('scoreTopk values stay poisoned after the indices read threw', () => {
+    const result = scoreTopk(randn([2, 4], { seed: 1, device }), randn([6, 4], { seed: 2, device }), 2, {
+      exclude: { offsets: [0, 1, 2], ids: [1, 60] },
+    });
+    expect(() => result.indices.dataSync()).to.throw(/scoreTopk: excluded item id/);
+    expect(() => result.values.dataSync()).to.throw(/scoreTopk: excluded item id/);
+  });
+});
+
+async function expectRejection(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    expect((error as Error).message).to.match(message);
+    return;
+  }
+  expect.fail('the read resolved');
+}
+
+describe('native handles and device specs', () => {
+  it('refuses a native tensor handle constructed from JS', () => {
+    const Handle = zeros([1]).native.constructor as new () => unknown;
+    expect(() => new Handle()).to.throw(/NativeTensor cannot be constructed from JS/);
+  });
+
+  it('memory() and setDefaultDevice() refuse devices that do not exist', () => {
+    expect(() => memory('cuda:7')).to.throw(/cuda:7/);
+    expect(() => memory('gpu')).to.throw(/memory: /);
+    for (const spec of ['cuda:7', 'gpu', 42, null])
+      expect(() => setDefaultDevice(spec as string)).to.throw(/^setDefaultDevice: /);
+    expect(getDefaultDevice()).to.equal('cpu');
+    setDefaultDevice('cpu');
+    expect(memory('cpu').bytesInUse).to.be.a('number');
+  });
+});
+
+describe('tensor factories and layers refuse bad arguments', () => {
+  it('tensor() refuses i32 values that would wrap or truncate', () => {
+    for (const values of [[3e9], [-(2 ** 31) - 1], [1.5]])
+      expect(() => tensor(values, { dtype: 'i32' })).to.throw(/i32 values must be integers in \[-2\^31, 2\^31\)/);
+    expect(() => tensor(new Float32Array([3e9]), { dtype: 'i32' })).to.throw(/i32 values/);
+    expect(Array.from(tensor([2 ** 31 - 1, -(2 ** 31)], { dtype: 'i32' }).dataSync())).to.deep.equal([
+      2 ** 31 - 1,
+      -(2 ** 31),
+    ]);
+  });
+
+  it('arange, MLP and Dropout refuse arguments of the wrong kind', () => {
+    expect(() => arange('x' as never)).to.throw(/arange: 'start' must be a finite number, got x/);
+    expect(() => arange(0, NaN)).to.throw(/'end' must be a finite number/);
+    expect(() => new nn.MLP({} as never)).to.throw(/MLP: 'sizes' must be an array/);
+    expect(() => new nn.MLP([2, 3], { activation: 'explode' as never })).to.throw(/MLP: 'activation' must be one of/);
+    expect(() => new nn.Dropout(null as never)).to.throw(/Dropout: 'p' must be in \[0, 1\), got null/);
+  });
+
+  it('ForwardContext refuses sizes that would make it loop forever', () => {
+    const run = runIsolated(
+      `
+      try { new m.ForwardContext(42, -1, 1e308); console.log('accepted'); }
+      catch (e) { console.log(e.message); }
+    `,
+      20_000,
+    );
+    expect(run.signal, 'ForwardContext hung').to.equal(null);
+    expect(run.out).to.match(/ForwardContext: 'batch' must be a non-negative integer/);
+    expect(ForwardContext).to.be.a('function');
+  });
+});
+
+describe('worker teardown', () => {
+  it('terminating workers with llmrec work in flight does not abort the process', () => {
+    const run = runIsolated(`
+      const { Worker } = await import('node:worker_threads');
+      const source = \`
+        const { parentPort } = await import('node:worker_threads');
+        const m = await import(\${JSON.stringify(${JSON.stringify(indexUrl)})});
+        const big = m.randn([1 << 20], { seed: 1 });
+        parentPort.postMessage('started');
+        // Read-backs and queued kernels always in flight, so termination lands in the middle of them.
+        for (let i = 0; ; i++) {
+          const a = m.randn([128, 128], { seed: i });
+          const reads = [big.mul(2).data(), m.relu(m.matmul(a, a)).data()];
+          if (i % 2 === 0) await Promise.all(reads);
+        }
+      \`;
+      for (let round = 0; round < 5; round++) {
+        const worker = new Worker(new URL('data:text/javascript,' + encodeURIComponent(source)));
+        await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+        await new Promise((resolve) => setTimeout(resolve, 20 + 15 * round));
+        await worker.terminate();
+      }
+      console.log('survived');
+    `);
+    expect(run.signal, run.out).to.equal(null);
+    expect(run.status, run.out).to.equal(0);
+    expect(run.out).to.match(/survived/);
+  });
+});

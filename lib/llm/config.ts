@@ -229,7 +229,14 @@ const FLOAT_KEYS = new Set([
  * transformers writes them (it warns on an integer rope factor).
  */
 export function configJsonText(config: CausalLMConfig): string {
-  const text = JSON.stringify(configToJson(config), null, 2);
+  if (typeof config !== 'object' || config === null) fail('configJsonText needs a CausalLMConfig object');
+  let json: Record<string, unknown>;
+  try {
+    json = configToJson(config);
+  } catch {
+    return fail('configJsonText needs a complete CausalLMConfig (as parseConfig returns)');
+  }
+  const text = JSON.stringify(json, null, 2);
   return (
     text.replace(/^(\s*"(\w+)": )(-?\d+)(,?)$/gm, (line, head: string, key: string, value: string, comma: string) =>
       FLOAT_KEYS.has(key) ? `${head}${value}.0${comma}` : line,

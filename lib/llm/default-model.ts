@@ -23,6 +23,7 @@ const REQUIRED_FILES = ['config.json', 'tokenizer.json'] as const;
  * command that builds the shipped default model.
  */
 export function builtLanguageModelDir(dir: string): string {
+  if (typeof dir !== 'string') throw new Error(`builtLanguageModelDir: 'dir' must be a folder path, got ${typeof dir}`);
   const missing = REQUIRED_FILES.filter((file) => !existsSync(path.join(dir, file)));
   if (missing.length > 0)
     throw new Error(
@@ -48,6 +49,12 @@ export interface LanguageModel {
  * tokenizer; the shipped default model when `dir` is not given. The caller disposes the model.
  */
 export function loadLanguageModel(dir?: string, options: LoadOptions = {}): LanguageModel {
+  if (dir !== undefined && typeof dir !== 'string')
+    throw new Error(`loadLanguageModel: 'dir' must be a folder path, got ${dir === null ? 'null' : typeof dir}`);
+  if (typeof options !== 'object' || options === null)
+    throw new Error(
+      `loadLanguageModel: 'options' must be an object, got ${options === null ? 'null' : typeof options}`,
+    );
   const folder = dir ?? defaultLanguageModelDir();
   if (!existsSync(folder)) throw new Error(`loadLanguageModel: ${folder} does not exist`);
   const tokenizer = Tokenizer.fromFile(folder);

@@ -13,8 +13,8 @@ import { tidy } from '../scope.js';
 import { configToJson } from './config.js';
 import { loadLanguageModel } from './default-model.js';
 import type { LoadOptions } from './loader.js';
-import { poolHidden, type CausalLM } from './model.js';
-import type { Tokenizer } from './tokenizer.js';
+import { CausalLM, poolHidden } from './model.js';
+import { Tokenizer } from './tokenizer.js';
 
 export type TextPooling = 'mean' | 'last' | 'eos';
 
@@ -146,6 +146,9 @@ export class TextEmbedder {
     /** Internal: load() hands over a model that dispose() then frees. */
     ownsModel = false,
   ) {
+    if (!(model instanceof CausalLM)) throw new Error("TextEmbedder: 'model' must be a CausalLM");
+    if (!(tokenizer instanceof Tokenizer)) throw new Error("TextEmbedder: 'tokenizer' must be a Tokenizer");
+    if (typeof options !== 'object' || options === null) throw new Error("TextEmbedder: 'options' must be an object");
     const pooling = options.pooling ?? 'mean';
     if (!['mean', 'last', 'eos'].includes(pooling))
       throw new Error(`TextEmbedder: 'pooling' must be mean, last or eos, got ${JSON.stringify(pooling)}`);
@@ -176,6 +179,8 @@ export class TextEmbedder {
 
   /** Loads a HF folder (the shipped default model when `dir` is not given); dispose() frees the model. */
   static load(dir?: string, options: TextEmbedderOptions & LoadOptions = {}): TextEmbedder {
+    if (typeof options !== 'object' || options === null)
+      throw new Error("TextEmbedder.load: 'options' must be an object");
     const { model, tokenizer } = loadLanguageModel(dir, { device: options.device, dtype: options.dtype });
     return new TextEmbedder(model, tokenizer, options, true);
   }
@@ -187,6 +192,7 @@ export class TextEmbedder {
 
   /** The token ids a text is embedded from (special tokens as the tokenizer adds them, cut, EOS appended for eos pooling). */
   tokens(text: string): number[] {
+    if (typeof text !== 'string') throw new Error(`TextEmbedder.tokens: 'text' must be a string, got ${typeof text}`);
     const ids = this.tokenizer.encode(text);
     if (this.pooling !== 'eos') return ids.slice(0, this.maxTokens);
     const body = ids.at(-1) === this.#eosId ? ids.slice(0, -1) : ids;

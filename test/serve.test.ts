@@ -195,8 +195,10 @@ describeEachDevice('llmrec serve (HTTP)', (device) => {
     });
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(metricValue(text, 'llmrec_batch_size_sum{model="sasrec"}')).to.equal(20);
-    // 20 calls, at most 8 per pass: 3 passes when they arrive together, and never one pass each.
-    expect(metricValue(text, 'llmrec_batch_size_count{model="sasrec"}')).to.be.within(3, 10);
+    // 20 calls, at most 8 per pass: 3 passes when they arrive together, and never one pass each. Calls
+    // that arrive while a pass runs form the next pass without waiting, so on a busy machine the
+    // count lies anywhere between (12 was seen with the full suite under load).
+    expect(metricValue(text, 'llmrec_batch_size_count{model="sasrec"}')).to.be.within(3, 19);
     expect(metricValue(text, 'llmrec_batch_size_bucket{le="4",model="sasrec"}')).to.be.lessThan(
       metricValue(text, 'llmrec_batch_size_count{model="sasrec"}')!,
     );
@@ -281,7 +283,7 @@ describeEachDevice('llmrec serve (HTTP)', (device) => {
     expect(still.body.generation).to.equal(2);
     expect(still.body.items).to.deep.equal(fresh.body.items);
 
-    // Weights that load but are not finite (a diverged run) fail the warm-up pass and are refused too.
+    // Non-finite weights (a diverged run) are refused at load, and the old model keeps serving.
     const { dataset } = await embeddedSplit();
     const diverged = new models.SASRec(models.sasrecConfig(dataset.numItems, 'a-llmrec'), { device });
     for (const p of diverged.parameters()) p.fill(Number.NaN);

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { gemm, linear, matmul, randn, tensor, type Activation, type DType, type Tensor } from '../lib/index.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
+import { erf64 as erf } from './support/module-check.js';
 
 const bf16Round = (x: number): number => {
   const f = new Float32Array([x]);
@@ -10,24 +11,6 @@ const bf16Round = (x: number): number => {
   u[0] = ((u[0]! + 0x7fff + ((u[0]! >>> 16) & 1)) >>> 16) << 16;
   return f[0]!;
 };
-
-// erf to double precision: the Maclaurin series where it converges quickly, the asymptotic
-// expansion of erfc beyond.
-function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 4) {
-    let term = ax;
-    let sum = ax;
-    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-      term *= (-ax * ax) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  const t = 1 / (2 * ax * ax);
-  const erfc = (Math.exp(-ax * ax) / (ax * Math.sqrt(Math.PI))) * (1 - t + 3 * t * t - 15 * t * t * t);
-  return Math.sign(x) * (1 - erfc);
-}
 
 const activations: Record<Activation, (x: number) => number> = {
   none: (x) => x,

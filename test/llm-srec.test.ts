@@ -14,6 +14,7 @@ import { CausalLM } from '../lib/llm/model.js';
 import { presetConfig } from '../lib/llm/presets.js';
 import { llmSRec } from '../lib/pipelines/index.js';
 import { expectClose } from './support/reference.js';
+import { erf64 as erf } from './support/module-check.js';
 
 const { llmSRecPipeline, llmSRecConfig, lossTerms, ProjectionMLP, PromptBuilder } = llmSRec;
 
@@ -104,18 +105,6 @@ function rows(t: Tensor): number[][] {
   const [n, d] = [t.shape[0]!, t.shape[1]!];
   const v = t.dataSync();
   return Array.from({ length: n }, (_, r) => Array.from(v.subarray(r * d, (r + 1) * d), Number));
-}
-
-function erf(x: number): number {
-  // Series for |x| < 3 (converges to double precision there), else 1 minus a tiny tail.
-  if (Math.abs(x) > 3) return Math.sign(x) * (1 - Math.exp(-x * x) / (Math.abs(x) * Math.sqrt(Math.PI)));
-  let term = x;
-  let sum = x;
-  for (let n = 1; n < 200; n++) {
-    term *= (-x * x) / n;
-    sum += term / (2 * n + 1);
-  }
-  return (2 / Math.sqrt(Math.PI)) * sum;
 }
 
 const normalise = (v: number[]): number[] => {

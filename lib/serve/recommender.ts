@@ -8,12 +8,13 @@ import { leftPad, type ItemTextEncoder, type SequenceRecommender } from '../mode
 import { scoreTopk } from '../ops/topk.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
-import type { NewItem } from './servable.js';
 import { MicroBatcher, type BatchingStats } from './batcher.js';
 import { loadRecommenderModel, servableKindLoader } from './kinds.js';
 import {
   RequestError,
+  resolveItemIds,
   type ModelInfo,
+  type NewItem,
   type Recommendation,
   type RecommendOptions,
   type ServableModel,
@@ -129,19 +130,7 @@ export class Recommender implements ServableModel {
 
   /** Resolves caller ids to model ids, or rejects per `unknownItems`. */
   private resolveIds(items: readonly (string | number)[], policy: 'ignore' | 'error', what: string): number[] {
-    const ids: number[] = [];
-    const unknown: string[] = [];
-    for (const raw of items) {
-      const id = this.itemIndex.get(String(raw));
-      if (id === undefined) unknown.push(String(raw));
-      else ids.push(id);
-    }
-    if (unknown.length > 0 && policy === 'error')
-      throw new RequestError(
-        what,
-        `recommend: ${what} has ${unknown.length} unknown item id(s): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', ...' : ''}`,
-      );
-    return ids;
+    return resolveItemIds(this.itemIndex, items, policy, what);
   }
 
   /**

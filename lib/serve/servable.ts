@@ -96,3 +96,28 @@ export class RequestError extends Error {
     this.name = 'RequestError';
   }
 }
+
+/**
+ * Maps caller item ids to model ids through `itemIndex`, dropping unknown ones, or refusing them
+ * with a RequestError naming `field` when `policy` is 'error'.
+ */
+export function resolveItemIds(
+  itemIndex: ReadonlyMap<string, number>,
+  items: readonly ItemId[],
+  policy: 'ignore' | 'error',
+  field: string,
+): number[] {
+  const ids: number[] = [];
+  const unknown: string[] = [];
+  for (const raw of items) {
+    const id = itemIndex.get(String(raw));
+    if (id === undefined) unknown.push(String(raw));
+    else ids.push(id);
+  }
+  if (unknown.length > 0 && policy === 'error')
+    throw new RequestError(
+      field,
+      `recommend: ${field} has ${unknown.length} unknown item id(s): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', ...' : ''}`,
+    );
+  return ids;
+}

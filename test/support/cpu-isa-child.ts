@@ -6,23 +6,7 @@ import { createHash } from 'node:crypto';
 
 import { devices, gelu, geluTanh, gemm, randn, silu, swiglu, type Tensor } from '../../lib/index.js';
 import { relativeError } from './reference.js';
-
-// erf to double precision (as in gemm.test.ts): Maclaurin series below 4, asymptotic erfc beyond.
-function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 4) {
-    let term = ax;
-    let sum = ax;
-    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-      term *= (-ax * ax) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  const t = 1 / (2 * ax * ax);
-  const erfc = (Math.exp(-ax * ax) / (ax * Math.sqrt(Math.PI))) * (1 - t + 3 * t * t - 15 * t * t * t);
-  return Math.sign(x) * (1 - erfc);
-}
+import { erf64 as erf } from './module-check.js';
 
 // --isa-only: report the dispatch decision and stop.
 if (process.argv.includes('--isa-only')) {

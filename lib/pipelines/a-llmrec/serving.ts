@@ -8,6 +8,7 @@ import { tidy } from '../../scope.js';
 import { MicroBatcher, type BatchingStats } from '../../serve/batcher.js';
 import {
   RequestError,
+  resolveItemIds,
   type GeneratedRecommendation,
   type ItemId,
   type ModelInfo,
@@ -83,16 +84,7 @@ export class ALLMRecRecommender implements ServableModel {
   }
 
   private resolve(items: readonly ItemId[], policy: 'ignore' | 'error', field: string): number[] {
-    const ids: number[] = [];
-    const unknown: string[] = [];
-    for (const raw of items) {
-      const id = this.itemIndex.get(String(raw));
-      if (id === undefined) unknown.push(String(raw));
-      else ids.push(id);
-    }
-    if (unknown.length > 0 && policy === 'error')
-      throw new RequestError(field, `recommend: ${field} has unknown item id(s): ${unknown.slice(0, 10).join(', ')}`);
-    return ids;
+    return resolveItemIds(this.itemIndex, items, policy, field);
   }
 
   /**

@@ -334,8 +334,15 @@ describeEachDevice('llmrec serve (HTTP)', (device) => {
     this.timeout(30_000);
     const { base } = await start({ maxEventLoopDelayMs: 100 });
     expect((await recommend(base, 'sasrec', { history: users[0] })).status).to.equal(200);
-    const until = Date.now() + 1500;
-    while (Date.now() < until); // a stalled event loop, as a CPU-bound handler would cause
+    // A stalled event loop, as CPU-bound handlers cause: 200 ms slices for 2.5 s. under-pressure
+    // averages the loop delay over each 1 s sample, so one long stall can be diluted below the
+    // limit by the short delays sampled before it; slices cover at least one whole sample.
+    const until = Date.now() + 2500;
+    while (Date.now() < until) {
+      const slice = Date.now() + 200;
+      while (Date.now() < slice);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     await sleep(20);
     const overloaded = await recommend(base, 'sasrec', { history: users[0] });
     expect(overloaded.status).to.equal(503);

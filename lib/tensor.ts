@@ -2,6 +2,7 @@
 // reductions live here as methods; other kernel families add functions in lib/ops/.
 import { GradNode, record, runBackward, type BackwardOptions } from './autograd.js';
 import { native, type DType, type HostArray, type NativeTensor, type UnaryOpName } from './binding.js';
+import { expectArgs } from './guard.js';
 import { keep, track, type Trackable } from './scope.js';
 
 export type { DType } from './binding.js';
@@ -58,6 +59,10 @@ export class Tensor implements Trackable {
 
   /** @internal Wraps a native handle; use the factory functions to create tensors. */
   constructor(handle: NativeTensor) {
+    if (!(handle instanceof native.NativeTensor))
+      throw new Error(
+        `new Tensor: 'handle' must be a native tensor handle (create tensors with tensor(), zeros()...), got ${kindOf(handle)}`,
+      );
     this.#handle = handle;
     this.shape = Object.freeze(handle.shape);
     this.dtype = handle.dtype;
@@ -523,6 +528,8 @@ function inferShape(requested: number[], size: number, from: readonly number[]):
  * where it had extent 1. Returns `grad` itself when nothing needs summing.
  */
 export function sumToShape(grad: Tensor, shape: readonly number[]): Tensor {
+  expectArgs('sumToShape', { grad }, Tensor);
+  expectArgs('sumToShape', { shape }, 'array');
   if (sameShape(grad.shape, shape)) return grad;
   let current = grad;
   const lead = grad.ndim - shape.length;

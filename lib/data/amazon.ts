@@ -5,6 +5,7 @@
 import { checkMinRating, objectLineParser, parseFile, passesRating, ratingOf, textOf, type LoadOptions } from './file-parser.js';
 import { filterLogRows, InteractionLogBuilder, parseDateTime, type InteractionLog } from './log.js';
 import { LoadReportBuilder } from './text.js';
+import { expectArgs } from '../guard.js';
 
 export interface AmazonReviewsLegacyFiles {
   /** The reviews: reviewerID, asin, overall, unixReviewTime (or reviewTime), one per line. */
@@ -56,6 +57,8 @@ export async function loadAmazonReviews2018(
   files: AmazonReviewsLegacyFiles,
   options: AmazonReviewsLegacyOptions = {},
 ): Promise<InteractionLog> {
+  expectArgs('loadAmazonReviews2018', { files }, 'object');
+  expectArgs('loadAmazonReviews2018', { options }, 'options');
   const edition = options.edition ?? '2018';
   const loader = `amazon-${edition} loader`;
   const minRating = checkMinRating(options, loader, true);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SequenceDataset, splitPositionNames, type DatasetSummary, type SplitPositions } from './dataset.js';
 import type { LoadReport } from './text.js';
+import { expectArgs } from '../guard.js';
 
 const magic = Buffer.from('LLMRDS\u0000\u0003', 'latin1');
 /** Bump when the layout or the preprocessing changes, so older caches miss. */
@@ -19,6 +20,7 @@ export function defaultCacheDir(): string {
 
 /** The cache key of a dataset built from `files` with `options` (any JSON-serialisable value). */
 export function cacheKey(files: string[], options: unknown): string {
+  expectArgs('cacheKey', { files }, 'array');
   const identity = files.map((file) => {
     const s = statSync(file);
     return { path: path.resolve(file), size: s.size, mtimeMs: s.mtimeMs };
@@ -47,6 +49,7 @@ const align8 = (n: number) => Math.ceil(n / 8) * 8;
  * dataset with a given split, its position arrays, each 8-byte aligned.
  */
 export function serializeDataset(dataset: SequenceDataset): Buffer {
+  expectArgs('serializeDataset', { dataset }, SequenceDataset);
   // The texts are stored only when they differ from the titles (the default).
   const texts = dataset.texts === dataset.titles ? null : dataset.texts;
   const strings = Buffer.from(
@@ -87,6 +90,7 @@ export function serializeDataset(dataset: SequenceDataset): Buffer {
 
 /** Reads back serializeDataset's bytes; throws naming `source` when they are not a cache. */
 export function deserializeDataset(bytes: Buffer, source = '<buffer>'): SequenceDataset {
+  expectArgs('deserializeDataset', { bytes }, Uint8Array);
   if (bytes.length < magic.length + 8 || !bytes.subarray(0, magic.length).equals(magic)) {
     throw new Error(`dataset cache: ${source} is not an llmrec dataset cache (version ${cacheFormatVersion})`);
   }
@@ -133,6 +137,8 @@ export function deserializeDataset(bytes: Buffer, source = '<buffer>'): Sequence
 
 /** Writes atomically (temporary file, then rename), so a crash never leaves half a cache. */
 export function writeDatasetCache(file: string, dataset: SequenceDataset): void {
+  expectArgs('writeDatasetCache', { file }, 'string');
+  expectArgs('writeDatasetCache', { dataset }, SequenceDataset);
   mkdirSync(path.dirname(file), { recursive: true });
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, serializeDataset(dataset));

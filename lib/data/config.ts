@@ -2,10 +2,11 @@
 // pipeline embeds (and that a --config file can hold), with the one function that loads it and
 // the lines that tell the user what the load kept and dropped.
 import path from 'node:path';
-import { parseItemText, type PrepareOptions } from './dataset.js';
+import { parseItemText, SequenceDataset, type PrepareOptions } from './dataset.js';
 import { resolveSource, sourceFiles, type DatasetSource } from './formats.js';
 import type { ColumnMap } from './loaders.js';
 import { embeddedSource, loadDataset, type EmbeddedPeriod, type LoadDatasetOptions, type LoadedDataset } from './source.js';
+import { expectArgs, expectFields } from '../guard.js';
 
 /** The dataset fields of a run's config. Every field is optional; the defaults are below. */
 export interface DatasetConfig {
@@ -52,6 +53,7 @@ export interface LoadDatasetHooks {
 
 /** The source a config names (its files detected or given), before anything is read. */
 export async function datasetSourceOf(config: DatasetConfig): Promise<DatasetSource> {
+  expectArgs('datasetSourceOf', { config }, 'object');
   if (config.path === undefined) {
     if (config.format !== undefined && config.format !== 'auto') {
       throw new Error(`data: --format ${config.format} needs a dataset path (--data FILE|DIR)`);
@@ -75,6 +77,7 @@ export async function datasetSourceOf(config: DatasetConfig): Promise<DatasetSou
  * correctly. The result's split() is what every model trains and evaluates on.
  */
 export async function loadDatasetFromConfig(config: DatasetConfig = {}, hooks: LoadDatasetHooks = {}): Promise<LoadedDataset> {
+  expectArgs('loadDatasetFromConfig', { config, hooks }, 'options');
   const source = await datasetSourceOf(config);
   const embedded = config.path === undefined;
   const prepare: PrepareOptions = {};
@@ -110,6 +113,7 @@ function reasons(counts: Record<string, number>): string {
  * of a partial read as a warning.
  */
 export function describeLoad(loaded: LoadedDataset, maxExamples = 3): string[] {
+  expectFields('describeLoad', 'loaded', loaded, { dataset: SequenceDataset, source: 'object' });
   const { dataset, source } = loaded;
   const s = dataset.summary;
   const files = sourceFiles(source)

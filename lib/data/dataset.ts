@@ -4,6 +4,7 @@
 // sequence-split source gives).
 import type { InteractionLog } from './log.js';
 import type { LoadReport } from './text.js';
+import { expectArgs, expectFields } from '../guard.js';
 
 /** The item fields a source can provide for an item's text. */
 export const itemTextFields = ['title', 'description', 'brand', 'category'] as const;
@@ -14,6 +15,7 @@ export type ItemTextField = (typeof itemTextFields)[number];
  * (fields joined by '+', each once).
  */
 export function parseItemText(spec: string): ItemTextField[] {
+  expectArgs('parseItemText', { spec }, 'string');
   const fields = spec.split('+').map((f) => f.trim());
   for (const f of fields) {
     if (!(itemTextFields as readonly string[]).includes(f)) {
@@ -28,6 +30,8 @@ export function parseItemText(spec: string): ItemTextField[] {
 
 /** The values of `fields` that are not empty, joined by ', ' (A-LLMRec's "{title}, {description}"). */
 export function composeItemText(fields: readonly ItemTextField[], values: Partial<Record<ItemTextField, string>>): string {
+  expectArgs('composeItemText', { fields }, 'array');
+  expectArgs('composeItemText', { values }, 'object');
   const parts: string[] = [];
   for (const f of fields) {
     const v = values[f];
@@ -123,6 +127,7 @@ export class SequenceDataset implements SequenceDatasetParts {
   private splitMemo: SequenceSplit | undefined;
 
   constructor(parts: SequenceDatasetParts) {
+    expectArgs('new SequenceDataset', { parts }, 'object');
     this.name = parts.name;
     this.userKeys = parts.userKeys;
     this.itemKeys = parts.itemKeys;
@@ -283,6 +288,9 @@ export class SequenceSplit implements SplitPositions {
     positions: SplitPositions,
     readonly kind: SplitKind,
   ) {
+    expectArgs('new SequenceSplit', { dataset }, SequenceDataset);
+    expectArgs('new SequenceSplit', { positions }, 'object');
+    expectArgs('new SequenceSplit', { kind }, 'string');
     this.trainStart = positions.trainStart;
     this.trainEnd = positions.trainEnd;
     this.validStart = positions.validStart;
@@ -333,6 +341,7 @@ export class LeaveOneOutSplit extends SequenceSplit {
 }
 
 function leaveOneOutPositions(dataset: SequenceDataset): SplitPositions {
+  expectArgs('new LeaveOneOutSplit', { dataset }, SequenceDataset); // before super() reads it
   const size = dataset.numUsers + 1;
   const p = Object.fromEntries(splitPositionNames.map((name) => [name, new Int32Array(size)])) as unknown as SplitPositions;
   const { offsets, items } = dataset;
@@ -356,7 +365,18 @@ function leaveOneOutPositions(dataset: SequenceDataset): SplitPositions {
  * Orders each user's rows chronologically; rows with equal times keep their file order. Returns
  * row indices grouped by user (in user-index order).
  */
+/** The fields of an InteractionLog that the functions taking one read, for their argument checks. */
+const logFields = {
+  userKeys: 'array',
+  itemKeys: 'array',
+  user: Int32Array,
+  item: Int32Array,
+  time: Float64Array,
+  titles: 'array',
+} as const;
+
 export function chronologicalOrder(log: InteractionLog): { order: Int32Array; userStart: Int32Array } {
+  expectFields('chronologicalOrder', 'log', log, logFields);
   const n = log.user.length;
   const users = log.userKeys.length;
   const userStart = new Int32Array(users + 1);
@@ -392,6 +412,9 @@ export function kCoreFilter(
   minUser: number,
   minItem: number,
 ): number {
+  expectArgs('kCoreFilter', { user, item }, Int32Array);
+  expectArgs('kCoreFilter', { alive }, Uint8Array);
+  expectArgs('kCoreFilter', { numUsers, numItems, minUser, minItem }, 'integer');
   const userCount = new Int32Array(numUsers);
   const itemCount = new Int32Array(numItems);
   const n = user.length;
@@ -435,6 +458,8 @@ function checkMinimum(name: string, value: number): number {
  * iterative k-core, then ids from 1 by first interaction time (ties by key).
  */
 export function prepareDataset(log: InteractionLog, options: PrepareOptions = {}): SequenceDataset {
+  expectFields('prepareDataset', 'log', log, logFields);
+  expectArgs('prepareDataset', { options }, 'options');
   const k = checkMinimum('kCore', options.kCore ?? 5);
   const minUser = checkMinimum('minUserInteractions', options.minUserInteractions ?? k);
   const minItem = checkMinimum('minItemInteractions', options.minItemInteractions ?? k);
@@ -584,6 +609,8 @@ export function sequenceStatistics(
   offsets: Int32Array,
   numItems: number,
 ): Pick<DatasetSummary, 'users' | 'items' | 'interactions' | 'density' | 'sequenceLength'> {
+  expectArgs('sequenceStatistics', { offsets }, Int32Array);
+  expectArgs('sequenceStatistics', { numItems }, 'integer');
   const numUsers = offsets.length - 2;
   const total = offsets[numUsers + 1]!;
   const lengths = new Int32Array(numUsers);
@@ -604,6 +631,7 @@ export function sequenceStatistics(
 }
 
 export function countNonEmpty(strings: readonly string[]): number {
+  expectArgs('countNonEmpty', { strings }, 'array');
   let n = 0;
   for (const s of strings) if (s !== '') n++;
   return n;
@@ -614,6 +642,8 @@ export function checkItemText(
   source: { textFields?: readonly ItemTextField[] },
   fields: readonly ItemTextField[],
 ): ItemTextField[] {
+  expectArgs('checkItemText', { source }, 'object');
+  expectArgs('checkItemText', { fields }, 'array');
   if (fields.length === 0) throw new RangeError('item text: name at least one field (e.g. title)');
   const available = source.textFields ?? ['title', 'description'];
   const missing = fields.filter((f) => !available.includes(f));

@@ -7,6 +7,7 @@ import { parsePythonLiteral } from './pyliteral.js';
 import { readFirstLine, recboleInterRefusal, tableFormatOf, type ColumnMap } from './loaders.js';
 import type { TimeFormat } from './log.js';
 import { stripCompression } from './text.js';
+import { expectArgs, kindOf } from '../guard.js';
 
 /** Where interactions come from; `kind` picks the loader. */
 export type DatasetSource =
@@ -60,6 +61,7 @@ export function describeFormats(): string {
 
 /** The files a source reads (for cache keys and messages). */
 export function sourceFiles(source: DatasetSource): string[] {
+  expectArgs('sourceFiles', { source }, 'object');
   const present = (...files: (string | undefined)[]) => files.filter((f): f is string => f !== undefined);
   switch (source.kind) {
     case 'online-retail':
@@ -78,6 +80,7 @@ export function sourceFiles(source: DatasetSource): string[] {
     case 'movielens':
       return present(source.ratings, source.movies, source.genres);
   }
+  throw new Error(`sourceFiles: 'source.kind' must be a dataset format, got ${kindOf((source as { kind: unknown }).kind)}`);
 }
 
 export interface ResolveOptions {

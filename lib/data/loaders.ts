@@ -19,6 +19,7 @@ import {
 } from './file-parser.js';
 import { InteractionLogBuilder, parseDateTime, parseTime, type InteractionLog, type TimeFormat } from './log.js';
 import { DelimitedRecordReader, LineSplitter, LoadReportBuilder, readHead, stripCompression } from './text.js';
+import { expectArgs } from '../guard.js';
 
 export type { LoadOptions } from './file-parser.js';
 
@@ -34,6 +35,7 @@ const nonProductPrefixes = ['GIFT_', 'TEST', 'ADJUST'];
  * D, S, B), fees, gift vouchers (gift_*), tests and adjustments are not.
  */
 export function isProductCode(code: string): boolean {
+  expectArgs('isProductCode', { code }, 'string');
   const first = code.charCodeAt(0);
   if (first >= 48 && first <= 57) return true;
   const upper = code.toUpperCase();
@@ -162,6 +164,9 @@ export async function loadOnlineRetail(file: string, options: OnlineRetailOption
 
 /** As loadOnlineRetail, from bytes already in memory (benchmarks; no I/O). */
 export function parseOnlineRetail(source: Buffer, options: OnlineRetailOptions = {}, file = '<buffer>'): InteractionLog {
+  expectArgs('parseOnlineRetail', { source }, Uint8Array);
+  expectArgs('parseOnlineRetail', { options }, 'options');
+  expectArgs('parseOnlineRetail', { file }, 'string');
   const reports = new LoadReportBuilder(options.maxExamples);
   const builder = new InteractionLogBuilder(reports.report);
   reports.report.files.push(file);
@@ -192,6 +197,8 @@ export interface AmazonReviewsFiles {
  * spaces), categories and store (as the brand); meta rows for items without reviews are skipped.
  */
 export async function loadAmazonReviews(files: AmazonReviewsFiles, options: LoadOptions = {}): Promise<InteractionLog> {
+  expectArgs('loadAmazonReviews', { files }, 'object');
+  expectArgs('loadAmazonReviews', { options }, 'options');
   const minRating = checkMinRating(options, 'amazon-2023 loader', true);
   const reports = new LoadReportBuilder(options.maxExamples);
   const builder = new InteractionLogBuilder(reports.report);
@@ -297,6 +304,8 @@ const ignorableInterTextColumns = ['review', 'review_text', 'text', 'summary', '
  * reads; any other token_seq column is refused rather than guessed at.
  */
 export function recboleInterRefusal(file: string, header: readonly RecBoleColumn[]): string | undefined {
+  expectArgs('recboleInterRefusal', { file }, 'string');
+  expectArgs('recboleInterRefusal', { header }, 'array');
   const sequences = header.filter((c) => c.type === 'token_seq' || c.type === 'float_seq');
   const idLists = sequences.filter((c) => /(^|_)(item|user)_id_list$|_list$/.test(c.name));
   if (idLists.length > 0) {
@@ -324,6 +333,8 @@ export function recboleInterRefusal(file: string, header: readonly RecBoleColumn
  * loadRecBoleSplit).
  */
 export async function loadRecBole(files: RecBoleFiles, options: LoadOptions = {}): Promise<InteractionLog> {
+  expectArgs('loadRecBole', { files }, 'object');
+  expectArgs('loadRecBole', { options }, 'options');
   const reports = new LoadReportBuilder(options.maxExamples);
   const builder = new InteractionLogBuilder(reports.report);
   const inter = files.inter;
@@ -440,6 +451,7 @@ export interface TableOptions extends LoadOptions {
 
 /** The table format implied by a file name, or undefined. */
 export function tableFormatOf(file: string): 'csv' | 'tsv' | 'jsonl' | undefined {
+  expectArgs('tableFormatOf', { file }, 'string');
   const ext = path.extname(stripCompression(file)).toLowerCase();
   if (ext === '.csv') return 'csv';
   if (ext === '.tsv' || ext === '.tab') return 'tsv';
@@ -449,6 +461,8 @@ export function tableFormatOf(file: string): 'csv' | 'tsv' | 'jsonl' | undefined
 
 /** Loads any CSV, TSV or JSONL file of interactions through a column map. */
 export async function loadTable(file: string, options: TableOptions): Promise<InteractionLog> {
+  expectArgs('loadTable', { file }, 'string');
+  expectArgs('loadTable', { options }, 'object');
   const format = options.format ?? tableFormatOf(file);
   if (!format) throw new Error(`table loader: cannot tell the format of ${file}; pass format: 'csv' | 'tsv' | 'jsonl'`);
   const columns = options.columns;
@@ -528,6 +542,8 @@ export async function loadTable(file: string, options: TableOptions): Promise<In
 
 /** The first line of a (possibly compressed) file (at most `limit` bytes of it), or '' when it is empty. */
 export async function readFirstLine(file: string, limit = 65536): Promise<string> {
+  expectArgs('readFirstLine', { file }, 'string');
+  expectArgs('readFirstLine', { limit }, 'integer');
   const text = (await readHead(file, limit)).toString('utf8');
   const nl = text.indexOf('\n');
   return (nl < 0 ? text : text.slice(0, nl)).replace(/\r$/, '');

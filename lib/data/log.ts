@@ -2,6 +2,7 @@
 // so a large file costs ~20 bytes per kept row and no JS object per interaction.
 import type { ItemTextField } from './dataset.js';
 import type { LoadReport } from './text.js';
+import { expectArgs } from '../guard.js';
 
 /** Interactions as loaded, before any preprocessing. Indices into the key arrays are internal. */
 export interface InteractionLog {
@@ -224,6 +225,9 @@ export class InteractionLogBuilder {
  * preparation). The removed rows are counted in the report as dropped for `reason`.
  */
 export function filterLogRows(log: InteractionLog, keep: Uint8Array, reason: string): InteractionLog {
+  expectArgs('filterLogRows', { log }, 'object');
+  expectArgs('filterLogRows', { keep }, Uint8Array);
+  expectArgs('filterLogRows', { reason }, 'string');
   let kept = 0;
   for (let r = 0; r < keep.length; r++) kept += keep[r] ? 1 : 0;
   const removed = log.user.length - kept;
@@ -276,6 +280,7 @@ export type TimeFormat = 'auto' | 'unix-s' | 'unix-ms' | 'datetime';
  * is below 1e11 (years before 5138) and as milliseconds otherwise, and anything else as a date.
  */
 export function parseTime(text: string, format: TimeFormat): number {
+  expectArgs('parseTime', { text }, 'string');
   if (format === 'datetime') return parseDateTime(text);
   const trimmed = text.trim();
   const value = trimmed === '' ? NaN : Number(trimmed);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { checkMinRating, malformedRow, parseFile, passesRating, type FileParser, type LoadOptions } from './file-parser.js';
 import { InteractionLogBuilder, type InteractionLog } from './log.js';
 import { LoadReportBuilder, splitDelimited, stripCompression } from './text.js';
+import { expectArgs } from '../guard.js';
 
 export interface MovieLensFiles {
   /** ratings.dat, u.data or ratings.csv. */
@@ -57,6 +58,8 @@ const integer = /^\d+$/;
  * in the layout its name implies is refused.
  */
 export async function loadMovieLens(files: MovieLensFiles, options: LoadOptions = {}): Promise<InteractionLog> {
+  expectArgs('loadMovieLens', { files }, 'object');
+  expectArgs('loadMovieLens', { options }, 'options');
   const minRating = checkMinRating(options, 'movielens loader', true);
   const reports = new LoadReportBuilder(options.maxExamples);
   const builder = new InteractionLogBuilder(reports.report);

@@ -2,6 +2,7 @@
 // literal per line, written by Python 2's repr). The papers' code calls eval() on those lines;
 // this parser reads the literal grammar only (strings, numbers, True/False/None, lists, tuples,
 // sets, dicts) and never executes anything: a name or a call in the input is an error.
+import { expectArgs } from '../guard.js';
 
 export type PyValue = string | number | boolean | null | PyValue[] | PyDict;
 export interface PyDict {
@@ -357,5 +358,7 @@ function dictKey(key: PyValue): string {
  * 2 are decoded as UTF-8 when their escaped bytes are UTF-8. Throws PythonLiteralError.
  */
 export function parsePythonLiteral(text: string, options: PythonLiteralOptions = {}): PyValue {
+  expectArgs('parsePythonLiteral', { text }, 'string');
+  expectArgs('parsePythonLiteral', { options }, 'options');
   return new Parser(text, options.maxDepth ?? 200).parse();
 }

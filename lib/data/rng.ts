@@ -1,9 +1,11 @@
 // A small seeded generator for the samplers. It is pure 32-bit integer arithmetic (Math.imul and
 // unsigned shifts), so a seed gives the same stream on every platform and Node version; nothing
 // here touches Math.random.
+import { expectArgs } from '../guard.js';
 
 /** Mixes up to three 32-bit words into one well-distributed 32-bit word (murmur3 finaliser). */
 export function hash32(a: number, b = 0, c = 0): number {
+  expectArgs('hash32', { a, b, c }, 'number');
   let h = (a ^ Math.imul(b, 0x9e3779b1) ^ Math.imul(c, 0x85ebca77)) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
@@ -22,6 +24,7 @@ export class Rng {
   private s3: number;
 
   constructor(seed: number, stream = 0) {
+    expectArgs('new Rng', { seed, stream }, 'number');
     let x = hash32(seed >>> 0, stream >>> 0, 0x6d2b79f5);
     const next = () => {
       x = (x + 0x9e3779b9) >>> 0;

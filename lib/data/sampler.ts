@@ -2,8 +2,9 @@
 // uniform negatives, candidate sets fixed by a seed, and the user/item subsets of the papers'
 // scenarios (few-shot users, cold/warm items, cold users). All randomness comes from Rng, so a
 // seed reproduces a run.
-import type { SequenceSplit, SequenceDataset } from './dataset.js';
+import { SequenceSplit, SequenceDataset } from './dataset.js';
 import { hash32, Rng } from './rng.js';
+import { expectArgs } from '../guard.js';
 
 /**
  * Marks a set of item ids so that membership is one array read; reusing one stamp array across
@@ -158,6 +159,9 @@ export const candidateNegatives = { llmSRecTrain: 3, aLLMRec: 19, sampledEval: 9
 
 /** The target and the history before it, for a stage. */
 export function stageTarget(split: SequenceSplit, user: number, stage: Stage): { target: number; history: Int32Array } {
+  expectArgs('stageTarget', { split }, SequenceSplit);
+  expectArgs('stageTarget', { user }, 'integer');
+  expectArgs('stageTarget', { stage }, 'string');
   if (stage === 'train') {
     const train = split.train(user);
     return train.length >= 2
@@ -173,6 +177,8 @@ export function stageTarget(split: SequenceSplit, user: number, stage: Stage): {
  * depends only on (seed, user, stage), not on which other users are included.
  */
 export function candidateSets(split: SequenceSplit, options: CandidateOptions): CandidateSets {
+  expectArgs('candidateSets', { split }, SequenceSplit);
+  expectArgs('candidateSets', { options }, 'object');
   const { stage, negatives, seed } = options;
   if (!(Number.isInteger(negatives) && negatives >= 0)) {
     throw new RangeError(`candidateSets: negatives must be a non-negative integer, got ${negatives}`);
@@ -226,6 +232,8 @@ export function candidateSets(split: SequenceSplit, options: CandidateOptions): 
  * fewer on a catalogue too small for it, where some user has seen all but a few items.
  */
 export function sampledNegatives(split: SequenceSplit, wanted = 99): number {
+  expectArgs('sampledNegatives', { split }, SequenceSplit);
+  expectArgs('sampledNegatives', { wanted }, 'integer');
   const dataset = split.dataset;
   const marks = new ItemMarks(dataset.numItems);
   let fewest = wanted;
@@ -236,6 +244,8 @@ export function sampledNegatives(split: SequenceSplit, wanted = 99): number {
 
 /** `count` distinct evaluation users (those with a test target), drawn by seed, ascending. */
 export function fewShotUsers(split: SequenceSplit, count: number, seed: number): Int32Array {
+  expectArgs('fewShotUsers', { split }, SequenceSplit);
+  expectArgs('fewShotUsers', { count, seed }, 'integer');
   const pool = split.evaluationUsers();
   if (!(Number.isInteger(count) && count >= 0 && count <= pool.length)) {
     throw new RangeError(`fewShotUsers: count must be in 0..${pool.length} (users with a test target), got ${count}`);
@@ -269,6 +279,8 @@ export function itemPopularityGroups(
   dataset: SequenceDataset,
   options: { fraction?: number; counts?: Int32Array } = {},
 ): PopularityGroups {
+  expectArgs('itemPopularityGroups', { dataset }, SequenceDataset);
+  expectArgs('itemPopularityGroups', { options }, 'options');
   const fraction = options.fraction ?? 0.35;
   if (!(fraction > 0 && fraction <= 0.5)) throw new RangeError(`itemPopularityGroups: fraction must be in (0, 0.5], got ${fraction}`);
   const counts = options.counts ?? dataset.itemCounts();
@@ -285,6 +297,9 @@ export function itemPopularityGroups(
 
 /** Users whose `stage` target is in `items` (e.g. cold-item test users). */
 export function usersWithTargetIn(split: SequenceSplit, stage: 'valid' | 'test', items: ArrayLike<number>): Int32Array {
+  expectArgs('usersWithTargetIn', { split }, SequenceSplit);
+  expectArgs('usersWithTargetIn', { stage }, 'string');
+  expectArgs('usersWithTargetIn', { items }, 'arrayLike');
   const marks = new ItemMarks(split.dataset.numItems);
   marks.reset(items);
   const users: number[] = [];
@@ -300,6 +315,8 @@ export function usersWithTargetIn(split: SequenceSplit, stage: 'valid' | 'test',
  * none; prepare with kCore ≤ 3 for that scenario.
  */
 export function usersWithLength(dataset: SequenceDataset, length = 3): Int32Array {
+  expectArgs('usersWithLength', { dataset }, SequenceDataset);
+  expectArgs('usersWithLength', { length }, 'integer');
   const users: number[] = [];
   for (let u = 1; u <= dataset.numUsers; u++) if (dataset.length(u) === length) users.push(u);
   return Int32Array.from(users);

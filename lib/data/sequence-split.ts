@@ -24,6 +24,7 @@ import path from 'node:path';
 import { readAmazon2023Meta, recboleNames } from './loaders.js';
 import { parseTime } from './log.js';
 import { DataFormatError, LoadReportBuilder, stripCompression } from './text.js';
+import { expectArgs } from '../guard.js';
 
 export interface RecBoleSplitFiles {
   train: string;
@@ -314,6 +315,7 @@ function splitColumns(file: string, columns: readonly RecBoleColumn[]): { user: 
 
 /** The files' common stem: 'Scientific' for Scientific.train.inter. */
 export function splitStem(file: string): string {
+  expectArgs('splitStem', { file }, 'string');
   return stripCompression(file).replace(/\.(train|valid|test)\.(inter|csv)$|\.(text|item2index|user2index)$/, '');
 }
 
@@ -325,6 +327,8 @@ export function splitStem(file: string): string {
  * and .text gives each item's title. There is no k-core or rating filter: the split is final.
  */
 export async function loadRecBoleSplit(files: RecBoleSplitFiles, options: RecBoleSplitOptions = {}): Promise<SequenceDataset> {
+  expectArgs('loadRecBoleSplit', { files }, 'object');
+  expectArgs('loadRecBoleSplit', { options }, 'options');
   if (options.minRating !== undefined) {
     throw new Error('recbole-split loader: a sequence split has no ratings, so a minimum rating cannot apply');
   }
@@ -680,6 +684,8 @@ export interface Amazon2023SplitFiles {
  * file gives the item text. As with every given split, no k-core or rating filter applies.
  */
 export async function loadAmazon2023Split(files: Amazon2023SplitFiles, options: RecBoleSplitOptions = {}): Promise<SequenceDataset> {
+  expectArgs('loadAmazon2023Split', { files }, 'object');
+  expectArgs('loadAmazon2023Split', { options }, 'options');
   if (options.minRating !== undefined) {
     throw new Error(
       'amazon-2023-split loader: the split is final, so a minimum rating cannot apply (filtering rows would change it)',

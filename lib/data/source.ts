@@ -13,12 +13,15 @@ import { loadAmazonReviews, loadOnlineRetail, loadRecBole, loadTable, type LoadO
 import { loadMovieLens } from './movielens.js';
 import { loadAmazon2023Split, loadRecBoleSplit, splitStem } from './sequence-split.js';
 import { stripCompression } from './text.js';
+import { expectArgs } from '../guard.js';
 
 /**
  * Runs the loader of an interaction-log source. A sequence split is not a log (it carries its
  * own split): loadDataset reads it.
  */
 export function loadLog(source: DatasetSource, options: LoadOptions = {}): Promise<InteractionLog> {
+  expectArgs('loadLog', { source }, 'object');
+  expectArgs('loadLog', { options }, 'options');
   switch (source.kind) {
     case 'online-retail':
       return loadOnlineRetail(source.file, { ...options, dropNonProducts: source.dropNonProducts ?? true });
@@ -81,6 +84,8 @@ function splitRefusal(prepare: PrepareOptions | undefined): string | undefined {
 
 /** Loads, prepares and caches a dataset from a path (detected: a file or a folder) or an explicit source. */
 export async function loadDataset(source: DatasetSource | string, options: LoadDatasetOptions = {}): Promise<LoadedDataset> {
+  if (typeof source !== 'string') expectArgs('loadDataset', { source }, 'object');
+  expectArgs('loadDataset', { options }, 'options');
   const resolved = typeof source === 'string' ? await resolveSource(source) : source;
   const files = sourceFiles(resolved);
   for (const file of files) if (!existsSync(file)) throw new Error(`data: no such file: ${file}`);
@@ -194,6 +199,7 @@ export function embeddedSource(period: EmbeddedPeriod = '2010-2011'): DatasetSou
 export function loadDefaultDataset(
   options: Omit<LoadDatasetOptions, 'prepare'> & { period?: EmbeddedPeriod } = {},
 ): Promise<LoadedDataset> {
+  expectArgs('loadDefaultDataset', { options }, 'options');
   const period = options.period ?? '2010-2011';
   return loadDataset(embeddedSource(period), {
     ...options,

@@ -6,6 +6,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { expectArgs } from '../guard.js';
 
 /**
  * Input that cannot be read as its format says, found while streaming (an id missing from its
@@ -92,11 +93,13 @@ function compressionOf(file: string): 'gzip' | 'brotli' | 'xz' | 'none' {
 
 /** The file name without its compression suffix, to decide the format (.csv, .jsonl, .inter ...). */
 export function stripCompression(file: string): string {
+  expectArgs('stripCompression', { file }, 'string');
   return compressionOf(file) === 'none' ? file : file.slice(0, file.lastIndexOf('.'));
 }
 
 /** Reads and decompresses a whole file synchronously (benchmarks and small files). */
 export function readDecompressedSync(file: string): Buffer {
+  expectArgs('readDecompressedSync', { file }, 'string');
   switch (compressionOf(file)) {
     case 'gzip':
       return zlib.gunzipSync(readFileSync(file));

@@ -13,11 +13,15 @@
 // 1/(rank + 1), untruncated, and MRR@K is the same for rank < K and 0 beyond; from top-k lists
 // the plain MRR is MRR@k (a target outside the list adds 0).
 // K larger than the candidate count is allowed: every target then counts as a hit.
+import { expectArgs, expectFields } from '../guard.js';
 
 export type TieRule = 'optimistic' | 'pessimistic' | 'mean';
 
 /** The cut-offs of the papers' tables. */
 export const defaultKs: readonly number[] = [1, 5, 10, 20];
+
+/** The fields of RankingMetrics, for the argument checks of functions that take one. */
+export const rankingMetricFields = { ks: 'array', hr: 'object', recall: 'object', ndcg: 'object' } as const;
 
 export interface RankingMetrics {
   /** Targets evaluated. */
@@ -55,6 +59,7 @@ export class RankingAccumulator {
   private reciprocal = 0;
 
   constructor(options: MetricOptions = {}) {
+    expectArgs('new RankingAccumulator', { options }, 'options');
     this.ks = checkKs(options.ks ?? defaultKs, 'RankingAccumulator');
     this.tie = options.tie ?? 'optimistic';
     this.hits = new Float64Array(this.ks.length);
@@ -124,8 +129,11 @@ export function compareToTarget(
   scores: Scores,
   target: number,
   from = 0,
-  to = scores.length,
+  to?: number,
 ): { greater: number; ties: number } {
+  expectArgs('compareToTarget', { scores }, 'arrayLike');
+  to ??= scores.length;
+  expectArgs('compareToTarget', { target, from, to }, 'number');
   const s = scores[target]!;
   if (Number.isNaN(s)) return { greater: to - from - (target >= from && target < to ? 1 : 0), ties: 0 };
   let greater = 0;
@@ -142,6 +150,8 @@ export function compareToTarget(
 
 /** The 0-based rank of scores[target] among scores under a tie rule ('mean' gives a fraction). */
 export function rankOfTarget(scores: Scores, target: number, tie: TieRule = 'optimistic'): number {
+  expectArgs('rankOfTarget', { scores }, 'arrayLike');
+  expectArgs('rankOfTarget', { target }, 'number');
   if (!(Number.isInteger(target) && target >= 0 && target < scores.length)) {
     throw new RangeError(`rankOfTarget: target index ${target} is outside the ${scores.length} scores`);
   }
@@ -245,6 +255,8 @@ export function sampledMetrics(scores: Scores, rows: number, options: SampledOpt
  * Infinity, NaN or a negative value means the target was not ranked (a miss).
  */
 export function metricsFromRanks(ranks: ArrayLike<number>, options: { ks?: readonly number[] } = {}): RankingMetrics {
+  expectArgs('metricsFromRanks', { ranks }, 'arrayLike');
+  expectArgs('metricsFromRanks', { options }, 'options');
   const accumulator = new RankingAccumulator(options);
   for (let i = 0; i < ranks.length; i++) accumulator.addRank(ranks[i]!);
   return accumulator.result();
@@ -278,6 +290,7 @@ export function ranksFromTopK(topK: ArrayLike<number>, k: number, targets: Array
  * that numbers compare with the published ones.
  */
 export function answerSpan(generation: string): string {
+  expectArgs('answerSpan', { generation }, 'string');
   const text = generation.trim().toLowerCase().replaceAll('"item title" : ', '');
   const start = text.indexOf('"');
   const end = text.lastIndexOf('"');
@@ -287,6 +300,7 @@ export function answerSpan(generation: string): string {
 
 /** Whether the answer title (case-insensitive) is a substring of the generation's answer span. */
 export function titleHit(generation: string, answerTitle: string): boolean {
+  expectArgs('titleHit', { generation, answerTitle }, 'string');
   const answer = answerTitle.trim().toLowerCase();
   if (answer === '') throw new Error('titleHit: the answer title is empty; every generation would match it');
   return answerSpan(generation).includes(answer);
@@ -294,6 +308,7 @@ export function titleHit(generation: string, answerTitle: string): boolean {
 
 /** Hit@1 of generated titles: the fraction of generations that name their answer title. */
 export function generatedHitAt1(generations: readonly string[], answerTitles: readonly string[]): number {
+  expectArgs('generatedHitAt1', { generations, answerTitles }, 'array');
   if (generations.length !== answerTitles.length) {
     throw new RangeError(`generatedHitAt1: ${generations.length} generations for ${answerTitles.length} answers`);
   }
@@ -305,6 +320,7 @@ export function generatedHitAt1(generations: readonly string[], answerTitles: re
 
 /** Flattens metrics to named numbers: 'HR@10', 'Recall@10', 'NDCG@10', 'MRR@10', 'MRR', 'count'. */
 export function flattenMetrics(metrics: RankingMetrics): Record<string, number> {
+  expectFields('flattenMetrics', 'metrics', metrics, rankingMetricFields);
   const out: Record<string, number> = {};
   for (const k of metrics.ks) {
     out[`HR@${k}`] = metrics.hr[k]!;

@@ -3,6 +3,7 @@
 // command writes as JSON, Markdown and an SVG bar chart. No plotting dependency: an SVG opens in
 // any browser and diffs as text.
 import { writeFileAtomicSync } from '../io/atomic.js';
+import { expectArgs, expectArrayOf, expectFields } from '../guard.js';
 
 export interface MeanStd {
   mean: number;
@@ -14,6 +15,7 @@ export interface MeanStd {
 
 /** Mean and sample standard deviation of `values`. */
 export function meanStd(values: readonly number[]): MeanStd {
+  expectArgs('meanStd', { values }, 'array');
   const n = values.length;
   if (n === 0) throw new RangeError('meanStd: no values');
   const mean = values.reduce((a, b) => a + b, 0) / n;
@@ -26,6 +28,7 @@ export function meanStd(values: readonly number[]): MeanStd {
  * mean ± std per name. Every run must report the same names.
  */
 export function aggregateSeeds(runs: readonly Record<string, number>[]): Record<string, MeanStd> {
+  expectArrayOf('aggregateSeeds', { runs }, 'object');
   if (runs.length === 0) throw new RangeError('aggregateSeeds: no runs');
   const names = Object.keys(runs[0]!);
   const out: Record<string, MeanStd> = {};
@@ -44,6 +47,8 @@ export function aggregateSeeds(runs: readonly Record<string, number>[]): Record<
 
 /** '0.1234 ± 0.0056'. */
 export function formatMeanStd(value: MeanStd, digits = 4): string {
+  expectFields('formatMeanStd', 'value', value, { mean: 'number', std: 'number' });
+  expectArgs('formatMeanStd', { digits }, 'integer');
   return `${value.mean.toFixed(digits)} ± ${value.std.toFixed(digits)}`;
 }
 
@@ -54,7 +59,14 @@ function writeTextFile(file: string, text: string): void {
 
 /** Writes JSON atomically, pretty-printed, with a trailing newline. */
 export function writeJsonFile(file: string, value: unknown): void {
-  writeTextFile(file, JSON.stringify(value, null, 2) + '\n');
+  expectArgs('writeJsonFile', { file }, 'string');
+  let text: string;
+  try {
+    text = JSON.stringify(value, null, 2);
+  } catch (error) {
+    throw new Error("writeJsonFile: 'value' must be JSON-serialisable (no BigInt, no cycles)", { cause: error });
+  }
+  writeTextFile(file, text + '\n');
 }
 
 /** One line of a training plot: (step or epoch, value) points. */
@@ -89,6 +101,8 @@ function ticks(lo: number, hi: number): number[] {
 
 /** Renders training curves (loss, validation metrics) as a standalone SVG document. */
 export function trainingCurvesSvg(series: readonly CurveSeries[], options: CurveOptions = {}): string {
+  expectArrayOf('trainingCurvesSvg', { series }, 'object');
+  expectArgs('trainingCurvesSvg', { options }, 'options');
   const width = options.width ?? 640;
   const height = options.height ?? 400;
   const margin = { left: 64, right: 150, top: 36, bottom: 48 };
@@ -164,6 +178,9 @@ export function trainingCurvesSvg(series: readonly CurveSeries[], options: Curve
 
 /** Writes trainingCurvesSvg's output to `file` atomically. */
 export function writeTrainingCurves(file: string, series: readonly CurveSeries[], options: CurveOptions = {}): void {
+  expectArgs('writeTrainingCurves', { file }, 'string');
+  expectArrayOf('writeTrainingCurves', { series }, 'object');
+  expectArgs('writeTrainingCurves', { options }, 'options');
   writeTextFile(file, trainingCurvesSvg(series, options));
 }
 
@@ -189,6 +206,8 @@ export interface Comparison {
 
 /** A row from per-seed results (each a flat metric → value record, e.g. flatten() output). */
 export function comparisonRow(name: string, runs: readonly Record<string, number>[], group?: string): ComparisonRow {
+  expectArgs('comparisonRow', { name }, 'string');
+  expectArrayOf('comparisonRow', { runs }, 'object');
   return group === undefined ? { name, metrics: aggregateSeeds(runs) } : { name, group, metrics: aggregateSeeds(runs) };
 }
 
@@ -203,6 +222,8 @@ function comparisonMetrics(c: Comparison): string[] {
 
 /** The comparison as a Markdown table (best mean per metric and group in bold) with its notes. */
 export function comparisonMarkdown(c: Comparison, digits = 4): string {
+  expectFields('comparisonMarkdown', 'c', c, { title: 'string', rows: 'array' });
+  expectArgs('comparisonMarkdown', { digits }, 'integer');
   const metrics = comparisonMetrics(c);
   const grouped = c.rows.some((r) => r.group !== undefined);
   const cell = (s: string) => s.replace(/\|/g, '\\|');
@@ -234,6 +255,7 @@ export function comparisonMarkdown(c: Comparison, digits = 4): string {
 
 /** The comparison as a grouped bar chart: one group of bars per metric, one bar per row, ± std whiskers. */
 export function comparisonSvg(c: Comparison): string {
+  expectFields('comparisonSvg', 'c', c, { title: 'string', rows: 'array' });
   const metrics = comparisonMetrics(c);
   const bar = 14;
   const gap = 24;
@@ -297,6 +319,8 @@ export function comparisonSvg(c: Comparison): string {
 
 /** Writes `<base>.json`, `<base>.md` and `<base>.svg`, each atomically; returns their paths. */
 export function writeComparison(base: string, c: Comparison): { json: string; markdown: string; svg: string } {
+  expectArgs('writeComparison', { base }, 'string');
+  expectFields('writeComparison', 'c', c, { title: 'string', rows: 'array' });
   const files = { json: `${base}.json`, markdown: `${base}.md`, svg: `${base}.svg` };
   const metrics = comparisonMetrics(c);
   writeJsonFile(files.json, { ...c, metrics });

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { expectArgs, expectArrayOf } from '../guard.js';
 
 function temporaryPath(target: string): string {
   return path.join(
@@ -29,6 +30,8 @@ function syncDirectory(dir: string): void {
 
 /** Writes the chunks to `target` atomically. */
 export function writeFileAtomicSync(target: string, chunks: readonly Uint8Array[]): void {
+  expectArgs('writeFileAtomicSync', { target }, 'string');
+  expectArrayOf('writeFileAtomicSync', { chunks }, Uint8Array);
   fs.mkdirSync(path.dirname(target), { recursive: true });
   const temp = temporaryPath(target);
   const fd = fs.openSync(temp, 'w', 0o644);
@@ -54,6 +57,8 @@ export function writeFileAtomicSync(target: string, chunks: readonly Uint8Array[
 
 /** Writes the chunks to `target` atomically, without blocking the event loop on disk I/O. */
 export async function writeFileAtomic(target: string, chunks: readonly Uint8Array[]): Promise<void> {
+  expectArgs('writeFileAtomic', { target }, 'string');
+  expectArrayOf('writeFileAtomic', { chunks }, Uint8Array);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   const temp = temporaryPath(target);
   const handle = await fs.promises.open(temp, 'w', 0o644);

@@ -9,6 +9,7 @@ import { noGrad } from '../autograd.js';
 import type { DType, HostArray } from '../binding.js';
 import { Tensor, tensor } from '../tensor.js';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
+import { expectArgs } from '../guard.js';
 
 export type SafetensorsDType = 'F32' | 'BF16' | 'F16' | 'F64' | 'I32' | 'I64' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -55,6 +56,9 @@ function corrupt(source: string, what: string): Error {
 
 /** Validates a header against the file size; every offset is checked before anything is read. */
 export function parseHeader(prefix: Uint8Array, fileSize: number, source: string): { headerBytes: number } {
+  expectArgs('parseHeader', { prefix }, Uint8Array);
+  expectArgs('parseHeader', { fileSize }, 'integer');
+  expectArgs('parseHeader', { source }, 'string');
   if (fileSize < 8) throw corrupt(source, `it has ${fileSize} bytes, fewer than the 8-byte header length`);
   const headerBytes = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
   if (headerBytes > MAX_HEADER_BYTES)
@@ -315,12 +319,18 @@ export async function saveSafetensors(
   tensors: NamedTensors,
   metadata: Record<string, string> = {},
 ): Promise<void> {
+  expectArgs('saveSafetensors', { path }, 'string');
+  expectArgs('saveSafetensors', { tensors }, 'object');
+  expectArgs('saveSafetensors', { metadata }, 'object');
   const hosts = await Promise.all(tensorsOf(tensors).map((t) => t.native.data(true)));
   await writeFileAtomic(path, encode(tensors, metadata, hosts));
 }
 
 /** saveSafetensors, blocking. */
 export function saveSafetensorsSync(path: string, tensors: NamedTensors, metadata: Record<string, string> = {}): void {
+  expectArgs('saveSafetensorsSync', { path }, 'string');
+  expectArgs('saveSafetensorsSync', { tensors }, 'object');
+  expectArgs('saveSafetensorsSync', { metadata }, 'object');
   const hosts = tensorsOf(tensors).map((t) => t.native.dataSync(true));
   writeFileAtomicSync(path, encode(tensors, metadata, hosts));
 }

@@ -2,6 +2,7 @@
 // from the 256 byte characters, and repeatedly merge the most frequent adjacent pair. The result
 // is a Qwen2-style tokenizer.json that Tokenizer (and HF tokenizers) reads.
 import { QWEN2_PATTERN, Tokenizer, byteLevelAlphabet } from './tokenizer.js';
+import { expectArgs } from '../guard.js';
 
 export interface TrainByteLevelBpeOptions {
   /** Total vocabulary, special tokens included (HF's vocab_size). At least 256 + specials. */
@@ -84,6 +85,8 @@ class PairHeap {
  * same vocabulary and merges, whatever the order of equal-frequency pairs in memory.
  */
 export function trainByteLevelBpe(texts: Iterable<string>, options: TrainByteLevelBpeOptions): Tokenizer {
+  expectArgs('trainByteLevelBpe', { texts }, 'iterable');
+  expectArgs('trainByteLevelBpe', { options }, 'object');
   const specialTokens = [...(options.specialTokens ?? ['<|endoftext|>'])];
   const minFrequency = options.minFrequency ?? 2;
   const normalizer = options.normalizer === undefined ? 'NFC' : options.normalizer;

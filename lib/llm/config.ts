@@ -1,5 +1,6 @@
 // The Hugging Face config.json of the Qwen2 and Llama causal LMs, parsed and validated into one
 // typed shape, and the rotary inverse frequencies it implies (including Llama 3's scaling).
+import { expectArgs, expectFields } from '../guard.js';
 
 export type ModelType = 'qwen2' | 'llama';
 
@@ -122,7 +123,9 @@ export function parseConfig(json: unknown): CausalLMConfig {
   const c = json as Json;
   const modelType = c.model_type;
   if (modelType !== 'qwen2' && modelType !== 'llama')
-    fail(`model_type ${JSON.stringify(modelType)} is not supported (supported: qwen2, llama)`);
+    fail(
+      `model_type ${modelType === undefined ? 'is missing' : `${JSON.stringify(modelType)} is not supported`} (supported: qwen2, llama)`,
+    );
   const hiddenSize = integer(c, 'hidden_size');
   const numAttentionHeads = integer(c, 'num_attention_heads');
   const numKeyValueHeads = integer(c, 'num_key_value_heads', numAttentionHeads);
@@ -165,6 +168,12 @@ export function parseConfig(json: unknown): CausalLMConfig {
 
 /** The config.json object for a config, as Hugging Face's Qwen2Config/LlamaConfig write it. */
 export function configToJson(config: CausalLMConfig): Record<string, unknown> {
+  expectFields('configToJson', 'config', config, {
+    modelType: 'string',
+    hiddenSize: 'integer',
+    numAttentionHeads: 'integer',
+    eosTokenIds: 'array',
+  });
   const json: Record<string, unknown> = {
     architectures: [config.modelType === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
     model_type: config.modelType,
@@ -253,6 +262,7 @@ export function configJsonText(config: CausalLMConfig): string {
 export function ropeInverseFrequencies(
   config: Pick<CausalLMConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>,
 ): Float64Array {
+  expectArgs('ropeInverseFrequencies', { config }, 'object');
   const half = config.headDim / 2;
   const inv = new Float64Array(half);
   for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(config.ropeTheta, (2 * k) / config.headDim);

@@ -7,6 +7,7 @@ import { concat, narrow } from '../ops/layout.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { KVCache, type CausalLM, type SoftEmbeddings } from './model.js';
+import { expectArgs } from '../guard.js';
 
 /** What generation needs of a tokenizer: stop strings are matched on decoded text. */
 export interface TokenDecoder {
@@ -85,6 +86,8 @@ export function applyRepetitionPenalty(
   seen: Iterable<number>,
   penalty: number,
 ): void {
+  expectArgs('applyRepetitionPenalty', { scores, seen }, 'iterable');
+  expectArgs('applyRepetitionPenalty', { penalty }, 'number');
   if (penalty === 1) return;
   for (const token of new Set(seen)) {
     if (token < 0 || token >= scores.length) continue;
@@ -154,6 +157,9 @@ export function generate(
   prompts: readonly (readonly number[])[],
   options: GenerateOptions,
 ): GenerateResult {
+  expectArgs('generate', { model }, 'object');
+  expectArgs('generate', { prompts }, 'array');
+  expectArgs('generate', { options }, 'object');
   checkOptions(model, prompts, options);
   const beam = (options.strategy ?? ((options.numBeams ?? 1) > 1 ? 'beam' : 'greedy')) === 'beam';
   // Decoding is inference: no attention dropout, whatever mode the model was left in.

@@ -10,6 +10,7 @@ import { writeFileAtomicSync } from '../io/atomic.js';
 import { tensor, Tensor } from '../tensor.js';
 import { configJsonText, parseConfig, type CausalLMConfig } from './config.js';
 import { CausalLM } from './model.js';
+import { expectArgs } from '../guard.js';
 
 export interface LoadOptions {
   device?: string;
@@ -111,6 +112,9 @@ export interface SaveOptions {
 
 /** Writes config.json and the weights under HF's names, so loadCausalLM (and transformers) read them back. */
 export function saveCausalLM(dir: string, model: CausalLM, options: SaveOptions = {}): void {
+  expectArgs('saveCausalLM', { dir }, 'string');
+  expectArgs('saveCausalLM', { model }, 'object');
+  expectArgs('saveCausalLM', { options }, 'options');
   fs.mkdirSync(dir, { recursive: true });
   const dtype = options.dtype ?? (model.config.torchDtype === 'float32' ? 'f32' : 'bf16');
   const config: CausalLMConfig = { ...model.config, torchDtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };

@@ -15,6 +15,7 @@ import { linearCrossEntropy } from '../ops/loss.js';
 import { addRmsNorm } from '../ops/norm.js';
 import { empty, generator, keep, tensor, Tensor, zeros } from '../tensor.js';
 import { ropeInverseFrequencies, type CausalLMConfig } from './config.js';
+import { expectArgs, expectFields } from '../guard.js';
 
 export interface CausalLMOptions {
   device?: string;
@@ -49,6 +50,9 @@ export class Projection extends Module {
   declare readonly bias: Tensor | null;
   constructor(inFeatures: number, outFeatures: number, bias: boolean, make: ParamFactory) {
     super();
+    expectArgs('new Projection', { inFeatures, outFeatures }, 'integer');
+    expectArgs('new Projection', { bias }, 'boolean');
+    expectArgs('new Projection', { make }, 'function');
     this.registerParameter('weight', make([outFeatures, inFeatures], 'weight'));
     this.registerParameter('bias', bias ? make([outFeatures], 'bias') : null);
   }
@@ -250,6 +254,8 @@ export class Attention extends Module {
     make: ParamFactory,
   ) {
     super();
+    expectArgs('new Attention', { config }, 'object');
+    expectArgs('new Attention', { make }, 'function');
     const { hiddenSize: d, numAttentionHeads: h, numKeyValueHeads: kv, headDim: dh } = config;
     this.registerModule('q_proj', new Projection(d, h * dh, config.attentionBias, make));
     this.registerModule('k_proj', new Projection(d, kv * dh, config.attentionBias, make));
@@ -284,6 +290,8 @@ export class SwiGLU extends Module {
   declare readonly down_proj: Projection;
   constructor(config: CausalLMConfig, make: ParamFactory) {
     super();
+    expectArgs('new SwiGLU', { config }, 'object');
+    expectArgs('new SwiGLU', { make }, 'function');
     const { hiddenSize: d, intermediateSize: f, mlpBias } = config;
     this.registerModule('gate_proj', new Projection(d, f, mlpBias, make));
     this.registerModule('up_proj', new Projection(d, f, mlpBias, make));
@@ -306,6 +314,9 @@ export class DecoderLayer extends Module {
     make: ParamFactory,
   ) {
     super();
+    expectArgs('new DecoderLayer', { config }, 'object');
+    expectArgs('new DecoderLayer', { index }, 'integer');
+    expectArgs('new DecoderLayer', { make }, 'function');
     this.registerModule('self_attn', new Attention(config, make));
     this.registerModule('mlp', new SwiGLU(config, make));
     // RMSNorm makes its own f32 ones on the default device; CausalLM moves everything at the end.
@@ -359,6 +370,8 @@ export class DecoderStack extends Module {
   declare readonly norm: RMSNorm;
   constructor(config: CausalLMConfig, make: ParamFactory) {
     super();
+    expectArgs('new DecoderStack', { config }, 'object');
+    expectArgs('new DecoderStack', { make }, 'function');
     this.registerModule(
       'embed_tokens',
       new Embedding(config.vocabSize, config.hiddenSize, {
@@ -481,6 +494,13 @@ export class CausalLM extends Module {
     options: CausalLMOptions = {},
   ) {
     super();
+    expectFields('new CausalLM', 'config', config, {
+      vocabSize: 'integer',
+      hiddenSize: 'integer',
+      numHiddenLayers: 'integer',
+      numAttentionHeads: 'integer',
+    });
+    expectArgs('new CausalLM', { options }, 'options');
     this.dtype = options.dtype ?? 'f32';
     const make = parameterFactory(config, options);
     this.registerModule('model', new DecoderStack(config, make));
@@ -635,6 +655,8 @@ export class CausalLM extends Module {
 
 /** Rows `index` (into the flattened leading axes) of hidden [..., d], differentiably: [K, d]. */
 export function gatherRows(hidden: Tensor, index: Int32Array): Tensor {
+  expectArgs('gatherRows', { hidden }, Tensor);
+  expectArgs('gatherRows', { index }, Int32Array);
   const d = hidden.shape[hidden.ndim - 1]!;
   const flat = hidden.reshape(-1, d);
   const rows = flat.shape[0]!;
@@ -646,6 +668,9 @@ export function gatherRows(hidden: Tensor, index: Int32Array): Tensor {
 
 /** h [B, L, d] with values[k] written at (batch[k], position[k]); gradients reach both h and values. */
 export function injectRows(h: Tensor, soft: SoftEmbeddings, dtype: 'f32' | 'bf16'): Tensor {
+  expectArgs('injectRows', { h }, Tensor);
+  expectArgs('injectRows', { soft }, 'object');
+  expectArgs('injectRows', { dtype }, 'string');
   const [b, l, d] = [h.shape[0]!, h.shape[1]!, h.shape[2]!];
   const k = soft.values.shape[0]!;
   if (soft.values.ndim !== 2 || soft.values.shape[1] !== d || soft.batch.length !== k || soft.position.length !== k)
@@ -696,6 +721,8 @@ export type Pooling =
  * last occurrence of the EOS token, or given positions (one per row). Differentiable.
  */
 export function poolHidden(hidden: Tensor, pooling: Pooling): Tensor {
+  expectArgs('poolHidden', { hidden }, Tensor);
+  expectArgs('poolHidden', { pooling }, 'string');
   if (hidden.ndim !== 3) throw new Error(`poolHidden: 'hidden' must be [B, L, d], got [${hidden.shape.join(', ')}]`);
   const [b, l] = [hidden.shape[0]!, hidden.shape[1]!];
   const realRange = (lengths: readonly number[] | Int32Array | undefined, side: 'left' | 'right', r: number) => {

@@ -4,6 +4,7 @@
 // BPE → post-processor), so ids agree with `tokenizers` in Python on the same files.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { expectArgs } from '../guard.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -728,6 +729,7 @@ export class Tokenizer {
     private readonly json: JsonObject,
     private readonly config: JsonObject,
   ) {
+    expectArgs('new Tokenizer', { json, config }, 'object');
     this.model = parseBpe(json.model);
     this.normalize = buildNormalizer(json.normalizer, 'normalizer');
     this.preTokenize = buildPreTokenizer(json.pre_tokenizer, 'pre_tokenizer');
@@ -752,6 +754,7 @@ export class Tokenizer {
 
   /** Parses tokenizer.json (and optionally tokenizer_config.json) already read into objects. */
   static fromJson(tokenizerJson: unknown, tokenizerConfig: unknown = {}): Tokenizer {
+    expectArgs('Tokenizer.fromJson', { tokenizerJson }, 'object');
     try {
       return new Tokenizer(
         objectAt(tokenizerJson as Json, 'tokenizer.json'),

@@ -4,9 +4,10 @@ import { infonce } from '../ops/infonce.js';
 import { transpose } from '../ops/layout.js';
 import { matmul } from '../ops/linalg.js';
 import { crossEntropy, linearCrossEntropy, sampledSoftmaxLoss } from '../ops/loss.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { l2Normalize } from './functional.js';
 import { registerLoss, requireInput } from './registry.js';
+import { expectArgs } from '../guard.js';
 
 /**
  * log mean_{i≠j} exp(−t·‖x_i − x_j‖²) over L2-normalised rows (Wang & Isola's uniformity):
@@ -14,6 +15,9 @@ import { registerLoss, requireInput } from './registry.js';
  * `{ log: false }` the mean itself (LLM-SRec's term: torch.pdist(x).pow(2).mul(-t).exp().mean()).
  */
 export function uniformity(x: Tensor, t = 2, options: { log?: boolean } = {}): Tensor {
+  expectArgs('uniformity', { x }, Tensor);
+  expectArgs('uniformity', { t }, 'number');
+  expectArgs('uniformity', { options }, 'options');
   if (x.ndim !== 2 || x.shape[0]! < 2)
     throw new Error(`uniformity: needs [B >= 2, d] rows, got [${x.shape.join(', ')}]`);
   const b = x.shape[0]!;

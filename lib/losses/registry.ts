@@ -8,6 +8,7 @@
 // native code, and any pipeline takes it through its `loss` option in place of a name.
 import type { Tensor } from '../tensor.js';
 import { bceWithLogits, cosineDistance, mse, normalizedMse } from './functional.js';
+import { expectArgs, expectFields } from '../guard.js';
 
 export type LossInputs = Record<string, Tensor | undefined>;
 
@@ -27,6 +28,8 @@ const registry = new Map<string, { factory: LossFactory; description: string }>(
 
 /** Adds a named loss; names are unique. */
 export function registerLoss(name: string, factory: LossFactory, description = ''): void {
+  expectArgs('registerLoss', { name, description }, 'string');
+  expectArgs('registerLoss', { factory }, 'function');
   if (!/^[a-z][\w-]*$/.test(name))
     throw new Error(`registerLoss: '${name}' is not a valid loss name (lower-case, digits, - and _)`);
   if (registry.has(name)) throw new Error(`registerLoss: a loss named '${name}' is already registered`);
@@ -41,6 +44,7 @@ export function lossNames(): { name: string; description: string }[] {
 /** Resolves a name, a { name, options } object or a function to a loss function. */
 export function resolveLoss(spec: LossSpec): LossFn {
   if (typeof spec === 'function') return spec;
+  if (typeof spec !== 'string') expectFields('resolveLoss', 'spec', spec, { name: 'string' });
   const { name, options } = typeof spec === 'string' ? { name: spec, options: undefined } : spec;
   const entry = registry.get(name);
   if (!entry) throw new Error(`loss: unknown loss '${name}'; registered: ${[...registry.keys()].join(', ')}`);
@@ -49,6 +53,8 @@ export function resolveLoss(spec: LossSpec): LossFn {
 
 /** The named input a loss needs, or an Error that says which loss wanted it and what it got. */
 export function requireInput(inputs: LossInputs, name: string, loss: string): Tensor {
+  expectArgs('requireInput', { inputs }, 'object');
+  expectArgs('requireInput', { name, loss }, 'string');
   const t = inputs[name];
   if (!t)
     throw new Error(`loss '${loss}': needs the input '${name}'; got ${Object.keys(inputs).join(', ') || 'nothing'}`);

@@ -9,6 +9,7 @@ import { linear } from '../ops/linalg.js';
 import { linearCrossEntropy } from '../ops/loss.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { ItemEncoder, type SequenceBatch, type SequenceRecommender } from './recommender-model.js';
+import { expectArgs } from '../guard.js';
 
 export interface GRU4RecConfig {
   numItems: number;
@@ -54,6 +55,8 @@ export class GRU4Rec extends Module implements SequenceRecommender {
     options: { device?: string; externalItems?: Tensor } = {},
   ) {
     super();
+    expectArgs('new GRU4Rec', { config }, 'object');
+    expectArgs('new GRU4Rec', { options }, 'options');
     const device = options.device ?? 'cpu';
     const { numItems, hidden } = config;
     this.registerModule(

@@ -1,10 +1,12 @@
 // The popularity baseline: every user gets the items bought most often in training.
-import type { SequenceSplit } from '../data/dataset.js';
+import { SequenceSplit } from '../data/dataset.js';
 import { candidateSets, sampledNegatives } from '../data/sampler.js';
 import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../eval/metrics.js';
+import { expectArgs } from '../guard.js';
 
 /** Training interactions per item id (index 0 is 0). */
 export function trainingPopularity(split: SequenceSplit): Float32Array {
+  expectArgs('trainingPopularity', { split }, SequenceSplit);
   const counts = new Float32Array(split.dataset.numItems + 1);
   for (let u = 1; u <= split.dataset.numUsers; u++) for (const item of split.train(u)) counts[item]! += 1;
   return counts;
@@ -17,6 +19,9 @@ export function evaluatePopularity(
   protocol: 'sampled' | 'full',
   seed = 0,
 ): RankingMetrics {
+  expectArgs('evaluatePopularity', { split }, SequenceSplit);
+  expectArgs('evaluatePopularity', { stage, protocol }, 'string');
+  expectArgs('evaluatePopularity', { seed }, 'integer');
   const popularity = trainingPopularity(split);
   if (protocol === 'sampled') {
     const sets = candidateSets(split, { stage, negatives: sampledNegatives(split), seed });

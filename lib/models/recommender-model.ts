@@ -3,6 +3,7 @@
 import { Embedding, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { tensor, type Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 /** A batch of left-padded sequences, row-major [rows × maxlen]; 0 is padding. */
 export interface SequenceBatch {
@@ -52,6 +53,7 @@ export interface ItemTextEncoder {
  * probe history. Undefined when the model is sound. One read-back of each parameter.
  */
 export function divergedModel(model: SequenceRecommender): string | undefined {
+  expectArgs('divergedModel', { model }, Module);
   const bad = model
     .namedParameters()
     .filter(([, p]) => p.dataSync().some((v) => !Number.isFinite(v)))
@@ -73,6 +75,10 @@ export function divergedModel(model: SequenceRecommender): string | undefined {
 
 /** The last `maxlen` items of a history, left-padded with zeros, written into `out` at `row`. */
 export function leftPad(history: ArrayLike<number>, maxlen: number, out: Int32Array | Float64Array, row: number): void {
+  expectArgs('leftPad', { history }, 'arrayLike');
+  expectArgs('leftPad', { maxlen }, 'integer');
+  expectArgs('leftPad', { out }, 'arrayLike');
+  expectArgs('leftPad', { row }, 'integer');
   const take = Math.min(history.length, maxlen);
   const base = row * maxlen + (maxlen - take);
   for (let i = 0; i < take; i++) out[base + i] = history[history.length - take + i]!;
@@ -94,6 +100,9 @@ export class ItemEncoder extends Module {
     options: { device?: string; externalItems?: Tensor } = {},
   ) {
     super();
+    expectArgs('new ItemEncoder', { model }, 'string');
+    expectArgs('new ItemEncoder', { numItems, hidden, externalDim }, 'integer');
+    expectArgs('new ItemEncoder', { options }, 'options');
     const device = options.device ?? 'cpu';
     if (externalDim > 0) {
       const table = options.externalItems;

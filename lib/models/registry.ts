@@ -9,6 +9,7 @@ import type { Tensor } from '../tensor.js';
 import { GRU4Rec, gru4recConfig, gru4recPresets, type GRU4RecConfig, type GRU4RecPreset } from './gru4rec.js';
 import type { SequenceRecommender } from './recommender-model.js';
 import { SASRec, sasrecConfig, sasrecPresets, type SASRecConfig, type SASRecPreset } from './sasrec.js';
+import { expectArgs } from '../guard.js';
 
 /** What every sequential model's config has; a frozen external item table when externalDim > 0. */
 export interface SequenceModelConfig {
@@ -36,6 +37,7 @@ const registry = new Map<string, ModelEntry>();
 
 /** Adds a named model; names are unique. */
 export function registerModel<C extends SequenceModelConfig>(entry: ModelEntry<C>): void {
+  expectArgs('registerModel', { entry }, 'object');
   if (!/^[a-z][\w-]*$/.test(entry.name))
     throw new Error(`registerModel: '${entry.name}' is not a valid model name (lower-case, digits, - and _)`);
   if (registry.has(entry.name)) throw new Error(`registerModel: a model named '${entry.name}' is already registered`);

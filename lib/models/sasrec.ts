@@ -21,6 +21,7 @@ import { Module } from '../nn/module.js';
 import * as init from '../nn/init.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { ItemEncoder, type SequenceBatch, type SequenceRecommender } from './recommender-model.js';
+import { expectArgs } from '../guard.js';
 
 export interface SASRecConfig {
   numItems: number;
@@ -172,6 +173,8 @@ export class SASRec extends Module implements SequenceRecommender {
     options: { device?: string; externalItems?: Tensor } = {},
   ) {
     super();
+    expectArgs('new SASRec', { config }, 'object');
+    expectArgs('new SASRec', { options }, 'options');
     validateSASRec(config);
     const device = options.device ?? 'cpu';
     const { numItems, hidden } = config;

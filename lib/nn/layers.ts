@@ -8,6 +8,7 @@ import { layerNorm, rmsNorm } from '../ops/norm.js';
 import type { Tensor } from '../tensor.js';
 import * as init from './init.js';
 import { Module } from './module.js';
+import { expectArgs } from '../guard.js';
 
 export interface LayerOptions {
   device?: string;
@@ -373,6 +374,8 @@ export class GRU extends Module {
     options: LayerOptions = {},
   ) {
     super();
+    expectArgs('new GRU', { inputSize, hiddenSize, numLayers }, 'integer');
+    expectArgs('new GRU', { options }, 'options');
     positiveInteger('GRU', 'numLayers', numLayers);
     for (let layer = 0; layer < numLayers; layer++) {
       // torch initialises every GRU weight and bias U(±1/sqrt(hidden)).

@@ -2,6 +2,7 @@
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
 import { generator, Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 export type ActivationName = 'gelu' | 'geluTanh' | 'relu' | 'leakyRelu' | 'silu' | 'swiglu';
 
@@ -30,25 +31,31 @@ function activation(op: ActivationName, x: Tensor, slope = 0): Tensor {
 
 /** GELU with the exact erf form: x * Φ(x). */
 export function gelu(x: Tensor): Tensor {
+  expectArgs('gelu', { x }, Tensor);
   return activation('gelu', x);
 }
 
 /** GELU with the tanh approximation (GPT-2, "gelu_new"). */
 export function geluTanh(x: Tensor): Tensor {
+  expectArgs('geluTanh', { x }, Tensor);
   return activation('geluTanh', x);
 }
 
 export function relu(x: Tensor): Tensor {
+  expectArgs('relu', { x }, Tensor);
   return activation('relu', x);
 }
 
 /** x for x > 0, slope * x otherwise. */
 export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  expectArgs('leakyRelu', { x }, Tensor);
+  expectArgs('leakyRelu', { slope }, 'number');
   return activation('leakyRelu', x, slope);
 }
 
 /** x * sigmoid(x). */
 export function silu(x: Tensor): Tensor {
+  expectArgs('silu', { x }, Tensor);
   return activation('silu', x);
 }
 
@@ -58,6 +65,7 @@ export function silu(x: Tensor): Tensor {
  * [..., h].
  */
 export function swiglu(gateUp: Tensor): Tensor {
+  expectArgs('swiglu', { gateUp }, Tensor);
   return activation('swiglu', gateUp);
 }
 
@@ -76,6 +84,8 @@ export interface DropoutOptions {
  * regenerates it instead of storing it.
  */
 export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Tensor {
+  expectArgs('dropout', { x }, Tensor);
+  expectArgs('dropout', { options }, 'options');
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: 'p' must be in [0, 1], got ${p}`);
   if (options.training === false || p === 0) return x.share();
   if (p === 1) return x.scale(0);

@@ -3,6 +3,7 @@
 import { record } from '../autograd.js';
 import { native, type NativeTensor } from '../binding.js';
 import { generator, tensor, Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -138,6 +139,8 @@ function resolveArgs(q: Tensor, k: Tensor, options: AttentionOptions): NativeAtt
  * f32). A query that sees no key (all masked) outputs zeros and gets zero gradients.
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  expectArgs('scaledDotProductAttention', { q, k, v }, Tensor);
+  expectArgs('scaledDotProductAttention', { options }, 'options');
   const a = resolveArgs(q, k, options);
   let outHandle: NativeTensor;
   let lseHandle: NativeTensor;
@@ -199,6 +202,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
  * integers, [L] shared by the batch or [B, L].
  */
 export function rope(x: Tensor, positions: Tensor | readonly number[] | Int32Array, theta = 10000): Tensor {
+  expectArgs('rope', { x }, Tensor);
+  if (!(positions instanceof Tensor)) expectArgs('rope', { positions }, 'iterable');
+  expectArgs('rope', { theta }, 'number');
   const pos =
     positions instanceof Tensor
       ? positions.share()

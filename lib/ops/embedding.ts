@@ -3,6 +3,7 @@
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
 import { Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -45,6 +46,8 @@ export interface EmbeddingOptions {
  * Gradients flow to `table` and `positions` when they require them; a frozen table records none.
  */
 export function embedding(indices: Tensor, table: Tensor, options: EmbeddingOptions = {}): Tensor {
+  expectArgs('embedding', { indices, table }, Tensor);
+  expectArgs('embedding', { options }, 'options');
   const paddingIdx = options.paddingIdx ?? -1;
   const scale = options.scale ?? 1;
   const positions = options.positions ?? null;

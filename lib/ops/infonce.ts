@@ -4,6 +4,7 @@
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
 import { Tensor, tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -70,6 +71,8 @@ function indexTensor(values: IndexLike | undefined, device: string): Tensor | nu
  * the extra negatives. Memory is O((B + N + M)·d).
  */
 export function infonce(q: Tensor, k: Tensor, options: InfoNceOptions = {}): Tensor {
+  expectArgs('infonce', { q, k }, Tensor);
+  expectArgs('infonce', { options }, 'options');
   const temperature = options.temperature ?? 1;
   const normalize = options.normalize ?? false;
   const symmetric = options.symmetric ?? false;

@@ -3,6 +3,7 @@
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
 import { kindOf, normalizeAxis, Tensor } from '../tensor.js';
+import { expectArgs, expectArrayOf } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -15,6 +16,8 @@ declare module '../binding.js' {
 
 /** The axes of x reordered: out.shape[i] = x.shape[dims[i]] (torch.permute). */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  expectArgs('permute', { x }, Tensor);
+  expectArgs('permute', { dims }, 'array');
   const out = new Tensor(native.permute(x.native, [...dims]));
   const resolved = dims.map((d) => normalizeAxis(d, x.ndim, 'permute'));
   const inverse = new Array<number>(resolved.length);
@@ -25,6 +28,8 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 
 /** Swaps two axes. */
 export function transpose(x: Tensor, a: number, b: number): Tensor {
+  expectArgs('transpose', { x }, Tensor);
+  expectArgs('transpose', { a, b }, 'integer');
   const dims = x.shape.map((_, i) => i);
   const [i, j] = [normalizeAxis(a, x.ndim, 'transpose'), normalizeAxis(b, x.ndim, 'transpose')];
   [dims[i], dims[j]] = [dims[j]!, dims[i]!];
@@ -33,6 +38,8 @@ export function transpose(x: Tensor, a: number, b: number): Tensor {
 
 /** Elements [start, start + length) along `axis`, as a new tensor (torch.narrow, then contiguous). */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
+  expectArgs('narrow', { x }, Tensor);
+  expectArgs('narrow', { axis, start, length }, 'integer');
   const out = new Tensor(native.narrow(x.native, axis, start, length));
   const shape = [...x.shape];
   record('narrow', [x], [out], ([g]) => [new Tensor(native.narrowBackward(g!.native, shape, axis, start))]);
@@ -65,6 +72,7 @@ export function split(x: Tensor, sizes: number | readonly number[], axis = -1): 
 
 /** Joins tensors along an existing axis (torch.cat). */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  expectArrayOf('concat', { tensors }, Tensor);
   if (tensors.length === 0) throw new Error('concat: needs at least one tensor');
   const out = new Tensor(
     native.concat(
@@ -87,6 +95,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
 
 /** Joins tensors along a new axis (torch.stack). */
 export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+  expectArrayOf('stack', { tensors }, Tensor);
   if (tensors.length === 0) throw new Error('stack: needs at least one tensor');
   const a = axis < 0 ? axis + tensors[0]!.ndim + 1 : axis;
   return concat(

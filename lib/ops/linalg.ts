@@ -7,6 +7,7 @@
 import { record, needsGrad } from '../autograd.js';
 import { native, type DType } from '../binding.js';
 import { Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu';
 
@@ -51,6 +52,8 @@ export interface GemmOptions {
  * stacks; a matrix (or a stack of one) is shared by every problem of the other's batch.
  */
 export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
+  expectArgs('gemm', { a, b }, Tensor);
+  expectArgs('gemm', { options }, 'options');
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
   const alpha = options.alpha ?? 1;
@@ -132,6 +135,7 @@ function gradB(gz: Tensor, a: Tensor, transA: boolean, transB: boolean, alpha: n
  * side of a stack (broadcast over the batch).
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  expectArgs('matmul', { a, b }, Tensor);
   if (a.ndim < 2 || a.ndim > 3 || b.ndim < 2 || b.ndim > 3) {
     throw new Error(
       `matmul: needs matrices or [batch, rows, cols] stacks, got a [${a.shape.join(', ')}] and b [${b.shape.join(', ')}]`,
@@ -150,6 +154,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * activation, all in one kernel.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor, activation: Activation = 'none'): Tensor {
+  expectArgs('linear', { x, weight }, Tensor);
   if (weight.ndim !== 2) throw new Error(`linear: 'weight' must be [out, in], got [${weight.shape.join(', ')}]`);
   const inFeatures = weight.shape[1]!;
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== inFeatures) {

@@ -3,6 +3,7 @@
 import { needsGrad, record } from '../autograd.js';
 import { native } from '../binding.js';
 import { expectTensor, Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -112,6 +113,8 @@ export function linearCrossEntropy(
   labels: Tensor,
   options: LinearCrossEntropyOptions = {},
 ): Tensor {
+  expectArgs('linearCrossEntropy', { hidden, weight, labels }, Tensor);
+  expectArgs('linearCrossEntropy', { options }, 'options');
   const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
   const chunk = options.chunk ?? 0;
   const logitsBytes = (hidden.shape[0] ?? 0) * (weight.shape[0] ?? 0) * 4;
@@ -200,6 +203,8 @@ export function sampledSoftmaxLoss(
   negatives: Tensor,
   options: { reduction?: Reduction } = {},
 ): Tensor {
+  expectArgs('sampledSoftmaxLoss', { positive, negatives }, Tensor);
+  expectArgs('sampledSoftmaxLoss', { options }, 'options');
   const reduction = options.reduction ?? 'mean';
   const [lossH, lseH] = native.crossEntropy(positive.native, negatives.native, null, -1, 0, reduction);
   const loss = new Tensor(lossH);
@@ -233,6 +238,7 @@ export function sampledSoftmaxLoss(
  * The table's gradient is dense and deterministic.
  */
 export function gatherDot(user: Tensor, table: Tensor, indices: Tensor): Tensor {
+  expectArgs('gatherDot', { user, table, indices }, Tensor);
   const out = new Tensor(native.gatherDot(user.native, table.native, indices.native));
   const needUser = user.requiresGrad;
   const needTable = table.requiresGrad;
@@ -260,6 +266,8 @@ export function sampledSoftmaxFromTable(
   negatives: Tensor,
   options: { reduction?: Reduction } = {},
 ): Tensor {
+  expectArgs('sampledSoftmaxFromTable', { user, table, positives, negatives }, Tensor);
+  expectArgs('sampledSoftmaxFromTable', { options }, 'options');
   if (positives.ndim !== 1)
     throw new Error(`sampledSoftmaxFromTable: 'positives' must be [N] but has shape [${positives.shape.join(', ')}]`);
   const rows = positives.shape[0]!;
@@ -285,6 +293,8 @@ export interface BceOptions {
  * Targets receive no gradient.
  */
 export function bceWithLogits(logits: Tensor, targets: Tensor, options: BceOptions = {}): Tensor {
+  expectArgs('bceWithLogits', { logits, targets }, Tensor);
+  expectArgs('bceWithLogits', { options }, 'options');
   const weight = options.weight ?? null;
   const elementwise = new Tensor(native.bceWithLogits(logits.native, targets.native, weight?.native ?? null));
   record(

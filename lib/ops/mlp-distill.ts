@@ -6,6 +6,7 @@
 import { needsGrad, record } from '../autograd.js';
 import { native } from '../binding.js';
 import { Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 export type DistillActivation = 'gelu' | 'leaky_relu' | 'sigmoid' | 'relu';
 /**
@@ -85,6 +86,8 @@ export function mlpDistill(
   teacher: Tensor,
   options: MlpDistillOptions,
 ): Tensor {
+  expectArgs('mlpDistill', { x, w1, b1, w2, b2, teacher }, Tensor);
+  expectArgs('mlpDistill', { options }, 'object');
   const ln = options.layerNorm;
   const slope = options.slope ?? 0.01;
   const activation = options.activation;

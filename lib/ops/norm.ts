@@ -4,6 +4,7 @@
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
 import { Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -88,11 +89,13 @@ function normOp(
 
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias (bias may be null). */
 export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor | null, eps = 1e-5): Tensor {
+  expectArgs('layerNorm', { x, weight }, Tensor);
   return normOp(false, x, null, weight, bias, eps).out;
 }
 
 /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. */
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
+  expectArgs('rmsNorm', { x, weight }, Tensor);
   return normOp(true, x, null, weight, null, eps).out;
 }
 
@@ -104,12 +107,14 @@ export function addLayerNorm(
   bias: Tensor | null,
   eps = 1e-5,
 ): NormWithResidual {
+  expectArgs('addLayerNorm', { x, residual, weight }, Tensor);
   const { out, sum } = normOp(false, x, residual, weight, bias, eps);
   return { out, sum: sum! };
 }
 
 /** rmsNorm(x + residual), fused; also returns the sum. */
 export function addRmsNorm(x: Tensor, residual: Tensor, weight: Tensor, eps = 1e-6): NormWithResidual {
+  expectArgs('addRmsNorm', { x, residual, weight }, Tensor);
   const { out, sum } = normOp(true, x, residual, weight, null, eps);
   return { out, sum: sum! };
 }

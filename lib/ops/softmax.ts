@@ -2,6 +2,7 @@
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
 import { Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -25,10 +26,12 @@ function softmaxOp(x: Tensor, log: boolean): Tensor {
 
 /** exp(x - max) / sum(exp(x - max)) over the last axis. */
 export function softmax(x: Tensor): Tensor {
+  expectArgs('softmax', { x }, Tensor);
   return softmaxOp(x, false);
 }
 
 /** x - logsumexp(x) over the last axis. */
 export function logSoftmax(x: Tensor): Tensor {
+  expectArgs('logSoftmax', { x }, Tensor);
   return softmaxOp(x, true);
 }

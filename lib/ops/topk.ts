@@ -4,6 +4,7 @@
 import { record } from '../autograd.js';
 import { native } from '../binding.js';
 import { Tensor, tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
@@ -39,6 +40,8 @@ function selection(name: string, inputs: Tensor[], handles: [unknown, unknown]):
  * lower index and NaN ranks first, as in torch.topk.
  */
 export function topk(x: Tensor, k: number): TopkResult {
+  expectArgs('topk', { x }, Tensor);
+  expectArgs('topk', { k }, 'integer');
   return selection('topk', [x], native.topk(x.native, k));
 }
 
@@ -60,6 +63,9 @@ function idTensor(list: IdList, device: string): Tensor {
  * product, best first (f32 scores, i32 item ids), skipping excluded items.
  */
 export function scoreTopk(queries: Tensor, items: Tensor, k: number, options: ScoreTopkOptions = {}): TopkResult {
+  expectArgs('scoreTopk', { queries, items }, Tensor);
+  expectArgs('scoreTopk', { k }, 'integer');
+  expectArgs('scoreTopk', { options }, 'options');
   const offsets = options.exclude ? idTensor(options.exclude.offsets, queries.device) : null;
   const ids = options.exclude ? idTensor(options.exclude.ids, queries.device) : null;
   try {

@@ -5,6 +5,7 @@ import { noGrad } from '../autograd.js';
 import { keep, tidy } from '../scope.js';
 import { Tensor } from '../tensor.js';
 import './native.js';
+import { expectArgs } from '../guard.js';
 
 export interface GradNorm {
   /** The global L2 norm of the gradients before clipping (one-element f32 tensor). */
@@ -15,6 +16,8 @@ export interface GradNorm {
 
 /** The global gradient norm of `params` (those with a gradient) and the factor that clips it to maxNorm. */
 export function gradNorm(params: Iterable<Tensor>, maxNorm = Infinity): GradNorm | null {
+  expectArgs('gradNorm', { params }, 'iterable');
+  expectArgs('gradNorm', { maxNorm }, 'number');
   if (!(maxNorm > 0)) throw new Error(`clipGradNorm: 'maxNorm' must be > 0, got ${maxNorm}`);
   const grads = [...params].flatMap((p) => (p.grad ? [p.grad] : []));
   if (grads.length === 0) return null;
@@ -41,6 +44,8 @@ export function gradNorm(params: Iterable<Tensor>, maxNorm = Infinity): GradNorm
  * clip_grad_norm_). Returns the norm before clipping, as a one-element tensor.
  */
 export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): Tensor | null {
+  expectArgs('clipGradNorm', { params }, 'iterable');
+  expectArgs('clipGradNorm', { maxNorm }, 'number');
   const list = [...params];
   const norm = gradNorm(list, maxNorm);
   if (norm === null) return null;

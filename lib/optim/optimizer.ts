@@ -2,6 +2,7 @@
 // tensors, and a state dict that checkpoints save and exact resume restores.
 import { keep } from '../scope.js';
 import { Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 /** Hyperparameters every group carries; subclasses add their own. */
 export interface GroupOptions {
@@ -40,6 +41,9 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
     params: ParamsInput<O>,
     defaults: O,
   ) {
+    expectArgs('new Optimizer', { name }, 'string');
+    expectArgs('new Optimizer', { params }, 'iterable');
+    expectArgs('new Optimizer', { defaults }, 'object');
     const specs = isGroupList<O>(params) ? params : [{ params } as { params: Iterable<Tensor> } & Partial<O>];
     const seen = new Set<Tensor>();
     this.paramGroups = specs.map((spec, index) => {

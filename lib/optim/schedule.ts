@@ -1,6 +1,7 @@
 // Learning-rate schedules as pure functions of the step, so a resumed run needs only the step
 // count to be back on the same curve.
 import type { Optimizer } from './optimizer.js';
+import { expectArgs } from '../guard.js';
 
 /** Maps a 0-based step to a factor of each group's base learning rate. */
 export type LrLambda = (step: number) => number;
@@ -35,11 +36,13 @@ function warmupThen(name: string, options: WarmupDecayOptions, decay: (progress:
 
 /** Linear warm-up, then linear decay to minFactor (transformers' get_linear_schedule_with_warmup). */
 export function linearWarmupDecay(options: WarmupDecayOptions): LrLambda {
+  expectArgs('linearWarmupDecay', { options }, 'object');
   return warmupThen('linearWarmupDecay', options, (progress) => 1 - progress);
 }
 
 /** Linear warm-up, then a half-cosine from 1 down to minFactor (get_cosine_schedule_with_warmup). */
 export function cosineWarmupDecay(options: WarmupDecayOptions): LrLambda {
+  expectArgs('cosineWarmupDecay', { options }, 'object');
   return warmupThen('cosineWarmupDecay', options, (progress) => 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
@@ -52,6 +55,8 @@ export class LrScheduler {
     readonly optimizer: Optimizer,
     readonly lambda: LrLambda,
   ) {
+    expectArgs('new LrScheduler', { optimizer }, 'object');
+    expectArgs('new LrScheduler', { lambda }, 'function');
     this.apply();
   }
 

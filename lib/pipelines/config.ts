@@ -11,6 +11,7 @@
 // both flags and `--config` files. Values merge as RecBole does: the schema's defaults (the
 // paper's), then the config file, then the flags.
 import * as fs from 'node:fs';
+import { expectArgs } from '../guard.js';
 
 export type KeyType = 'int' | 'float' | 'string' | 'bool' | 'enum' | 'list';
 
@@ -82,6 +83,7 @@ export type ConfigOf<S extends ConfigSchema> = {
 
 /** camelCase key → its kebab-case flag name (batchSize → batch-size). */
 export function flagName(key: string): string {
+  expectArgs('flagName', { key }, 'string');
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
@@ -138,6 +140,7 @@ function problemWith(spec: KeySpec, value: unknown): string | undefined {
 
 /** Checks a schema once, where it is defined: key names, defaults, choices. Returns it unchanged. */
 export function defineConfig<const S extends ConfigSchema>(schema: S): S {
+  expectArgs('defineConfig', { schema }, 'object');
   for (const [key, spec] of Object.entries(schema)) {
     if (!/^[a-z][a-zA-Z0-9]*$/.test(key))
       throw new Error(`defineConfig: key '${key}' must be camelCase letters and digits (it becomes --${key})`);
@@ -168,6 +171,8 @@ function distance(a: string, b: string): number {
  * first: what "did you mean" offers.
  */
 export function closeMatches(name: string, candidates: readonly string[]): string[] {
+  expectArgs('closeMatches', { name }, 'string');
+  expectArgs('closeMatches', { candidates }, 'array');
   const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
   const target = norm(name);
   return candidates
@@ -226,6 +231,8 @@ export interface ResolveConfigOptions {
 
 /** The config: the schema's defaults ← `file` ← `values` ← `flags`; every key and value checked. */
 export function resolveConfig<S extends ConfigSchema>(schema: S, options: ResolveConfigOptions = {}): ConfigOf<S> {
+  expectArgs('resolveConfig', { schema }, 'object');
+  expectArgs('resolveConfig', { options }, 'options');
   const keys = Object.keys(schema);
   const config: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema))
@@ -275,6 +282,8 @@ export function stageConfig(
   config: Record<string, unknown>,
   stage: string,
 ): Record<string, unknown> {
+  expectArgs('stageConfig', { schema, config }, 'object');
+  expectArgs('stageConfig', { stage }, 'string');
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema))
     if (!spec.stages || spec.stages.includes(stage)) out[key] = config[key];
@@ -291,6 +300,7 @@ export function schemaOptions(schema: ConfigSchema): Record<
     choices?: readonly string[];
   }
 > {
+  expectArgs('schemaOptions', { schema }, 'object');
   const cliType = {
     int: 'integer',
     float: 'number',
@@ -320,6 +330,8 @@ export function schemaOptions(schema: ConfigSchema): Record<
 
 /** Flag values by flag name (as parsed) → by schema key, keeping only those the user gave. */
 export function flagsToKeys(schema: ConfigSchema, options: Record<string, unknown>, given: ReadonlySet<string>) {
+  expectArgs('flagsToKeys', { schema, options }, 'object');
+  expectArgs('flagsToKeys', { given }, Set);
   const flags: Record<string, unknown> = {};
   for (const key of Object.keys(schema)) if (given.has(flagName(key))) flags[key] = options[flagName(key)];
   return flags;

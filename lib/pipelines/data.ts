@@ -9,6 +9,7 @@ import { loadDatasetFromConfig, type DatasetConfig } from '../data/config.js';
 import type { LoadedDataset } from '../data/source.js';
 import { embeddedSource } from '../data/source.js';
 import { defineConfig, type ConfigOf } from './config.js';
+import { expectArgs } from '../guard.js';
 
 /** The keys of the dataset block (shared by every pipeline; spread it into a pipeline's schema). */
 export const dataConfig = defineConfig({
@@ -95,6 +96,7 @@ export type CommonConfig = ConfigOf<typeof commonConfig>;
 
 /** The library's DatasetConfig for the dataset keys of a pipeline config. */
 export function datasetConfigOf(config: DataConfig): DatasetConfig {
+  expectArgs('datasetConfigOf', { config }, 'object');
   const out: DatasetConfig = {};
   if (config.data) out.path = config.data;
   else out.period = config.period as '2010-2011' | '2009-2010';

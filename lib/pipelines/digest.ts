@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { expectArgs, expectArrayOf } from '../guard.js';
 
 export interface FileDigest {
   /** Absolute for inputs; relative to the stage folder for outputs. */
@@ -29,6 +30,7 @@ export async function sha256File(file: string): Promise<string> {
 
 /** One sha256 over named digests (order-independent: sorted by name). */
 export function combineDigests(entries: readonly { path: string; sha256: string }[]): string {
+  expectArrayOf('combineDigests', { entries }, 'object');
   const hash = createHash('sha256');
   for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)))
     hash.update(`${e.path}\0${e.sha256}\n`);
@@ -97,6 +99,8 @@ interface StageOutputs {
 
 /** Digests of a stage's outputs: `relative` paths under `dir` (a folder stands for all its files). */
 export async function digestOutputs(dir: string, relative: readonly string[]): Promise<Record<string, FileDigest>> {
+  expectArgs('digestOutputs', { dir }, 'string');
+  expectArrayOf('digestOutputs', { relative }, 'string');
   const out: Record<string, FileDigest> = {};
   for (const name of relative) {
     const full = path.join(dir, name);

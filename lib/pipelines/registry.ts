@@ -4,6 +4,7 @@ import type { LoadedDataset } from '../data/source.js';
 import type { ProgressSink } from '../train/progress.js';
 import type { ConfigOf, ConfigSchema } from './config.js';
 import type { RunAllResult, Stage } from './stage.js';
+import { expectArgs } from '../guard.js';
 
 /** What an extra command (ablation, compare, describe...) gets besides its own options. */
 export interface CommandContext<C> {
@@ -53,6 +54,7 @@ const reserved = ['all', 'help'];
 
 /** Adds a pipeline; names are unique, and its stages' requirements must be earlier stages. */
 export function registerPipeline<S extends ConfigSchema>(pipeline: Pipeline<S>): Pipeline<S> {
+  expectArgs('registerPipeline', { pipeline }, 'object');
   const where = `registerPipeline '${pipeline.name}'`;
   if (!/^[a-z][\w-]*$/.test(pipeline.name)) throw new Error(`${where}: not a valid name (lower-case, digits, - and _)`);
   if (registry.has(pipeline.name)) throw new Error(`${where}: a pipeline of that name is already registered`);

@@ -20,6 +20,7 @@ import { loadConfiguredDataset, type CommonConfig, type DatasetLoader } from './
 import { combineDigests, digestInput, digestOutputs, type Digest, type FileDigest } from './digest.js';
 import type { CommandContext, Pipeline } from './registry.js';
 import { RunFolder, type StageRecord } from './run-folder.js';
+import { expectArgs } from '../guard.js';
 
 export interface StageContext<C> {
   readonly pipeline: string;
@@ -64,6 +65,7 @@ export interface Stage<C, R = unknown> {
 }
 
 export function defineStage<C, R = unknown>(stage: Stage<C, R>): Stage<C, R> {
+  expectArgs('defineStage', { stage }, 'object');
   if (!/^[a-z][\w-]*$/.test(stage.name))
     throw new Error(`defineStage: '${stage.name}' is not a valid stage name (lower-case, digits, - and _)`);
   return stage;
@@ -247,6 +249,8 @@ export async function runStage<C, R = unknown>(
   stage: string | Stage<C, R>,
   options: RunOptions<C>,
 ): Promise<StageOutcome<R>> {
+  expectArgs('runStage', { pipeline }, 'object');
+  expectArgs('runStage', { options }, 'object');
   const chosen = (typeof stage === 'string' ? findStage(pipeline, stage) : stage) as Stage<C, R>;
   const session = openSession(pipeline, options);
   try {
@@ -270,6 +274,7 @@ export interface RunAllResult {
  * checkpoints; any other runs afresh.
  */
 export async function runAll<C>(pipeline: Pipeline, options: RunOptions<C>): Promise<RunAllResult> {
+  expectArgs('runAll', { pipeline, options }, 'object');
   const session = openSession(pipeline, options);
   const result: RunAllResult = { ran: [], skipped: [], outcomes: {} };
   const log = options.log ?? (() => undefined);
@@ -308,6 +313,9 @@ export async function runCommand<C>(
   name: string,
   options: RunOptions<C> & { commandOptions?: Record<string, unknown> },
 ): Promise<void> {
+  expectArgs('runCommand', { pipeline }, 'object');
+  expectArgs('runCommand', { name }, 'string');
+  expectArgs('runCommand', { options }, 'object');
   const command = pipeline.commands?.find((c) => c.name === name);
   if (!command)
     throw new Error(

@@ -3,6 +3,7 @@
 // when it is full, when its first call has waited `maxWaitMs`, or at once (next tick) when
 // `maxWaitMs` is 0; calls that arrive while a batch runs form the next one without waiting, since
 // they have already waited for the running batch.
+import { expectArgs } from '../guard.js';
 
 export interface MicroBatcherOptions<Request, Result> {
   /** Calls per batch. */
@@ -41,6 +42,7 @@ export class MicroBatcher<Request, Result> implements BatchingStats {
   private idleWaiters: (() => void)[] = [];
 
   constructor(options: MicroBatcherOptions<Request, Result>) {
+    expectArgs('new MicroBatcher', { options }, 'object');
     const { maxBatch, maxWaitMs } = options;
     if (!Number.isInteger(maxBatch) || maxBatch < 1)
       throw new Error(`MicroBatcher: 'maxBatch' must be a positive integer, got ${String(maxBatch)}`);

@@ -19,6 +19,8 @@ import {
   type RecommendOptions,
   type ServableModel,
 } from './servable.js';
+import { Module } from '../nn/module.js';
+import { expectArgs, expectFields } from '../guard.js';
 
 export type { Recommendation, RecommendOptions } from './servable.js';
 
@@ -72,6 +74,9 @@ export class Recommender implements ServableModel {
     batching: { maxBatch: number; maxWaitMs: number },
     private readonly itemTextEncoder?: ItemTextEncoder,
   ) {
+    expectArgs('new Recommender', { model }, Module);
+    expectArgs('new Recommender', { config, batching }, 'object');
+    expectFields('new Recommender', 'config.dataset', config.dataset, { itemKeys: 'array', popularity: 'array' });
     const keys = config.dataset!.itemKeys;
     keys.forEach((key, id) => {
       if (id > 0) this.itemIndex.set(key, id);

@@ -11,6 +11,7 @@ import { loadSafetensors, saveSafetensorsSync } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor.js';
+import { expectArgs } from '../guard.js';
 
 export const MODEL_FILE = 'model.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -55,6 +56,9 @@ function writeDirectoryAtomically(target: string, write: (dir: string) => void):
  * itself, its mode and anything else in it are left alone.
  */
 export function saveModel(dir: string, model: Module, config: Record<string, unknown> = {}): void {
+  expectArgs('saveModel', { dir }, 'string');
+  expectArgs('saveModel', { model }, 'object');
+  expectArgs('saveModel', { config }, 'object');
   fs.mkdirSync(dir, { recursive: true });
   writeModelFiles(dir, model, config);
 }
@@ -121,6 +125,8 @@ export function removeStaleTemporaries(root: string): string[] {
 
 /** Writes `<root>/<name>/` and then points `<root>/latest.json` at it. Returns the directory. */
 export function saveCheckpoint(root: string, name: string, payload: CheckpointPayload): string {
+  expectArgs('saveCheckpoint', { root, name }, 'string');
+  expectArgs('saveCheckpoint', { payload }, 'object');
   removeStaleTemporaries(root);
   const target = path.join(root, name);
   writeDirectoryAtomically(target, (dir) => {
@@ -202,6 +208,8 @@ export function loadCheckpoint(dir: string, model: Module, optimizer?: Optimizer
 
 /** Loads `<dir>/model.safetensors` into the model (strict). */
 export function loadModel(dir: string, model: Module): void {
+  expectArgs('loadModel', { dir }, 'string');
+  expectArgs('loadModel', { model }, 'object');
   const device = model.parameters()[0]?.device;
   const tensors: Map<string, Tensor> = loadSafetensors(path.join(dir, MODEL_FILE), { device });
   try {

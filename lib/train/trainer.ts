@@ -21,6 +21,7 @@ import {
   saveModel,
 } from './checkpoint.js';
 import { silentSink, type ProgressSink } from './progress.js';
+import { expectArgs } from '../guard.js';
 
 export interface EarlyStopping {
   /** The metric returned by evaluate() to watch, e.g. 'ndcg@10'. */
@@ -126,6 +127,7 @@ function nonFiniteGradients(model: Module): string[] {
 
 /** Trains `config.model`; see TrainerConfig. */
 export async function train<B>(config: TrainerConfig<B>): Promise<TrainResult> {
+  expectArgs('train', { config }, 'object');
   checkConfig(config);
   const { model, optimizer, scheduler } = config;
   const seed = config.seed ?? 0;

@@ -1,12 +1,14 @@
 // What LLM-SRec reads of a split: histories with their times, the training users and batches
 // (each a deterministic function of seed and epoch, which exact resume needs), the negatives of
 // the retrieval loss, and the shuffled histories of the paper's sequence test.
-import type { SequenceSplit } from '../../data/dataset.js';
+import { SequenceSplit } from '../../data/dataset.js';
 import { hash32, Rng } from '../../data/rng.js';
 import type { LLMSRecBatch, UserHistory } from './model.js';
+import { expectArgs, expectFields } from '../../guard.js';
 
 /** Whether the dataset's times are real dates (not only the row order of a file without times). */
 export function hasDates(split: SequenceSplit): boolean {
+  expectArgs('hasDates', { split }, SequenceSplit);
   return split.dataset.summary.timeSpan[0] !== '';
 }
 
@@ -15,6 +17,9 @@ export function hasDates(split: SequenceSplit): boolean {
  * last (the target of the retrieval loss); else the split's history for 'valid' or 'test'.
  */
 export function historyOf(split: SequenceSplit, user: number, stage: 'train' | 'valid' | 'test'): UserHistory {
+  expectArgs('historyOf', { split }, SequenceSplit);
+  expectArgs('historyOf', { user }, 'integer');
+  expectArgs('historyOf', { stage }, 'string');
   const { items, times } = split.dataset;
   const [start, end] =
     stage === 'train'
@@ -30,6 +35,8 @@ export function historyOf(split: SequenceSplit, user: number, stage: 'train' | '
  * the dates do not give the true order away.
  */
 export function shuffledHistory(history: UserHistory, rng: Rng): UserHistory {
+  expectFields('shuffledHistory', 'history', history, { items: 'arrayLike' });
+  expectArgs('shuffledHistory', { rng }, Rng);
   const items = Int32Array.from(history.items);
   rng.shuffle(items);
   return { items, times: history.times };
@@ -37,6 +44,7 @@ export function shuffledHistory(history: UserHistory, rng: Rng): UserHistory {
 
 /** Users with a training target and a non-empty history before it: at least 2 training items. */
 export function trainableUsers(split: SequenceSplit): Int32Array {
+  expectArgs('trainableUsers', { split }, SequenceSplit);
   const users: number[] = [];
   for (let u = 1; u <= split.dataset.numUsers; u++) if (split.trainEnd[u]! - split.trainStart[u]! >= 2) users.push(u);
   return Int32Array.from(users);
@@ -44,6 +52,8 @@ export function trainableUsers(split: SequenceSplit): Int32Array {
 
 /** `count` users of `pool` drawn by seed (all when count is 0 or covers the pool), ascending. */
 export function sampleUsers(pool: Int32Array, count: number, seed: number, stream: number): Int32Array {
+  expectArgs('sampleUsers', { pool }, Int32Array);
+  expectArgs('sampleUsers', { count, seed, stream }, 'integer');
   if (count === 0 || count >= pool.length) return pool;
   const copy = Int32Array.from(pool);
   const rng = new Rng(seed, stream);
@@ -69,6 +79,8 @@ export function periodBatches(
   users: Int32Array,
   options: { batchSize: number; periods: number; period: number; seed: number },
 ): UserBatch[] {
+  expectArgs('periodBatches', { users }, Int32Array);
+  expectArgs('periodBatches', { options }, 'object');
   const epoch = Math.floor(options.period / options.periods);
   const part = options.period % options.periods;
   const order = Int32Array.from(users);
@@ -91,6 +103,9 @@ export function trainingBatch(
   batch: UserBatch,
   options: { negatives: number; seed: number; shuffle: boolean },
 ): LLMSRecBatch {
+  expectArgs('trainingBatch', { split }, SequenceSplit);
+  expectFields('trainingBatch', 'batch', batch, { users: Int32Array });
+  expectArgs('trainingBatch', { options }, 'object');
   const dataset = split.dataset;
   const histories: UserHistory[] = [];
   const candidates: number[][] = [];

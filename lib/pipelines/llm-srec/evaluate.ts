@@ -2,14 +2,16 @@
 // the history, fixed by a seed), scored as f_user(h_U) · f_item(h_I) against item
 // representations computed once per evaluation; NDCG and HR at 10 and 20.
 import { noGrad } from '../../autograd.js';
-import type { SequenceSplit } from '../../data/dataset.js';
+import { SequenceSplit } from '../../data/dataset.js';
 import { hash32, Rng } from '../../data/rng.js';
 import { candidateSets } from '../../data/sampler.js';
-import { sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
+import { rankingMetricFields, sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
 import { tidy } from '../../scope.js';
 import { historyOf, sampleUsers, shuffledHistory } from './data.js';
 import { leftPad, type SequenceRecommender } from '../../models/recommender-model.js';
-import type { LLMSRec, UserHistory } from './model.js';
+import { LLMSRec, type UserHistory } from './model.js';
+import { Module } from '../../nn/module.js';
+import { expectArgs, expectFields } from '../../guard.js';
 
 export interface LLMSRecEvalOptions {
   stage: 'valid' | 'test';
@@ -36,6 +38,8 @@ export interface LLMSRecEvalResult {
 
 /** Users with a target for `stage`. */
 export function evaluationUsers(split: SequenceSplit, stage: 'valid' | 'test'): Int32Array {
+  expectArgs('evaluationUsers', { split }, SequenceSplit);
+  expectArgs('evaluationUsers', { stage }, 'string');
   const users: number[] = [];
   for (let u = 1; u <= split.dataset.numUsers; u++) if (split.target(u, stage) > 0) users.push(u);
   return Int32Array.from(users);
@@ -56,6 +60,9 @@ export function evaluateOnCandidates(
   options: LLMSRecEvalOptions,
   scorer: CandidateScorer,
 ): LLMSRecEvalResult {
+  expectArgs('evaluateOnCandidates', { split }, SequenceSplit);
+  expectArgs('evaluateOnCandidates', { options }, 'object');
+  expectArgs('evaluateOnCandidates', { scorer }, 'function');
   const users = sampleUsers(evaluationUsers(split, options.stage), options.users, options.seed, 0xe7a1);
   if (users.length === 0) throw new Error(`LLM-SRec: no user has a ${options.stage} target`);
   const sets = candidateSets(split, { stage: options.stage, negatives: 99, seed: options.seed, users });
@@ -85,6 +92,9 @@ export function evaluateOnCandidates(
 
 /** 1+99 metrics of `model` on `stage`. */
 export function evaluateLLMSRec(model: LLMSRec, split: SequenceSplit, options: LLMSRecEvalOptions): LLMSRecEvalResult {
+  expectArgs('evaluateLLMSRec', { model }, LLMSRec);
+  expectArgs('evaluateLLMSRec', { split }, SequenceSplit);
+  expectArgs('evaluateLLMSRec', { options }, 'object');
   return evaluateOnCandidates(split, options, {
     dim: model.heads.shape.outDim,
     users: (histories) => noGrad(() => tidy(() => model.userRepresentations(histories).dataSync() as Float32Array)),
@@ -98,6 +108,9 @@ export function evaluateSASRecOnCandidates(
   split: SequenceSplit,
   options: LLMSRecEvalOptions,
 ): LLMSRecEvalResult {
+  expectArgs('evaluateSASRecOnCandidates', { sasrec }, Module);
+  expectArgs('evaluateSASRecOnCandidates', { split }, SequenceSplit);
+  expectArgs('evaluateSASRecOnCandidates', { options }, 'object');
   const maxlen = sasrec.config.maxlen;
   return noGrad(() =>
     evaluateOnCandidates(split, options, {
@@ -136,5 +149,6 @@ function candidateItemTable(
 
 /** 'ndcg@10', 'hr@10', ... at 10 and 20 (the paper's columns). */
 export function paperMetrics(m: RankingMetrics): Record<string, number> {
+  expectFields('paperMetrics', 'm', m, rankingMetricFields);
   return { 'ndcg@10': m.ndcg[10]!, 'hr@10': m.hr[10]!, 'ndcg@20': m.ndcg[20]!, 'hr@20': m.hr[20]! };
 }

@@ -25,8 +25,9 @@ import { concat, narrow } from '../../ops/layout.js';
 import { sampledSoftmaxLoss } from '../../ops/loss.js';
 import { mlpDistill } from '../../ops/mlp-distill.js';
 import { keep, tidy } from '../../scope.js';
-import { tensor, zeros, type Tensor } from '../../tensor.js';
+import { tensor, Tensor, zeros } from '../../tensor.js';
 import { padPrompts, type EncodedPrompt, type PromptBuilder } from './prompts.js';
+import { expectArgs, expectFields } from '../../guard.js';
 
 /** Linear → LayerNorm → activation → Linear, Xavier-normal weights (the official nn.Sequential). */
 export class ProjectionMLP extends Module {
@@ -39,6 +40,8 @@ export class ProjectionMLP extends Module {
     device: string,
   ) {
     super();
+    expectArgs('new ProjectionMLP', { sizes }, 'array');
+    expectArgs('new ProjectionMLP', { activation, device }, 'string');
     this.registerModule('fc1', new Linear(sizes[0], sizes[1], { device, init: 'xavier-normal' }));
     this.registerModule('norm', new LayerNorm(sizes[1], 1e-5, { device }));
     this.registerModule('fc2', new Linear(sizes[1], sizes[2], { device, init: 'xavier-normal' }));
@@ -72,6 +75,8 @@ export class LLMSRecHeads extends Module {
     options: { device?: string; tokenTable?: Tensor; seed?: number } = {},
   ) {
     super();
+    expectArgs('new LLMSRecHeads', { shape }, 'object');
+    expectArgs('new LLMSRecHeads', { options }, 'options');
     const device = options.device ?? 'cpu';
     const { cfDim, lmHidden: h, userHidden, cfHidden, outDim } = shape;
     this.registerModule('itemProjection', new ProjectionMLP([cfDim, h, h], 'leaky_relu', device));
@@ -87,6 +92,7 @@ export class LLMSRecHeads extends Module {
 
 /** Mean and (unbiased) standard deviation over every element of a table, in float64. */
 export function tableStatistics(table: Tensor): { mean: number; std: number } {
+  expectArgs('tableStatistics', { table }, Tensor);
   const values = noGrad(() => (table.dtype === 'f32' ? table.dataSync() : table.cast('f32').dataSync()));
   let sum = 0;
   for (const v of values) sum += v;
@@ -135,6 +141,8 @@ export class LLMSRec {
     readonly heads: LLMSRecHeads,
     readonly prompts: PromptBuilder,
   ) {
+    expectArgs('new LLMSRec', { lm, sasrec, heads }, Module);
+    expectFields('new LLMSRec', 'prompts', prompts, { options: 'object' });
     lm.freeze().eval();
     sasrec.freeze().eval();
     this.cfItems = keep(noGrad(() => sasrec.itemEmbeddings().clone()));
@@ -265,6 +273,8 @@ export function lossTerms(
   cfUserHead: ProjectionMLP,
   terms: LossTerms,
 ): LossParts {
+  expectArgs('lossTerms', { u, items, cfUsers }, Tensor);
+  expectArgs('lossTerms', { cfUserHead, terms }, 'object');
   const [b, d] = [u.shape[0]!, u.shape[1]!];
   const width = items.shape[0]! / b;
   // Retrieval: cross-entropy of the dot products over {target, negatives}, no temperature.

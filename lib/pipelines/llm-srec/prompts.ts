@@ -11,7 +11,8 @@
 // soft embedding (f_I of a SASRec item embedding, or a learned token), so the LM's embedding
 // table is not resized; the slot's id is set to 0 (any valid id would do).
 import type { SequenceDataset } from '../../data/dataset.js';
-import type { Tokenizer } from '../../llm/tokenizer.js';
+import { Tokenizer } from '../../llm/tokenizer.js';
+import { expectArgs, expectArrayOf } from '../../guard.js';
 
 export const HISTORY_TOKEN = '[HistoryEmb]';
 export const USER_OUT_TOKEN = '[UserOut]';
@@ -42,6 +43,7 @@ export type ItemCatalogue = Pick<SequenceDataset, 'titles' | 'itemKeys'>;
 
 /** UTC date of a time in ms, as the official code's utcfromtimestamp(...).strftime('%Y-%m-%d'). */
 export function isoDate(ms: number): string {
+  expectArgs('isoDate', { ms }, 'number');
   return new Date(ms).toISOString().slice(0, 10);
 }
 
@@ -55,6 +57,8 @@ export class PromptBuilder {
     readonly catalogue: ItemCatalogue,
     readonly options: PromptOptions,
   ) {
+    expectArgs('new PromptBuilder', { tokenizer }, Tokenizer);
+    expectArgs('new PromptBuilder', { catalogue, options }, 'object');
     // addSpecialTokens returns the existing ids of tokens it already has.
     [this.historyId, this.userOutId, this.itemOutId] = tokenizer.addSpecialTokens([
       HISTORY_TOKEN,
@@ -137,6 +141,7 @@ export class PromptBuilder {
 
 /** Prompts as one right-padded batch: flat ids [B × L] and each row's length. */
 export function padPrompts(prompts: readonly EncodedPrompt[]): { ids: Int32Array; lengths: Int32Array; width: number } {
+  expectArrayOf('padPrompts', { prompts }, 'object');
   const width = Math.max(...prompts.map((p) => p.ids.length));
   const ids = new Int32Array(prompts.length * width);
   const lengths = new Int32Array(prompts.length);

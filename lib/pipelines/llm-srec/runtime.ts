@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { SequenceDataset } from '../../data/dataset.js';
+import { SequenceDataset } from '../../data/dataset.js';
 import { defaultLanguageModelDir, loadLanguageModel, type LanguageModel } from '../../llm/default-model.js';
 import type { CausalLM } from '../../llm/model.js';
 import type { SavedModelConfig } from '../../models/factory.js';
@@ -12,6 +12,8 @@ import { readRunManifest } from '../run-folder.js';
 import { loadSavedSequenceModel, type LoadedSequenceModel } from '../seqrec/serving.js';
 import { LLMSRec, LLMSRecHeads, type LLMSRecShape } from './model.js';
 import { PromptBuilder, type ItemCatalogue, type PromptOptions } from './prompts.js';
+import { Module } from '../../nn/module.js';
+import { expectArgs, expectFields } from '../../guard.js';
 
 /** The LM folder a config names: --lm, or the shipped default LM (an Error names the command that builds it). */
 export function languageModelDir(lm: string): string {
@@ -83,6 +85,8 @@ export function promptOptions(
   lm: CausalLM,
   dates: boolean,
 ): PromptOptions {
+  expectArgs('promptOptions', { config, lm }, 'object');
+  expectArgs('promptOptions', { dates }, 'boolean');
   const context = lm.config.maxPositionEmbeddings;
   return {
     historyItems: config.historyItems,
@@ -98,6 +102,9 @@ export function assembleLLMSRec(
   catalogue: ItemCatalogue,
   options: { prompt: PromptOptions; userHidden: number; cfHidden: number; outDim: number; device: string },
 ): LLMSRec {
+  expectFields('assembleLLMSRec', 'language', language, { model: Module, tokenizer: 'object' });
+  expectFields('assembleLLMSRec', 'sasrec', sasrec, { model: Module });
+  expectArgs('assembleLLMSRec', { catalogue, options }, 'object');
   const shape: LLMSRecShape = {
     cfDim: sasrec.model.config.hidden,
     lmHidden: language.model.config.hiddenSize,
@@ -115,6 +122,7 @@ export function assembleLLMSRec(
 
 /** Frees the LM, the SASRec and the trained modules. */
 export function disposeLLMSRec(model: LLMSRec): void {
+  expectArgs('disposeLLMSRec', { model }, LLMSRec);
   model.cfItems.dispose();
   model.heads.dispose();
   model.sasrec.dispose();
@@ -123,5 +131,7 @@ export function disposeLLMSRec(model: LLMSRec): void {
 
 /** The dataset's catalogue as serving needs it (ids, titles, training popularity). */
 export function catalogueOf(dataset: SequenceDataset, popularity: ArrayLike<number>): LLMSRecSavedConfig['dataset'] {
+  expectArgs('catalogueOf', { dataset }, SequenceDataset);
+  expectArgs('catalogueOf', { popularity }, 'arrayLike');
   return { name: dataset.name, itemKeys: dataset.itemKeys, titles: dataset.titles, popularity: Array.from(popularity) };
 }

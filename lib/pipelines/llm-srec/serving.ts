@@ -11,7 +11,7 @@ import type { SavedModelConfig } from '../../models/factory.js';
 import type { SequenceBatch, SequenceRecommender } from '../../models/recommender-model.js';
 import { Module } from '../../nn/module.js';
 import { linear } from '../../ops/linalg.js';
-import type { Tensor } from '../../tensor.js';
+import { Tensor } from '../../tensor.js';
 import { loadModel } from '../../train/checkpoint.js';
 import { combineDigests } from '../digest.js';
 import { readRunManifest } from '../run-folder.js';
@@ -24,6 +24,7 @@ import {
   type LLMSRecSavedConfig,
 } from './runtime.js';
 import { ITEM_TABLE_FILE, readItemTable } from './stages.js';
+import { expectArgs } from '../../guard.js';
 
 /** LLM-SRec as the SequenceRecommender that Recommender serves. */
 export class LLMSRecServingModel extends Module implements SequenceRecommender {
@@ -36,6 +37,8 @@ export class LLMSRecServingModel extends Module implements SequenceRecommender {
     readonly table: Tensor,
   ) {
     super();
+    expectArgs('new LLMSRecServingModel', { llmSRec }, 'object');
+    expectArgs('new LLMSRecServingModel', { table }, Tensor);
     this.config = {
       numItems: table.shape[0]! - 1,
       maxlen: llmSRec.prompts.options.historyItems,

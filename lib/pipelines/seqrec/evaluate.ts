@@ -1,17 +1,19 @@
 // Evaluation of sequential recommenders on a split (leave-one-out or the source's own): 1+99
 // sampled candidates (SASRec's protocol) and full ranking over every item (LLM2Rec's).
 import { noGrad } from '../../autograd.js';
-import type { SequenceSplit } from '../../data/dataset.js';
+import { SequenceSplit } from '../../data/dataset.js';
 import { candidateSets, sampledNegatives, type Stage } from '../../data/sampler.js';
-import { fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
+import { fullRankingMetrics, rankingMetricFields, sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
 import { leftPad, type SequenceRecommender } from '../../models/recommender-model.js';
 import { embedding } from '../../ops/embedding.js';
 import { linear } from '../../ops/linalg.js';
 import { tidy } from '../../scope.js';
 import { tensor, type Tensor } from '../../tensor.js';
+import { expectArgs, expectArrayOf, expectFields } from '../../guard.js';
 
 /** 'hr@10', 'ndcg@10', 'mrr' ... from RankingMetrics. */
 export function flatten(m: RankingMetrics): Record<string, number> {
+  expectFields('flatten', 'm', m, rankingMetricFields);
   const out: Record<string, number> = {};
   for (const k of m.ks) {
     out[`hr@${k}`] = m.hr[k]!;
@@ -23,6 +25,10 @@ export function flatten(m: RankingMetrics): Record<string, number> {
 
 /** Left-padded histories (the model input before a stage's target) of `users`. */
 export function stageInputs(split: SequenceSplit, users: ArrayLike<number>, stage: Stage, maxlen: number): Int32Array {
+  expectArgs('stageInputs', { split }, SequenceSplit);
+  expectArgs('stageInputs', { users }, 'arrayLike');
+  expectArgs('stageInputs', { stage }, 'string');
+  expectArgs('stageInputs', { maxlen }, 'integer');
   const ids = new Int32Array(users.length * maxlen);
   for (let r = 0; r < users.length; r++) {
     const user = users[r]!;
@@ -49,6 +55,10 @@ export function evaluateSampled(
   stage: 'valid' | 'test',
   options: EvalOptions = {},
 ): RankingMetrics {
+  expectArgs('evaluateSampled', { model }, 'object');
+  expectArgs('evaluateSampled', { split }, SequenceSplit);
+  expectArgs('evaluateSampled', { stage }, 'string');
+  expectArgs('evaluateSampled', { options }, 'options');
   const negatives = options.negatives ?? sampledNegatives(split);
   const sets = candidateSets(split, { stage, negatives, seed: options.seed ?? 0 });
   const rows = sets.users.length;
@@ -96,6 +106,10 @@ export function evaluateFullRanking(
   stage: 'valid' | 'test',
   options: EvalOptions = {},
 ): RankingMetrics {
+  expectArgs('evaluateFullRanking', { model }, 'object');
+  expectArgs('evaluateFullRanking', { split }, SequenceSplit);
+  expectArgs('evaluateFullRanking', { stage }, 'string');
+  expectArgs('evaluateFullRanking', { options }, 'options');
   const users: number[] = [];
   for (let u = 1; u <= split.dataset.numUsers; u++) if (split.target(u, stage) > 0) users.push(u);
   const chunk = options.chunk ?? 512;
@@ -122,6 +136,7 @@ export function evaluateFullRanking(
 
 /** Combines per-chunk metrics (each a mean over its targets) into the overall means. */
 export function mergeMetrics(parts: readonly RankingMetrics[]): RankingMetrics {
+  expectArrayOf('mergeMetrics', { parts }, 'object');
   const count = parts.reduce((n, p) => n + p.count, 0);
   const first = parts[0];
   if (!first) throw new Error('mergeMetrics: nothing to merge');

@@ -1,12 +1,14 @@
 // Training of sequential recommenders on a split (leave-one-out or the source's own): the shared
 // loop of `llmrec train sasrec|gru4rec`, the demo and the pipelines' CF-SRec pretraining.
-import type { SequenceSplit } from '../../data/dataset.js';
+import { SequenceSplit } from '../../data/dataset.js';
 import { trainingBatches } from '../../data/sampler.js';
 import type { SequenceBatch, SequenceRecommender } from '../../models/recommender-model.js';
 import { Adam, AdamW } from '../../optim/adam.js';
 import { train, type TrainResult } from '../../train/trainer.js';
 import type { ProgressSink } from '../../train/progress.js';
 import { evaluateFullRanking, evaluateSampled, flatten } from './evaluate.js';
+import { Module } from '../../nn/module.js';
+import { expectArgs } from '../../guard.js';
 
 export interface FitOptions {
   epochs: number;
@@ -49,6 +51,7 @@ export function* sequenceBatches(
 
 /** Users with a training sequence (at least two training items): the sequences of an epoch. */
 export function trainingSequences(split: SequenceSplit): number {
+  expectArgs('trainingSequences', { split }, SequenceSplit);
   let users = 0;
   for (let u = 1; u <= split.dataset.numUsers; u++) if (split.train(u).length >= 2) users++;
   return users;
@@ -60,6 +63,9 @@ export async function fitSequenceModel(
   split: SequenceSplit,
   options: FitOptions,
 ): Promise<TrainResult> {
+  expectArgs('fitSequenceModel', { model }, Module);
+  expectArgs('fitSequenceModel', { split }, SequenceSplit);
+  expectArgs('fitSequenceModel', { options }, 'object');
   const batchSize = options.batchSize ?? 128;
   const seed = options.seed ?? 0;
   const params = model.trainableParameters();

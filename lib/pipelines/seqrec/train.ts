@@ -3,7 +3,7 @@
 // first seed's model as `<run>/train/model.safetensors` + `config.json` beside `results.json`.
 import * as path from 'node:path';
 
-import type { SequenceSplit } from '../../data/dataset.js';
+import { SequenceSplit } from '../../data/dataset.js';
 import { sampledNegatives } from '../../data/sampler.js';
 import { aggregateSeeds, type MeanStd } from '../../eval/report.js';
 import { saveTrainedModel } from '../../models/factory.js';
@@ -19,6 +19,7 @@ import { defineStage } from '../stage.js';
 import type { SeqrecConfig } from './config.js';
 import { evaluateFullRanking, evaluateSampled, flatten } from './evaluate.js';
 import { fitSequenceModel, trainingSequences } from './fit.js';
+import { expectArgs } from '../../guard.js';
 
 export interface TrainRunOptions {
   /** A registered model name ('sasrec', 'gru4rec', ...). */
@@ -52,6 +53,8 @@ export interface TrainRunResult {
 
 /** One training run: build, fit, test. Shared by the `train` stage and the demo. */
 export async function trainAndTest(split: SequenceSplit, o: TrainRunOptions): Promise<TrainRunResult> {
+  expectArgs('trainAndTest', { split }, SequenceSplit);
+  expectArgs('trainAndTest', { o }, 'object');
   manualSeed(o.seed);
   const entry = modelEntry(o.model);
   const preset = o.preset ?? entry.defaultPreset;

@@ -310,6 +310,16 @@ describe('training loop', () => {
     );
     fs.mkdirSync(path.join(dir, 'step-1'));
     fs.writeFileSync(path.join(dir, 'step-1', 'trainer.json'), '{}');
+    await expectReject(
+      training.train({ ...base, epochs: 1, resume: true, checkpoint: { dir } }),
+      /trainer\.json is damaged: "history" must be an array, got nothing/,
+    );
+    const state = { epoch: 0, batchInEpoch: 1, step: 1, lossSum: 0, lossCount: 1, history: [], badEvaluations: 0 };
+    const generator = { seed: '0', offset: '0' };
+    fs.writeFileSync(
+      path.join(dir, 'step-1', 'trainer.json'),
+      JSON.stringify({ ...state, generator, optimizer: null }),
+    );
     fs.writeFileSync(path.join(dir, 'step-1', 'model.safetensors'), 'garbage!');
     await expectReject(
       training.train({ ...base, epochs: 1, resume: true, checkpoint: { dir } }),

@@ -100,6 +100,31 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
       throw new Error(
         `${this.name}.loadStateDict: the saved state has ${saved.groups.length} parameter groups, this optimiser has ${this.paramGroups.length}`,
       );
+    // Each saved group's options must be this optimiser's, of the same kinds (a damaged file
+    // would otherwise set lr to a string or add unknown options).
+    saved.groups.forEach((g, index) => {
+      const current = this.paramGroups[index]!.options as Record<string, unknown>;
+      const decoded = decodeNonFinite(g) as Record<string, unknown>;
+      if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded))
+        throw new Error(`${this.name}.loadStateDict: groups[${index}] must be an object`);
+      if (typeof decoded.baseLr !== 'number')
+        throw new Error(
+          `${this.name}.loadStateDict: groups[${index}].baseLr must be a number, got ${JSON.stringify(decoded.baseLr)}`,
+        );
+      for (const [key, value] of Object.entries(decoded)) {
+        if (key === 'baseLr') continue;
+        if (!(key in current))
+          throw new Error(`${this.name}.loadStateDict: groups[${index}] has an unknown option '${key}'`);
+        const expected = current[key];
+        const same = Array.isArray(expected)
+          ? Array.isArray(value) && value.length === expected.length && value.every((v) => typeof v === 'number')
+          : typeof value === typeof expected;
+        if (!same)
+          throw new Error(
+            `${this.name}.loadStateDict: groups[${index}].${key} must be ${Array.isArray(expected) ? `an array of ${expected.length} numbers` : `a ${typeof expected}`}, got ${JSON.stringify(value)}`,
+          );
+      }
+    });
     const params = this.params;
     const restored = new Map<Tensor, Map<string, Tensor>>();
     for (const [key, t] of saved.tensors) {

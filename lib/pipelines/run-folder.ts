@@ -85,6 +85,38 @@ export function readRunManifest(dir: string): RunManifest | null {
     );
   if (typeof manifest.pipeline !== 'string' || typeof manifest.stages !== 'object' || manifest.stages === null)
     throw new Error(`run folder: ${file} lacks its pipeline or stages`);
+  const damaged = (field: string, wanted: string, got: unknown): never => {
+    throw new Error(
+      `run folder: ${file} is damaged: "${field}" must be ${wanted}, got ${JSON.stringify(got) ?? 'nothing'}; restore it or start a new run folder`,
+    );
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (manifest.llmrec !== undefined && typeof manifest.llmrec !== 'string')
+    damaged('llmrec', 'a version string', manifest.llmrec);
+  if (manifest.created !== undefined && !(isObject(manifest.created) && typeof manifest.created.time === 'string'))
+    damaged('created', 'an object { llmrec, time }', manifest.created);
+  const checkStage = (record: unknown, field: string): void => {
+    if (!isObject(record)) return damaged(field, 'an object', record);
+    if (!['running', 'done', 'failed'].includes(record.status as string))
+      damaged(`${field}.status`, '"running", "done" or "failed"', record.status);
+    for (const key of ['config', 'inputs', 'outputs'])
+      if (!isObject(record[key])) damaged(`${field}.${key}`, 'an object', record[key]);
+    for (const [name, digest] of Object.entries(record.outputs as Record<string, unknown>))
+      if (!isObject(digest) || typeof digest.sha256 !== 'string')
+        damaged(`${field}.outputs.${name}`, 'a file digest { sha256, ... }', digest);
+    if (typeof record.started !== 'string') damaged(`${field}.started`, 'a time string', record.started);
+    if (record.ended !== undefined && typeof record.ended !== 'string')
+      damaged(`${field}.ended`, 'a time string', record.ended);
+    if (record.seconds !== undefined && typeof record.seconds !== 'number')
+      damaged(`${field}.seconds`, 'a number', record.seconds);
+    if (record.error !== undefined && typeof record.error !== 'string')
+      damaged(`${field}.error`, 'a string', record.error);
+    if (record.metrics !== undefined && !isObject(record.metrics))
+      damaged(`${field}.metrics`, 'an object', record.metrics);
+    if (record.lastDone !== undefined) checkStage(record.lastDone, `${field}.lastDone`);
+  };
+  for (const [name, record] of Object.entries(manifest.stages)) checkStage(record, `stages.${name}`);
   return manifest as RunManifest;
 }
 

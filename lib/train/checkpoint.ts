@@ -169,8 +169,16 @@ export function latestCheckpoint(root: string): string | null {
   return dir;
 }
 
-/** Loads a checkpoint into the model (and optimiser); returns the trainer state. */
-export function loadCheckpoint(dir: string, model: Module, optimizer?: Optimizer): Record<string, unknown> {
+/**
+ * Loads a checkpoint into the model (and optimiser); returns the trainer state. `checkState` sees
+ * the parsed trainer.json before anything is loaded, so a damaged one changes nothing.
+ */
+export function loadCheckpoint(
+  dir: string,
+  model: Module,
+  optimizer?: Optimizer,
+  checkState?: (state: Record<string, unknown>, file: string) => void,
+): Record<string, unknown> {
   const statePath = path.join(dir, STATE_FILE);
   let state: Record<string, unknown>;
   try {
@@ -178,6 +186,11 @@ export function loadCheckpoint(dir: string, model: Module, optimizer?: Optimizer
   } catch (error) {
     throw new Error(`checkpoint: cannot read ${statePath}: ${(error as Error).message}`, { cause: error });
   }
+  if (typeof state !== 'object' || state === null || Array.isArray(state))
+    throw new Error(
+      `checkpoint: ${statePath} is damaged (it does not hold a JSON object); delete the checkpoint folder ${dir} to start from the one before`,
+    );
+  checkState?.(state, statePath);
   loadModel(dir, model);
   // A trainer.json that parses can still be damaged (a flipped byte renames a key): refuse it
   // here, naming the file, rather than fail inside the optimiser or the trainer.
@@ -199,6 +212,10 @@ export function loadCheckpoint(dir: string, model: Module, optimizer?: Optimizer
     const tensors = loadSafetensors(path.join(dir, OPTIMIZER_FILE));
     try {
       optimizer.loadStateDict({ step: saved.step, groups: saved.groups, tensors });
+    } catch (error) {
+      throw new Error(`checkpoint: ${statePath} or ${OPTIMIZER_FILE} does not fit: ${(error as Error).message}`, {
+        cause: error,
+      });
     } finally {
       for (const t of tensors.values()) t.dispose();
     }

@@ -19,6 +19,7 @@ import {
   pruneCheckpoints,
   saveCheckpoint,
   saveModel,
+  STATE_FILE,
 } from './checkpoint.js';
 import { silentSink, type ProgressSink } from './progress.js';
 import { expectArgs } from '../guard.js';
@@ -112,6 +113,75 @@ function checkConfig<B>(c: TrainerConfig<B>): void {
     throw new Error(`train: checkpoint.everySteps must be a positive integer, got ${every}`);
 }
 
+/**
+ * The trainer's state from a checkpoint's trainer.json, every field checked: a file damaged by
+ * hand or by a flipped byte is refused with an Error naming the file and the field, instead of
+ * resuming with a NaN step or failing later in BigInt() or the scheduler. A loss that was not
+ * finite is written by JSON as null and read back as NaN.
+ */
+function restoredState(raw: Record<string, unknown>, file: string): LoopState & { scheduler?: { step: number } } {
+  const fail = (field: string, wanted: string, got: unknown): never => {
+    throw new Error(
+      `train: ${file} is damaged: "${field}" must be ${wanted}, got ${JSON.stringify(got) ?? 'nothing'}; delete that checkpoint folder to resume from the one before`,
+    );
+  };
+  const count = (value: unknown, field: string): number =>
+    Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : fail(field, 'an integer >= 0', value);
+  const loss = (value: unknown, field: string): number =>
+    value === null ? NaN : typeof value === 'number' ? value : fail(field, 'a number (or null)', value);
+  const object = (value: unknown, field: string): Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : fail(field, 'an object', value);
+  const metrics = (value: unknown, field: string): Record<string, number> | undefined => {
+    if (value === undefined) return undefined;
+    const m = object(value, field);
+    for (const [k, v] of Object.entries(m)) loss(v, `${field}.${k}`);
+    return m as Record<string, number>;
+  };
+  const digits = (value: unknown, field: string): string =>
+    typeof value === 'string' && /^\d+$/.test(value) ? value : fail(field, 'a string of decimal digits', value);
+
+  const history = Array.isArray(raw.history) ? raw.history : fail('history', 'an array', raw.history);
+  const generatorState = object(raw.generator, 'generator');
+  const state: LoopState & { scheduler?: { step: number } } = {
+    epoch: count(raw.epoch, 'epoch'),
+    batchInEpoch: count(raw.batchInEpoch, 'batchInEpoch'),
+    step: count(raw.step, 'step'),
+    lossSum: loss(raw.lossSum, 'lossSum'),
+    lossCount: count(raw.lossCount, 'lossCount'),
+    history: history.map((entry, i) => {
+      const e = object(entry, `history[${i}]`);
+      const record: EpochRecord = {
+        epoch: count(e.epoch, `history[${i}].epoch`),
+        loss: loss(e.loss, `history[${i}].loss`),
+      };
+      const m = metrics(e.metrics, `history[${i}].metrics`);
+      if (m) record.metrics = m;
+      return record;
+    }),
+    best: undefined,
+    badEvaluations: count(raw.badEvaluations, 'badEvaluations'),
+    generator: {
+      seed: digits(generatorState.seed, 'generator.seed'),
+      offset: digits(generatorState.offset, 'generator.offset'),
+    },
+  };
+  if (raw.best !== undefined && raw.best !== null) {
+    const b = object(raw.best, 'best');
+    state.best = {
+      epoch: count(b.epoch, 'best.epoch'),
+      value: loss(b.value, 'best.value'),
+      metrics: metrics(b.metrics ?? {}, 'best.metrics')!,
+    };
+  }
+  if (raw.nonFinite !== undefined)
+    state.nonFinite = typeof raw.nonFinite === 'string' ? raw.nonFinite : fail('nonFinite', 'a string', raw.nonFinite);
+  if (raw.scheduler !== undefined && raw.scheduler !== null)
+    state.scheduler = { step: count(object(raw.scheduler, 'scheduler').step, 'scheduler.step') };
+  return state;
+}
+
 /** The longest the training loop runs steps without letting the event loop turn. */
 const YIELD_EVERY_MS = 10;
 
@@ -151,9 +221,9 @@ export async function train<B>(config: TrainerConfig<B>): Promise<TrainResult> {
   if (config.resume && root) {
     const latest = latestCheckpoint(root);
     if (latest) {
-      const restored = loadCheckpoint(latest, model, optimizer) as unknown as LoopState & {
-        scheduler?: { step: number };
-      };
+      // Checked before anything is loaded (a damaged file changes nothing), then read.
+      const check = (raw: Record<string, unknown>, file: string): void => void restoredState(raw, file);
+      const restored = restoredState(loadCheckpoint(latest, model, optimizer, check), path.join(latest, STATE_FILE));
       if (restored.scheduler && scheduler) scheduler.loadStateDict(restored.scheduler);
       s = { ...s, ...restored };
       generator.seed = BigInt(s.generator.seed);

@@ -722,7 +722,7 @@ export type Pooling =
  */
 export function poolHidden(hidden: Tensor, pooling: Pooling): Tensor {
   expectArgs('poolHidden', { hidden }, Tensor);
-  expectArgs('poolHidden', { pooling }, 'string');
+  expectFields('poolHidden', 'pooling', pooling, { mode: 'string' });
   if (hidden.ndim !== 3) throw new Error(`poolHidden: 'hidden' must be [B, L, d], got [${hidden.shape.join(', ')}]`);
   const [b, l] = [hidden.shape[0]!, hidden.shape[1]!];
   const realRange = (lengths: readonly number[] | Int32Array | undefined, side: 'left' | 'right', r: number) => {

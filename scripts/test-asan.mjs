@@ -82,6 +82,10 @@ const env = {
   // Node and V8 keep memory to the end by design: leak reports would be noise, errors are not.
   // A huge allocation must fail as it does without ASan (the out-of-memory tests), not abort.
   ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1',
+  // Tests that bound RSS skip that bound (ASan's quarantine keeps freed memory), and child
+  // processes with a time limit get five times as long.
+  LLMREC_ASAN: '1',
+  LLMREC_TEST_TIME_SCALE: '5',
 };
 const started = Date.now();
 // ASan makes the native code 2-5x slower: the memory tests' 1,000 training steps took 59 s alone

@@ -50,7 +50,9 @@ describeEachDevice('memory stays flat', (device) => {
     expect(after.bytesInUse, 'bytes held by live tensors').to.equal(before.bytesInUse);
     expect(after.liveBlocks, 'live blocks').to.equal(before.liveBlocks);
     expect(after.totalAllocations - before.totalAllocations).to.equal(40_000);
-    expect(rssGrowth, `RSS grew by ${(rssGrowth / 2 ** 20).toFixed(1)} MiB`).to.be.below(32 * 2 ** 20);
+    // ASan's quarantine holds freed blocks back from the C allocator, so RSS is no measure there.
+    if (!process.env.LLMREC_ASAN)
+      expect(rssGrowth, `RSS grew by ${(rssGrowth / 2 ** 20).toFixed(1)} MiB`).to.be.below(32 * 2 ** 20);
   });
 
   it('with tidy() doing the disposing', () => {

@@ -31,7 +31,7 @@ function runIsolated(body: string, timeoutMs = 60_000): { status: number | null;
   const source = `const m = await import(${JSON.stringify(indexUrl)});\n${body}`;
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', source], {
     encoding: 'utf8',
-    timeout: timeoutMs,
+    timeout: timeoutMs * (Number(process.env.LLMREC_TEST_TIME_SCALE) || 1), // test:asan runs slower
     env: { ...process.env, LLMREC_TEST_DEVICE: process.env.LLMREC_TEST_DEVICES?.split(',')[0] ?? 'cpu' },
   });
   return { status: result.status, signal: result.signal, out: `${result.stdout}${result.stderr}` };

@@ -62,7 +62,7 @@ export function evaluateOnCandidates(
 ): LLMSRecEvalResult {
   expectArgs('evaluateOnCandidates', { split }, SequenceSplit);
   expectArgs('evaluateOnCandidates', { options }, 'object');
-  expectArgs('evaluateOnCandidates', { scorer }, 'function');
+  expectFields('evaluateOnCandidates', 'scorer', scorer, { dim: 'integer', users: 'function' });
   const users = sampleUsers(evaluationUsers(split, options.stage), options.users, options.seed, 0xe7a1);
   if (users.length === 0) throw new Error(`LLM-SRec: no user has a ${options.stage} target`);
   const sets = candidateSets(split, { stage: options.stage, negatives: 99, seed: options.seed, users });

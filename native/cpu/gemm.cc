@@ -237,21 +237,26 @@ constexpr ActivationOp elementwise_op() {
 
 template <Activation ACT>
 inline LLMREC_ISA_INLINE float host_activate(float x) {
-  if constexpr (ACT == Activation::None) return x;
-  else return activation_math::forward<elementwise_op<ACT>()>(x, 0.0f);
+  if constexpr (ACT == Activation::None)
+    return x;
+  else
+    return activation_math::forward<elementwise_op<ACT>()>(x, 0.0f);
 }
 
 template <Activation ACT>
 inline LLMREC_ISA_INLINE float host_derivative(float x) {
-  if constexpr (ACT == Activation::None) return 1.0f;
-  else return activation_math::derivative<elementwise_op<ACT>()>(x, 0.0f);
+  if constexpr (ACT == Activation::None)
+    return 1.0f;
+  else
+    return activation_math::derivative<elementwise_op<ACT>()>(x, 0.0f);
 }
 
 // One micro-tile's epilogue (at most 32 columns): alpha, beta*C and bias into a row buffer, then
 // the activation over the row in one branch-free loop, which GCC vectorises.
 template <Activation ACT, class C>
-inline LLMREC_ISA_INLINE void epilogue_body(const GemmParams& p, const float* acc, int64_t ld, int64_t batch_index,
-                                            int64_t i0, int64_t mc, int64_t j0, int64_t nc) {
+inline LLMREC_ISA_INLINE void epilogue_body(const GemmParams& p, const float* acc, int64_t ld,
+                                            int64_t batch_index, int64_t i0, int64_t mc, int64_t j0,
+                                            int64_t nc) {
   const int64_t base = batch_index * p.stride_c;
   const C* c_in = static_cast<const C*>(p.c);
   const C* bias = static_cast<const C*>(p.bias);
@@ -279,8 +284,9 @@ inline LLMREC_ISA_INLINE void epilogue_body(const GemmParams& p, const float* ac
 
 #if LLMREC_HAVE_AVX512_PATH
 template <Activation ACT, class C>
-LLMREC_AVX512_TARGET void epilogue_avx512(const GemmParams& p, const float* acc, int64_t ld, int64_t batch_index,
-                                          int64_t i0, int64_t mc, int64_t j0, int64_t nc) {
+LLMREC_AVX512_TARGET void epilogue_avx512(const GemmParams& p, const float* acc, int64_t ld,
+                                          int64_t batch_index, int64_t i0, int64_t mc, int64_t j0,
+                                          int64_t nc) {
   epilogue_body<ACT, C>(p, acc, ld, batch_index, i0, mc, j0, nc);
 }
 #endif
@@ -420,7 +426,7 @@ void gemm_typed(const GemmParams& p) {
                                 tile_acc, ld, k0 > 0);
               if (last_panel)
                 epilogue<ACT, C, ISA>(p, tile_acc, ld, batch_index, i0 + block + is, std::min(kMR, mc - is),
-                                 j0 + js, std::min(kNR, nc - js));
+                                      j0 + js, std::min(kNR, nc - js));
             }
         }
       }

@@ -8,12 +8,14 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { manualSeed, pipelines, randn, Recommender, type Tensor } from '../lib/index.js';
+import { loadSafetensors, SafetensorsFile } from '../lib/io/safetensors.js';
 import { trainByteLevelBpe } from '../lib/llm/bpe-train.js';
 import { saveCausalLM } from '../lib/llm/loader.js';
 import { CausalLM } from '../lib/llm/model.js';
 import { presetConfig } from '../lib/llm/presets.js';
+import { SASRec, sasrecConfig } from '../lib/models/sasrec.js';
 import { llmSRec } from '../lib/pipelines/index.js';
-import { expectClose } from './support/reference.js';
+import { expectClose, f64, relativeError } from './support/reference.js';
 import { erf64 as erf } from './support/module-check.js';
 
 const { llmSRecPipeline, llmSRecConfig, lossTerms, ProjectionMLP, PromptBuilder } = llmSRec;
@@ -211,6 +213,81 @@ describe('llm-srec: the loss', () => {
     const noUniformity = lossTerms(u, items, cf, head, { distillation: true, uniformity: false });
     expectClose([noUniformity.total.item()], [noUniformity.retrieval.item() + noUniformity.distillation!.item()], 1e-6);
     head.dispose();
+  });
+});
+
+describe('llm-srec: parity with the PyTorch reference (bench/torch/llm_srec.py on transformers 4.43.4)', () => {
+  // test/fixtures/llm-srec/parity: bench/llm-srec-fixtures.ts (the catalogue, batch, prompts and a
+  // random SASRec) then bench/torch/llm_srec.py (a random Qwen2 by save_pretrained, the trained
+  // modules' initial weights, and the float64 reference's terms and gradients).
+  const dir = path.join(fixtures, 'llm-srec', 'parity');
+  interface Prompt {
+    ids: number[];
+    historySlots: number[];
+    historyItems: number[];
+    outSlot: number;
+  }
+  const inputs = () =>
+    JSON.parse(fs.readFileSync(path.join(dir, 'inputs.json'), 'utf-8')) as {
+      catalogue: { titles: string[]; itemKeys: string[] };
+      prompt: { historyItems: number; maxTokens: number; dates: boolean };
+      sasrec: { numItems: number; hidden: number; blocks: number; heads: number; maxlen: number; ffnDim: number };
+      shape: { userHidden: number; cfHidden: number; outDim: number };
+      histories: { items: number[]; times: number[] }[];
+      candidates: number[][];
+      userPrompts: Prompt[];
+      itemPrompts: Prompt[];
+    };
+
+  it('the four loss terms and the gradient of every trained module match within 1e-4; the LM and SASRec get none', () => {
+    const f = inputs();
+    const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf-8')) as {
+      transformers: string;
+      terms: Record<string, number>;
+    };
+    expect(expected.transformers).to.equal('4.43.4');
+    const language = llmSRec.loadLLMSRecLanguageModel(path.join(dir, 'lm'), 'cpu');
+    const sasrec = new SASRec(sasrecConfig(f.sasrec.numItems, 'llm-srec', f.sasrec));
+    sasrec.loadStateDict(loadSafetensors(path.join(dir, 'sasrec.safetensors')));
+    const heads = new llmSRec.LLMSRecHeads({
+      cfDim: f.sasrec.hidden,
+      lmHidden: language.model.config.hiddenSize,
+      ...f.shape,
+    });
+    heads.loadStateDict(loadSafetensors(path.join(dir, 'heads.safetensors')));
+    const model = new llmSRec.LLMSRec(
+      language.model,
+      sasrec,
+      heads,
+      new PromptBuilder(language.tokenizer, f.catalogue, f.prompt),
+    );
+    const grads = SafetensorsFile.open(path.join(dir, 'expected-grads.safetensors'));
+    try {
+      // The reference consumed the prompts llmrec builds (user 0's history is cut to the last 4).
+      expect(f.histories.map((h) => model.prompts.encodeUser(h.items, h.times))).to.deep.equal(f.userPrompts);
+      expect(f.candidates.flat().map((item) => model.prompts.encodeItem(item))).to.deep.equal(f.itemPrompts);
+      const parts = model.loss(
+        { histories: f.histories, candidates: f.candidates },
+        { distillation: true, uniformity: true },
+      );
+      for (const term of ['retrieval', 'distillation', 'uniformityUser', 'uniformityCF', 'total'] as const)
+        expect(relativeError([parts[term]!.item()], [expected.terms[term]!]), term).to.be.below(1e-4);
+      parts.total.backward();
+      const names = heads.namedParameters().map(([name]) => name);
+      expect(names.sort()).to.deep.equal([...grads.names].sort());
+      for (const [name, p] of heads.namedParameters()) {
+        const [got, want] = [f64(p.grad!), f64(grads.read(name))];
+        // f_item's last bias shifts every candidate's score by the same u·b, which the softmax
+        // ignores: its exact gradient is 0 (torch's float64 leaves ~1e-17), so compare absolutely.
+        if (name === 'itemHead.fc2.bias') expect(Math.hypot(...got, ...want), name).to.be.below(1e-6);
+        else expect(relativeError(got, want), `gradient of ${name}`).to.be.below(1e-4);
+      }
+      for (const [name, p] of model.lm.namedParameters()) expect(p.grad, `LM ${name}`).to.equal(null);
+      for (const [name, p] of model.sasrec.namedParameters()) expect(p.grad, `SASRec ${name}`).to.equal(null);
+    } finally {
+      grads.close();
+      llmSRec.disposeLLMSRec(model);
+    }
   });
 });
 

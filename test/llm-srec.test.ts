@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { manualSeed, pipelines, randn, Recommender, type Tensor } from '../lib/index.js';
+import { manualSeed, pipelines, randn, Recommender, tensor, type Tensor } from '../lib/index.js';
 import { loadSafetensors, SafetensorsFile } from '../lib/io/safetensors.js';
 import { trainByteLevelBpe } from '../lib/llm/bpe-train.js';
 import { saveCausalLM } from '../lib/llm/loader.js';
@@ -454,6 +454,69 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
       let message = '';
       await rec.recommend([keys[1]!], { times: ['not a date'] }).catch((e: Error) => (message = e.message));
       expect(message).to.match(/times\[0\] = "not a date" is not a time/);
+
+      // addItems: a new item's representation is f_item of its item prompt, with the mean SASRec
+      // item embedding in its [HistoryEmb] slot; it is recommendable at once, scored as offline.
+      expect(rec.info().features.addItems).to.equal(true);
+      const n = rec.info().numItems;
+      const added = { 'NEW-1': 'glass star lantern', 'NEW-2': 'blue mug gift set' };
+      expect(await rec.addItems(Object.entries(added).map(([id, title]) => ({ id, title })))).to.equal(2);
+      expect(rec.info().numItems).to.equal(n + 2);
+      const core = offline.model.llmSRec;
+      const dim = offline.model.config.hidden;
+      const cfDim = core.cfItems.shape[1]!;
+      const cf = core.cfItems.dataSync();
+      const mean = new Float32Array(cfDim);
+      for (let r = 1; r <= n; r++) for (let c = 0; c < cfDim; c++) mean[c] = mean[c]! + cf[r * cfDim + c]! / n;
+      const cold = tensor(mean, { shape: [1, cfDim] });
+      Object.entries(added).forEach(([key, title], i) => {
+        core.prompts.catalogue.titles[n + 1 + i] = title;
+        core.prompts.catalogue.itemKeys[n + 1 + i] = key;
+      });
+      const newRows = core.itemRepresentations([n + 1, n + 2], () => cold).dataSync();
+      const table = offline.model.table.dataSync();
+      const row = (item: number) =>
+        item > n
+          ? newRows.subarray((item - n - 1) * dim, (item - n) * dim)
+          : table.subarray(item * dim, (item + 1) * dim);
+      const user = llmSRec.evaluationUsers(split, 'test')[0]!;
+      const history = llmSRec.historyOf(split, user, 'test');
+      const u = core.userRepresentations([history]).dataSync();
+      const dot = (item: number) => Array.from(u).reduce((s, v, c) => s + v * row(item)[c]!, 0);
+      // The whole catalogue (k = every item): the new items are there, with the offline scores.
+      const everything = await rec.recommend(
+        Array.from(history.items, (i) => keys[i]!),
+        { times: Array.from(history.times!), k: n + 2, excludeHistory: false },
+      );
+      expect(everything).to.have.length(n + 2);
+      const keyOf = (item: number) => (item > n ? Object.keys(added)[item - n - 1]! : keys[item]!);
+      const served = new Map(everything.map((r) => [r.item, r.score]));
+      const items = [n + 1, n + 2, 1, 2, split.target(user, 'test')];
+      expectClose(
+        items.map((item) => served.get(keyOf(item))!),
+        items.map(dot),
+        1e-5,
+        'scores after addItems',
+      );
+      expect(everything.find((r) => r.item === 'NEW-1')!.title).to.equal('glass star lantern');
+      // A new item in a history: its prompt slot takes the same stand-in row.
+      const withNew = [...Array.from(history.items), n + 1];
+      const uNew = core.userRepresentations([{ items: withNew, times: null }], () => cold).dataSync();
+      const ranked = await rec.recommend(withNew.map(keyOf), { candidates: ['NEW-2', keys[1]!], k: 2 });
+      expectClose(
+        ranked.map((r) => r.score),
+        ranked.map((r) => {
+          const item = r.item === 'NEW-2' ? n + 2 : 1;
+          return Array.from(uNew).reduce((s, v, c) => s + v * row(item)[c]!, 0);
+        }),
+        1e-5,
+        'a history with a new item',
+      );
+      cold.dispose();
+      message = '';
+      await rec.addItems([{ id: 'NEW-3', title: '' }]).catch((e: Error) => (message = e.message));
+      expect(message).to.match(/items\[0\]\.title must be a non-empty string/);
+      expect(rec.info().numItems).to.equal(n + 2);
     } finally {
       await rec.close();
       offline.model.dispose();

@@ -15,6 +15,7 @@ import { CausalLM } from '../lib/llm/model.js';
 import { presetConfig } from '../lib/llm/presets.js';
 import { SASRec, sasrecConfig } from '../lib/models/sasrec.js';
 import { llmSRec } from '../lib/pipelines/index.js';
+import type { DataConfig } from '../lib/pipelines/data.js';
 import { expectClose, f64, relativeError } from './support/reference.js';
 import { erf64 as erf } from './support/module-check.js';
 
@@ -521,6 +522,42 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
       await rec.close();
       offline.model.dispose();
     }
+  });
+
+  it('the demo step (npm start) runs every stage, prints both models and a served recommendation, and cleans up', async () => {
+    const lines: string[] = [];
+    const before = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('llmrec-demo-llm-srec-'));
+    const { llmSRecDemo } = await import('../lib/pipelines/llm-srec/demo.js');
+    const result = await llmSRecDemo({
+      data: tsvFlags(dataFile) as unknown as DataConfig,
+      device: 'cpu',
+      seed: 0,
+      print: (line) => lines.push(line),
+      schedule: {
+        lm: lmDir,
+        cfEpochs: 1,
+        trainUsers: 12,
+        batchSize: 6,
+        validUsers: 6,
+        evalUsers: 10,
+        userHidden: 16,
+        cfHidden: 8,
+        outDim: 8,
+        itemBatch: 16,
+      },
+    });
+    expect(result!.users).to.equal(10);
+    const text = lines.join('\n');
+    expect(text).to.match(/2 distillation steps of 6 users, 10 test users/);
+    expect(text).to.match(
+      new RegExp(`SASRec +${result!.sasrec['ndcg@10']!.toFixed(3)} +${result!.sasrec['hr@10']!.toFixed(3)}`),
+    );
+    expect(text).to.match(
+      new RegExp(`LLM-SRec +${result!.test['ndcg@10']!.toFixed(3)} +${result!.test['hr@10']!.toFixed(3)}`),
+    );
+    expect(text).to.match(/served top 3:\n {4}-?\d+\.\d{3} {2}"[^"]+"\n/);
+    const after = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('llmrec-demo-llm-srec-'));
+    expect(after.filter((f) => !before.includes(f))).to.deep.equal([]);
   });
 
   it('resumes the distill stage exactly from a checkpoint', async () => {

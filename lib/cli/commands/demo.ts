@@ -3,6 +3,7 @@
 // embedded Online Retail dataset and prints their test metrics beside a popularity baseline.
 // Later pipeline stages extend it.
 import { devices } from '../../device.js';
+import { llmSRecDemo } from '../../pipelines/llm-srec/demo.js';
 import { tidy } from '../../scope.js';
 import { randn, type Tensor } from '../../tensor.js';
 import { defineCommand } from '../args.js';
@@ -149,4 +150,5 @@ test metrics (${split.evaluationUsers().length} users):`);
       rows,
     ),
   );
+  await llmSRecDemo({ data, device, seed });
 }

@@ -1,7 +1,10 @@
 // Serving latency of an LLM-SRec run folder through Recommender.load: p50/p99 of recommend() for
 // one caller at a time, and for 64 concurrent callers (micro-batched into shared forward passes).
 //
-//   node dist/bench/llm-srec-serve.js RUN_DIR [--calls 40]
+//   node dist/bench/llm-srec-serve.js RUN_DIR [--calls 40] [--device cpu|cuda]
+//
+// Also prints the allocator's peak bytes in use and the process's peak RSS.
+import { memory } from '../lib/device.js';
 import { data, Recommender } from '../lib/index.js';
 
 function percentile(sorted: number[], p: number): number {
@@ -10,8 +13,10 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const [dir, ...rest] = process.argv.slice(2);
-  if (!dir) throw new Error('usage: node dist/bench/llm-srec-serve.js RUN_DIR [--calls N]');
-  const calls = Number(rest[rest.indexOf('--calls') + 1] ?? 40) || 40;
+  if (!dir) throw new Error('usage: node dist/bench/llm-srec-serve.js RUN_DIR [--calls N] [--device D]');
+  const flag = (name: string) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : undefined);
+  const calls = Number(flag('--calls') ?? 40) || 40;
+  const device = flag('--device') ?? 'cpu';
   const split = (await data.loadDefaultDataset()).dataset.leaveOneOut();
   const keys = split.dataset.itemKeys;
   const users = Array.from(split.evaluationUsers().slice(0, calls));
@@ -24,7 +29,7 @@ async function main(): Promise<void> {
     };
   };
   const loadStarted = performance.now();
-  const rec = await Recommender.load(dir);
+  const rec = await Recommender.load(dir, { device });
   const loadMs = performance.now() - loadStarted;
   await rec.warmUp();
   const single: number[] = [];
@@ -51,9 +56,12 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       dir,
+      device,
       loadMs: Math.round(loadMs),
       batch1: { calls: single.length, p50Ms: percentile(single, 50), p99Ms: percentile(single, 99) },
       concurrent64: { p50Ms: percentile(concurrent, 50), p99Ms: percentile(concurrent, 99), wallMs: wall },
+      peakBytesInUse: memory(device).peakBytesInUse,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
     }),
   );
 }

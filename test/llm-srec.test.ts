@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { manualSeed, pipelines, randn, Recommender, tensor, type Tensor } from '../lib/index.js';
+import { manualSeed, noGrad, pipelines, randn, Recommender, tensor, type Tensor } from '../lib/index.js';
 import { loadSafetensors, SafetensorsFile } from '../lib/io/safetensors.js';
 import { trainByteLevelBpe } from '../lib/llm/bpe-train.js';
 import { saveCausalLM } from '../lib/llm/loader.js';
@@ -403,6 +403,22 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
         expect(p.grad, `trained ${name}`).to.not.equal(null);
         expect(p.grad!.abs().sum().item(), `trained ${name}`).to.be.above(0);
       }
+      // Without gradients, prompts go through the LM in passes of similar length (at most
+      // passTokens padded tokens): the same representations as one pass, in the callers' order.
+      const histories = Array.from(llmSRec.trainableUsers(split).slice(0, 12), (user) =>
+        llmSRec.historyOf(split, user, 'train'),
+      );
+      const lengths = histories.map((h) => model.prompts.encodeUser(h.items, h.times).ids.length);
+      const groups = llmSRec.lengthGroups(lengths, 2 * Math.max(...lengths));
+      expect(groups.flat().sort((a, b) => a - b)).to.deep.equal(lengths.map((_, i) => i));
+      for (const g of groups)
+        expect(g.length * Math.max(...g.map((i) => lengths[i]!))).to.be.at.most(2 * Math.max(...lengths));
+      const onePass = noGrad(() => model.userRepresentations(histories).dataSync());
+      model.passTokens = 2 * Math.max(...lengths);
+      const passes = noGrad(() => model.userRepresentations(histories).dataSync());
+      model.passTokens = llmSRec.PASS_TOKENS;
+      expect(groups.length).to.be.above(2);
+      expectClose(passes, onePass, 1e-5, 'representations in passes of similar length');
     } finally {
       llmSRec.disposeLLMSRec(model);
     }

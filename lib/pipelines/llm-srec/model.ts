@@ -86,7 +86,7 @@ export class LLMSRecHeads extends Module {
 }
 
 /** Padded tokens per LM pass when hiddenAtOut runs without gradients. */
-export const PASS_TOKENS = 4096;
+export const PASS_TOKENS = 1024;
 
 /**
  * Indices of `lengths` in groups of similar length (ascending), each group's count times its

@@ -540,38 +540,23 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
     }
   });
 
-  it('the demo step (npm start) runs every stage, prints both models and a served recommendation, and cleans up', async () => {
-    const lines: string[] = [];
+  it('the demo step (npm start) runs every stage in a temporary folder and returns LLM-SRec beside its SASRec', async () => {
     const before = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('llmrec-demo-llm-srec-'));
-    const { llmSRecDemo } = await import('../lib/pipelines/llm-srec/demo.js');
-    const result = await llmSRecDemo({
-      data: tsvFlags(dataFile) as unknown as DataConfig,
-      device: 'cpu',
-      seed: 0,
-      print: (line) => lines.push(line),
-      schedule: {
-        lm: lmDir,
-        cfEpochs: 1,
-        trainUsers: 12,
-        batchSize: 6,
-        validUsers: 6,
-        evalUsers: 10,
-        userHidden: 16,
-        cfHidden: 8,
-        outDim: 8,
-        itemBatch: 16,
-      },
-    });
-    expect(result!.users).to.equal(10);
-    const text = lines.join('\n');
-    expect(text).to.match(/2 distillation steps of 6 users, 10 test users/);
-    expect(text).to.match(
-      new RegExp(`SASRec +${result!.sasrec['ndcg@10']!.toFixed(3)} +${result!.sasrec['hr@10']!.toFixed(3)}`),
+    const { llmSRecDemo, llmSRecDemoRows } = await import('../lib/pipelines/llm-srec/demo.js');
+    expect(llmSRecDemo.pipeline).to.equal('llm-srec');
+    const rows = await llmSRecDemoRows(
+      { data: tsvFlags(dataFile) as Partial<DataConfig>, device: 'cpu', seed: 0, sasrecEpochs: 1 },
+      { lm: lmDir, trainUsers: 12, batchSize: 6, validUsers: 6, evalUsers: 10, userHidden: 16, cfHidden: 8, outDim: 8 },
     );
-    expect(text).to.match(
-      new RegExp(`LLM-SRec +${result!.test['ndcg@10']!.toFixed(3)} +${result!.test['hr@10']!.toFixed(3)}`),
-    );
-    expect(text).to.match(/served top 3:\n {4}-?\d+\.\d{3} {2}"[^"]+"\n/);
+    expect(rows.map((r) => `${r.model}: ${r.metric}`)).to.deep.equal([
+      'LLM-SRec (its SASRec): NDCG@10 (1+99)',
+      'LLM-SRec: NDCG@10 (1+99)',
+      'LLM-SRec: HR@10 (1+99)',
+    ]);
+    for (const r of rows) {
+      expect(r.value).to.be.within(0, 1);
+      expect(r.note).to.match(/^10 users, 1\+99; SASRec 1 epoch, 2 distill steps, \d+ s$/);
+    }
     const after = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('llmrec-demo-llm-srec-'));
     expect(after.filter((f) => !before.includes(f))).to.deep.equal([]);
   });

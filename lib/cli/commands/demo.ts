@@ -17,7 +17,7 @@ import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
 
 /** Each pipeline's part of the demo, in the order they run (`--pipelines` picks among them). */
-const pipelineDemos: PipelineDemoStep[] = [llm2recDemo];
+const pipelineDemos: PipelineDemoStep[] = [llm2recDemo, llmSRecDemo];
 
 interface KernelCheck {
   name: string;
@@ -185,5 +185,4 @@ test metrics (${split.evaluationUsers().length} users):`);
       rows,
     ),
   );
-  await llmSRecDemo({ data, device, seed });
 }

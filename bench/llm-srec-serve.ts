@@ -3,8 +3,12 @@
 //
 //   node dist/bench/llm-srec-serve.js RUN_DIR [--calls 40] [--device cpu|cuda]
 //
-// Also prints the allocator's peak bytes in use and the process's peak RSS.
+// Also prints the allocator's peak bytes in use and the process's peak RSS. With --prompts-out
+// FILE it writes the 64 callers' encoded user prompts for bench/torch/llm_srec.py --bench.
+import * as fs from 'node:fs';
+
 import { memory } from '../lib/device.js';
+import { loadLLMSRecRun } from '../lib/pipelines/llm-srec/serving.js';
 import { data, Recommender } from '../lib/index.js';
 
 function percentile(sorted: number[], p: number): number {
@@ -29,6 +33,18 @@ async function main(): Promise<void> {
     };
   };
   const loadStarted = performance.now();
+  const promptsOut = flag('--prompts-out');
+  if (promptsOut) {
+    const { model } = await loadLLMSRecRun(dir, 'cpu');
+    const prompts = Array.from({ length: 64 }, (_, i) => {
+      const u = users[i % users.length]!;
+      const at = split.testStart[u]!;
+      const items = split.history(u, 'test');
+      return model.llmSRec.prompts.encodeUser(items, split.dataset.times.subarray(at, at + items.length));
+    });
+    fs.writeFileSync(promptsOut, JSON.stringify({ prompts }));
+    model.dispose();
+  }
   const rec = await Recommender.load(dir, { device });
   const loadMs = performance.now() - loadStarted;
   await rec.warmUp();

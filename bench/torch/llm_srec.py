@@ -18,6 +18,11 @@ test/llm-srec.test.ts checks llmrec against (papers.md, "LLM-SRec").
         <dir>/heads.safetensors (the trained modules' initial weights, llmrec's names),
         <dir>/expected.json (the four terms and the total) and <dir>/expected-grads.safetensors
         (every trained parameter's gradient). The reference runs in float64.
+    python3 bench/torch/llm_srec.py --bench PROMPTS.json RUN_DIR [--threads 2]
+        serving latency on an llmrec llm-srec run folder (its LM, SASRec item table and trained
+        modules) for the prompts `node dist/bench/llm-srec-serve.js RUN_DIR --prompts-out
+        PROMPTS.json` wrote: u = f_user(h_U) and the scores against the eval stage's item table,
+        p50/p99 one prompt at a time, and the 64 prompts as one right-padded batch (f32).
 """
 
 import argparse
@@ -239,16 +244,59 @@ def make_fixtures(folder):
     print(json.dumps(out["terms"]))
 
 
+def bench(prompts_file, run_dir, threads):
+    torch.set_num_threads(threads)
+    with open(prompts_file) as f:
+        prompts = json.load(f)["prompts"]
+    with open(os.path.join(run_dir, "distill", "config.json")) as f:
+        saved = json.load(f)
+    lm = AutoModelForCausalLM.from_pretrained(saved["lm"], attn_implementation="eager").eval()
+    shape = saved["shape"]
+    heads = Heads(shape["cfDim"], shape["lmHidden"], shape["userHidden"], shape["cfHidden"], shape["outDim"])
+    heads.load_llmrec_state(read_safetensors(os.path.join(run_dir, "distill", "model.safetensors")))
+    items = read_safetensors(os.path.join(saved["cf"], "model.safetensors"))["items.table.weight"]
+    table = read_safetensors(os.path.join(run_dir, "eval", "item-table.safetensors"))["items"]
+
+    class CfItems:
+        item_emb = nn.Embedding.from_pretrained(items)
+
+    model = LLMSRec(lm, CfItems(), heads)
+
+    def serve(batch):
+        scores = model.users(batch) @ table.t()
+        return torch.topk(scores, 10, dim=1)
+
+    out = {"impl": "torch", "torch": torch.__version__, "threads": threads, "prompts": len(prompts)}
+    with torch.no_grad():
+        serve(prompts[:1])
+        single = []
+        for p in prompts[:40]:
+            start = time.perf_counter()
+            serve([p])
+            single.append(1000 * (time.perf_counter() - start))
+        single.sort()
+        start = time.perf_counter()
+        serve(prompts)
+        wall = 1000 * (time.perf_counter() - start)
+    pick = lambda xs, q: xs[min(len(xs) - 1, int(q / 100 * len(xs)))]  # noqa: E731
+    out["batch1"] = {"calls": len(single), "p50Ms": pick(single, 50), "p99Ms": pick(single, 99)}
+    out["concurrent64"] = {"oneBatchMs": wall, "note": "64 prompts right-padded in one forward pass"}
+    print(json.dumps(out))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fixtures", help="folder with inputs.json, lm/tokenizer.json and sasrec.safetensors")
+    parser.add_argument("--bench", nargs=2, metavar=("PROMPTS_JSON", "RUN_DIR"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.fixtures:
         make_fixtures(args.fixtures)
+    elif args.bench:
+        bench(args.bench[0], args.bench[1], args.threads)
     else:
-        parser.error("give --fixtures DIR")
+        parser.error("give --fixtures DIR or --bench PROMPTS_JSON RUN_DIR")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ export type AblationVariant = keyof typeof ABLATION_VARIANTS;
  * peak RSS about twice `all`'s (BENCHMARKS.md).
  */
 export function releaseCachedMemory(device: string): void {
+  if (typeof device !== 'string') throw new Error(`releaseCachedMemory: device must be a string, got ${typeof device}`);
   emptyCache(device);
 }
 

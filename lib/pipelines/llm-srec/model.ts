@@ -93,6 +93,10 @@ export const PASS_TOKENS = 1024;
  * longest at most `maxTokens` (a longer single prompt is a group of its own).
  */
 export function lengthGroups(lengths: readonly number[], maxTokens: number): number[][] {
+  if (!Array.isArray(lengths) || lengths.some((n) => !Number.isInteger(n) || n < 0))
+    throw new Error('lengthGroups: lengths must be an array of non-negative integers');
+  if (!Number.isInteger(maxTokens) || maxTokens < 1)
+    throw new Error(`lengthGroups: maxTokens must be a positive integer, got ${String(maxTokens)}`);
   const sorted = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || a - b);
   const groups: number[][] = [];
   let current: number[] = [];

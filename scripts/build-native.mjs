@@ -67,7 +67,8 @@ function detectGpus() {
 function parseArchList(text) {
   const archs = text.split(/[,;\s]+/).filter((a) => a !== '');
   for (const arch of archs) {
-    if (!/^\d{2,3}$/.test(arch)) fail(`LLMREC_CUDA_ARCH must list compute capabilities such as 90 or 80,90 (got '${text}')`);
+    if (!/^\d{2,3}$/.test(arch))
+      fail(`LLMREC_CUDA_ARCH must list compute capabilities such as 90 or 80,90 (got '${text}')`);
   }
   if (archs.length === 0) fail('LLMREC_CUDA_ARCH is set but lists no architecture');
   return [...new Set(archs)].map((a) => `${a}-real`).join(';');
@@ -82,7 +83,11 @@ function plan() {
   const archOverride = process.env.LLMREC_CUDA_ARCH;
   if (archOverride && cuda !== 'on') fail('LLMREC_CUDA_ARCH needs LLMREC_CUDA=on');
   if (cuda === 'off') {
-    return { cuda: 'off', architectures: '', line: 'CPU backend only (LLMREC_CUDA=off); LLMREC_CUDA=auto or on adds CUDA' };
+    return {
+      cuda: 'off',
+      architectures: '',
+      line: 'CPU backend only (LLMREC_CUDA=off); LLMREC_CUDA=auto or on adds CUDA',
+    };
   }
   if (cuda === 'on') {
     const architectures = archOverride ? parseArchList(archOverride) : ALL_ARCHITECTURES;
@@ -141,7 +146,10 @@ function claimBuildDir(system) {
   }
   mkdirSync(buildDir, { recursive: true });
   // lib/binding.ts reads `march` to check the CPU before it loads the addon.
-  writeFileSync(stampFile, JSON.stringify({ system, cuda: decision.cuda, architectures: decision.architectures, debug, march }) + '\n');
+  writeFileSync(
+    stampFile,
+    JSON.stringify({ system, cuda: decision.cuda, architectures: decision.architectures, debug, march }) + '\n',
+  );
 }
 
 function buildWithCmake() {
@@ -151,15 +159,18 @@ function buildWithCmake() {
   // CMakeLists.txt reads LLMREC_CUDA from the environment too: give it the decision, not the request.
   const cmakeEnv = { ...process.env, LLMREC_CUDA: decision.cuda };
   return (
-    run(process.execPath, [
-      cmakeJs,
-      'configure',
-      ...common,
-      `--CDLLMREC_CUDA=${decision.cuda}`,
-      `--CDLLMREC_CUDA_ARCHITECTURES=${decision.architectures || ALL_ARCHITECTURES}`,
-      `--CDLLMREC_MARCH=${march}`,
-    ], cmakeEnv) &&
-    run(process.execPath, [cmakeJs, 'build', ...common], cmakeEnv)
+    run(
+      process.execPath,
+      [
+        cmakeJs,
+        'configure',
+        ...common,
+        `--CDLLMREC_CUDA=${decision.cuda}`,
+        `--CDLLMREC_CUDA_ARCHITECTURES=${decision.architectures || ALL_ARCHITECTURES}`,
+        `--CDLLMREC_MARCH=${march}`,
+      ],
+      cmakeEnv,
+    ) && run(process.execPath, [cmakeJs, 'build', ...common], cmakeEnv)
   );
 }
 

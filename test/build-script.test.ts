@@ -18,7 +18,10 @@ interface Plan {
 
 const script = path.join(packageRoot, 'scripts', 'build-native.mjs');
 
-function plan(env: Record<string, string | undefined>, nvidiaSmi?: string): { status: number | null; plan?: Plan; stderr: string } {
+function plan(
+  env: Record<string, string | undefined>,
+  nvidiaSmi?: string,
+): { status: number | null; plan?: Plan; stderr: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'llmrec-plan-'));
   try {
     // PATH is that folder alone: without a stand-in, no nvidia-smi is found, as on a machine without the driver.
@@ -49,7 +52,7 @@ describe('build-native.mjs: what npm install compiles', () => {
   });
 
   it('auto where the driver sees no GPU: the CPU backend alone, with the driver message', () => {
-    const r = plan({}, "echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\"; exit 9");
+    const r = plan({}, 'echo "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."; exit 9');
     expect(r.plan?.cuda).to.equal('off');
     expect(r.plan?.line).to.contain("nvidia-smi failed: NVIDIA-SMI has failed because it couldn't communicate");
   });

@@ -15,12 +15,15 @@ function sources(dir = libDir): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) return sources(full);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path.relative(libDir, full).split(path.sep).join('/')] : [];
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')
+      ? [path.relative(libDir, full).split(path.sep).join('/')]
+      : [];
   });
 }
 
 // `import … from './x.js'`, `import type …`, `export … from`, and `import('./x.js')` types.
-const specifier = /(?:^|\n)\s*(?:import|export)\s[^;'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const specifier =
+  /(?:^|\n)\s*(?:import|export)\s[^;'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 export function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
@@ -31,7 +34,10 @@ export function importGraph(): Map<string, string[]> {
       const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), (match[1] ?? match[2])!));
       deps.add(target.replace(/\.js$/, '.ts'));
     }
-    graph.set(file, [...deps].filter((dep) => dep !== file));
+    graph.set(
+      file,
+      [...deps].filter((dep) => dep !== file),
+    );
   }
   return graph;
 }
@@ -70,7 +76,10 @@ export function importCycles(graph: Map<string, string[]>): string[][] {
     }
   };
   for (const v of graph.keys()) if (!index.has(v)) visit(v);
-  return cycles.map((c) => c.join(' ↔ ')).sort().map((c) => c.split(' ↔ '));
+  return cycles
+    .map((c) => c.join(' ↔ '))
+    .sort()
+    .map((c) => c.split(' ↔ '));
 }
 
 // Cycles through type-only imports that predate this test. Remove an entry when its cycle goes;

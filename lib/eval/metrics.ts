@@ -313,11 +313,18 @@ const METRIC_FIELDS: readonly MetricField[] = ['hr', 'recall', 'ndcg', 'mrrAt', 
  * and 'count'. `fields` keeps only those (the pipelines write hr, ndcg and mrr). Earlier versions
  * wrote 'HR@10', 'Recall@10', 'NDCG@10', 'MRR@10' and 'MRR' here.
  */
-export function flattenMetrics(metrics: RankingMetrics, fields: readonly MetricField[] = METRIC_FIELDS): Record<string, number> {
+export function flattenMetrics(
+  metrics: RankingMetrics,
+  fields: readonly MetricField[] = METRIC_FIELDS,
+): Record<string, number> {
   if (typeof metrics !== 'object' || metrics === null || !Array.isArray(metrics.ks))
-    throw new Error(`flattenMetrics: 'metrics' must be RankingMetrics (with ks), got ${metrics === null ? 'null' : typeof metrics}`);
+    throw new Error(
+      `flattenMetrics: 'metrics' must be RankingMetrics (with ks), got ${metrics === null ? 'null' : typeof metrics}`,
+    );
   if (!Array.isArray(fields) || fields.some((f) => !METRIC_FIELDS.includes(f)))
-    throw new Error(`flattenMetrics: 'fields' must list some of ${METRIC_FIELDS.join(', ')}, got ${JSON.stringify(fields)}`);
+    throw new Error(
+      `flattenMetrics: 'fields' must list some of ${METRIC_FIELDS.join(', ')}, got ${JSON.stringify(fields)}`,
+    );
   const want = new Set(fields);
   const out: Record<string, number> = {};
   for (const k of metrics.ks) {

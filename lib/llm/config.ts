@@ -143,7 +143,8 @@ export function parseConfig(json: unknown): CausalLMConfig {
   } catch (error) {
     return fail((error as Error).message);
   }
-  if (hiddenAct !== 'silu') fail(`hidden_act ${JSON.stringify(c.hidden_act)} is not supported: the Qwen2/Llama MLP here gates with silu`);
+  if (hiddenAct !== 'silu')
+    fail(`hidden_act ${JSON.stringify(c.hidden_act)} is not supported: the Qwen2/Llama MLP here gates with silu`);
   const llamaBias = modelType === 'llama' && flag(c, 'attention_bias', false);
   const pad = c.pad_token_id;
   return {

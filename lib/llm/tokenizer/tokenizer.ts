@@ -9,7 +9,21 @@ import path from 'node:path';
 import { AddedTokenMatcher, parseAddedToken } from './added-tokens.js';
 import { type BpeModel, bpeWord, parseBpe } from './bpe.js';
 import { buildDecoder, type Decoder } from './decoder.js';
-import { type AddedToken, type DecodeOptions, describe, type EncodeOptions, formatError, isObject, type Json, type JsonObject, objectAt, ROLES, type SpecialTokenRole, stringAt, TokenizerFormatError } from './format.js';
+import {
+  type AddedToken,
+  type DecodeOptions,
+  describe,
+  type EncodeOptions,
+  formatError,
+  isObject,
+  type Json,
+  type JsonObject,
+  objectAt,
+  ROLES,
+  type SpecialTokenRole,
+  stringAt,
+  TokenizerFormatError,
+} from './format.js';
 import { buildNormalizer, type Normalizer } from './normalizer.js';
 import { buildPostProcessor, type PostProcessor } from './post-processor.js';
 import { buildPreTokenizer, type PreTokenizer } from './pre-tokenizer.js';

@@ -5,18 +5,37 @@
 //
 // Backward functions must not capture tensors in their closures, only shapes and numbers: the
 // tensors they need go through `saved`, which is what lets memory be released deterministically.
-import type { Tensor } from './tensor.js';
-import { keep, tidy } from './scope.js';
+//
+// This module knows tensors only through GradTensor, which Tensor implements, so that tensor.ts
+// imports autograd.ts and not the other way round (test/imports.test.ts keeps it so).
+import { keep, tidy, type Trackable } from './scope.js';
 
-export type BackwardFn = (gradOutputs: (Tensor | null)[], saved: Tensor[]) => (Tensor | null)[];
+/** What autograd needs of a tensor; Tensor implements it. */
+export interface GradTensor extends Trackable {
+  readonly shape: readonly number[];
+  /** Set by record() on the outputs of a recorded op; read to decide whether to record. */
+  requiresGrad: boolean;
+  /** The gradient accumulated into a leaf by backward(). */
+  grad: GradTensor | null;
+  readonly gradNode: GradNode | null;
+  /** Which of its node's outputs this tensor is. */
+  readonly gradOutputIndex: number;
+  /** A new handle on the same storage. */
+  share(): GradTensor;
+  clone(): GradTensor;
+  addInPlace(other: GradTensor): unknown;
+  attachGradNode(node: GradNode, outputIndex: number): void;
+}
+
+export type BackwardFn<T extends GradTensor = GradTensor> = (gradOutputs: (T | null)[], saved: T[]) => (T | null)[];
 
 export class GradNode {
   released = false;
   constructor(
     readonly name: string,
     /** One slot per op input; null where the input needs no gradient. */
-    readonly inputs: (Tensor | null)[],
-    public saved: Tensor[],
+    readonly inputs: (GradTensor | null)[],
+    public saved: GradTensor[],
     readonly backward: BackwardFn,
     readonly numOutputs: number,
     /** The backward returns new tensors that share no storage with its gradient outputs. */
@@ -54,7 +73,7 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boolean {
+export function needsGrad(inputs: readonly (GradTensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t?.requiresGrad === true);
 }
 
@@ -71,12 +90,12 @@ export interface RecordOptions {
  * input requires a gradient. `saved` tensors are shared, not copied: the op's inputs and outputs
  * may be disposed by the caller without breaking backward.
  */
-export function record(
+export function record<T extends GradTensor>(
   name: string,
-  inputs: readonly (Tensor | null | undefined)[],
-  outputs: readonly Tensor[],
-  backward: BackwardFn,
-  saved: readonly Tensor[] = [],
+  inputs: readonly (T | null | undefined)[],
+  outputs: readonly T[],
+  backward: BackwardFn<T>,
+  saved: readonly T[] = [],
   options: RecordOptions = {},
 ): void {
   if (!needsGrad(inputs)) return;
@@ -84,7 +103,9 @@ export function record(
     name,
     inputs.map((t) => (t?.requiresGrad ? t : null)),
     saved.map((t) => t.share()),
-    backward,
+    // The node hands the backward only tensors of the kind T its op was given: its saved tensors
+    // (shares of T), and gradients that backward functions of T-ops returned.
+    backward as unknown as BackwardFn,
     outputs.length,
     options.freshGradients ?? false,
   );
@@ -112,14 +133,14 @@ function topologicalOrder(root: GradNode): GradNode[] {
   return order.reverse(); // consumers before producers
 }
 
-function accumulate(existing: Tensor | null, grad: Tensor): Tensor {
+function accumulate(existing: GradTensor | null, grad: GradTensor): GradTensor {
   if (existing === null) return grad;
   existing.addInPlace(grad);
   grad.dispose();
   return existing;
 }
 
-function checkGradShape(node: GradNode, input: Tensor, grad: Tensor): void {
+function checkGradShape(node: GradNode, input: GradTensor, grad: GradTensor): void {
   const same = grad.shape.length === input.shape.length && grad.shape.every((d, i) => d === input.shape[i]);
   if (!same) {
     throw new Error(
@@ -133,7 +154,7 @@ export interface BackwardOptions {
   retainGraph?: boolean;
 }
 
-export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOptions = {}): void {
+export function runBackward(root: GradTensor, gradient: GradTensor, options: BackwardOptions = {}): void {
   const previous = setGradEnabled(false);
   try {
     const rootNode = root.gradNode;
@@ -141,8 +162,8 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
       root.grad = keep(accumulate(root.grad, gradient.clone()));
       return;
     }
-    const pending = new Map<GradNode, (Tensor | null)[]>();
-    const rootGrads: (Tensor | null)[] = new Array<Tensor | null>(rootNode.numOutputs).fill(null);
+    const pending = new Map<GradNode, (GradTensor | null)[]>();
+    const rootGrads: (GradTensor | null)[] = new Array<GradTensor | null>(rootNode.numOutputs).fill(null);
     // Gradients are accumulated in place, and the caller's tensor must not change: it is copied,
     // unless the root's backward only reads it (freshGradients; nothing accumulates into the
     // root's slots, which run first), so such an op pays no clone.
@@ -166,7 +187,7 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
       // A backward may hand the same tensor to several inputs (add returns g twice), or pass an
       // output gradient straight through. Gradients are accumulated in place, so every consumer
       // gets storage of its own.
-      const handedOut = new Set<Tensor>();
+      const handedOut = new Set<GradTensor>();
       const owned = gradInputs.map((g) => {
         if (g === null) return null;
         if (handedOut.has(g) || g === lent) return g.clone();
@@ -185,7 +206,7 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
         if (producer) {
           let slots = pending.get(producer);
           if (!slots) {
-            slots = new Array<Tensor | null>(producer.numOutputs).fill(null);
+            slots = new Array<GradTensor | null>(producer.numOutputs).fill(null);
             pending.set(producer, slots);
           }
           slots[input.gradOutputIndex] = accumulate(slots[input.gradOutputIndex] ?? null, grad);

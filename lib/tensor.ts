@@ -1,6 +1,6 @@
 // The Tensor: a handle to native storage plus the autograd fields. Elementwise arithmetic and
 // reductions live here as methods; other kernel families add functions in lib/ops/.
-import { GradNode, record, runBackward, type BackwardOptions } from './autograd.js';
+import { record, runBackward, type BackwardOptions, type GradNode, type GradTensor } from './autograd.js';
 import { native, type DType, type HostArray, type NativeTensor, type UnaryOpName } from './binding.js';
 import { expectArgs } from './guard.js';
 import { keep, track, type Trackable } from './scope.js';
@@ -46,7 +46,7 @@ export function getDefaultDevice(): DeviceSpec {
   return defaultDevice;
 }
 
-export class Tensor implements Trackable {
+export class Tensor implements GradTensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly device: DeviceSpec;
@@ -105,7 +105,7 @@ export class Tensor implements Trackable {
     this.#outputIndex = outputIndex;
   }
 
-  *retainedByGraph(): Iterable<Tensor> {
+  *retainedByGraph(): Iterable<Trackable> {
     const seen = new Set<GradNode>();
     const stack = this.#node ? [this.#node] : [];
     while (stack.length > 0) {

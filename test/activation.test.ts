@@ -16,9 +16,9 @@ import {
   type DType,
   type Tensor,
 } from '../lib/index.js';
-import { bf16Round, erf, sample } from './dense-reference.js';
+import { erf, sample } from './dense-reference.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
-import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
+import { bf16Round, expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 const pointwise: [string, (x: Tensor) => Tensor, (x: number) => number][] = [

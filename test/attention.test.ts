@@ -17,6 +17,7 @@ import { native } from '../lib/binding.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, gradCheck, relativeError, toleranceFor } from './support/reference.js';
 import { kernelVariants, withKernelVariant } from './support/variants.js';
+import { crossCheck } from './support/twins.js';
 
 interface Dims {
   B: number;
@@ -187,13 +188,6 @@ function disposeAll(...ts: (Tensor | null | undefined)[]): void {
 }
 
 /** On CUDA, the CPU twin must give the same answer as the device. */
-function crossCheck(device: string, result: Tensor, onCpu: () => Tensor, tol: number, what: string): void {
-  if (!onGpu(device)) return;
-  const cpu = onCpu();
-  expectClose(f64(result), f64(cpu), tol, `${what}: CUDA vs CPU twin`);
-  cpu.dispose();
-}
-
 const forwardCases: [string, Dims, RefOptions][] = [
   ['bidirectional', { B: 2, Hq: 2, Hkv: 2, Lq: 9, Lk: 9, D: 8 }, {}],
   ['causal, lengths not multiples of the blocks', { B: 2, Hq: 2, Hkv: 2, Lq: 70, Lk: 70, D: 32 }, { causal: true }],

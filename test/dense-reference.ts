@@ -3,16 +3,6 @@
 import { randn, type Tensor } from '../lib/index.js';
 import { f64 } from './support/reference.js';
 
-/** Round-to-nearest-even to bf16, as the kernels store it. */
-export function bf16Round(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer);
-  const w = u[0]!;
-  if ((w & 0x7fffffff) > 0x7f800000) return NaN;
-  u[0] = ((w + 0x7fff + ((w >>> 16) & 1)) >>> 16) << 16;
-  return f[0]!;
-}
-
 /** Seeded values in (-scale, scale)·N(0,1) as float64, for gradCheck inputs. */
 export function sample(shape: number[], seed: number, scale = 1): { values: Float64Array; shape: number[] } {
   const t = randn(shape, { seed, std: scale });

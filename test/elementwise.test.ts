@@ -1,17 +1,9 @@
 import { expect } from 'chai';
 
 import { randn, tensor, type DType, type Tensor } from '../lib/index.js';
-import { describeEachDevice, onGpu } from './support/devices.js';
-import { broadcastBinary, expectClose, f64, reduceReference, toleranceFor } from './support/reference.js';
-
-const bf16Round = (x: number): number => {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer);
-  const w = u[0]!;
-  if ((w & 0x7fffffff) > 0x7f800000) return NaN;
-  u[0] = ((w + 0x7fff + ((w >>> 16) & 1)) >>> 16) << 16;
-  return f[0]!;
-};
+import { describeEachDevice } from './support/devices.js';
+import { bf16Round, broadcastBinary, expectClose, f64, reduceReference, toleranceFor } from './support/reference.js';
+import { crossCheck } from './support/twins.js';
 
 const binaryCases: [string, (a: Tensor, b: Tensor) => Tensor, (x: number, y: number) => number][] = [
   ['add', (a, b) => a.add(b), (x, y) => x + y],
@@ -56,11 +48,6 @@ const unaryCases: [string, (x: Tensor) => Tensor, (x: number) => number, boolean
 ];
 
 /** On CUDA, the CPU twin must give the same answer as the device. */
-function crossCheck(device: string, result: Tensor, onCpu: () => Tensor, tol: number, what: string): void {
-  if (!onGpu(device)) return;
-  expectClose(f64(result), f64(onCpu()), tol, `${what}: CUDA vs CPU twin`);
-}
-
 describeEachDevice('elementwise kernels against a float64 reference', (device) => {
   for (const dtype of ['f32', 'bf16'] as DType[]) {
     for (const [name, op, ref] of binaryCases) {

@@ -1,17 +1,11 @@
 import { expect } from 'chai';
 
-import { gemm, linear, matmul, randn, tensor, type Activation, type DType, type Tensor } from '../lib/index.js';
+import { gemm, linear, matmul, randn, tensor, type Activation, type DType } from '../lib/index.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
-import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
+import { bf16Round, expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
+import { crossCheck } from './support/twins.js';
 import { erf64 as erf } from './support/module-check.js';
 import { kernelVariants, withKernelVariant } from './support/variants.js';
-
-const bf16Round = (x: number): number => {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer);
-  u[0] = ((u[0]! + 0x7fff + ((u[0]! >>> 16) & 1)) >>> 16) << 16;
-  return f[0]!;
-};
 
 const activations: Record<Activation, (x: number) => number> = {
   none: (x) => x,
@@ -67,11 +61,6 @@ function referenceGemm(
       }
   }
   return out;
-}
-
-function crossCheck(device: string, result: Tensor, onCpu: () => Tensor, tol: number, what: string): void {
-  if (!onGpu(device)) return;
-  expectClose(f64(result), f64(onCpu()), tol, `${what}: CUDA vs CPU twin`);
 }
 
 const stored = (rows: number, cols: number, trans: boolean): number[] => (trans ? [cols, rows] : [rows, cols]);

@@ -94,6 +94,14 @@ describe('llm config', () => {
     expect(() => qwenConfig({ hidden_size: 18 })).to.throw(/hidden_size 18 is not divisible by num_attention_heads 4/);
     expect(() => qwenConfig({ vocab_size: -1 })).to.throw(/'vocab_size' must be a positive integer/);
     expect(() => qwenConfig({ rope_scaling: { rope_type: 'yarn', factor: 2 } })).to.throw(/rope_scaling type "yarn"/);
+    // hidden_act: the SwiGLU MLP gates with SiLU, which older configs call swish; nothing else.
+    expect(qwenConfig({ hidden_act: 'swish' }).modelType).to.equal('qwen2');
+    expect(() => qwenConfig({ hidden_act: 'gelu_pytorch_tanh' })).to.throw(
+      /hidden_act "gelu_pytorch_tanh" is not supported: the Qwen2\/Llama MLP here gates with silu/,
+    );
+    expect(() => qwenConfig({ hidden_act: 'mish' })).to.throw(
+      /'hidden_act' must be one of relu, gelu, gelu_tanh, silu/,
+    );
   });
 
   it('scales llama3 rotary frequencies: high kept, low divided by factor, a smooth band between', () => {

@@ -97,8 +97,24 @@ describe('metrics: hand-computed cases', () => {
     close(m.mrrAt[5]!, (1 + 1 / 5) / 5);
     close(m.mrrAt[20]!, (1 + 1 / 5 + 1 / 20) / 5);
     const flat = flattenMetrics(m);
-    expect(flat['HR@5']).to.equal(0.4);
+    expect(Object.keys(flat).slice(0, 4)).to.deep.equal(['hr@1', 'recall@1', 'ndcg@1', 'mrr@1']);
+    expect(flat['hr@5']).to.equal(0.4);
+    expect(flat['mrr@20']).to.equal(m.mrrAt[20]);
+    expect(flat.mrr).to.equal(m.mrr);
     expect(flat.count).to.equal(5);
+    // The pipelines' results.json subset, in the same order.
+    expect(Object.keys(flattenMetrics(m, ['hr', 'ndcg', 'mrr']))).to.deep.equal([
+      'hr@1',
+      'ndcg@1',
+      'hr@5',
+      'ndcg@5',
+      'hr@10',
+      'ndcg@10',
+      'hr@20',
+      'ndcg@20',
+      'mrr',
+    ]);
+    expect(() => flattenMetrics(m, ['HR' as never])).to.throw(/flattenMetrics: 'fields' must list some of hr, recall/);
   });
 
   it('turns top-k lists into ranks', () => {
@@ -275,7 +291,7 @@ describe('metrics: seeds and reports', () => {
     expect(meanStd([0.3]).std).to.equal(0);
     const runs = [0.1, 0.2, 0.3].map((v) => flattenMetrics(metricsFromRanks([0, v > 0.15 ? 3 : 30], { ks: [5] })));
     const agg = aggregateSeeds(runs);
-    close(agg['HR@5']!.mean, (0.5 + 1 + 1) / 3);
+    close(agg['hr@5']!.mean, (0.5 + 1 + 1) / 3);
     expect(formatMeanStd(meanStd([0.25, 0.35]))).to.equal('0.3000 ± 0.0707');
     expect(() => aggregateSeeds([{ a: 1 }, { b: 2 }])).to.throw(/aggregateSeeds: run 1 has no 'a'/);
   });

@@ -1,6 +1,16 @@
 import { expect } from 'chai';
 
-import { crossEntropy, manualSeed, nn, optim, randn, tensor, training, type Tensor } from '../lib/index.js';
+import {
+  activationName,
+  crossEntropy,
+  manualSeed,
+  nn,
+  optim,
+  randn,
+  tensor,
+  training,
+  type Tensor,
+} from '../lib/index.js';
 import { describeEachDevice } from './support/devices.js';
 import {
   attentionRef,
@@ -87,6 +97,32 @@ describeEachDevice('nn layers', (device) => {
         return out;
       },
     });
+  });
+
+  it("takes one spelling of activation names, and Hugging Face's (gelu_pytorch_tanh, swish...) as aliases", () => {
+    const x = randn([3, 8], { seed: 4, device });
+    const pairs: [string, nn.ActivationName][] = [
+      ['gelu_pytorch_tanh', 'gelu_tanh'],
+      ['gelu_new', 'gelu_tanh'],
+      ['geluTanh', 'gelu_tanh'],
+      ['leakyRelu', 'leaky_relu'],
+      ['swish', 'silu'],
+      ['identity', 'none'],
+    ];
+    for (const [alias, name] of pairs) {
+      expect(activationName(alias, 'test'), alias).to.equal(name);
+      expect(Array.from(nn.activate(x, alias as nn.ActivationName).dataSync()), alias).to.deep.equal(
+        Array.from(nn.activate(x, name).dataSync()),
+      );
+    }
+    const linear = new nn.Linear(8, 4, { device });
+    expect(Array.from(linear.forward(x, 'gelu_pytorch_tanh' as nn.ActivationName).dataSync())).to.deep.equal(
+      Array.from(linear.forward(x, 'gelu_tanh').dataSync()),
+    );
+    expect(new nn.MLP([8, 4], { device, activation: 'swish' as nn.ActivationName }).activation).to.equal('silu');
+    expect(() => nn.activate(x, 'gelu_fast' as nn.ActivationName)).to.throw(
+      /activate: 'name' must be one of relu, gelu, gelu_tanh, silu, leaky_relu, sigmoid, tanh, none \(or gelu_pytorch_tanh/,
+    );
   });
 
   it('MLP with LayerNorm and GELU between its layers', () => {

@@ -13,9 +13,9 @@ import {
   type DType,
   type Tensor,
 } from '../lib/index.js';
-import { bf16Round, mapRows, normRow, sample } from './dense-reference.js';
+import { mapRows, normRow, sample } from './dense-reference.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
-import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
+import { bf16Round, expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
 
 describeEachDevice('norm kernels', (device) => {
   const shapes: number[][] = [

@@ -13,7 +13,10 @@ describe('build and devices', () => {
     expect(['cmake-js', 'node-gyp']).to.include(info.buildSystem);
     if (process.env.LLMREC_CUDA === 'on') {
       expect(info.backends.cuda, 'LLMREC_CUDA=on must compile the CUDA backend').to.equal(true);
-      expect(info.cudaArchitectures).to.equal('sm_80,sm_90,compute_90');
+      // The three of LLMREC_CUDA=on, unless LLMREC_CUDA_ARCH narrowed them (e.g. 90: sm_90).
+      const narrowed = process.env.LLMREC_CUDA_ARCH?.split(/[,;\s]+/).filter((a) => a !== '');
+      const expected = narrowed?.length ? narrowed.map((a) => `sm_${a}`).join(',') : 'sm_80,sm_90,compute_90';
+      expect(info.cudaArchitectures).to.equal(expected);
     }
   });
 

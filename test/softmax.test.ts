@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 
 import { logSoftmax, randn, softmax, tensor, type DType } from '../lib/index.js';
-import { bf16Round, mapRows, sample, softmaxRow } from './dense-reference.js';
+import { mapRows, sample, softmaxRow } from './dense-reference.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
-import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
+import { bf16Round, expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
 
 describeEachDevice('softmax kernels', (device) => {
   for (const dtype of ['f32', 'bf16'] as DType[]) {

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 
 import { randn, scoreTopk, tensor, topk, type DType, type Tensor } from '../lib/index.js';
-import { describeEachDevice, onGpu } from './support/devices.js';
+import { describeEachDevice } from './support/devices.js';
 import { f64 } from './support/reference.js';
+import { crossCheckExact } from './support/twins.js';
 
 /** Small integers: many exact ties, and dot products that are exact in f32 and bf16. */
 function integerTensor(shape: number[], seed: number, device: string, dtype: DType = 'f32', spread = 3): Tensor {
@@ -39,17 +40,6 @@ function expectRows(
   }
 }
 
-function crossCheck(
-  device: string,
-  result: { values: Tensor; indices: Tensor },
-  onCpu: () => { values: Tensor; indices: Tensor },
-) {
-  if (!onGpu(device)) return;
-  const cpu = onCpu();
-  expect(Array.from(result.indices.dataSync())).to.deep.equal(Array.from(cpu.indices.dataSync()));
-  expect(Array.from(result.values.dataSync())).to.deep.equal(Array.from(cpu.values.dataSync()));
-}
-
 describeEachDevice('topk against a brute-force reference', (device) => {
   const cases: [number[], number, string][] = [
     [[5, 1000], 10, 'ties'],
@@ -70,7 +60,7 @@ describeEachDevice('topk against a brute-force reference', (device) => {
         const rows = x.size / n;
         const data = x.dataSync();
         expectRows(result, rows, k, (r) => referenceTopk(data.subarray(r * n, (r + 1) * n), k));
-        crossCheck(device, result, () => topk(x.to('cpu'), k));
+        crossCheckExact(device, result, () => topk(x.to('cpu'), k), 'topk');
       });
     }
   }
@@ -151,7 +141,7 @@ describeEachDevice('scoreTopk against a brute-force reference', (device) => {
         const result = scoreTopk(queries, table, k, options);
         expect(result.values.shape).to.deep.equal([users, k]);
         expectRows(result, users, k, reference(f64(queries), f64(table), items, dim, k, ex, exclude));
-        crossCheck(device, result, () => scoreTopk(queries.to('cpu'), table.to('cpu'), k, options));
+        crossCheckExact(device, result, () => scoreTopk(queries.to('cpu'), table.to('cpu'), k, options), 'scoreTopk');
       });
     }
   }

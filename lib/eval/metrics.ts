@@ -13,7 +13,7 @@
 // 1/(rank + 1), untruncated, and MRR@K is the same for rank < K and 0 beyond; from top-k lists
 // the plain MRR is MRR@k (a target outside the list adds 0).
 // K larger than the candidate count is allowed: every target then counts as a hit.
-import { expectArgs, expectFields } from '../guard.js';
+import { expectArgs } from '../guard.js';
 
 export type TieRule = 'optimistic' | 'pessimistic' | 'mean';
 
@@ -318,17 +318,37 @@ export function generatedHitAt1(generations: readonly string[], answerTitles: re
   return hits / generations.length;
 }
 
-/** Flattens metrics to named numbers: 'HR@10', 'Recall@10', 'NDCG@10', 'MRR@10', 'MRR', 'count'. */
-export function flattenMetrics(metrics: RankingMetrics): Record<string, number> {
-  expectFields('flattenMetrics', 'metrics', metrics, rankingMetricFields);
+/** The RankingMetrics fields flattenMetrics can write; mrrAt is written as 'mrr@K'. */
+export type MetricField = 'hr' | 'recall' | 'ndcg' | 'mrrAt' | 'mrr' | 'count';
+const METRIC_FIELDS: readonly MetricField[] = ['hr', 'recall', 'ndcg', 'mrrAt', 'mrr', 'count'];
+
+/**
+ * Flattens metrics to named numbers, lower case as in the pipelines' results.json and the
+ * trainers' `metric` option: 'hr@10', 'recall@10', 'ndcg@10', 'mrr@10' for each K, then 'mrr'
+ * and 'count'. `fields` keeps only those (the pipelines write hr, ndcg and mrr). Earlier versions
+ * wrote 'HR@10', 'Recall@10', 'NDCG@10', 'MRR@10' and 'MRR' here.
+ */
+export function flattenMetrics(
+  metrics: RankingMetrics,
+  fields: readonly MetricField[] = METRIC_FIELDS,
+): Record<string, number> {
+  if (typeof metrics !== 'object' || metrics === null || !Array.isArray(metrics.ks))
+    throw new Error(
+      `flattenMetrics: 'metrics' must be RankingMetrics (with ks), got ${metrics === null ? 'null' : typeof metrics}`,
+    );
+  if (!Array.isArray(fields) || fields.some((f) => !METRIC_FIELDS.includes(f)))
+    throw new Error(
+      `flattenMetrics: 'fields' must list some of ${METRIC_FIELDS.join(', ')}, got ${JSON.stringify(fields)}`,
+    );
+  const want = new Set(fields);
   const out: Record<string, number> = {};
   for (const k of metrics.ks) {
-    out[`HR@${k}`] = metrics.hr[k]!;
-    out[`Recall@${k}`] = metrics.recall[k]!;
-    out[`NDCG@${k}`] = metrics.ndcg[k]!;
-    out[`MRR@${k}`] = metrics.mrrAt[k]!;
+    if (want.has('hr')) out[`hr@${k}`] = metrics.hr[k]!;
+    if (want.has('recall')) out[`recall@${k}`] = metrics.recall[k]!;
+    if (want.has('ndcg')) out[`ndcg@${k}`] = metrics.ndcg[k]!;
+    if (want.has('mrrAt')) out[`mrr@${k}`] = metrics.mrrAt[k]!;
   }
-  out.MRR = metrics.mrr;
-  out.count = metrics.count;
+  if (want.has('mrr')) out.mrr = metrics.mrr;
+  if (want.has('count')) out.count = metrics.count;
   return out;
 }

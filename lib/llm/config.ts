@@ -1,6 +1,7 @@
 // The Hugging Face config.json of the Qwen2 and Llama causal LMs, parsed and validated into one
 // typed shape, and the rotary inverse frequencies it implies (including Llama 3's scaling).
 import { expectArgs, expectFields } from '../guard.js';
+import { activationName } from '../ops/activation-name.js';
 
 export type ModelType = 'qwen2' | 'llama';
 
@@ -138,6 +139,15 @@ export function parseConfig(json: unknown): CausalLMConfig {
   const torchDtype = (c.torch_dtype ?? 'float32') as string;
   if (torchDtype !== 'float32' && torchDtype !== 'bfloat16' && torchDtype !== 'float16')
     fail(`torch_dtype ${JSON.stringify(torchDtype)} is not supported (float32, bfloat16, float16)`);
+  // The MLP is SwiGLU: its gate activation is SiLU ('silu', or 'swish' in older configs).
+  let hiddenAct: string;
+  try {
+    hiddenAct = activationName(c.hidden_act ?? 'silu', "'hidden_act'");
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+  if (hiddenAct !== 'silu')
+    fail(`hidden_act ${JSON.stringify(c.hidden_act)} is not supported: the Qwen2/Llama MLP here gates with silu`);
   const llamaBias = modelType === 'llama' && flag(c, 'attention_bias', false);
   const pad = c.pad_token_id;
   return {

@@ -1,5 +1,6 @@
 // The standard layers, each a thin Module over the fused kernels: one autograd node per fused op.
 import { dropout as dropoutOp, gelu, geluTanh, leakyRelu, relu, silu } from '../ops/activation.js';
+import { activationName, type ActivationName } from '../ops/activation-name.js';
 import { scaledDotProductAttention, type KeyPadding } from '../ops/attention.js';
 import { embedding as embeddingOp } from '../ops/embedding.js';
 import { concat, narrow, permute, stack } from '../ops/layout.js';
@@ -15,12 +16,15 @@ export interface LayerOptions {
   dtype?: 'f32' | 'bf16';
 }
 
-const ACTIVATION_NAMES = ['relu', 'gelu', 'gelu_tanh', 'silu', 'leaky_relu', 'sigmoid', 'tanh', 'none'] as const;
-export type ActivationName = (typeof ACTIVATION_NAMES)[number];
+export type { ActivationName } from '../ops/activation-name.js';
 
-/** Applies a named activation (the ones the GEMM epilogue fuses go through the fused path in Linear). */
+/**
+ * Applies a named activation (the ones the GEMM epilogue fuses go through the fused path in
+ * Linear). Hugging Face's spellings (gelu_pytorch_tanh, gelu_new, swish...) are accepted too.
+ */
 export function activate(x: Tensor, name: ActivationName, slope = 0.01): Tensor {
-  switch (name) {
+  const canonical = activationName(name, "activate: 'name'");
+  switch (canonical) {
     case 'relu':
       return relu(x);
     case 'gelu':
@@ -37,8 +41,6 @@ export function activate(x: Tensor, name: ActivationName, slope = 0.01): Tensor 
       return x.tanh();
     case 'none':
       return x;
-    default:
-      throw new Error(`activation must be one of ${ACTIVATION_NAMES.join(', ')}, got ${String(name)}`);
   }
 }
 
@@ -89,6 +91,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor, activation: ActivationName = 'none'): Tensor {
+    activation = activationName(activation, "Linear.forward: 'activation'");
     const fused = FUSED[activation];
     if (fused) return linear(x, this.weight, this.bias ?? undefined, fused);
     return activate(linear(x, this.weight, this.bias ?? undefined), activation);
@@ -217,11 +220,7 @@ export class MLP extends Module {
       throw new Error(
         `MLP: 'sizes' must be an array of at least [in, out], got ${Array.isArray(sizes) ? `[${sizes.join(', ')}]` : String(sizes)}`,
       );
-    this.activation = options.activation ?? 'relu';
-    if (!ACTIVATION_NAMES.includes(this.activation))
-      throw new Error(
-        `MLP: 'activation' must be one of ${ACTIVATION_NAMES.join(', ')}, got ${String(this.activation)}`,
-      );
+    this.activation = activationName(options.activation ?? 'relu', "MLP: 'activation'");
     for (let i = 0; i + 1 < sizes.length; i++) {
       this.layers.push(this.registerModule(`fc${i}`, new Linear(sizes[i]!, sizes[i + 1]!, options)));
       if (options.layerNorm && i + 2 < sizes.length)

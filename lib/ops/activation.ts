@@ -4,17 +4,20 @@ import { native } from '../binding.js';
 import { generator, Tensor } from '../tensor.js';
 import { expectArgs } from '../guard.js';
 
-export type ActivationName = 'gelu' | 'geluTanh' | 'relu' | 'leakyRelu' | 'silu' | 'swiglu';
+export { ACTIVATION_ALIASES, ACTIVATION_NAMES, activationName, type ActivationName } from './activation-name.js';
+
+/** The addon's spelling of the activation kernels (native/addon/activation.cc); not a public name. */
+type KernelOp = 'gelu' | 'geluTanh' | 'relu' | 'leakyRelu' | 'silu' | 'swiglu';
 
 declare module '../binding.js' {
   interface NativeAddon {
-    activation(op: ActivationName, x: NativeTensor, slope: number): NativeTensor;
-    activationBackward(op: ActivationName, gradOut: NativeTensor, x: NativeTensor, slope: number): NativeTensor;
+    activation(op: KernelOp, x: NativeTensor, slope: number): NativeTensor;
+    activationBackward(op: KernelOp, gradOut: NativeTensor, x: NativeTensor, slope: number): NativeTensor;
     dropout(x: NativeTensor, p: number, seed: number | bigint, offset: number | bigint): NativeTensor;
   }
 }
 
-function activation(op: ActivationName, x: Tensor, slope = 0): Tensor {
+function activation(op: KernelOp, x: Tensor, slope = 0): Tensor {
   const out = new Tensor(native.activation(op, x.native, slope));
   record(
     op,

@@ -8,8 +8,10 @@ import { record, needsGrad } from '../autograd.js';
 import { native, type DType } from '../binding.js';
 import { Tensor } from '../tensor.js';
 import { expectArgs } from '../guard.js';
+import type { ActivationName } from './activation-name.js';
 
-export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu';
+/** The activations the GEMM epilogue fuses (spelled as ActivationName). */
+export type Activation = Extract<ActivationName, 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu'>;
 
 declare module '../binding.js' {
   interface NativeAddon {

@@ -7,8 +7,10 @@ import { needsGrad, record } from '../autograd.js';
 import { native } from '../binding.js';
 import { Tensor } from '../tensor.js';
 import { expectArgs } from '../guard.js';
+import type { ActivationName } from './activation-name.js';
 
-export type DistillActivation = 'gelu' | 'leaky_relu' | 'sigmoid' | 'relu';
+/** The activations the fused distillation MLP supports (spelled as ActivationName). */
+export type DistillActivation = Extract<ActivationName, 'gelu' | 'leaky_relu' | 'sigmoid' | 'relu'>;
 /**
  * mse: mean over all elements of (y − t)²; cosine: mean over rows of 1 − cos(y_r, t_r);
  * normalized_mse: mean over all elements of (y/‖y‖ − t/‖t‖)² with per-row norms (F.normalize).

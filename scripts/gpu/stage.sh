@@ -11,7 +11,7 @@ root=$(git rev-parse --show-toplevel)
 cd "$root"
 node -e "
   const info = require('./build/Release/llmrec.node').buildInfo();
-  if (!info.backends.cuda) { console.error('stage: the addon has no CUDA backend; rebuild with LLMREC_CUDA=on npm run build:native'); process.exit(1); }
+  if (!info.backends.cuda) { console.error('stage: the addon has no CUDA backend; rebuild with LLMREC_CUDA=on LLMREC_CUDA_ARCH=90 npm run build:native (sm_90 for the H200; plain LLMREC_CUDA=on adds sm_80 and PTX)'); process.exit(1); }
   console.log('stage: addon', info.version, 'cuda', info.cudaVersion, info.cudaArchitectures);
 "
 npx tsc -p tsconfig.json

@@ -152,3 +152,13 @@ export function gradCheck(c: GradCheckCase): void {
     t.dispose();
   }
 }
+
+/** Round-to-nearest-even to bf16, as the kernels store it. */
+export function bf16Round(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  const w = u[0]!;
+  if ((w & 0x7fffffff) > 0x7f800000) return NaN;
+  u[0] = ((w + 0x7fff + ((w >>> 16) & 1)) >>> 16) << 16;
+  return f[0]!;
+}

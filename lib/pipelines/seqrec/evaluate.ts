@@ -3,24 +3,17 @@
 import { noGrad } from '../../autograd.js';
 import { SequenceSplit } from '../../data/dataset.js';
 import { candidateSets, sampledNegatives, type Stage } from '../../data/sampler.js';
-import { fullRankingMetrics, rankingMetricFields, sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
+import { flattenMetrics, fullRankingMetrics, sampledMetrics, type RankingMetrics } from '../../eval/metrics.js';
 import { leftPad, type SequenceRecommender } from '../../models/recommender-model.js';
 import { embedding } from '../../ops/embedding.js';
 import { linear } from '../../ops/linalg.js';
 import { tidy } from '../../scope.js';
 import { tensor, type Tensor } from '../../tensor.js';
-import { expectArgs, expectArrayOf, expectFields } from '../../guard.js';
+import { expectArgs, expectArrayOf } from '../../guard.js';
 
-/** 'hr@10', 'ndcg@10', 'mrr' ... from RankingMetrics. */
+/** 'hr@10', 'ndcg@10', ..., 'mrr': the metrics the pipelines write to results.json. */
 export function flatten(m: RankingMetrics): Record<string, number> {
-  expectFields('flatten', 'm', m, rankingMetricFields);
-  const out: Record<string, number> = {};
-  for (const k of m.ks) {
-    out[`hr@${k}`] = m.hr[k]!;
-    out[`ndcg@${k}`] = m.ndcg[k]!;
-  }
-  out.mrr = m.mrr;
-  return out;
+  return flattenMetrics(m, ['hr', 'ndcg', 'mrr']);
 }
 
 /** Left-padded histories (the model input before a stage's target) of `users`. */

@@ -2,22 +2,32 @@
 // tokens/s (one forward over the prompt, last-position logits), KV-cache greedy decode tokens/s
 // (generating N tokens minus generating 1), and TextEmbedder items/s with the process's peak RSS.
 //
-//   node dist/bench/llm-text.js MODEL_DIR|qwen2-0.5b [--batch 4] [--prompt 128] [--new 16]
-//        [--items 0] [--ids-out FILE]
+//   node dist/bench/llm-text.js MODEL_DIR [--batch 4] [--prompt 128] [--new 16] [--items 0]
+//        [--ids-out FILE]
+//   node dist/bench/llm-text.js --init qwen2-0.5b DIR
 //
-// qwen2-0.5b: the Qwen2-0.5B shape with random f32 weights (nothing to load). --items N embeds N
-// catalogue-like titles (the embedded titles, numbered to make them distinct); --ids-out writes
-// the token ids of every case so the PyTorch side runs exactly the same inputs. One JSON line out.
+// --init writes a preset's shape with random f32 weights (seed 1) as a Hugging Face folder once
+// (config.json, model.safetensors; no tokenizer), so both sides load the very same weights.
+// MODEL_DIR is any Qwen2/Llama folder; without a tokenizer only prefill and decode run. --items N
+// embeds N catalogue-like titles (the embedded titles, numbered to make them distinct); --ids-out
+// writes the token ids of every case so the PyTorch side runs exactly the same inputs. One JSON
+// line out.
 import fs from 'node:fs';
+
+import path from 'node:path';
 
 import {
   CausalLM,
   generate,
+  loadCausalLM,
   loadLanguageModel,
   noGrad,
+  PRESET_NAMES,
   presetConfig,
+  saveCausalLM,
   TextEmbedder,
   tidy,
+  type PresetName,
   type Tokenizer,
 } from '../lib/index.js';
 import { retailDocuments } from '../lib/llm/corpus.js';
@@ -27,10 +37,22 @@ function flag(name: string, fallback: number): number {
   return at < 0 ? fallback : Number(process.argv[at + 1]);
 }
 
+if (process.argv[2] === '--init') {
+  const [preset, dir] = process.argv.slice(3);
+  if (!PRESET_NAMES.includes(preset as PresetName) || !dir) {
+    console.error(`usage: node dist/bench/llm-text.js --init ${PRESET_NAMES.join('|')} DIR`);
+    process.exit(2);
+  }
+  const random = new CausalLM(presetConfig(preset as PresetName), { seed: 1 });
+  saveCausalLM(dir, random, { dtype: 'f32' });
+  console.log(`wrote ${dir}: ${preset}, ${random.numParameters()} parameters, random f32 weights (seed 1)`);
+  random.dispose();
+  process.exit(0);
+}
 const target = process.argv[2];
 if (!target) {
   console.error(
-    'usage: node dist/bench/llm-text.js MODEL_DIR|qwen2-0.5b [--batch B] [--prompt P] [--new N] [--items N]',
+    'usage: node dist/bench/llm-text.js MODEL_DIR [--batch B] [--prompt P] [--new N] [--items N] [--ids-out FILE]',
   );
   process.exit(2);
 }
@@ -43,9 +65,11 @@ const idsOut = idsOutAt < 0 ? undefined : process.argv[idsOutAt + 1];
 
 let model: CausalLM;
 let tokenizer: Tokenizer | undefined;
-if (target === 'qwen2-0.5b') model = new CausalLM(presetConfig('qwen2-0.5b'), { seed: 1 }).eval();
-else ({ model, tokenizer } = loadLanguageModel(target));
+if (fs.existsSync(path.join(target, 'tokenizer.json'))) ({ model, tokenizer } = loadLanguageModel(target));
+else model = loadCausalLM(target);
 model.eval();
+// One repeat for models of more than 100M parameters (seconds per case on two cores).
+const large = model.numParameters() > 100e6;
 const vocab = model.config.vocabSize;
 const prompts = Array.from({ length: batch }, (_, r) =>
   Array.from({ length: promptLength }, (_, j) => (r * 131 + j * 7919 + 13) % (vocab - 1)),
@@ -71,7 +95,7 @@ function time(fn: () => void, repeats: number): { wall: number; cpu: number } {
   return { wall: median(wall), cpu: median(cpu) };
 }
 
-const repeats = target === 'qwen2-0.5b' ? 1 : 5;
+const repeats = large ? 1 : 5;
 const prefill = time(
   () =>
     noGrad(() =>

@@ -1,7 +1,10 @@
 """The transformers side of bench/llm-text.ts: the same prompts and item token ids (written by
 `node dist/bench/llm-text.js ... --ids-out FILE`), through transformers 4.43.4 (bench/torch/hf_env.py).
 
-    /usr/bin/python3 bench/torch/llm_text.py MODEL_DIR|qwen2-0.5b IDS.json [--threads 2]
+    /usr/bin/python3 bench/torch/llm_text.py MODEL_DIR IDS.json [--threads 2]
+
+MODEL_DIR is the folder the llmrec side read (for the Qwen2-0.5B shape, the random f32 folder
+written once by `node dist/bench/llm-text.js --init qwen2-0.5b DIR`).
 
 Prefill: one forward over the prompt batch (transformers computes every position's logits).
 Decode: model.generate greedy of exactly new_tokens tokens minus that of one token. Embedding: item
@@ -22,7 +25,7 @@ import hf_env  # noqa: E402,F401
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from transformers import AutoModelForCausalLM, Qwen2Config  # noqa: E402
+from transformers import AutoModelForCausalLM  # noqa: E402
 
 
 def timed(fn, repeats):
@@ -46,21 +49,14 @@ def main():
     torch.set_num_threads(args.threads)
     with open(args.ids) as handle:
         dump = json.load(handle)
-    if args.model == "qwen2-0.5b":
-        config = Qwen2Config(
-            vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-            num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1000000.0,
-        )
-        torch.manual_seed(1)
-        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32, attn_implementation="eager")
-    else:
-        model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32, attn_implementation="eager")
+    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32, attn_implementation="eager")
     model.eval()
     model.generation_config.eos_token_id = None
     prompts = torch.tensor(dump["prompts"])
     new_tokens = dump["new_tokens"]
     batch, length = prompts.shape
-    repeats = 1 if args.model == "qwen2-0.5b" else 5
+    # One repeat for models of more than 100M parameters (as bench/llm-text.ts).
+    repeats = 1 if sum(p.numel() for p in model.parameters()) > 100e6 else 5
 
     def generate(n):
         return lambda: model.generate(

@@ -13,7 +13,7 @@ import { Tokenizer } from './tokenizer.js';
 export const DEFAULT_LANGUAGE_MODEL = 'wordnet-retail-lm';
 
 /** The command that (re)builds the shipped default model from the package root. */
-export const DEFAULT_LANGUAGE_MODEL_COMMAND = `npx llmrec lm pretrain --preset mini --context 512 --batch-size 8 --corpus wordnet,retail --tokens 1228800 --out data/models/${DEFAULT_LANGUAGE_MODEL}`;
+export const DEFAULT_LANGUAGE_MODEL_COMMAND = `npx llmrec lm pretrain --preset mini --context 512 --batch-size 8 --lr 0.003 --corpus wordnet,retail --tokens 2539520 --out data/models/${DEFAULT_LANGUAGE_MODEL}`;
 
 /** The files a model folder must hold for loadLanguageModel. */
 const REQUIRED_FILES = ['config.json', 'tokenizer.json'] as const;

@@ -5,6 +5,8 @@
 //     answer, backward to the projectors, Adam (lr 1e-4); median of `steps` after a warm-up;
 //   - generation: one prompt at a time, greedy with repetition penalty 1.5 and the KV cache,
 //     exactly `new` tokens (no EOS stop); p50/p99 over `requests` prompts.
+// Beside wall times, the process's CPU time (user + system, every thread) per step and per
+// request: on a shared machine the wall time mostly measures waiting for a core.
 //
 //   node dist/bench/a-llmrec-step.js [--lm DIR] [--batch 4] [--steps 10] [--requests 20] [--new 24]
 //        [--ids-out FILE] [--device cpu]
@@ -93,8 +95,14 @@ async function main(): Promise<void> {
   // Users first (one per row), then the item slots row by row: the order of the values.
   const slotBatch = [...train.map((_, r) => r), ...train.flatMap((c, r) => c.slots.slice(1).map(() => r))];
   const slotPosition = [...train.map((c) => c.slots[0]!), ...train.flatMap((c) => c.slots.slice(1))];
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const stepCpu: number[] = [];
   const step = (): number => {
     const t = performance.now();
+    const c = cpuMs();
     tidy(() => {
       const values = concat([projectors.user.forward(users50), projectors.item.forward(latents)], 0);
       const { loss } = model.forward({
@@ -109,10 +117,14 @@ async function main(): Promise<void> {
       optimizer.zeroGrad();
       loss!.item(); // waits for the device (a no-op wait on the CPU)
     });
+    stepCpu.push(cpuMs() - c);
     return performance.now() - t;
   };
   step(); // warm-up
+  stepCpu.length = 0;
   const stepMs = Array.from({ length: steps }, step).sort((a, b) => a - b);
+  stepCpu.sort((a, b) => a - b);
+  const generationCpu: number[] = [];
 
   const generation: number[] = [];
   const one = (c: PromptCase): number =>
@@ -122,6 +134,7 @@ async function main(): Promise<void> {
         const items = projectors.item.forward(randn([c.slots.length - 1, 128], { seed: 4, device }).sigmoid());
         const values: Tensor = concat([user, items], 0);
         const t = performance.now();
+        const cpu = cpuMs();
         generate(model, [c.ids], {
           maxNewTokens: newTokens,
           repetitionPenalty: 1.5,
@@ -129,12 +142,15 @@ async function main(): Promise<void> {
           padTokenId: eos,
           softEmbeddings: { batch: new Int32Array(c.slots.length), position: c.slots, values },
         });
+        generationCpu.push(cpuMs() - cpu);
         return performance.now() - t;
       }),
     );
   one(cases[0]!); // warm-up
+  generationCpu.length = 0;
   for (let r = 0; r < requests; r++) generation.push(one(cases[r % cases.length]!));
   generation.sort((a, b) => a - b);
+  generationCpu.sort((a, b) => a - b);
   const promptTokens = cases.slice(0, requests).map((c) => c.ids.length);
   console.log(
     JSON.stringify({
@@ -146,6 +162,7 @@ async function main(): Promise<void> {
         tokens: width,
         medianMs: percentile(stepMs, 50),
         minMs: stepMs[0],
+        cpuMedianMs: percentile(stepCpu, 50),
         tokensPerSecond: (batch * width) / (percentile(stepMs, 50) / 1000),
       },
       generation: {
@@ -154,6 +171,8 @@ async function main(): Promise<void> {
         promptTokensMean: promptTokens.reduce((a, b) => a + b, 0) / promptTokens.length,
         p50Ms: percentile(generation, 50),
         p99Ms: percentile(generation, 99),
+        cpuP50Ms: percentile(generationCpu, 50),
+        cpuP99Ms: percentile(generationCpu, 99),
       },
     }),
   );

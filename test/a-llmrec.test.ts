@@ -25,7 +25,9 @@ import { loadSafetensors } from '../lib/io/safetensors.js';
 import * as alignModule from '../lib/pipelines/a-llmrec/align.js';
 import * as cfModule from '../lib/pipelines/a-llmrec/cf.js';
 import * as compareModule from '../lib/pipelines/a-llmrec/compare.js';
+import * as demoModule from '../lib/pipelines/a-llmrec/demo.js';
 import * as describeModule from '../lib/pipelines/a-llmrec/describe.js';
+import { defaultLanguageModelDir } from '../lib/llm/default-model.js';
 import * as languageModelModule from '../lib/pipelines/a-llmrec/language-model.js';
 import { readItemTable } from '../lib/pipelines/llm2rec/embed.js';
 import * as evaluateModule from '../lib/pipelines/a-llmrec/evaluate.js';
@@ -873,6 +875,28 @@ describe('A-LLMRec: the LLM2Rec encoder, a fine-tuned text encoder, cross-domain
       }),
       /its cf stage is not run/,
     );
+  });
+
+  it('the demo step (npm start) runs every stage on the shipped LM and prints Hit@1, an answer and a description', async function () {
+    try {
+      defaultLanguageModelDir();
+    } catch {
+      this.skip(); // the shipped LM is not built in this checkout
+    }
+    const printed: string[] = [];
+    const result = await demoModule.aLLMRecDemo({
+      data: pipelines.resolveConfig(pipelines.dataConfig, { values: { data: fixture, kcore: 2 } }),
+      device: 'cpu',
+      seed: 0,
+      print: (line) => printed.push(line),
+      schedule: { cfEpochs: 1, alignEpochs: 1, trainUsers: 4, evalUsers: 5, maxNewTokens: 4 },
+    });
+    const text = printed.join('\n');
+    expect(result!.groups.all!.users).to.equal(5);
+    expect(text).to.match(/Hit@1 among 20 candidates, 5 test users/);
+    for (const method of ['SASRec', 'LM, titles only', 'A-LLMRec \\(free text\\)', 'A-LLMRec \\(constrained\\)'])
+      expect(text).to.match(new RegExp(`${method} +[01]\\.\\d{3}`));
+    expect(text).to.include("describe (the user's soft token only): ");
   });
 
   it('compare adds the LLM2Rec-encoder rows and the cross-domain scenario to the table', async () => {

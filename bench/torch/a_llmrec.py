@@ -203,8 +203,11 @@ def bench(args):
     rows = torch.tensor([b for b, _ in slots], device=device)
     cols = torch.tensor([p for _, p in slots], device=device)
 
+    step_cpu = []
+
     def step():
         t = time.perf_counter()
+        c = time.process_time()
         values = torch.cat([f_u(users), f_i(latents)], 0)
         embeds = lm.get_input_embeddings()(ids).clone()
         embeds[rows, cols] = values
@@ -213,10 +216,13 @@ def bench(args):
         optimizer.step()
         optimizer.zero_grad()
         sync()
+        step_cpu.append((time.process_time() - c) * 1000)
         return (time.perf_counter() - t) * 1000
 
     step()
+    step_cpu.clear()
     step_ms = sorted(step() for _ in range(steps))
+    generation_cpu = []
 
     def one(c):
         with torch.no_grad():
@@ -226,6 +232,7 @@ def bench(args):
             )
             sync()
             t = time.perf_counter()
+            c = time.process_time()
             embeds = lm.get_input_embeddings()(prompt).clone()
             embeds[0, torch.tensor(c["slots"], device=device)] = values
             out = lm(inputs_embeds=embeds, use_cache=True)
@@ -240,9 +247,11 @@ def bench(args):
                 seen.append(token)
                 out = lm(input_ids=torch.tensor([[token]], device=device), past_key_values=past, use_cache=True)
                 past, logits = out.past_key_values, out.logits[0, -1]
+            generation_cpu.append((time.process_time() - c) * 1000)
             return (time.perf_counter() - t) * 1000
 
     one(cases[0])
+    generation_cpu.clear()
     generation = [one(cases[r % len(cases)]) for r in range(requests)]
     prompt_tokens = [len(c["ids"]) for c in cases[:requests]]
     print(
@@ -257,6 +266,7 @@ def bench(args):
                     "tokens": width,
                     "medianMs": percentile(step_ms, 50),
                     "minMs": step_ms[0],
+                    "cpuMedianMs": percentile(step_cpu, 50),
                     "tokensPerSecond": batch * width / (percentile(step_ms, 50) / 1000),
                 },
                 "generation": {
@@ -265,6 +275,8 @@ def bench(args):
                     "promptTokensMean": sum(prompt_tokens) / len(prompt_tokens),
                     "p50Ms": percentile(generation, 50),
                     "p99Ms": percentile(generation, 99),
+                    "cpuP50Ms": percentile(generation_cpu, 50),
+                    "cpuP99Ms": percentile(generation_cpu, 99),
                 },
             }
         )

@@ -8,7 +8,6 @@ import { randn, type Tensor } from '../../tensor.js';
 import { defineCommand } from '../args.js';
 import { evaluatePopularity } from '../../models/index.js';
 import { flatten, trainAndTest } from '../../pipelines/seqrec/index.js';
-import { aLLMRecDemo } from '../../pipelines/a-llmrec/demo.js';
 import type { DataConfig } from '../../pipelines/data.js';
 import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
 import { formatTable } from './common.js';
@@ -106,8 +105,6 @@ export const demoCommand = defineCommand({
       options['gru4rec-epochs'],
       options.seed,
     );
-    const data = dataConfigFromFlags(options, given);
-    await aLLMRecDemo({ data, device: options.device ?? targets[targets.length - 1]!, seed: options.seed });
   },
 });
 

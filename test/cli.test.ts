@@ -41,13 +41,35 @@ describe('llmrec command line', () => {
 
   it('runs the demo on the CPU: kernel checks, then SASRec and GRU4Rec beside popularity', function () {
     this.timeout(300_000);
-    const r = run('demo', '--device', 'cpu', '--sasrec-epochs', '1', '--gru4rec-epochs', '1');
+    const r = run('demo', '--device', 'cpu', '--sasrec-epochs', '1', '--gru4rec-epochs', '1', '--pipelines', 'none');
     expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).not.to.match(/pipelines \(test\)/);
     expect(r.stdout).to.match(/kernel check on cpu/);
     expect(r.stdout).not.to.match(/FAIL/);
     expect(r.stdout).to.match(/test metrics \(4104 users\)/);
     for (const model of ['sasrec', 'gru4rec', 'popularity'])
       expect(r.stdout).to.match(new RegExp(`^${model}\\s+0\\.\\d{4}`, 'm'));
+  });
+
+  it("runs the demo's LLM2Rec step: every stage on the shipped LM, then its row beside SASRec", function () {
+    this.timeout(600_000);
+    const r = run('demo', '--device', 'cpu', '--sasrec-epochs', '1', '--gru4rec-epochs', '0', '--pipelines', 'llm2rec');
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/^sasrec\s+0\.\d{4}/m);
+    expect(r.stdout).to.match(/pipelines \(test\)/);
+    for (const metric of ['Recall@10 \\(full\\)', 'NDCG@10 \\(full\\)'])
+      expect(r.stdout).to.match(
+        new RegExp(
+          `^LLM2Rec \\(SASRec on LM item table\\)\\s+${metric}\\s+0\\.\\d{4}\\s+200 LM steps, SASRec 1 epoch, \\d+ s`,
+          'm',
+        ),
+      );
+  });
+
+  it('refuses an unknown --pipelines name with usage and exit code 2', () => {
+    const r = run('demo', '--pipelines', 'llm2rec,bogus', '--skip-training');
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/--pipelines: unknown pipeline 'bogus'; known: llm2rec/);
   });
 
   it("train --out is a run folder: `.` works, the user's files and the folder's mode stay, --resume after the end works", function () {

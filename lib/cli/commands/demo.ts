@@ -1,17 +1,22 @@
 // llmrec demo: what `npm start` runs. It shows the build and the devices, checks the kernels on
 // every usable device against a float64 computation, then trains SASRec and GRU4Rec on the
 // embedded Online Retail dataset and prints their test metrics beside a popularity baseline.
-// Later pipeline stages extend it.
+// Then each pipeline's demo step (a cut-down run on the shipped LM) adds its rows.
 import { devices } from '../../device.js';
 import { tidy } from '../../scope.js';
 import { randn, type Tensor } from '../../tensor.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, UsageError } from '../args.js';
 import { evaluatePopularity } from '../../models/index.js';
 import { flatten, trainAndTest } from '../../pipelines/seqrec/index.js';
 import type { DataConfig } from '../../pipelines/data.js';
+import type { PipelineDemoRow, PipelineDemoStep } from '../../pipelines/demo.js';
+import { llm2recDemo } from '../../pipelines/llm2rec/demo.js';
 import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
 import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
+
+/** Each pipeline's part of the demo, in the order they run (`--pipelines` picks among them). */
+const pipelineDemos: PipelineDemoStep[] = [llm2recDemo];
 
 interface KernelCheck {
   name: string;
@@ -67,9 +72,15 @@ export const demoCommand = defineCommand({
     'sasrec-epochs': { type: 'integer', description: 'SASRec training epochs', default: 10 },
     'gru4rec-epochs': { type: 'integer', description: 'GRU4Rec training epochs', default: 4 },
     seed: { type: 'integer', description: 'random seed', default: 0 },
+    pipelines: {
+      type: 'string',
+      description: `pipeline demos to run after SASRec/GRU4Rec, comma-separated (${pipelineDemos.map((d) => d.pipeline).join(', ')}), or 'none'`,
+      default: pipelineDemos.map((d) => d.pipeline).join(','),
+    },
     'skip-training': { type: 'boolean', description: 'only show the build and check the kernels', default: false },
   },
   async run(options, _positionals, given) {
+    const steps = selectPipelineDemos(options.pipelines);
     await infoCommand.run({ json: false }, [], new Set());
     const report = devices();
     const targets = options.device
@@ -98,15 +109,39 @@ export const demoCommand = defineCommand({
     }
     if (failures > 0) throw new Error(`${failures} kernel check(s) failed`);
     if (options['skip-training']) return;
-    await recommenderDemo(
-      dataConfigFromFlags(options, given),
-      options.device ?? targets[targets.length - 1]!,
-      options['sasrec-epochs'],
-      options['gru4rec-epochs'],
-      options.seed,
-    );
+    const data = dataConfigFromFlags(options, given);
+    const device = options.device ?? targets[targets.length - 1]!;
+    await recommenderDemo(data, device, options['sasrec-epochs'], options['gru4rec-epochs'], options.seed);
+    const pipelineRows: PipelineDemoRow[] = [];
+    for (const step of steps) {
+      console.log(`\n${step.pipeline}: a cut-down run on the shipped LM (see 'llmrec ${step.pipeline} --help')`);
+      pipelineRows.push(
+        ...(await step.run({ data, seed: options.seed, device, sasrecEpochs: options['sasrec-epochs'] })),
+      );
+    }
+    if (pipelineRows.length > 0)
+      console.log(
+        `\npipelines (test):\n${formatTable(
+          ['model', 'metric', 'value', 'run'],
+          pipelineRows.map((r) => [r.model, r.metric, r.value, r.note]),
+        )}`,
+      );
   },
 });
+
+/** The demo steps `--pipelines` names, in their own order; an unknown name is a usage error. */
+function selectPipelineDemos(list: string): PipelineDemoStep[] {
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (names.length === 1 && names[0] === 'none') return [];
+  const known = new Set(pipelineDemos.map((d) => d.pipeline));
+  for (const name of names)
+    if (!known.has(name))
+      throw new UsageError(`--pipelines: unknown pipeline '${name}'; known: ${[...known].join(', ')} (or 'none')`);
+  return pipelineDemos.filter((d) => names.includes(d.pipeline));
+}
 
 async function recommenderDemo(
   data: DataConfig,

@@ -877,26 +877,29 @@ describe('A-LLMRec: the LLM2Rec encoder, a fine-tuned text encoder, cross-domain
     );
   });
 
-  it('the demo step (npm start) runs every stage on the shipped LM and prints Hit@1, an answer and a description', async function () {
+  it('the demo step (npm start) runs every stage on the shipped LM and gives Hit@1 rows of each method', async function () {
     try {
       defaultLanguageModelDir();
     } catch {
       this.skip(); // the shipped LM is not built in this checkout
     }
-    const printed: string[] = [];
-    const result = await demoModule.aLLMRecDemo({
-      data: pipelines.resolveConfig(pipelines.dataConfig, { values: { data: fixture, kcore: 2 } }),
-      device: 'cpu',
+    const rows = await demoModule.aLLMRecDemo.run({
+      data: { data: fixture, kcore: 2 },
       seed: 0,
-      print: (line) => printed.push(line),
-      schedule: { cfEpochs: 1, alignEpochs: 1, trainUsers: 4, evalUsers: 5, maxNewTokens: 4 },
+      device: 'cpu',
+      sasrecEpochs: 1,
     });
-    const text = printed.join('\n');
-    expect(result!.groups.all!.users).to.equal(5);
-    expect(text).to.match(/Hit@1 among 20 candidates, 5 test users/);
-    for (const method of ['SASRec', 'LM, titles only', 'A-LLMRec \\(free text\\)', 'A-LLMRec \\(constrained\\)'])
-      expect(text).to.match(new RegExp(`${method} +[01]\\.\\d{3}`));
-    expect(text).to.include("describe (the user's soft token only): ");
+    expect(rows.map((r) => r.model)).to.deep.equal([
+      'SASRec (a-llmrec preset)',
+      'LM, titles only',
+      'A-LLMRec (free text)',
+      'A-LLMRec (constrained)',
+    ]);
+    for (const r of rows) {
+      expect(r.metric).to.equal('Hit@1 (1+19)');
+      expect(r.value).to.be.within(0, 1);
+      expect(r.note).to.match(/SASRec 4 epochs, 2 align epochs, 64 stage-2 users, \d+ test users, \d+ s/);
+    }
   });
 
   it('compare adds the LLM2Rec-encoder rows and the cross-domain scenario to the table', async () => {

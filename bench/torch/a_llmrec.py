@@ -232,7 +232,7 @@ def bench(args):
             )
             sync()
             t = time.perf_counter()
-            c = time.process_time()
+            cpu0 = time.process_time()
             embeds = lm.get_input_embeddings()(prompt).clone()
             embeds[0, torch.tensor(c["slots"], device=device)] = values
             out = lm(inputs_embeds=embeds, use_cache=True)
@@ -247,7 +247,7 @@ def bench(args):
                 seen.append(token)
                 out = lm(input_ids=torch.tensor([[token]], device=device), past_key_values=past, use_cache=True)
                 past, logits = out.past_key_values, out.logits[0, -1]
-            generation_cpu.append((time.process_time() - c) * 1000)
+            generation_cpu.append((time.process_time() - cpu0) * 1000)
             return (time.perf_counter() - t) * 1000
 
     one(cases[0])

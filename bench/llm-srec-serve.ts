@@ -1,7 +1,14 @@
 // Serving latency of an LLM-SRec run folder through Recommender.load: p50/p99 of recommend() for
 // one caller at a time, and for 64 concurrent callers (micro-batched into shared forward passes).
 //
-//   node dist/bench/llm-srec-serve.js RUN_DIR [--calls 40]
+//   node dist/bench/llm-srec-serve.js RUN_DIR [--calls 40] [--device cpu|cuda]
+//
+// Also prints the allocator's peak bytes in use and the process's peak RSS. With --prompts-out
+// FILE it writes the 64 callers' encoded user prompts for bench/torch/llm_srec.py --bench.
+import * as fs from 'node:fs';
+
+import { memory } from '../lib/device.js';
+import { loadLLMSRecRun } from '../lib/pipelines/llm-srec/serving.js';
 import { data, Recommender } from '../lib/index.js';
 
 function percentile(sorted: number[], p: number): number {
@@ -10,8 +17,10 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const [dir, ...rest] = process.argv.slice(2);
-  if (!dir) throw new Error('usage: node dist/bench/llm-srec-serve.js RUN_DIR [--calls N]');
-  const calls = Number(rest[rest.indexOf('--calls') + 1] ?? 40) || 40;
+  if (!dir) throw new Error('usage: node dist/bench/llm-srec-serve.js RUN_DIR [--calls N] [--device D]');
+  const flag = (name: string) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : undefined);
+  const calls = Number(flag('--calls') ?? 40) || 40;
+  const device = flag('--device') ?? 'cpu';
   const split = (await data.loadDefaultDataset()).dataset.leaveOneOut();
   const keys = split.dataset.itemKeys;
   const users = Array.from(split.evaluationUsers().slice(0, calls));
@@ -24,7 +33,19 @@ async function main(): Promise<void> {
     };
   };
   const loadStarted = performance.now();
-  const rec = await Recommender.load(dir);
+  const promptsOut = flag('--prompts-out');
+  if (promptsOut) {
+    const { model } = await loadLLMSRecRun(dir, 'cpu');
+    const prompts = Array.from({ length: 64 }, (_, i) => {
+      const u = users[i % users.length]!;
+      const at = split.testStart[u]!;
+      const items = split.history(u, 'test');
+      return model.llmSRec.prompts.encodeUser(items, split.dataset.times.subarray(at, at + items.length));
+    });
+    fs.writeFileSync(promptsOut, JSON.stringify({ prompts }));
+    model.dispose();
+  }
+  const rec = await Recommender.load(dir, { device });
   const loadMs = performance.now() - loadStarted;
   await rec.warmUp();
   const single: number[] = [];
@@ -51,9 +72,12 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       dir,
+      device,
       loadMs: Math.round(loadMs),
       batch1: { calls: single.length, p50Ms: percentile(single, 50), p99Ms: percentile(single, 99) },
       concurrent64: { p50Ms: percentile(concurrent, 50), p99Ms: percentile(concurrent, 99), wallMs: wall },
+      peakBytesInUse: memory(device).peakBytesInUse,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
     }),
   );
 }

@@ -110,9 +110,10 @@ export const benchmarks: Benchmark[] = cases
           return {
             run() {
               model.zeroGrad();
-              const { loss } = model.forward({ inputIds: input, shape, labels: input });
+              const { loss, lastHiddenState } = model.forward({ inputIds: input, shape, labels: input });
               loss!.backward();
               loss!.dispose();
+              lastHiddenState.dispose();
             },
             flops: 3 * forwardFlops(config, batch, length, true),
             bytes: 3 * weightBytes(model),

@@ -16,7 +16,7 @@
 #include <string>
 #include <type_traits>
 
-#include "../native/core/error.h"
+#include "../native/abi/error.h"
 #include "../native/kernels/attention.h"
 #include "common.cuh"
 
@@ -834,14 +834,6 @@ __global__ void rope_kernel(RopeParams p) {
 // ---------------------------------------------------------------------------------------------
 // Launchers
 
-template <class Fn>
-void visit_float(DType dtype, Fn&& fn) {
-  if (dtype == DType::BF16)
-    fn(static_cast<bf16*>(nullptr));
-  else
-    fn(static_cast<float*>(nullptr));
-}
-
 template <int DPL, class Fn>
 void with_dims_per_lane(int64_t head_dim, Fn&& fn) {
   if constexpr (DPL <= 4) {
@@ -854,7 +846,8 @@ void with_dims_per_lane(int64_t head_dim, Fn&& fn) {
   }
 }
 
-// LLMREC_KERNEL_ATTENTION picks "reference", "fast" (tiles of one (batch, head)) or "packed"
+// The variant table (native/core/kernel_variants.cc) names "reference", "fast" (tiles of one
+// (batch, head)) and "packed"
 // (tiles across pairs). By default problems whose queries and keys both number at most
 // kPackedMaxLen use "packed", where a per-pair tile would leave warps idle; longer ones use
 // "fast" (with one short side, a packed block would stream every pair's long side for one row).
@@ -866,9 +859,6 @@ Variant pick_variant(int64_t len) {
   if (name == "reference") return Variant::Reference;
   if (name == "fast") return Variant::Fast;
   if (name == "packed") return Variant::Packed;
-  if (!name.empty())
-    fail("attention: unknown kernel variant '", name,
-         "' in LLMREC_KERNEL_ATTENTION (reference, fast, packed)");
   return len <= kPackedMaxLen ? Variant::Packed : Variant::Fast;
 }
 
@@ -965,18 +955,20 @@ void check_key_lengths(const AttentionShape& a, const CudaStream& s) {
 void attention_forward(const AttentionForwardParams& p, const CudaStream& s) {
   if (p.shape.batch * p.shape.q_heads * p.shape.q_len == 0) return;
   check_key_lengths(p.shape, s);
-  visit_float(p.shape.dtype, [&](auto* tag) { forward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
+  visit_floating(p.shape.dtype,
+                 [&](auto* tag) { forward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
 }
 
 void attention_backward(const AttentionBackwardParams& p, const CudaStream& s) {
   check_key_lengths(p.shape, s);
-  visit_float(p.shape.dtype, [&](auto* tag) { backward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
+  visit_floating(p.shape.dtype,
+                 [&](auto* tag) { backward_typed<std::remove_pointer_t<decltype(tag)>>(p, s); });
 }
 
 void rope(const RopeParams& p, const CudaStream& s) {
   const int64_t pairs = p.batch * p.heads * p.len * (p.head_dim / 2);
   if (pairs == 0) return;
-  visit_float(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     rope_kernel<T><<<grid_for(pairs, 256, s), 256, 0, s.stream>>>(p);
   });

@@ -7,8 +7,9 @@
 
 #include <cstdint>
 
-#include "../native/core/dtype.h"
-#include "../native/kernels/kernel_api.h"
+#include "../native/abi/dtype.h"
+#include "../native/abi/host_device.h"
+#include "../native/abi/kernel_api.h"
 
 namespace llmrec::cuda_common {
 
@@ -43,6 +44,24 @@ void visit_dtype(DType dtype, Fn&& fn) {
     case DType::I32: fn(static_cast<int32_t*>(nullptr)); break;
   }
 }
+
+// Calls fn with a null pointer of the floating device type matching `dtype` (f32 or bf16); ops
+// reject i32 before a floating kernel runs, so i32 does nothing here (as on the CPU twin).
+template <class Fn>
+void visit_floating(DType dtype, Fn&& fn) {
+  if (dtype == DType::F32)
+    fn(static_cast<float*>(nullptr));
+  else if (dtype == DType::BF16)
+    fn(static_cast<bf16*>(nullptr));
+}
+
+// Combiners for warp_reduce and block_reduce.
+struct Sum {
+  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
+};
+struct Max {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
 
 // Records the first bad value a kernel meets; the host raises it at the next synchronisation.
 __device__ __forceinline__ void report_error(KernelErrorRecord* record, int site, long long value,

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/elementwise.h"
 #include "../native/kernels/philox.h"
 #include "common.cuh"
@@ -39,31 +38,6 @@ __device__ __forceinline__ void store(T* p, int64_t i, compute_t<T> v) {
     p[i] = v;
   else
     p[i] = from_float<T>(v);
-}
-
-template <BinaryOp OP, class V>
-__device__ __forceinline__ V apply_binary(V a, V b) {
-  if constexpr (OP == BinaryOp::Add) return a + b;
-  if constexpr (OP == BinaryOp::Sub) return a - b;
-  if constexpr (OP == BinaryOp::Mul) return a * b;
-  if constexpr (OP == BinaryOp::Div) {
-    if constexpr (std::is_integral_v<V>)
-      return b == 0 ? V(0) : a / b;
-    else
-      return a / b;
-  }
-  if constexpr (OP == BinaryOp::Maximum) {
-    if constexpr (std::is_integral_v<V>)
-      return a > b ? a : b;
-    else
-      return (a > b || isnan(a)) ? a : b;
-  }
-  if constexpr (OP == BinaryOp::Minimum) {
-    if constexpr (std::is_integral_v<V>)
-      return a < b ? a : b;
-    else
-      return (a < b || isnan(a)) ? a : b;
-  }
 }
 
 // Four elements per thread per step; the caller guarantees 4-element alignment of every pointer
@@ -163,22 +137,6 @@ void binary_dispatch_op(const BinaryParams& p, const CudaStream& s) {
 
 // ---------------------------------------------------------------------------------------------
 // Unary, cast, fill
-
-template <UnaryOp OP>
-__device__ __forceinline__ float apply_unary(float x, float alpha, float beta) {
-  if constexpr (OP == UnaryOp::Affine) return alpha * x + beta;
-  if constexpr (OP == UnaryOp::Neg) return -x;
-  if constexpr (OP == UnaryOp::Exp) return expf(x);
-  if constexpr (OP == UnaryOp::Log) return logf(x);
-  if constexpr (OP == UnaryOp::Sqrt) return sqrtf(x);
-  if constexpr (OP == UnaryOp::Rsqrt) return 1.0f / sqrtf(x);
-  if constexpr (OP == UnaryOp::Abs) return fabsf(x);
-  if constexpr (OP == UnaryOp::Square) return x * x;
-  if constexpr (OP == UnaryOp::Reciprocal) return 1.0f / x;
-  if constexpr (OP == UnaryOp::Tanh) return tanhf(x);
-  if constexpr (OP == UnaryOp::Sigmoid) return 1.0f / (1.0f + expf(-x));
-  if constexpr (OP == UnaryOp::Sign) return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
-}
 
 template <UnaryOp OP, class T>
 __global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t n, float alpha,

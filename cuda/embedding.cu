@@ -15,7 +15,6 @@
 #include <initializer_list>
 #include <string>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/embedding.h"
 #include "common.cuh"
 
@@ -166,12 +165,12 @@ __global__ void embedding_grad_positions_kernel(EmbeddingBackwardParams p) {
 
 bool aligned(const void* ptr, size_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
-// Elements per 16-byte pack when every row start is 16-byte aligned, else 1. The variant
-// LLMREC_KERNEL_EMBEDDING=reference forces scalar loads, so the GPU suite can validate both paths.
+// Elements per 16-byte pack when every row start is 16-byte aligned, else 1 (the "vector"
+// variant); the "reference" variant forces scalar loads, so the GPU suite validates both paths.
 template <class T>
 int vector_width(int64_t width, std::initializer_list<const void*> pointers) {
   constexpr int kVec = int(16 / sizeof(T));
-  static const bool reference = kernel_variant("embedding") == "reference";
+  const bool reference = kernel_variant("embedding") == "reference";
   if (reference || width % kVec != 0) return 1;
   for (const void* ptr : pointers)
     if (ptr != nullptr && !aligned(ptr, 16)) return 1;

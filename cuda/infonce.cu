@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/infonce.h"
 #include "common.cuh"
 

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cub/device/device_radix_sort.cuh>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/loss.h"
 #include "common.cuh"
 
@@ -25,13 +24,6 @@ constexpr int kTile = 64;
 constexpr int kTileK = 16;
 // Bytes of chunk logits to hold at once when the caller leaves the chunk to us.
 constexpr int64_t kLogitsBudget = int64_t(128) << 20;
-
-struct Sum {
-  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
-};
-struct Max {
-  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
-};
 
 // ---------------------------------------------------------------------------------------------
 // GEMM: C[m, n] (+)= sum_k A(m, k) B(k, n), with A(m, k) = A[m * a_m + k * a_k] and
@@ -105,9 +97,15 @@ template <bool ACCUMULATE, class TA, class TB, class TC>
 void gemm(const TA* A, int64_t a_m, int64_t a_k, const TB* B, int64_t b_k, int64_t b_n, TC* C, int64_t ldc,
           int64_t M, int64_t N, int64_t K, const CudaStream& s) {
   if (M == 0 || N == 0) return;
-  const dim3 grid(unsigned((N + kTile - 1) / kTile), unsigned((M + kTile - 1) / kTile));
-  gemm_tiled<TA, TB, TC, ACCUMULATE>
-      <<<grid, kThreads, 0, s.stream>>>(A, a_m, a_k, B, b_k, b_n, C, ldc, M, N, K);
+  // gridDim.y stops at 65535: M (the chunk width in dWeight, up to the whole vocabulary when
+  // the rows are few) goes in slabs of at most 65535 tiles.
+  constexpr int64_t kMaxSlabRows = int64_t(65535) * kTile;
+  for (int64_t m0 = 0; m0 < M; m0 += kMaxSlabRows) {
+    const int64_t rows = std::min(kMaxSlabRows, M - m0);
+    const dim3 grid(unsigned((N + kTile - 1) / kTile), unsigned((rows + kTile - 1) / kTile));
+    gemm_tiled<TA, TB, TC, ACCUMULATE>
+        <<<grid, kThreads, 0, s.stream>>>(A + m0 * a_m, a_m, a_k, B, b_k, b_n, C + m0 * ldc, ldc, rows, N, K);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,14 +550,6 @@ __global__ void bce_backward_kernel(BceBackwardParams bp) {
     const float d = to_float(g[i]) * (sig - to_float(y[i]));
     dx[i] = from_float<T>(w ? d * to_float(w[i]) : d);
   }
-}
-
-template <class Fn>
-void visit_floating(DType dtype, Fn&& fn) {
-  visit_dtype(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) fn(tag);
-  });
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 // partials (each column owned by one thread of the block) summed in block order.
 #include <algorithm>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/mlp_distill.h"
 #include "common.cuh"
 
@@ -17,10 +16,6 @@ using namespace llmrec::cuda_common;
 namespace {
 
 constexpr int kThreads = 256;
-
-struct Sum {
-  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
-};
 
 template <class T>
 __device__ __forceinline__ float load_or(const void* p, int64_t i, float fallback) {
@@ -253,14 +248,6 @@ __global__ void hidden_param_kernel(const float* partial, int64_t blocks, int se
 }
 
 template <class Fn>
-void visit_float_dtype(DType dtype, Fn&& fn) {
-  visit_dtype(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>) fn(tag);
-  });
-}
-
-template <class Fn>
 void visit_activation(DistillActivation act, Fn&& fn) {
   using A = DistillActivation;
   switch (act) {
@@ -280,7 +267,7 @@ unsigned row_grid(int64_t rows, const CudaStream& s) {
 
 void distill_hidden_forward(const DistillHiddenParams& p, const CudaStream& s) {
   if (p.rows == 0 || p.cols == 0) return;
-  visit_float_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     visit_activation(p.activation, [&](auto act) {
       hidden_forward_kernel<T, decltype(act)::value><<<row_grid(p.rows, s), kThreads, 0, s.stream>>>(p);
@@ -294,7 +281,7 @@ void distill_loss(const DistillLossParams& p, const CudaStream& s) {
   const float scale = float(1.0 / count);
   const size_t bytes = size_t(p.rows) * sizeof(float);
   float* row_loss = static_cast<float*>(s.scratch->allocate(bytes));
-  visit_float_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     loss_rows_kernel<T><<<row_grid(p.rows, s), kThreads, 0, s.stream>>>(p, scale, row_loss);
   });
@@ -304,7 +291,7 @@ void distill_loss(const DistillLossParams& p, const CudaStream& s) {
 
 void distill_output_grad(const DistillOutputGradParams& p, const CudaStream& s) {
   if (p.rows == 0 || p.cols == 0) return;
-  visit_float_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const int64_t n = p.rows * p.cols;
     scale_kernel<T><<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(
@@ -323,7 +310,7 @@ void distill_hidden_backward(const DistillHiddenBackwardParams& p, const CudaStr
   const int sets = p.ln_weight ? 3 : 1;
   const size_t bytes = size_t(blocks * sets * p.cols) * sizeof(float);
   float* partial = static_cast<float*>(s.scratch->allocate(bytes));
-  visit_float_dtype(p.dtype, [&](auto* tag) {
+  visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     visit_activation(p.activation, [&](auto act) {
       hidden_backward_kernel<T, decltype(act)::value>

@@ -7,7 +7,6 @@
 // atomics); a second kernel sums the slices in block order, which keeps dweight deterministic.
 #include <algorithm>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/norm.h"
 #include "common.cuh"
 
@@ -17,10 +16,6 @@ using namespace llmrec::cuda_common;
 namespace {
 
 constexpr int kThreads = 256;
-
-struct Sum {
-  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
-};
 
 template <class T>
 __global__ void norm_forward_kernel(NormForwardParams p) {

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/optim.h"
 #include "common.cuh"
 

@@ -12,13 +12,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-struct Sum {
-  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
-};
-struct Max {
-  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
-};
-
 template <class T>
 __global__ void softmax_forward_kernel(SoftmaxParams p) {
   __shared__ float scratch[32];

@@ -14,7 +14,6 @@
 #include <climits>
 #include <type_traits>
 
-#include "../native/core/allocator.h"
 #include "../native/kernels/topk.h"
 #include "common.cuh"
 

@@ -8,12 +8,15 @@ import {
   rope,
   scaledDotProductAttention,
   tensor,
+  Tensor,
+  type AttentionNativeOptions,
   type AttentionOptions,
   type DType,
-  type Tensor,
 } from '../lib/index.js';
+import { native } from '../lib/binding.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, gradCheck, relativeError, toleranceFor } from './support/reference.js';
+import { kernelVariants, withKernelVariant } from './support/variants.js';
 
 interface Dims {
   B: number;
@@ -453,7 +456,7 @@ describeEachDevice('scaledDotProductAttention', (device) => {
     disposeAll(q, k, q2, kb, k4, k3);
   });
 
-  it('every CUDA kernel variant (LLMREC_KERNEL_ATTENTION) agrees with the CPU twin, forward and backward', function () {
+  it('every CUDA kernel variant (the attention variant table) agrees with the CPU twin, forward and backward', function () {
     if (!onGpu(device)) this.skip();
     const configs: [Dims, RefOptions, DType][] = [
       [{ B: 2, Hq: 6, Hkv: 2, Lq: 40, Lk: 72, D: 24 }, { causal: true, lengths: [60, 72], side: 'left' }, 'f32'],
@@ -469,10 +472,8 @@ describeEachDevice('scaledDotProductAttention', (device) => {
         'f32',
       ],
     ];
-    const previous = process.env.LLMREC_KERNEL_ATTENTION;
-    try {
-      for (const variant of ['reference', 'fast', 'packed']) {
-        process.env.LLMREC_KERNEL_ATTENTION = variant;
+    for (const variant of kernelVariants().find((f) => f.family === 'attention')!.variants) {
+      withKernelVariant('attention', variant, () => {
         for (const [dims, o, dtype] of configs) {
           const { q, k, v } = inputs(dims, device, dtype, 31);
           const cpu = [q, k, v].map((t) => t.to('cpu'));
@@ -490,10 +491,7 @@ describeEachDevice('scaledDotProductAttention', (device) => {
           );
           disposeAll(...onDevice, ...cpu, gradOut);
         }
-      }
-    } finally {
-      if (previous === undefined) delete process.env.LLMREC_KERNEL_ATTENTION;
-      else process.env.LLMREC_KERNEL_ATTENTION = previous;
+      });
     }
   });
 
@@ -604,5 +602,48 @@ describeEachDevice('rope', (device) => {
       reference: ([x]) => referenceRope(x!, shape, positions, false, 500),
       device,
     });
+  });
+});
+
+describe('the attention options object crossing N-API', () => {
+  const options: AttentionNativeOptions = {
+    causal: false,
+    keyLengths: null,
+    leftPadding: false,
+    scale: null,
+    dropout: 0,
+    seed: 0n,
+    offset: 0n,
+  };
+  const call = (o: Record<string, unknown>) => {
+    const q = randn([1, 1, 2, 4], { seed: 1 });
+    try {
+      return native.attentionForward(q.native, q.native, q.native, o as unknown as AttentionNativeOptions);
+    } finally {
+      q.dispose();
+    }
+  };
+
+  it('is read by name, the same object for the forward and the backward', () => {
+    const [out, lse] = call({ ...options, scale: 0.5 });
+    const q = randn([1, 1, 2, 4], { seed: 1 });
+    const outTensor = new Tensor(out);
+    const lseTensor = new Tensor(lse);
+    const grads = native.attentionBackward(q.native, q.native, q.native, out, lse, q.native, {
+      ...options,
+      scale: 0.5,
+    });
+    expect(grads).to.have.length(3);
+    disposeAll(q, outTensor, lseTensor, ...grads.map((h) => new Tensor(h)));
+  });
+
+  it('names a missing, mistyped or unknown field', () => {
+    const { seed: _seed, ...noSeed } = options;
+    expect(() => call(noSeed)).to.throw('attention: options.seed is missing');
+    expect(() => call({ ...options, causal: 1 })).to.throw("attention: 'options.causal' must be a boolean");
+    expect(() => call({ ...options, sclae: 2 })).to.throw(
+      'attention: options.sclae is not an option of attention (its options: causal, keyLengths, leftPadding, scale, dropout, seed, offset)',
+    );
+    expect(() => call({ ...options, keyLengths: 3 })).to.throw("attention: 'options.keyLengths' must be a Tensor");
   });
 });

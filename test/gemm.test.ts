@@ -4,6 +4,7 @@ import { gemm, linear, matmul, randn, tensor, type Activation, type DType, type 
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
 import { erf64 as erf } from './support/module-check.js';
+import { kernelVariants, withKernelVariant } from './support/variants.js';
 
 const bf16Round = (x: number): number => {
   const f = new Float32Array([x]);
@@ -266,7 +267,7 @@ describeEachDevice('gemm kernel variants agree with the CPU twin', (device) => {
     [3, 40, 56, 24],
     [2, 33, 17, 65],
   ];
-  for (const variant of ['reference', 'simt', 'tensor']) {
+  for (const variant of kernelVariants().find((f) => f.family === 'gemm')!.variants) {
     for (const [batch, m, k, n] of shapes) {
       for (const [transA, transB] of [
         [false, false],
@@ -275,9 +276,7 @@ describeEachDevice('gemm kernel variants agree with the CPU twin', (device) => {
         [true, true],
       ] as [boolean, boolean][]) {
         it(`${variant}: bf16 ${batch}x${m}x${k}x${n} transA=${transA} transB=${transB}`, () => {
-          const previous = process.env.LLMREC_KERNEL_GEMM;
-          process.env.LLMREC_KERNEL_GEMM = variant;
-          try {
+          withKernelVariant('gemm', variant, () => {
             const a = randn([batch, ...stored(m, k, transA)], { seed: 31, device, dtype: 'bf16' });
             const b = randn([batch, ...stored(k, n, transB)], { seed: 32, device, dtype: 'bf16' });
             const bias = randn([n], { seed: 33, device, dtype: 'bf16' });
@@ -285,10 +284,7 @@ describeEachDevice('gemm kernel variants agree with the CPU twin', (device) => {
             const out = gemm(a, b, options);
             const cpu = gemm(a.to('cpu'), b.to('cpu'), { ...options, bias: bias.to('cpu') });
             expectClose(f64(out), f64(cpu), 1e-5, `${variant} vs the CPU twin`);
-          } finally {
-            if (previous === undefined) delete process.env.LLMREC_KERNEL_GEMM;
-            else process.env.LLMREC_KERNEL_GEMM = previous;
-          }
+          });
         });
       }
     }

@@ -7,13 +7,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { manualSeed, pipelines, randn, Recommender, type Tensor } from '../lib/index.js';
+import { manualSeed, noGrad, pipelines, randn, Recommender, tensor, type Tensor } from '../lib/index.js';
+import { loadSafetensors, SafetensorsFile } from '../lib/io/safetensors.js';
 import { trainByteLevelBpe } from '../lib/llm/bpe-train.js';
 import { saveCausalLM } from '../lib/llm/loader.js';
 import { CausalLM } from '../lib/llm/model.js';
 import { presetConfig } from '../lib/llm/presets.js';
+import { SASRec, sasrecConfig } from '../lib/models/sasrec.js';
 import { llmSRec } from '../lib/pipelines/index.js';
-import { expectClose } from './support/reference.js';
+import type { DataConfig } from '../lib/pipelines/data.js';
+import { expectClose, f64, relativeError } from './support/reference.js';
 import { erf64 as erf } from './support/module-check.js';
 
 const { llmSRecPipeline, llmSRecConfig, lossTerms, ProjectionMLP, PromptBuilder } = llmSRec;
@@ -214,6 +217,81 @@ describe('llm-srec: the loss', () => {
   });
 });
 
+describe('llm-srec: parity with the PyTorch reference (bench/torch/llm_srec.py on transformers 4.43.4)', () => {
+  // test/fixtures/llm-srec/parity: bench/llm-srec-fixtures.ts (the catalogue, batch, prompts and a
+  // random SASRec) then bench/torch/llm_srec.py (a random Qwen2 by save_pretrained, the trained
+  // modules' initial weights, and the float64 reference's terms and gradients).
+  const dir = path.join(fixtures, 'llm-srec', 'parity');
+  interface Prompt {
+    ids: number[];
+    historySlots: number[];
+    historyItems: number[];
+    outSlot: number;
+  }
+  const inputs = () =>
+    JSON.parse(fs.readFileSync(path.join(dir, 'inputs.json'), 'utf-8')) as {
+      catalogue: { titles: string[]; itemKeys: string[] };
+      prompt: { historyItems: number; maxTokens: number; dates: boolean };
+      sasrec: { numItems: number; hidden: number; blocks: number; heads: number; maxlen: number; ffnDim: number };
+      shape: { userHidden: number; cfHidden: number; outDim: number };
+      histories: { items: number[]; times: number[] }[];
+      candidates: number[][];
+      userPrompts: Prompt[];
+      itemPrompts: Prompt[];
+    };
+
+  it('the four loss terms and the gradient of every trained module match within 1e-4; the LM and SASRec get none', () => {
+    const f = inputs();
+    const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf-8')) as {
+      transformers: string;
+      terms: Record<string, number>;
+    };
+    expect(expected.transformers).to.equal('4.43.4');
+    const language = llmSRec.loadLLMSRecLanguageModel(path.join(dir, 'lm'), 'cpu');
+    const sasrec = new SASRec(sasrecConfig(f.sasrec.numItems, 'llm-srec', f.sasrec));
+    sasrec.loadStateDict(loadSafetensors(path.join(dir, 'sasrec.safetensors')));
+    const heads = new llmSRec.LLMSRecHeads({
+      cfDim: f.sasrec.hidden,
+      lmHidden: language.model.config.hiddenSize,
+      ...f.shape,
+    });
+    heads.loadStateDict(loadSafetensors(path.join(dir, 'heads.safetensors')));
+    const model = new llmSRec.LLMSRec(
+      language.model,
+      sasrec,
+      heads,
+      new PromptBuilder(language.tokenizer, f.catalogue, f.prompt),
+    );
+    const grads = SafetensorsFile.open(path.join(dir, 'expected-grads.safetensors'));
+    try {
+      // The reference consumed the prompts llmrec builds (user 0's history is cut to the last 4).
+      expect(f.histories.map((h) => model.prompts.encodeUser(h.items, h.times))).to.deep.equal(f.userPrompts);
+      expect(f.candidates.flat().map((item) => model.prompts.encodeItem(item))).to.deep.equal(f.itemPrompts);
+      const parts = model.loss(
+        { histories: f.histories, candidates: f.candidates },
+        { distillation: true, uniformity: true },
+      );
+      for (const term of ['retrieval', 'distillation', 'uniformityUser', 'uniformityCF', 'total'] as const)
+        expect(relativeError([parts[term]!.item()], [expected.terms[term]!]), term).to.be.below(1e-4);
+      parts.total.backward();
+      const names = heads.namedParameters().map(([name]) => name);
+      expect(names.sort()).to.deep.equal([...grads.names].sort());
+      for (const [name, p] of heads.namedParameters()) {
+        const [got, want] = [f64(p.grad!), f64(grads.read(name))];
+        // f_item's last bias shifts every candidate's score by the same u·b, which the softmax
+        // ignores: its exact gradient is 0 (torch's float64 leaves ~1e-17), so compare absolutely.
+        if (name === 'itemHead.fc2.bias') expect(Math.hypot(...got, ...want), name).to.be.below(1e-6);
+        else expect(relativeError(got, want), `gradient of ${name}`).to.be.below(1e-4);
+      }
+      for (const [name, p] of model.lm.namedParameters()) expect(p.grad, `LM ${name}`).to.equal(null);
+      for (const [name, p] of model.sasrec.namedParameters()) expect(p.grad, `SASRec ${name}`).to.equal(null);
+    } finally {
+      grads.close();
+      llmSRec.disposeLLMSRec(model);
+    }
+  });
+});
+
 describe('llm-srec: prompts', () => {
   const tokenizer = () =>
     trainByteLevelBpe(['red lantern blue mug', 'Item No.1, Time: 2011-01-05'], { vocabSize: 300, minFrequency: 1 });
@@ -325,6 +403,22 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
         expect(p.grad, `trained ${name}`).to.not.equal(null);
         expect(p.grad!.abs().sum().item(), `trained ${name}`).to.be.above(0);
       }
+      // Without gradients, prompts go through the LM in passes of similar length (at most
+      // passTokens padded tokens): the same representations as one pass, in the callers' order.
+      const histories = Array.from(llmSRec.trainableUsers(split).slice(0, 12), (user) =>
+        llmSRec.historyOf(split, user, 'train'),
+      );
+      const lengths = histories.map((h) => model.prompts.encodeUser(h.items, h.times).ids.length);
+      const groups = llmSRec.lengthGroups(lengths, 2 * Math.max(...lengths));
+      expect(groups.flat().sort((a, b) => a - b)).to.deep.equal(lengths.map((_, i) => i));
+      for (const g of groups)
+        expect(g.length * Math.max(...g.map((i) => lengths[i]!))).to.be.at.most(2 * Math.max(...lengths));
+      const onePass = noGrad(() => model.userRepresentations(histories).dataSync());
+      model.passTokens = 2 * Math.max(...lengths);
+      const passes = noGrad(() => model.userRepresentations(histories).dataSync());
+      model.passTokens = llmSRec.PASS_TOKENS;
+      expect(groups.length).to.be.above(2);
+      expectClose(passes, onePass, 1e-5, 'representations in passes of similar length');
     } finally {
       llmSRec.disposeLLMSRec(model);
     }
@@ -377,10 +471,94 @@ describe('llm-srec: the pipeline on a tiny LM', function () {
       let message = '';
       await rec.recommend([keys[1]!], { times: ['not a date'] }).catch((e: Error) => (message = e.message));
       expect(message).to.match(/times\[0\] = "not a date" is not a time/);
+
+      // addItems: a new item's representation is f_item of its item prompt, with the mean SASRec
+      // item embedding in its [HistoryEmb] slot; it is recommendable at once, scored as offline.
+      expect(rec.info().features.addItems).to.equal(true);
+      const n = rec.info().numItems;
+      const added = { 'NEW-1': 'glass star lantern', 'NEW-2': 'blue mug gift set' };
+      expect(await rec.addItems(Object.entries(added).map(([id, title]) => ({ id, title })))).to.equal(2);
+      expect(rec.info().numItems).to.equal(n + 2);
+      const core = offline.model.llmSRec;
+      const dim = offline.model.config.hidden;
+      const cfDim = core.cfItems.shape[1]!;
+      const cf = core.cfItems.dataSync();
+      const mean = new Float32Array(cfDim);
+      for (let r = 1; r <= n; r++) for (let c = 0; c < cfDim; c++) mean[c] = mean[c]! + cf[r * cfDim + c]! / n;
+      const cold = tensor(mean, { shape: [1, cfDim] });
+      Object.entries(added).forEach(([key, title], i) => {
+        core.prompts.catalogue.titles[n + 1 + i] = title;
+        core.prompts.catalogue.itemKeys[n + 1 + i] = key;
+      });
+      const newRows = core.itemRepresentations([n + 1, n + 2], () => cold).dataSync();
+      const table = offline.model.table.dataSync();
+      const row = (item: number) =>
+        item > n
+          ? newRows.subarray((item - n - 1) * dim, (item - n) * dim)
+          : table.subarray(item * dim, (item + 1) * dim);
+      const user = llmSRec.evaluationUsers(split, 'test')[0]!;
+      const history = llmSRec.historyOf(split, user, 'test');
+      const u = core.userRepresentations([history]).dataSync();
+      const dot = (item: number) => Array.from(u).reduce((s, v, c) => s + v * row(item)[c]!, 0);
+      // The whole catalogue (k = every item): the new items are there, with the offline scores.
+      const everything = await rec.recommend(
+        Array.from(history.items, (i) => keys[i]!),
+        { times: Array.from(history.times!), k: n + 2, excludeHistory: false },
+      );
+      expect(everything).to.have.length(n + 2);
+      const keyOf = (item: number) => (item > n ? Object.keys(added)[item - n - 1]! : keys[item]!);
+      const served = new Map(everything.map((r) => [r.item, r.score]));
+      const items = [n + 1, n + 2, 1, 2, split.target(user, 'test')];
+      expectClose(
+        items.map((item) => served.get(keyOf(item))!),
+        items.map(dot),
+        1e-5,
+        'scores after addItems',
+      );
+      expect(everything.find((r) => r.item === 'NEW-1')!.title).to.equal('glass star lantern');
+      // A new item in a history: its prompt slot takes the same stand-in row.
+      const withNew = [...Array.from(history.items), n + 1];
+      const uNew = core.userRepresentations([{ items: withNew, times: null }], () => cold).dataSync();
+      const ranked = await rec.recommend(withNew.map(keyOf), { candidates: ['NEW-2', keys[1]!], k: 2 });
+      expectClose(
+        ranked.map((r) => r.score),
+        ranked.map((r) => {
+          const item = r.item === 'NEW-2' ? n + 2 : 1;
+          return Array.from(uNew).reduce((s, v, c) => s + v * row(item)[c]!, 0);
+        }),
+        1e-5,
+        'a history with a new item',
+      );
+      cold.dispose();
+      message = '';
+      await rec.addItems([{ id: 'NEW-3', title: '' }]).catch((e: Error) => (message = e.message));
+      expect(message).to.match(/items\[0\]\.title must be a non-empty string/);
+      expect(rec.info().numItems).to.equal(n + 2);
     } finally {
       await rec.close();
       offline.model.dispose();
     }
+  });
+
+  it('the demo step (npm start) runs every stage in a temporary folder and returns LLM-SRec beside its SASRec', async () => {
+    const before = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('llmrec-demo-llm-srec-'));
+    const { llmSRecDemo, llmSRecDemoRows } = await import('../lib/pipelines/llm-srec/demo.js');
+    expect(llmSRecDemo.pipeline).to.equal('llm-srec');
+    const rows = await llmSRecDemoRows(
+      { data: tsvFlags(dataFile) as Partial<DataConfig>, device: 'cpu', seed: 0, sasrecEpochs: 1 },
+      { lm: lmDir, trainUsers: 12, batchSize: 6, validUsers: 6, evalUsers: 10, userHidden: 16, cfHidden: 8, outDim: 8 },
+    );
+    expect(rows.map((r) => `${r.model}: ${r.metric}`)).to.deep.equal([
+      'LLM-SRec (its SASRec): NDCG@10 (1+99)',
+      'LLM-SRec: NDCG@10 (1+99)',
+      'LLM-SRec: HR@10 (1+99)',
+    ]);
+    for (const r of rows) {
+      expect(r.value).to.be.within(0, 1);
+      expect(r.note).to.match(/^10 users, 1\+99; SASRec 1 epoch, 2 distill steps, \d+ s$/);
+    }
+    const after = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('llmrec-demo-llm-srec-'));
+    expect(after.filter((f) => !before.includes(f))).to.deep.equal([]);
   });
 
   it('resumes the distill stage exactly from a checkpoint', async () => {

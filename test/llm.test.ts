@@ -13,6 +13,7 @@ import {
   generate,
   loadCausalLM,
   manualSeed,
+  memory,
   narrow,
   noGrad,
   parseConfig,
@@ -22,6 +23,7 @@ import {
   resizeTokenEmbeddings,
   ropeInverseFrequencies,
   saveCausalLM,
+  synchronize,
   type Tensor,
 } from '../lib/index.js';
 import { saveSafetensorsSync } from '../lib/io/safetensors.js';
@@ -139,6 +141,37 @@ describeEachDevice('llm model', (device) => {
       model.dispose();
     });
   }
+
+  it('forward releases its intermediates: memory in use returns to where it was, with and without a graph', () => {
+    const model = randomModel(qwenConfig(), device);
+    const inUse = (): number => {
+      synchronize(device);
+      return memory(device).bytesInUse;
+    };
+    // One of each first: whatever a first call allocates for good (parameter gradients are freed
+    // by zeroGrad) is in `before`.
+    noGrad(() => model.forward({ inputIds: IDS, logits: 'none' }).lastHiddenState).dispose();
+    const warm = model.forward({ inputIds: IDS, labels: IDS });
+    warm.loss!.backward();
+    warm.loss!.dispose();
+    warm.lastHiddenState.dispose();
+    model.zeroGrad();
+    const before = inUse();
+    for (let i = 0; i < 3; i++) {
+      const hidden = noGrad(() => model.forward({ inputIds: IDS, logits: 'none' }).lastHiddenState);
+      hidden.dispose();
+    }
+    expect(inUse(), 'after no-grad forwards').to.equal(before);
+    for (let i = 0; i < 3; i++) {
+      const { loss, lastHiddenState } = model.forward({ inputIds: IDS, labels: IDS });
+      loss!.backward();
+      loss!.dispose();
+      lastHiddenState.dispose();
+      model.zeroGrad();
+    }
+    expect(inUse(), 'after forward + backward').to.equal(before);
+    model.dispose();
+  });
 
   it('bf16 weights: logits within the bf16 tolerance of the float64 reference', () => {
     const config = qwenConfig();

@@ -95,6 +95,28 @@ describeEachDevice('fused linear cross-entropy', (device) => {
     }
   }
 
+  it('a chunk wider than 65535 tiles of 64 columns (few rows, a 4.2M vocabulary) on CUDA', function () {
+    if (!onGpu(device)) this.skip(); // the CUDA GEMM's gridDim.y limit; the CPU twin has none
+    this.timeout(120_000);
+    const [n, d, v] = [2, 4, 4_200_000];
+    const y = tensor(Int32Array.from([5, v - 1]), { device });
+    const hidden = randn([n, d], { seed: 41, device });
+    const weight = randn([v, d], { seed: 42, device, std: 0.5 });
+    const results = [
+      [hidden, weight, y],
+      [hidden.to('cpu'), weight.to('cpu'), y.to('cpu')],
+    ].map(([h, w, labels]) => {
+      h!.requiresGrad = true;
+      w!.requiresGrad = true;
+      const loss = linearCrossEntropy(h!, w!, labels!, { reduction: 'sum' });
+      loss.backward();
+      return [loss, h!.grad!, w!.grad!].map(f64);
+    });
+    ['loss', 'dHidden', 'dWeight'].forEach((what, i) =>
+      expectClose(results[0]![i]!, results[1]![i]!, 1e-5, `${what}: CUDA vs CPU`),
+    );
+  });
+
   it('gradients of hidden and weight (vocabulary of 150: chunks of 64 and a remainder)', () => {
     const [n, d, v] = [6, 8, 150];
     const y = tensor(labelsWithIgnored(n, v, 9, [2]), { device });

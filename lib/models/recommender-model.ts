@@ -32,6 +32,13 @@ export interface SequenceRecommender extends Module {
   scoreAll(ids: Int32Array, rows: number): Tensor;
   /** The item representations, when the model keeps them in an ItemEncoder (SASRec, GRU4Rec). */
   readonly items?: ItemEncoder;
+  /**
+   * Models that represent items from their titles themselves (LLM-SRec's item prompt): writes the
+   * representations of items `ids` under `titles` into the model (an id past the last item is
+   * new and continues the catalogue, in order), or throws and changes nothing. What
+   * Recommender.addItems calls for them.
+   */
+  addItemTitles?(ids: readonly number[], titles: readonly string[]): void;
 }
 
 /**

@@ -11,15 +11,9 @@ declare module '../binding.js' {
       q: NativeTensor,
       k: NativeTensor,
       v: NativeTensor,
-      causal: boolean,
-      keyLengths: NativeTensor | null,
-      leftPadding: boolean,
-      scale: number | null,
-      dropout: number,
-      seed: bigint,
-      offset: bigint,
+      options: AttentionNativeOptions,
     ): [NativeTensor, NativeTensor];
-    /** Returns [dq, dk, dv]. */
+    /** Returns [dq, dk, dv] for the forward call with the same options. */
     attentionBackward(
       q: NativeTensor,
       k: NativeTensor,
@@ -27,13 +21,7 @@ declare module '../binding.js' {
       out: NativeTensor,
       lse: NativeTensor,
       gradOut: NativeTensor,
-      causal: boolean,
-      keyLengths: NativeTensor | null,
-      leftPadding: boolean,
-      scale: number | null,
-      dropout: number,
-      seed: bigint,
-      offset: bigint,
+      options: AttentionNativeOptions,
     ): [NativeTensor, NativeTensor, NativeTensor];
     rope(x: NativeTensor, positions: NativeTensor, theta: number, inverse: boolean): NativeTensor;
   }
@@ -65,14 +53,27 @@ export interface AttentionOptions {
   scale?: number;
 }
 
-interface NativeAttentionArgs {
+/**
+ * The options object both native attention calls take, read by name: the one declaration of
+ * each option on this side (its C++ twin is AttentionOptions::fields in native/ops/attention.h).
+ * A missing, mistyped or unknown field is an Error that names it.
+ */
+export interface AttentionNativeOptions {
   causal: boolean;
-  lengths: Tensor | null;
+  /** i32 [B]: per batch row, the number of real keys. */
+  keyLengths: NativeTensor | null;
   leftPadding: boolean;
+  /** null: 1 / sqrt(D). */
   scale: number | null;
   dropout: number;
   seed: bigint;
   offset: bigint;
+}
+
+interface NativeAttentionArgs {
+  /** Everything but keyLengths, whose tensor the forward and the backward each pass. */
+  options: Omit<AttentionNativeOptions, 'keyLengths'>;
+  lengths: Tensor | null;
 }
 
 function toBigInt(value: number | bigint, name: string): bigint {
@@ -120,13 +121,15 @@ function resolveArgs(q: Tensor, k: Tensor, options: AttentionOptions): NativeAtt
     }
   }
   return {
-    causal: options.causal ?? false,
+    options: {
+      causal: options.causal ?? false,
+      leftPadding: padding?.side === 'left',
+      scale: options.scale ?? null,
+      dropout,
+      seed,
+      offset,
+    },
     lengths,
-    leftPadding: padding?.side === 'left',
-    scale: options.scale ?? null,
-    dropout,
-    seed,
-    offset,
   };
 }
 
@@ -142,25 +145,17 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   let outHandle: NativeTensor;
   let lseHandle: NativeTensor;
   try {
-    [outHandle, lseHandle] = native.attentionForward(
-      q.native,
-      k.native,
-      v.native,
-      a.causal,
-      a.lengths?.native ?? null,
-      a.leftPadding,
-      a.scale,
-      a.dropout,
-      a.seed,
-      a.offset,
-    );
+    [outHandle, lseHandle] = native.attentionForward(q.native, k.native, v.native, {
+      ...a.options,
+      keyLengths: a.lengths?.native ?? null,
+    });
   } catch (error) {
     a.lengths?.dispose();
     throw error;
   }
   const out = new Tensor(outHandle);
   const lse = new Tensor(lseHandle);
-  const { causal, leftPadding, scale, dropout, seed, offset } = a;
+  const nativeOptions = a.options;
   const hasLengths = a.lengths !== null;
   record(
     'scaledDotProductAttention',
@@ -169,21 +164,10 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     ([g], saved) => {
       if (!g) return [null, null, null];
       const [sq, sk, sv, so, slse, slengths] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor?];
-      const grads = native.attentionBackward(
-        sq.native,
-        sk.native,
-        sv.native,
-        so.native,
-        slse.native,
-        g.native,
-        causal,
-        hasLengths ? slengths!.native : null,
-        leftPadding,
-        scale,
-        dropout,
-        seed,
-        offset,
-      );
+      const grads = native.attentionBackward(sq.native, sk.native, sv.native, so.native, slse.native, g.native, {
+        ...nativeOptions,
+        keyLengths: hasLengths ? slengths!.native : null,
+      });
       return grads.map((h) => new Tensor(h));
     },
     [q, k, v, out, lse, ...(a.lengths ? [a.lengths] : [])],

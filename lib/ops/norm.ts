@@ -80,6 +80,9 @@ function normOp(
       return [gradInput, withResidual ? gradInput : null, new Tensor(dw), db ? new Tensor(db) : null];
     },
     saved,
+    // Without a residual the backward only reads the output gradient and writes fresh buffers,
+    // so backward() lends it the caller's gradient instead of a copy (one pass over [rows, cols]).
+    { freshGradients: !withResidual },
   );
   rstd.dispose();
   mean?.dispose();

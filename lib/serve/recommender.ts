@@ -294,6 +294,7 @@ export class Recommender implements ServableModel {
   }
 
   private get canAddItems(): boolean {
+    if (typeof this.model.addItemTitles === 'function') return true;
     return this.itemTextEncoder !== undefined && this.model.items?.external === true;
   }
 
@@ -328,25 +329,26 @@ export class Recommender implements ServableModel {
   }
 
   private async insertItems(keys: string[], titles: string[]): Promise<number> {
-    const rows = await this.itemTextEncoder!.embed(titles);
     const dataset = this.config.dataset!;
+    // A known key keeps its id; new keys continue the catalogue. The model takes the items
+    // first, so a failure leaves the catalogue as it was.
+    let next = dataset.itemKeys.length;
+    const ids = keys.map((key) => this.itemIndex.get(key) ?? next++);
+    if (this.model.addItemTitles) this.model.addItemTitles(ids, titles);
+    else this.model.items!.setExternalRows(ids, await this.itemTextEncoder!.embed(titles));
     let added = 0;
-    const ids = keys.map((key, i) => {
-      const known = this.itemIndex.get(key);
-      if (known !== undefined) {
-        dataset.titles[known] = titles[i]!;
-        return known;
+    ids.forEach((id, i) => {
+      if (id < dataset.itemKeys.length) {
+        dataset.titles[id] = titles[i]!;
+        return;
       }
-      const id = dataset.itemKeys.length;
-      dataset.itemKeys.push(key);
+      dataset.itemKeys.push(keys[i]!);
       dataset.titles.push(titles[i]!);
       dataset.popularity.push(0);
-      this.itemIndex.set(key, id);
+      this.itemIndex.set(keys[i]!, id);
       this.popularOrder.push(id);
       added++;
-      return id;
     });
-    this.model.items!.setExternalRows(ids, rows);
     (this.model.config as { numItems: number }).numItems = dataset.itemKeys.length - 1;
     const previous = this.itemTable;
     this.itemTable = keep(noGrad(() => this.model.itemEmbeddings()));

@@ -49,6 +49,7 @@ Napi::Value guard(Napi::Env env, Body&& body) {
 
 // --- JS value -> core type. `op` and `arg` name the caller in error messages.
 const Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* arg);
+const Tensor& tensor_value(Napi::Env env, const Napi::Value& value, const char* op, const char* arg);
 const Tensor* optional_tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* op,
                                   const char* arg);
 // An array of Tensors; with allow_null, null/undefined entries come back as nullptr.
@@ -77,6 +78,9 @@ struct BindingsRegistration {
 };
 #define LLMREC_REGISTER_BINDINGS(family, init) \
   static ::llmrec::addon::BindingsRegistration llmrec_bindings_##family(#family, init)
+
+// Registers the core's own functions (core_functions.cc).
+void register_core(Napi::Env env, Napi::Object exports);
 
 // exports[name] = fn, wrapped in guard().
 void export_function(Napi::Env env, Napi::Object exports, const char* name,

@@ -1,28 +1,15 @@
 // Bindings of the attention family.
 #include "../ops/attention.h"
 #include "addon.h"
+#include "options.h"
 
 namespace llmrec::addon {
 namespace {
 
-// Arguments from `first` on: causal, keyLengths | null, leftPadding, scale | null, dropout, seed, offset.
-ops::AttentionOptions attention_options(const Napi::CallbackInfo& info, size_t first, const char* op) {
-  ops::AttentionOptions o;
-  o.causal = bool_arg(info[first], op, "causal");
-  o.key_lengths = optional_tensor_arg(info, first + 1, op, "keyLengths");
-  o.left_padding = bool_arg(info[first + 2], op, "leftPadding");
-  if (!info[first + 3].IsNull() && !info[first + 3].IsUndefined())
-    o.scale = number_arg(info[first + 3], op, "scale");
-  o.dropout = number_arg(info[first + 4], op, "dropout");
-  o.seed = u64_arg(info[first + 5], op, "seed");
-  o.offset = u64_arg(info[first + 6], op, "offset");
-  return o;
-}
-
-// attentionForward(q, k, v, ...options) -> [out, lse]
+// attentionForward(q, k, v, options) -> [out, lse]
 Napi::Value attention_forward(const Napi::CallbackInfo& info) {
   const char* op = "attention";
-  const auto options = attention_options(info, 3, op);
+  const auto options = read_options<ops::AttentionOptions>(info, 3, op);
   auto [out, lse] =
       ops::attention_forward(context(info.Env()), tensor_arg(info, 0, op, "q"), tensor_arg(info, 1, op, "k"),
                              tensor_arg(info, 2, op, "v"), options);
@@ -32,10 +19,10 @@ Napi::Value attention_forward(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// attentionBackward(q, k, v, out, lse, gradOut, ...options) -> [dq, dk, dv]
+// attentionBackward(q, k, v, out, lse, gradOut, options) -> [dq, dk, dv]
 Napi::Value attention_backward(const Napi::CallbackInfo& info) {
   const char* op = "attention backward";
-  const auto options = attention_options(info, 6, op);
+  const auto options = read_options<ops::AttentionOptions>(info, 6, op);
   auto [dq, dk, dv] =
       ops::attention_backward(context(info.Env()), tensor_arg(info, 0, op, "q"), tensor_arg(info, 1, op, "k"),
                               tensor_arg(info, 2, op, "v"), tensor_arg(info, 3, op, "out"),

@@ -2,7 +2,7 @@
 #include <string>
 #include <utility>
 
-#include "../core/error.h"
+#include "../abi/error.h"
 #include "../ops/elementwise.h"
 #include "addon.h"
 

@@ -1,7 +1,7 @@
 // Bindings of the gemm family.
 #include <string>
 
-#include "../core/error.h"
+#include "../abi/error.h"
 #include "../ops/gemm.h"
 #include "addon.h"
 

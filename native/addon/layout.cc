@@ -1,6 +1,6 @@
 // Bindings of the layout family.
 #include "../ops/layout.h"
-#include "../core/error.h"
+#include "../abi/error.h"
 #include "addon.h"
 
 namespace llmrec::addon {

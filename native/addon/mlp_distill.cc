@@ -1,7 +1,7 @@
 // Bindings of the mlp_distill family.
 #include <string>
 
-#include "../core/error.h"
+#include "../abi/error.h"
 #include "../ops/mlp_distill.h"
 #include "dense_glue.h"
 

@@ -1,6 +1,6 @@
 // Bindings of the optimiser family.
 #include "../ops/optim.h"
-#include "../core/error.h"
+#include "../abi/error.h"
 #include "addon.h"
 
 namespace llmrec::addon {

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "../abi/error.h"
 #include "cpu_stream.h"
-#include "error.h"
 
 namespace llmrec {
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 
+#include "../abi/kernel_api.h"
 #include "device.h"
 
 namespace llmrec {
@@ -24,13 +25,10 @@ struct MemoryStats {
   int64_t device_frees = 0;        // blocks returned to the system
 };
 
-class Allocator {
+class Allocator : public ScratchAllocator {
  public:
-  virtual ~Allocator() = default;
-  // Returns a block of at least `bytes` bytes, 256-byte aligned; throws llmrec::Error when the
-  // device is out of memory. Zero bytes yields nullptr.
-  virtual void* allocate(size_t bytes) = 0;
-  virtual void release(void* ptr, size_t bytes) = 0;
+  // allocate(bytes) returns a block of at least `bytes` bytes, 256-byte aligned; throws
+  // llmrec::Error when the device is out of memory. Zero bytes yields nullptr.
   virtual MemoryStats stats() const = 0;
   // Returns cached blocks to the system; a no-op for allocators that keep no cache.
   virtual void empty_cache() {}

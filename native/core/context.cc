@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "error.h"
+#include "../abi/error.h"
 #ifdef LLMREC_WITH_CUDA
 #include "cuda_backend.h"
 #endif

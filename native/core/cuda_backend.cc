@@ -8,7 +8,7 @@
 #include <cstring>
 #include <map>
 
-#include "error.h"
+#include "../abi/error.h"
 
 namespace llmrec {
 
@@ -280,17 +280,28 @@ void CudaDevice::check_launch(const char* op) {
   if (code != cudaSuccess) raise_cuda_error(code, op, "kernel launch");
 }
 
+// The record was cleared on the stream right after it was copied (queue_error_record_copy), so
+// this only reads; it may run on a worker thread, where no CUDA call belongs.
 void CudaDevice::raise_if_kernel_error(const KernelErrorRecord& record) {
   if (record.site == 0) return;
-  cudaMemsetAsync(stream_.errors, 0, sizeof(KernelErrorRecord), stream_.stream);
   throw_kernel_error(record.site, record.value, record.limit);
+}
+
+// Copies the kernel error record to `host` and clears it, both queued on the stream from the
+// thread that launches kernels: a clear issued later (from a worker, after kernels launched in
+// the meantime) could wipe an error one of those kernels had just recorded.
+int CudaDevice::queue_error_record_copy(void* host) {
+  cudaError_t code = cudaMemcpyAsync(host, stream_.errors, sizeof(KernelErrorRecord), cudaMemcpyDeviceToHost,
+                                     stream_.stream);
+  if (code == cudaSuccess)
+    code = cudaMemsetAsync(stream_.errors, 0, sizeof(KernelErrorRecord), stream_.stream);
+  return int(code);
 }
 
 void CudaDevice::synchronize(const char* op) {
   activate(op);
   KernelErrorRecord record{};
-  cudaError_t code =
-      cudaMemcpyAsync(&record, stream_.errors, sizeof record, cudaMemcpyDeviceToHost, stream_.stream);
+  cudaError_t code = cudaError_t(queue_error_record_copy(&record));
   if (code == cudaSuccess) code = cudaStreamSynchronize(stream_.stream);
   if (code != cudaSuccess) raise_cuda_error(code, op, "cudaStreamSynchronize");
   raise_if_kernel_error(record);
@@ -330,9 +341,7 @@ std::shared_ptr<CudaDevice::Readback> CudaDevice::begin_readback(const void* src
   char* pinned = static_cast<char*>(readback->pinned);
   cudaError_t code = cudaSuccess;
   if (bytes > 0) code = cudaMemcpyAsync(pinned, src, bytes, cudaMemcpyDeviceToHost, stream_.stream);
-  if (code == cudaSuccess)
-    code = cudaMemcpyAsync(pinned + data_bytes, stream_.errors, sizeof(KernelErrorRecord),
-                           cudaMemcpyDeviceToHost, stream_.stream);
+  if (code == cudaSuccess) code = cudaError_t(queue_error_record_copy(pinned + data_bytes));
   if (code == cudaSuccess) code = cudaEventCreateWithFlags(&readback->done, cudaEventDisableTiming);
   if (code == cudaSuccess) code = cudaEventRecord(readback->done, stream_.stream);
   if (code != cudaSuccess) raise_cuda_error(code, op, "cudaMemcpyAsync(device to host)");
@@ -340,7 +349,9 @@ std::shared_ptr<CudaDevice::Readback> CudaDevice::begin_readback(const void* src
 }
 
 void CudaDevice::finish_readback(Readback& readback, void* dst) {
-  cudaError_t code = cudaEventSynchronize(readback.done);
+  // Often called on a libuv worker thread, whose current device is not ours by default.
+  cudaError_t code = cudaSetDevice(index_);
+  if (code == cudaSuccess) code = cudaEventSynchronize(readback.done);
   if (code != cudaSuccess) raise_cuda_error(code, readback.op, "reading back a tensor");
   const char* pinned = static_cast<const char*>(readback.pinned);
   const size_t data_bytes = (readback.bytes + 15) / 16 * 16;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../kernels/kernel_api.h"
+#include "../abi/kernel_api.h"
 #include "allocator.h"
 
 namespace llmrec {
@@ -70,6 +70,7 @@ class CudaDevice {
 
  private:
   void raise_if_kernel_error(const KernelErrorRecord& record);
+  int queue_error_record_copy(void* host);  // a cudaError_t
   [[noreturn]] void raise_cuda_error(int code, const char* op, const char* call);
 
   int index_;

@@ -3,7 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "error.h"
+#include "../abi/error.h"
 #ifdef LLMREC_WITH_CUDA
 #include "cuda_backend.h"
 #endif

@@ -1,17 +1,18 @@
 // How an op reaches its kernel twin. An op validates its tensors, allocates its outputs, fills
-// the family's parameter struct and calls submit(); submit runs the work in stream order on the
-// tensors' device. List every tensor the work reads or writes (they must all be on that device):
+// the family's parameter struct and calls submit_twins(); it runs the CPU twin or the CUDA twin
+// in stream order on the tensors' device. List every tensor the work reads or writes (they must
+// all be on that device):
 //
-//   submit(ctx, out.device(), "add", {&a, &b, &out}, [params](const Exec& exec) {
-//     if (exec.on_cpu()) kernels::cpu::binary(params);
-//     else LLMREC_CUDA_TWIN(kernels::cuda::binary(params, exec.cuda));
-//   });
+//   submit_twins(ctx, out.device(), "add", {&a, &b, &out}, LLMREC_TWINS(binary), params);
+//
+// submit() takes any callable for work that is not one twin call.
 #pragma once
 
 #include <functional>
 #include <initializer_list>
 
-#include "../kernels/kernel_api.h"
+#include "../abi/error.h"
+#include "../abi/kernel_api.h"
 #include "context.h"
 #include "tensor.h"
 
@@ -26,6 +27,38 @@ struct Exec {
 void submit(Context& ctx, const Device& device, const char* op, std::initializer_list<const Tensor*> touched,
             std::function<void(const Exec&)> work);
 
+// The two twins of one kernel: kernels::cpu::f(const P&) and kernels::cuda::f(const P&, const
+// CudaStream&). Built with LLMREC_TWINS(f); `cuda` is null in a build without the CUDA backend
+// (such a build never reaches it: a CUDA device cannot be opened there).
+template <class P>
+struct Twins {
+  using CpuFn = void (*)(const P&);
+  using CudaFn = void (*)(const P&, const CudaStream&);
+  CpuFn cpu;
+  CudaFn cuda;
+  // Runs the twin for exec's device, inside submitted work.
+  void operator()(const P& params, const Exec& exec) const {
+    if (exec.on_cpu())
+      cpu(params);
+    else if (cuda != nullptr)
+      cuda(params, exec.cuda);
+    else
+      fail("this build of llmrec has no CUDA backend");
+  }
+};
+
+template <class P>
+Twins<P> twins(void (*cpu)(const P&), typename Twins<P>::CudaFn cuda) {
+  return Twins<P>{cpu, cuda};
+}
+
+// Queues one twin call with a copy of `params` (raw pointers and sizes only).
+template <class P>
+void submit_twins(Context& ctx, const Device& device, const char* op,
+                  std::initializer_list<const Tensor*> touched, Twins<P> twins, const P& params) {
+  submit(ctx, device, op, touched, [twins, params](const Exec& exec) { twins(params, exec); });
+}
+
 // Throws unless every tensor is on `device`; names the first one that is not.
 void expect_device(const char* op, const Device& device,
                    std::initializer_list<std::pair<const char*, const Tensor*>> tensors);
@@ -33,7 +66,7 @@ void expect_device(const char* op, const Device& device,
 }  // namespace llmrec
 
 #ifdef LLMREC_WITH_CUDA
-#define LLMREC_CUDA_TWIN(call) call
+#define LLMREC_TWINS(fn) ::llmrec::twins(&::llmrec::kernels::cpu::fn, &::llmrec::kernels::cuda::fn)
 #else
-#define LLMREC_CUDA_TWIN(call) ::llmrec::fail("this build of llmrec has no CUDA backend")
+#define LLMREC_TWINS(fn) ::llmrec::twins(&::llmrec::kernels::cpu::fn, nullptr)
 #endif

@@ -1,15 +1,13 @@
-// Kernel error sites and kernel variants: the small pieces of runtime that kernels see.
+// Kernel error sites: the small piece of runtime that kernels see (variants: kernel_variants.cc).
 //
 // The registry behind KernelErrorRecord: sites are registered during static initialisation and
 // only read afterwards, so lookups need no lock beyond the one that guards registration.
-#include <cctype>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "../kernels/kernel_api.h"
-#include "error.h"
+#include "../abi/error.h"
+#include "../abi/kernel_api.h"
 
 namespace llmrec {
 namespace {
@@ -52,13 +50,6 @@ std::string format_kernel_error(int site, long long value, long long limit) {
 
 void throw_kernel_error(int site, long long value, long long limit) {
   throw Error(format_kernel_error(site, value, limit));
-}
-
-std::string kernel_variant(const char* family) {
-  std::string name = "LLMREC_KERNEL_";
-  for (const char* c = family; *c != '\0'; ++c) name += char(std::toupper(static_cast<unsigned char>(*c)));
-  const char* value = std::getenv(name.c_str());
-  return value == nullptr ? std::string() : std::string(value);
 }
 
 }  // namespace llmrec

@@ -5,9 +5,9 @@
 #include <memory>
 #include <vector>
 
+#include "../abi/dtype.h"
+#include "../abi/error.h"
 #include "device.h"
-#include "dtype.h"
-#include "error.h"
 #include "storage.h"
 
 namespace llmrec {

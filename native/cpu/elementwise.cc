@@ -21,31 +21,6 @@ namespace {
 
 constexpr int64_t kElementwiseGrain = 1 << 15;
 
-template <BinaryOp OP, class V>
-inline V apply_binary(V a, V b) {
-  if constexpr (OP == BinaryOp::Add) return a + b;
-  if constexpr (OP == BinaryOp::Sub) return a - b;
-  if constexpr (OP == BinaryOp::Mul) return a * b;
-  if constexpr (OP == BinaryOp::Div) {
-    if constexpr (std::is_integral_v<V>)
-      return b == 0 ? V(0) : a / b;
-    else
-      return a / b;
-  }
-  if constexpr (OP == BinaryOp::Maximum) {
-    if constexpr (std::is_integral_v<V>)
-      return a > b ? a : b;
-    else
-      return (a > b || std::isnan(a)) ? a : b;
-  }
-  if constexpr (OP == BinaryOp::Minimum) {
-    if constexpr (std::is_integral_v<V>)
-      return a < b ? a : b;
-    else
-      return (a < b || std::isnan(a)) ? a : b;
-  }
-}
-
 // Integers compute in int32; floating types compute in f32.
 template <class T>
 using compute_t = std::conditional_t<std::is_same_v<T, int32_t>, int32_t, float>;
@@ -120,22 +95,6 @@ void binary_dispatch_op(const BinaryParams& p) {
     case BinaryOp::Maximum: return binary_typed<BinaryOp::Maximum, T>(p);
     case BinaryOp::Minimum: return binary_typed<BinaryOp::Minimum, T>(p);
   }
-}
-
-template <UnaryOp OP>
-inline float apply_unary(float x, float alpha, float beta) {
-  if constexpr (OP == UnaryOp::Affine) return alpha * x + beta;
-  if constexpr (OP == UnaryOp::Neg) return -x;
-  if constexpr (OP == UnaryOp::Exp) return std::exp(x);
-  if constexpr (OP == UnaryOp::Log) return std::log(x);
-  if constexpr (OP == UnaryOp::Sqrt) return std::sqrt(x);
-  if constexpr (OP == UnaryOp::Rsqrt) return 1.0f / std::sqrt(x);
-  if constexpr (OP == UnaryOp::Abs) return std::fabs(x);
-  if constexpr (OP == UnaryOp::Square) return x * x;
-  if constexpr (OP == UnaryOp::Reciprocal) return 1.0f / x;
-  if constexpr (OP == UnaryOp::Tanh) return std::tanh(x);
-  if constexpr (OP == UnaryOp::Sigmoid) return 1.0f / (1.0f + std::exp(-x));
-  if constexpr (OP == UnaryOp::Sign) return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
 }
 
 template <UnaryOp OP, class T>

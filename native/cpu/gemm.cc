@@ -1,3 +1,7 @@
+// Lets GCC if-convert the selects in fast_math and vectorise the epilogue loops that call it;
+// results do not change (the library never reads floating-point exception flags).
+#pragma GCC optimize("no-trapping-math")
+
 // CPU twin of cuda/gemm.cu: a GotoBLAS-style f32 GEMM.
 //
 // The output is cut into fixed MC x NC tiles (per batch problem), and tiles are the unit of
@@ -13,6 +17,8 @@
 // AVX-512 (24 of the 32 zmm registers), picked at run time (isa.h). Both run each element's K sum
 // as the same chain of FMAs in the same order, so the two paths agree bit for bit as well.
 #include "../kernels/gemm.h"
+
+#include "../kernels/activation.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -217,9 +223,40 @@ void pack_b(const GemmParams& p, const T* b, int64_t k0, int64_t kc, int64_t j0,
   }
 }
 
+// The GEMM activations as the elementwise kernels compute them on the host (activation_math:
+// fast_math's vectorisable erf and exp), so a fused epilogue and a separate activation agree.
+// The CUDA twin keeps activate<> from gemm.h (CUDA's erff/expf/tanhf); both are within the
+// design's f32 tolerance of float64.
+template <Activation ACT>
+constexpr ActivationOp elementwise_op() {
+  if constexpr (ACT == Activation::GeluErf) return ActivationOp::GeluErf;
+  if constexpr (ACT == Activation::GeluTanh) return ActivationOp::GeluTanh;
+  if constexpr (ACT == Activation::Silu) return ActivationOp::Silu;
+  return ActivationOp::Relu;
+}
+
+template <Activation ACT>
+inline LLMREC_ISA_INLINE float host_activate(float x) {
+  if constexpr (ACT == Activation::None)
+    return x;
+  else
+    return activation_math::forward<elementwise_op<ACT>()>(x, 0.0f);
+}
+
+template <Activation ACT>
+inline LLMREC_ISA_INLINE float host_derivative(float x) {
+  if constexpr (ACT == Activation::None)
+    return 1.0f;
+  else
+    return activation_math::derivative<elementwise_op<ACT>()>(x, 0.0f);
+}
+
+// One micro-tile's epilogue (at most 32 columns): alpha, beta*C and bias into a row buffer, then
+// the activation over the row in one branch-free loop, which GCC vectorises.
 template <Activation ACT, class C>
-void epilogue(const GemmParams& p, const float* acc, int64_t ld, int64_t batch_index, int64_t i0, int64_t mc,
-              int64_t j0, int64_t nc) {
+inline LLMREC_ISA_INLINE void epilogue_body(const GemmParams& p, const float* acc, int64_t ld,
+                                            int64_t batch_index, int64_t i0, int64_t mc, int64_t j0,
+                                            int64_t nc) {
   const int64_t base = batch_index * p.stride_c;
   const C* c_in = static_cast<const C*>(p.c);
   const C* bias = static_cast<const C*>(p.bias);
@@ -227,16 +264,46 @@ void epilogue(const GemmParams& p, const float* acc, int64_t ld, int64_t batch_i
   C* pre = static_cast<C*>(p.pre_activation);
   const float alpha = p.alpha, beta = p.beta;
   const bool read_c = beta != 0.0f;
+  constexpr int64_t kMaxCols = 32;
+  float bias_row[kMaxCols];
+  for (int64_t j = 0; j < nc; ++j) bias_row[j] = bias ? to_float(bias[j0 + j]) : 0.0f;
   for (int64_t i = 0; i < mc; ++i) {
     const int64_t row = base + (i0 + i) * p.ldc + j0;
     const float* acc_row = acc + i * ld;
-    for (int64_t j = 0; j < nc; ++j) {
-      float v = alpha * acc_row[j];
-      if (read_c) v += beta * to_float(c_in[row + j]);
-      if (bias) v += to_float(bias[j0 + j]);
-      if (pre) pre[row + j] = from_float<C>(v);
-      out[row + j] = from_float<C>(activate<ACT>(v));
+    float v[kMaxCols];
+    for (int64_t j = 0; j < nc; ++j) v[j] = alpha * acc_row[j];
+    if (read_c)
+      for (int64_t j = 0; j < nc; ++j) v[j] += beta * to_float(c_in[row + j]);
+    if (bias)
+      for (int64_t j = 0; j < nc; ++j) v[j] += bias_row[j];
+    if (pre)
+      for (int64_t j = 0; j < nc; ++j) pre[row + j] = from_float<C>(v[j]);
+    for (int64_t j = 0; j < nc; ++j) out[row + j] = from_float<C>(host_activate<ACT>(v[j]));
+  }
+}
+
+#if LLMREC_HAVE_AVX512_PATH
+template <Activation ACT, class C>
+LLMREC_AVX512_TARGET void epilogue_avx512(const GemmParams& p, const float* acc, int64_t ld,
+                                          int64_t batch_index, int64_t i0, int64_t mc, int64_t j0,
+                                          int64_t nc) {
+  epilogue_body<ACT, C>(p, acc, ld, batch_index, i0, mc, j0, nc);
+}
+#endif
+
+// Called per micro-tile (nc <= NR) and, for k == 0, per tile row block (split below).
+template <Activation ACT, class C, Isa ISA>
+void epilogue(const GemmParams& p, const float* acc, int64_t ld, int64_t batch_index, int64_t i0, int64_t mc,
+              int64_t j0, int64_t nc) {
+  for (int64_t js = 0; js < nc; js += 32) {
+    const int64_t cols = std::min<int64_t>(32, nc - js);
+#if LLMREC_HAVE_AVX512_PATH
+    if constexpr (ISA == Isa::Avx512) {
+      epilogue_avx512<ACT, C>(p, acc + js, ld, batch_index, i0, mc, j0 + js, cols);
+      continue;
     }
+#endif
+    epilogue_body<ACT, C>(p, acc + js, ld, batch_index, i0, mc, j0 + js, cols);
   }
 }
 
@@ -328,7 +395,7 @@ void gemm_typed(const GemmParams& p) {
                      kNR * k, 0};
       if (k == 0) {
         std::fill(acc, acc + rows * ld, 0.0f);
-        epilogue<ACT, C>(p, acc, ld, batch_index, i0, rows, j0, nc);
+        epilogue<ACT, C, ISA>(p, acc, ld, batch_index, i0, rows, j0, nc);
         continue;
       }
       for (int64_t k0 = 0; k0 < k; k0 += kKC) {
@@ -358,8 +425,8 @@ void gemm_typed(const GemmParams& p) {
               micro_kernel<ISA>(kc, a_slivers.at<kMR>(is / kMR, k0), b_slivers.at<kNR>(js / kNR, k0),
                                 tile_acc, ld, k0 > 0);
               if (last_panel)
-                epilogue<ACT, C>(p, tile_acc, ld, batch_index, i0 + block + is, std::min(kMR, mc - is),
-                                 j0 + js, std::min(kNR, nc - js));
+                epilogue<ACT, C, ISA>(p, tile_acc, ld, batch_index, i0 + block + is, std::min(kMR, mc - is),
+                                      j0 + js, std::min(kNR, nc - js));
             }
         }
       }
@@ -398,13 +465,21 @@ void gemm_dispatch_c(const GemmParams& p) {
 }
 
 template <Activation ACT, class T>
+inline LLMREC_ISA_INLINE void epilogue_backward_span(const T* __restrict pre, const T* __restrict grad_out,
+                                                     T* __restrict grad_in, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    grad_in[i] = from_float<T>(to_float(grad_out[i]) * host_derivative<ACT>(to_float(pre[i])));
+}
+
+template <Activation ACT, class T>
 void epilogue_backward_typed(const EpilogueBackwardParams& p) {
   const T* pre = static_cast<const T*>(p.pre_activation);
   const T* grad_out = static_cast<const T*>(p.grad_out);
   T* grad_in = static_cast<T*>(p.grad_in);
   parallel_for(0, p.numel, 1 << 14, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i)
-      grad_in[i] = from_float<T>(to_float(grad_out[i]) * activation_derivative<ACT>(to_float(pre[i])));
+    llmrec::cpu::run_for_isa([=]() LLMREC_ISA_INLINE {
+      epilogue_backward_span<ACT, T>(pre + lo, grad_out + lo, grad_in + lo, hi - lo);
+    });
   });
 }
 

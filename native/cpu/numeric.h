@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "../core/dtype.h"
+#include "../abi/dtype.h"
 
 namespace llmrec::cpu {
 

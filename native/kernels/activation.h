@@ -10,15 +10,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../core/dtype.h"
+#include "../abi/dtype.h"
+#include "../abi/host_device.h"
+#include "../abi/kernel_api.h"
 #include "fast_math.h"
-#include "kernel_api.h"
-
-#ifdef __CUDACC__
-#define LLMREC_ACTIVATION_FN __host__ __device__ __forceinline__
-#else
-#define LLMREC_ACTIVATION_FN inline
-#endif
 
 namespace llmrec::kernels {
 
@@ -66,21 +61,21 @@ constexpr float kSqrt2OverPi = 0.79788456080286536f;
 constexpr float kGeluCubic = 0.044715f;
 
 // The device uses CUDA's expf/erff/tanhf; the host uses fast_math, whose loops vectorise.
-LLMREC_ACTIVATION_FN float exp_(float x) {
+LLMREC_HD float exp_(float x) {
 #ifdef __CUDA_ARCH__
   return expf(x);
 #else
   return fast_math::exp(x);
 #endif
 }
-LLMREC_ACTIVATION_FN float erf_(float x) {
+LLMREC_HD float erf_(float x) {
 #ifdef __CUDA_ARCH__
   return erff(x);
 #else
   return fast_math::erf(x);
 #endif
 }
-LLMREC_ACTIVATION_FN float tanh_(float x) {
+LLMREC_HD float tanh_(float x) {
 #ifdef __CUDA_ARCH__
   return tanhf(x);
 #else
@@ -88,10 +83,10 @@ LLMREC_ACTIVATION_FN float tanh_(float x) {
 #endif
 }
 
-LLMREC_ACTIVATION_FN float sigmoid(float x) { return 1.0f / (1.0f + exp_(-x)); }
+LLMREC_HD float sigmoid(float x) { return 1.0f / (1.0f + exp_(-x)); }
 
 template <ActivationOp OP>
-LLMREC_ACTIVATION_FN float forward(float x, float slope) {
+LLMREC_HD float forward(float x, float slope) {
   if constexpr (OP == ActivationOp::GeluErf) return 0.5f * x * (1.0f + erf_(x * kSqrtHalf));
   if constexpr (OP == ActivationOp::GeluTanh)
     return 0.5f * x * (1.0f + tanh_(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
@@ -103,7 +98,7 @@ LLMREC_ACTIVATION_FN float forward(float x, float slope) {
 
 // d forward / dx
 template <ActivationOp OP>
-LLMREC_ACTIVATION_FN float derivative(float x, float slope) {
+LLMREC_HD float derivative(float x, float slope) {
   if constexpr (OP == ActivationOp::GeluErf)
     return 0.5f * (1.0f + erf_(x * kSqrtHalf)) + x * kInvSqrt2Pi * exp_(-0.5f * x * x);
   if constexpr (OP == ActivationOp::GeluTanh) {

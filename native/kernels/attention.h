@@ -18,8 +18,8 @@
 
 #include <cstdint>
 
-#include "../core/dtype.h"
-#include "kernel_api.h"
+#include "../abi/dtype.h"
+#include "../abi/kernel_api.h"
 #include "philox.h"
 
 namespace llmrec::kernels {
@@ -81,7 +81,7 @@ struct KeyRange {
   int64_t begin, end;
 };
 
-LLMREC_HOST_DEVICE KeyRange attention_key_range(const AttentionShape& s, int64_t b, int64_t i) {
+LLMREC_HD KeyRange attention_key_range(const AttentionShape& s, int64_t b, int64_t i) {
   int64_t begin = 0, end = s.kv_len;
   if (s.key_lengths != nullptr) {
     int64_t len = s.key_lengths[b];
@@ -99,7 +99,7 @@ LLMREC_HOST_DEVICE KeyRange attention_key_range(const AttentionShape& s, int64_t
 }
 
 // Philox bits for element e of the probability tensor; true means the probability is kept.
-LLMREC_HOST_DEVICE bool attention_keep(const AttentionShape& s, uint64_t element) {
+LLMREC_HD bool attention_keep(const AttentionShape& s, uint64_t element) {
   const philox::Bits4 bits = philox::generate(s.seed, s.offset + element / 4);
   return philox::uniform01(philox::lane(bits, int(element % 4))) >= s.dropout;
 }

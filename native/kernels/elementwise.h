@@ -3,10 +3,13 @@
 // native/cpu/elementwise.cc and a CUDA twin in cuda/elementwise.cu.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
-#include "../core/dtype.h"
-#include "kernel_api.h"
+#include "../abi/dtype.h"
+#include "../abi/host_device.h"
+#include "../abi/kernel_api.h"
 
 namespace llmrec::kernels {
 
@@ -28,6 +31,50 @@ enum class UnaryOp : int32_t {
   Sign,  // -1, 0 or 1 (NaN stays NaN)
 };
 enum class ReduceOp : int32_t { Sum = 0, Mean, Max, Min };
+
+// The arithmetic of each op, compiled by both twins so they cannot drift apart: f32 for the
+// floating types (bf16 converts at the load and store), exact integer rules for i32. NaN is
+// tested as `a != a`, which both compilers keep without fast-math.
+template <BinaryOp OP, class V>
+LLMREC_HD V apply_binary(V a, V b) {
+  if constexpr (OP == BinaryOp::Add) return a + b;
+  if constexpr (OP == BinaryOp::Sub) return a - b;
+  if constexpr (OP == BinaryOp::Mul) return a * b;
+  if constexpr (OP == BinaryOp::Div) {
+    if constexpr (std::is_integral_v<V>)
+      return b == 0 ? V(0) : a / b;
+    else
+      return a / b;
+  }
+  if constexpr (OP == BinaryOp::Maximum) {
+    if constexpr (std::is_integral_v<V>)
+      return a > b ? a : b;
+    else
+      return (a > b || a != a) ? a : b;
+  }
+  if constexpr (OP == BinaryOp::Minimum) {
+    if constexpr (std::is_integral_v<V>)
+      return a < b ? a : b;
+    else
+      return (a < b || a != a) ? a : b;
+  }
+}
+
+template <UnaryOp OP>
+LLMREC_HD float apply_unary(float x, float alpha, float beta) {
+  if constexpr (OP == UnaryOp::Affine) return alpha * x + beta;
+  if constexpr (OP == UnaryOp::Neg) return -x;
+  if constexpr (OP == UnaryOp::Exp) return expf(x);
+  if constexpr (OP == UnaryOp::Log) return logf(x);
+  if constexpr (OP == UnaryOp::Sqrt) return sqrtf(x);
+  if constexpr (OP == UnaryOp::Rsqrt) return 1.0f / sqrtf(x);
+  if constexpr (OP == UnaryOp::Abs) return fabsf(x);
+  if constexpr (OP == UnaryOp::Square) return x * x;
+  if constexpr (OP == UnaryOp::Reciprocal) return 1.0f / x;
+  if constexpr (OP == UnaryOp::Tanh) return tanhf(x);
+  if constexpr (OP == UnaryOp::Sigmoid) return 1.0f / (1.0f + expf(-x));
+  if constexpr (OP == UnaryOp::Sign) return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
+}
 
 // out = a (op) b with numpy broadcasting. Shapes are collapsed before they get here: `dims`
 // holds the output extents and each operand's element strides (0 along broadcast axes).

@@ -9,8 +9,9 @@
 
 #include <cstdint>
 
-#include "../core/dtype.h"
-#include "kernel_api.h"
+#include "../abi/dtype.h"
+#include "../abi/host_device.h"
+#include "../abi/kernel_api.h"
 
 namespace llmrec::kernels {
 
@@ -38,15 +39,9 @@ struct GemmParams {
   Activation activation = Activation::None;
 };
 
-#ifdef __CUDACC__
-#define LLMREC_GEMM_HD __host__ __device__ __forceinline__
-#else
-#define LLMREC_GEMM_HD inline
-#endif
-
 // The activations and their derivatives, shared by both twins so they agree to rounding.
 template <Activation ACT>
-LLMREC_GEMM_HD float activate(float x) {
+LLMREC_HD float activate(float x) {
   if constexpr (ACT == Activation::None) return x;
   if constexpr (ACT == Activation::Relu) return x > 0.0f ? x : 0.0f;
   if constexpr (ACT == Activation::GeluErf) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
@@ -58,7 +53,7 @@ LLMREC_GEMM_HD float activate(float x) {
 }
 
 template <Activation ACT>
-LLMREC_GEMM_HD float activation_derivative(float x) {
+LLMREC_HD float activation_derivative(float x) {
   if constexpr (ACT == Activation::None) return 1.0f;
   if constexpr (ACT == Activation::Relu) return x > 0.0f ? 1.0f : 0.0f;
   if constexpr (ACT == Activation::GeluErf) {

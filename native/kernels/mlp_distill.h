@@ -17,9 +17,10 @@
 
 #include <cstdint>
 
-#include "../core/dtype.h"
+#include "../abi/dtype.h"
+#include "../abi/host_device.h"
+#include "../abi/kernel_api.h"
 #include "activation.h"
-#include "kernel_api.h"
 
 namespace llmrec::kernels {
 
@@ -35,15 +36,9 @@ constexpr float kDistillNormalizeEps = 1e-12f;
 // Rows per weight-gradient partial in hidden_backward; fixed so sums do not depend on threads.
 constexpr int64_t kDistillRowBlock = 32;
 
-#ifdef __CUDACC__
-#define LLMREC_DISTILL_FN __host__ __device__ __forceinline__
-#else
-#define LLMREC_DISTILL_FN inline
-#endif
-
 // Templates on the activation so that each twin's element loops inline and vectorise.
 template <DistillActivation ACT>
-LLMREC_DISTILL_FN float distill_activate(float x, float slope) {
+LLMREC_HD float distill_activate(float x, float slope) {
   if constexpr (ACT == DistillActivation::Gelu)
     return activation_math::forward<ActivationOp::GeluErf>(x, slope);
   if constexpr (ACT == DistillActivation::LeakyRelu)
@@ -53,7 +48,7 @@ LLMREC_DISTILL_FN float distill_activate(float x, float slope) {
 }
 
 template <DistillActivation ACT>
-LLMREC_DISTILL_FN float distill_activation_derivative(float x, float slope) {
+LLMREC_HD float distill_activation_derivative(float x, float slope) {
   if constexpr (ACT == DistillActivation::Gelu)
     return activation_math::derivative<ActivationOp::GeluErf>(x, slope);
   if constexpr (ACT == DistillActivation::LeakyRelu)

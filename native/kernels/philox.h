@@ -5,11 +5,7 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define LLMREC_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define LLMREC_HOST_DEVICE inline
-#endif
+#include "../abi/host_device.h"
 
 namespace llmrec::philox {
 
@@ -17,14 +13,14 @@ struct Bits4 {
   uint32_t x, y, z, w;
 };
 
-LLMREC_HOST_DEVICE void mulhilo(uint32_t a, uint32_t b, uint32_t* hi, uint32_t* lo) {
+LLMREC_HD void mulhilo(uint32_t a, uint32_t b, uint32_t* hi, uint32_t* lo) {
   uint64_t product = uint64_t(a) * uint64_t(b);
   *hi = uint32_t(product >> 32);
   *lo = uint32_t(product);
 }
 
 // Four 32-bit words for counter `counter` under key `seed`.
-LLMREC_HOST_DEVICE Bits4 generate(uint64_t seed, uint64_t counter) {
+LLMREC_HD Bits4 generate(uint64_t seed, uint64_t counter) {
   uint32_t c0 = uint32_t(counter), c1 = uint32_t(counter >> 32), c2 = 0, c3 = 0;
   uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
   for (int round = 0; round < 10; ++round) {
@@ -42,16 +38,14 @@ LLMREC_HOST_DEVICE Bits4 generate(uint64_t seed, uint64_t counter) {
   return Bits4{c0, c1, c2, c3};
 }
 
-LLMREC_HOST_DEVICE uint32_t lane(const Bits4& bits, int i) {
+LLMREC_HD uint32_t lane(const Bits4& bits, int i) {
   return i == 0 ? bits.x : i == 1 ? bits.y : i == 2 ? bits.z : bits.w;
 }
 
 // Uniform in [0, 1) with 24 random bits: exact in f32, so both backends agree bit for bit.
-LLMREC_HOST_DEVICE float uniform01(uint32_t bits) { return float(bits >> 8) * 5.9604644775390625e-8f; }
+LLMREC_HD float uniform01(uint32_t bits) { return float(bits >> 8) * 5.9604644775390625e-8f; }
 
 // Uniform in (0, 1], for logarithms.
-LLMREC_HOST_DEVICE float uniform01_open_low(uint32_t bits) {
-  return float((bits >> 8) + 1u) * 5.9604644775390625e-8f;
-}
+LLMREC_HD float uniform01_open_low(uint32_t bits) { return float((bits >> 8) + 1u) * 5.9604644775390625e-8f; }
 
 }  // namespace llmrec::philox

@@ -5,8 +5,8 @@
 
 #include <cstdint>
 
-#include "../core/dtype.h"
-#include "kernel_api.h"
+#include "../abi/dtype.h"
+#include "../abi/kernel_api.h"
 
 namespace llmrec::kernels {
 

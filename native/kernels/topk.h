@@ -10,8 +10,9 @@
 
 #include <cstdint>
 
-#include "../core/dtype.h"
-#include "kernel_api.h"
+#include "../abi/dtype.h"
+#include "../abi/host_device.h"
+#include "../abi/kernel_api.h"
 
 namespace llmrec::kernels {
 
@@ -19,14 +20,8 @@ constexpr int kMaxTopk = 1024;
 // The CUDA scoreTopk kernel keeps one query row in shared memory beside its selection buffers.
 constexpr int64_t kMaxScoreTopkDimCuda = 4096;
 
-#ifdef __CUDACC__
-#define LLMREC_TOPK_HD __host__ __device__ __forceinline__
-#else
-#define LLMREC_TOPK_HD inline
-#endif
-
 // True when (value_a, index_a) ranks before (value_b, index_b).
-LLMREC_TOPK_HD bool ranks_before(float value_a, int32_t index_a, float value_b, int32_t index_b) {
+LLMREC_HD bool ranks_before(float value_a, int32_t index_a, float value_b, int32_t index_b) {
   const bool nan_a = isnan(value_a), nan_b = isnan(value_b);
   if (nan_a != nan_b) return nan_a;
   if (!nan_a && value_a != value_b) return value_a > value_b;

@@ -47,12 +47,7 @@ Tensor activation(Context& ctx, ActivationOp kind, const Tensor& x, float slope)
   p.half = kind == ActivationOp::SwiGLU ? shape.back() : 0;
   p.slope = slope;
   if (out.numel == 0) return out;
-  submit(ctx, device, op, {&x, &out}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::activation_forward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::activation_forward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&x, &out}, LLMREC_TWINS(activation_forward), p);
   return out;
 }
 
@@ -78,12 +73,7 @@ Tensor activation_backward(Context& ctx, ActivationOp kind, const Tensor& grad_o
   p.half = kind == ActivationOp::SwiGLU ? shape.back() : 0;
   p.slope = slope;
   if (dx.numel == 0) return dx;
-  submit(ctx, device, op, {&grad_out, &x, &dx}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::activation_backward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::activation_backward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&grad_out, &x, &dx}, LLMREC_TWINS(activation_backward), p);
   return dx;
 }
 
@@ -101,12 +91,7 @@ Tensor dropout(Context& ctx, const Tensor& x, float prob, uint64_t seed, uint64_
   p.seed = seed;
   p.offset = offset;
   if (out.numel == 0) return out;
-  submit(ctx, device, "dropout", {&x, &out}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::dropout(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::dropout(p, exec.cuda));
-  });
+  submit_twins(ctx, device, "dropout", {&x, &out}, LLMREC_TWINS(dropout), p);
   return out;
 }
 

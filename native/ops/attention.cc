@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 
 namespace llmrec::ops {
 namespace {
@@ -105,12 +105,8 @@ std::pair<Tensor, Tensor> attention_forward(Context& ctx, const Tensor& q, const
   if (out.numel == 0) return {out, lse};
   if (p.shape.kv_len == 0) p.shape.key_lengths = nullptr;  // nothing to read; every row is empty
   const Tensor* lengths = options.key_lengths;
-  submit(ctx, device, op, {&q, &k, &v, &out, &lse, lengths != nullptr ? lengths : &q}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::attention_forward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::attention_forward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&q, &k, &v, &out, &lse, lengths != nullptr ? lengths : &q},
+               LLMREC_TWINS(attention_forward), p);
   return {out, lse};
 }
 
@@ -145,15 +141,10 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(Context& ctx, const Tensor
   p.grad_v = grad_v.data();
   if (grad_q.numel == 0 && grad_k.numel == 0) return {grad_q, grad_k, grad_v};
   const Tensor* lengths = options.key_lengths;
-  submit(ctx, device, op,
-         {&q, &k, &v, &out, &lse, &grad_out, &grad_q, &grad_k, &grad_v, &delta,
-          lengths != nullptr ? lengths : &q},
-         [p](const Exec& exec) {
-           if (exec.on_cpu())
-             kernels::cpu::attention_backward(p);
-           else
-             LLMREC_CUDA_TWIN(kernels::cuda::attention_backward(p, exec.cuda));
-         });
+  submit_twins(ctx, device, op,
+               {&q, &k, &v, &out, &lse, &grad_out, &grad_q, &grad_k, &grad_v, &delta,
+                lengths != nullptr ? lengths : &q},
+               LLMREC_TWINS(attention_backward), p);
   return {grad_q, grad_k, grad_v};
 }
 
@@ -184,12 +175,7 @@ Tensor rope(Context& ctx, const Tensor& x, const Tensor& positions, double theta
   p.theta = theta;
   p.inverse = inverse;
   if (out.numel == 0) return out;
-  submit(ctx, device, op, {&x, &positions, &out}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::rope(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::rope(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&x, &positions, &out}, LLMREC_TWINS(rope), p);
   return out;
 }
 

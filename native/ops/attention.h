@@ -10,6 +10,9 @@
 
 namespace llmrec::ops {
 
+// One options object for the forward and the backward. JS passes it by name: its TypeScript
+// twin is AttentionNativeOptions in lib/ops/attention.ts, and fields() is the one list the addon
+// reads (a missing, mistyped or unknown field is an Error naming it).
 struct AttentionOptions {
   bool causal = false;
   const Tensor* key_lengths = nullptr;  // i32 [B]; null: no key padding
@@ -17,6 +20,17 @@ struct AttentionOptions {
   std::optional<double> scale;  // default 1 / sqrt(D)
   double dropout = 0.0;
   uint64_t seed = 0, offset = 0;
+
+  template <class F>
+  void fields(F& f) {
+    f("causal", causal);
+    f("keyLengths", key_lengths);
+    f("leftPadding", left_padding);
+    f("scale", scale);
+    f("dropout", dropout);
+    f("seed", seed);
+    f("offset", offset);
+  }
 };
 
 // Returns (out [B, Hq, Lq, D], lse [B, Hq, Lq] f32).

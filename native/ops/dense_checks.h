@@ -2,7 +2,7 @@
 // op, the argument and the shapes, so that the JS Error tells the caller what to fix.
 #pragma once
 
-#include "../core/error.h"
+#include "../abi/error.h"
 #include "../core/tensor.h"
 
 namespace llmrec::ops::dense {

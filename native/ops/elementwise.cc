@@ -5,8 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 #include "../cpu/parallel.h"
 #ifdef LLMREC_WITH_CUDA
 #include "../core/cuda_backend.h"
@@ -148,12 +148,7 @@ Tensor binary(Context& ctx, BinaryOp op, const Tensor& a, const Tensor& b, const
   p.out = result.data();
   p.numel = result.numel;
   if (p.numel == 0) return result;
-  submit(ctx, device, name, {&a, &b, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::binary(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::binary(p, exec.cuda));
-  });
+  submit_twins(ctx, device, name, {&a, &b, &result}, LLMREC_TWINS(binary), p);
   return result;
 }
 
@@ -180,12 +175,7 @@ Tensor unary(Context& ctx, UnaryOp op, const Tensor& x, float alpha, float beta,
   p.alpha = alpha;
   p.beta = beta;
   if (p.numel == 0) return result;
-  submit(ctx, device, name, {&x, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::unary(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::unary(p, exec.cuda));
-  });
+  submit_twins(ctx, device, name, {&x, &result}, LLMREC_TWINS(unary), p);
   return result;
 }
 
@@ -199,12 +189,7 @@ Tensor cast(Context& ctx, const Tensor& x, DType to) {
   p.out = result.data();
   p.numel = x.numel;
   if (p.numel == 0) return result;
-  submit(ctx, device, "cast", {&x, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::cast(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::cast(p, exec.cuda));
-  });
+  submit_twins(ctx, device, "cast", {&x, &result}, LLMREC_TWINS(cast), p);
   return result;
 }
 
@@ -215,12 +200,7 @@ void fill(Context& ctx, const Tensor& out, double value) {
   p.numel = out.numel;
   p.value = value;
   if (p.numel == 0) return;
-  submit(ctx, out.device(), "fill", {&out}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::fill(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::fill(p, exec.cuda));
-  });
+  submit_twins(ctx, out.device(), "fill", {&out}, LLMREC_TWINS(fill), p);
 }
 
 Tensor reduce(Context& ctx, ReduceOp op, const Tensor& x, std::optional<int64_t> axis, bool keep_dims) {
@@ -264,12 +244,7 @@ Tensor reduce(Context& ctx, ReduceOp op, const Tensor& x, std::optional<int64_t>
   p.dtype = x.dtype;
   p.x = x.data();
   p.out = result.data();
-  submit(ctx, device, name, {&x, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::reduce(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::reduce(p, exec.cuda));
-  });
+  submit_twins(ctx, device, name, {&x, &result}, LLMREC_TWINS(reduce), p);
   return result;
 }
 
@@ -305,45 +280,7 @@ Tensor random(Context& ctx, const Shape& shape, DType dtype, const Device& devic
     p.stddev = b;
   }
   if (p.numel == 0) return result;
-  submit(ctx, device, name, {&result}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::random(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::random(p, exec.cuda));
-  });
-  return result;
-}
-
-Tensor copy_to(Context& ctx, const Tensor& x, const Device& device) {
-  Tensor result = ctx.empty(x.shape, x.dtype, device, "to");
-  const size_t bytes = x.nbytes();
-  if (bytes == 0) return result;
-  const Device from = x.device();
-  if (from.is_cpu() && device.is_cpu()) {
-    const void* src = x.data();
-    void* dst = result.data();
-    submit(ctx, device, "to", {&x, &result},
-           [src, dst, bytes](const Exec&) { std::memcpy(dst, src, bytes); });
-    return result;
-  }
-#ifdef LLMREC_WITH_CUDA
-  if (from.is_cpu()) {
-    ctx.synchronize(from, "to");  // the source may still be written by queued CPU work
-    ctx.cuda(device.index, "to").copy_to_device(result.data(), x.data(), bytes, "to");
-  } else if (device.is_cpu()) {
-    // The new block may still be read by queued CPU work from its previous life.
-    ctx.cpu_stream().synchronize_quietly();
-    ctx.cuda(from.index, "to").copy_to_host_blocking(result.data(), x.data(), bytes, "to");
-  } else if (from == device) {
-    ctx.cuda(from.index, "to").copy_device_to_device(result.data(), x.data(), bytes, "to");
-  } else {
-    // Across GPUs through the host: correct everywhere, and rare enough not to need peer access.
-    std::vector<char> staging(bytes);
-    ctx.cuda(from.index, "to").copy_to_host_blocking(staging.data(), x.data(), bytes, "to");
-    ctx.cuda(device.index, "to").copy_to_device(result.data(), staging.data(), bytes, "to");
-    ctx.cuda(device.index, "to").synchronize("to");
-  }
-#endif
+  submit_twins(ctx, device, name, {&result}, LLMREC_TWINS(random), p);
   return result;
 }
 

@@ -23,8 +23,6 @@ Tensor random(Context& ctx, const Shape& shape, DType dtype, const Device& devic
               kernels::RandomDistribution distribution, float a, float b, uint64_t seed, uint64_t offset);
 // x broadcast to `shape` (numpy rules), as a new contiguous tensor.
 Tensor expand(Context& ctx, const Tensor& x, const Shape& shape);
-// A copy of `x` on `device` (the same device gives an independent copy).
-Tensor copy_to(Context& ctx, const Tensor& x, const Device& device);
 
 const char* binary_op_name(kernels::BinaryOp op);
 const char* unary_op_name(kernels::UnaryOp op);

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 
 namespace llmrec::ops {
 namespace {
@@ -72,12 +72,7 @@ Tensor embedding(Context& ctx, const Tensor& indices, const Tensor& table, const
   p.out = out.data();
   if (out.numel == 0) return out;
   const Tensor& positions = options.positions != nullptr ? *options.positions : table;
-  submit(ctx, device, op, {&indices, &table, &positions, &out}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::embedding_forward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::embedding_forward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&indices, &table, &positions, &out}, LLMREC_TWINS(embedding_forward), p);
   return out;
 }
 
@@ -120,12 +115,8 @@ EmbeddingGrads embedding_backward(Context& ctx, const Tensor& indices, const Ten
   if ((!need_table && !need_positions) || width == 0 || (rows == 0 && !need_positions)) return grads;
   const Tensor& table_grad = need_table ? grads.table : grad_out;
   const Tensor& positions_grad = need_positions ? grads.positions : grad_out;
-  submit(ctx, device, op, {&indices, &grad_out, &table_grad, &positions_grad}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::embedding_backward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::embedding_backward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&indices, &grad_out, &table_grad, &positions_grad},
+               LLMREC_TWINS(embedding_backward), p);
   return grads;
 }
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 
 namespace llmrec::ops {
 using kernels::Activation;
@@ -113,12 +113,8 @@ GemmResult gemm(Context& ctx, const Tensor& a, const Tensor& b, const Tensor* c,
   p.activation = options.activation;
   if (result.out.numel == 0) return result;
 
-  submit(ctx, device, "gemm", {&a, &b, c, bias, &result.out, &result.pre_activation}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::gemm(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::gemm(p, exec.cuda));
-  });
+  submit_twins(ctx, device, "gemm", {&a, &b, c, bias, &result.out, &result.pre_activation},
+               LLMREC_TWINS(gemm), p);
   return result;
 }
 
@@ -140,12 +136,7 @@ Tensor epilogue_backward(Context& ctx, Activation activation, const Tensor& pre_
   p.grad_in = result.data();
   p.numel = grad.numel;
   if (p.numel == 0) return result;
-  submit(ctx, device, name, {&pre_activation, &grad, &result}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::epilogue_backward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::epilogue_backward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, name, {&pre_activation, &grad, &result}, LLMREC_TWINS(epilogue_backward), p);
   return result;
 }
 

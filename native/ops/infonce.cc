@@ -3,8 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 
 namespace llmrec::ops {
 namespace {
@@ -107,13 +107,8 @@ InfoNceResult infonce(Context& ctx, const InfoNceInputs& in, const InfoNceOption
   const Tensor* s[5];
   list_inputs(in, s);
   const kernels::InfoNceParams p = c.params;
-  submit(ctx, c.device, op, {s[0], s[1], s[2], s[3], s[4], &result.loss, &result.stats},
-         [p](const Exec& exec) {
-           if (exec.on_cpu())
-             kernels::cpu::infonce_forward(p);
-           else
-             LLMREC_CUDA_TWIN(kernels::cuda::infonce_forward(p, exec.cuda));
-         });
+  submit_twins(ctx, c.device, op, {s[0], s[1], s[2], s[3], s[4], &result.loss, &result.stats},
+               LLMREC_TWINS(infonce_forward), p);
   return result;
 }
 
@@ -143,14 +138,10 @@ InfoNceGrads infonce_backward(Context& ctx, const InfoNceInputs& in, const InfoN
   list_inputs(in, s);
   const Tensor& grad_negatives = in.negatives != nullptr ? grads.negatives : grads.queries;
   const kernels::InfoNceParams p = c.params;
-  submit(ctx, c.device, op,
-         {s[0], s[1], s[2], s[3], s[4], &stats, &grad_loss, &grads.queries, &grads.keys, &grad_negatives},
-         [p](const Exec& exec) {
-           if (exec.on_cpu())
-             kernels::cpu::infonce_backward(p);
-           else
-             LLMREC_CUDA_TWIN(kernels::cuda::infonce_backward(p, exec.cuda));
-         });
+  submit_twins(
+      ctx, c.device, op,
+      {s[0], s[1], s[2], s[3], s[4], &stats, &grad_loss, &grads.queries, &grads.keys, &grad_negatives},
+      LLMREC_TWINS(infonce_backward), p);
   return grads;
 }
 

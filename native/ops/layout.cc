@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 #include "../kernels/layout.h"
 #include "elementwise.h"
 
@@ -48,12 +48,7 @@ void copy(Context& ctx, const char* op, const Tensor& src, const std::vector<int
   const size_t word = dtype_size(src.dtype);
   p.src = static_cast<const char*>(src.data()) + size_t(src_offset) * word;
   p.dst = static_cast<char*>(dst.data()) + size_t(dst_offset) * word;
-  submit(ctx, dst.device(), op, {&src, &dst}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::strided_copy(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::strided_copy(p, exec.cuda));
-  });
+  submit_twins(ctx, dst.device(), op, {&src, &dst}, LLMREC_TWINS(strided_copy), p);
 }
 
 }  // namespace

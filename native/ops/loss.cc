@@ -65,12 +65,7 @@ void finish_reduction(Context& ctx, const char* op, const Device& device, const 
   p.targets = targets;
   p.reduction = reduction;
   p.out = result.loss.data_as<float>();
-  submit(ctx, device, op, {&row_loss, labels, &result.loss}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::loss_reduce(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::loss_reduce(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&row_loss, labels, &result.loss}, LLMREC_TWINS(loss_reduce), p);
 }
 
 }  // namespace
@@ -119,13 +114,8 @@ LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor
     p.logits = result.logits.data_as<float>();
   }
   if (rows > 0)
-    submit(ctx, device, op, {&hidden, &weight, &labels, &row_loss, &result.lse, &result.logits},
-           [p](const Exec& exec) {
-             if (exec.on_cpu())
-               kernels::cpu::linear_cross_entropy(p);
-             else
-               LLMREC_CUDA_TWIN(kernels::cuda::linear_cross_entropy(p, exec.cuda));
-           });
+    submit_twins(ctx, device, op, {&hidden, &weight, &labels, &row_loss, &result.lse, &result.logits},
+                 LLMREC_TWINS(linear_cross_entropy), p);
   finish_reduction(ctx, op, device, row_loss, &labels, p.targets, options.reduction, result);
   return result;
 }
@@ -174,13 +164,8 @@ TwoGrads linear_cross_entropy_backward(Context& ctx, const Tensor& grad_loss, co
   p.grad_weight = need_weight ? g.second.data() : nullptr;
   if (!need_hidden && !need_weight) return g;
   const Tensor kept = logits ? *logits : Tensor();
-  submit(ctx, device, op, {&grad_loss, &hidden, &weight, &labels, &lse, &kept, &g.first, &g.second},
-         [p](const Exec& exec) {
-           if (exec.on_cpu())
-             kernels::cpu::linear_cross_entropy_backward(p);
-           else
-             LLMREC_CUDA_TWIN(kernels::cuda::linear_cross_entropy_backward(p, exec.cuda));
-         });
+  submit_twins(ctx, device, op, {&grad_loss, &hidden, &weight, &labels, &lse, &kept, &g.first, &g.second},
+               LLMREC_TWINS(linear_cross_entropy_backward), p);
   return g;
 }
 
@@ -228,12 +213,8 @@ LossResult cross_entropy(Context& ctx, const Tensor* first, const Tensor& rest, 
   p.row_loss = row_loss.data_as<float>();
   p.lse = result.lse.data_as<float>();
   if (p.rows > 0)
-    submit(ctx, device, op, {first, &rest, labels, &row_loss, &result.lse}, [p](const Exec& exec) {
-      if (exec.on_cpu())
-        kernels::cpu::cross_entropy(p);
-      else
-        LLMREC_CUDA_TWIN(kernels::cuda::cross_entropy(p, exec.cuda));
-    });
+    submit_twins(ctx, device, op, {first, &rest, labels, &row_loss, &result.lse}, LLMREC_TWINS(cross_entropy),
+                 p);
   finish_reduction(ctx, op, device, row_loss, labels, p.targets, options.reduction, result);
   return result;
 }
@@ -260,13 +241,8 @@ TwoGrads cross_entropy_backward(Context& ctx, const Tensor& grad_loss, const Ten
   p.grad_first = first ? g.first.data() : nullptr;
   p.grad_rest = g.second.data();
   if (rows > 0)
-    submit(ctx, device, op, {&grad_loss, first, &rest, labels, &lse, &g.first, &g.second},
-           [p](const Exec& exec) {
-             if (exec.on_cpu())
-               kernels::cpu::cross_entropy_backward(p);
-             else
-               LLMREC_CUDA_TWIN(kernels::cuda::cross_entropy_backward(p, exec.cuda));
-           });
+    submit_twins(ctx, device, op, {&grad_loss, first, &rest, labels, &lse, &g.first, &g.second},
+                 LLMREC_TWINS(cross_entropy_backward), p);
   return g;
 }
 
@@ -305,12 +281,7 @@ Tensor gather_dot(Context& ctx, const Tensor& user, const Tensor& table, const T
   Tensor out = ctx.empty(indices.shape, user.dtype, user.device(), op);
   p.out = out.data();
   if (out.numel > 0)
-    submit(ctx, user.device(), op, {&user, &table, &indices, &out}, [p](const Exec& exec) {
-      if (exec.on_cpu())
-        kernels::cpu::gather_dot(p);
-      else
-        LLMREC_CUDA_TWIN(kernels::cuda::gather_dot(p, exec.cuda));
-    });
+    submit_twins(ctx, user.device(), op, {&user, &table, &indices, &out}, LLMREC_TWINS(gather_dot), p);
   return out;
 }
 
@@ -329,13 +300,8 @@ TwoGrads gather_dot_backward(Context& ctx, const Tensor& grad_out, const Tensor&
   p.grad_user = need_user ? g.first.data() : nullptr;
   p.grad_table = need_table ? g.second.data() : nullptr;
   if (need_user || need_table)
-    submit(ctx, user.device(), op, {&grad_out, &user, &table, &indices, &g.first, &g.second},
-           [p](const Exec& exec) {
-             if (exec.on_cpu())
-               kernels::cpu::gather_dot_backward(p);
-             else
-               LLMREC_CUDA_TWIN(kernels::cuda::gather_dot_backward(p, exec.cuda));
-           });
+    submit_twins(ctx, user.device(), op, {&grad_out, &user, &table, &indices, &g.first, &g.second},
+                 LLMREC_TWINS(gather_dot_backward), p);
   return g;
 }
 
@@ -365,12 +331,7 @@ Tensor bce_with_logits(Context& ctx, const Tensor& x, const Tensor& target, cons
   Tensor out = ctx.empty(x.shape, x.dtype, x.device(), op);
   p.out = out.data();
   if (p.numel > 0)
-    submit(ctx, x.device(), op, {&x, &target, weight, &out}, [p](const Exec& exec) {
-      if (exec.on_cpu())
-        kernels::cpu::bce_with_logits(p);
-      else
-        LLMREC_CUDA_TWIN(kernels::cuda::bce_with_logits(p, exec.cuda));
-    });
+    submit_twins(ctx, x.device(), op, {&x, &target, weight, &out}, LLMREC_TWINS(bce_with_logits), p);
   return out;
 }
 
@@ -386,12 +347,8 @@ Tensor bce_with_logits_backward(Context& ctx, const Tensor& grad_out, const Tens
   p.grad_out = grad_out.data();
   p.grad_x = dx.data();
   if (p.forward.numel > 0)
-    submit(ctx, x.device(), op, {&grad_out, &x, &target, weight, &dx}, [p](const Exec& exec) {
-      if (exec.on_cpu())
-        kernels::cpu::bce_with_logits_backward(p);
-      else
-        LLMREC_CUDA_TWIN(kernels::cuda::bce_with_logits_backward(p, exec.cuda));
-    });
+    submit_twins(ctx, x.device(), op, {&grad_out, &x, &target, weight, &dx},
+                 LLMREC_TWINS(bce_with_logits_backward), p);
   return dx;
 }
 

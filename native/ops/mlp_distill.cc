@@ -41,12 +41,7 @@ kernels::GemmParams matmul(DType ab_dtype, DType out_dtype, const void* a, bool 
   return g;
 }
 
-void run_gemm(const Exec& exec, const kernels::GemmParams& g) {
-  if (exec.on_cpu())
-    kernels::cpu::gemm(g);
-  else
-    LLMREC_CUDA_TWIN(kernels::cuda::gemm(g, exec.cuda));
-}
+void run_gemm(const Exec& exec, const kernels::GemmParams& g) { LLMREC_TWINS(gemm)(g, exec); }
 
 }  // namespace
 
@@ -139,17 +134,9 @@ MlpDistillForward mlp_distill_forward(Context& ctx, const Tensor& x, const Tenso
           &r.out_grad, &r.teacher_grad},
          [first, h, second, l](const Exec& exec) {
            run_gemm(exec, first);
-           if (exec.on_cpu()) {
-             kernels::cpu::distill_hidden_forward(h);
-           } else {
-             LLMREC_CUDA_TWIN(kernels::cuda::distill_hidden_forward(h, exec.cuda));
-           }
+           LLMREC_TWINS(distill_hidden_forward)(h, exec);
            run_gemm(exec, second);
-           if (exec.on_cpu()) {
-             kernels::cpu::distill_loss(l);
-           } else {
-             LLMREC_CUDA_TWIN(kernels::cuda::distill_loss(l, exec.cuda));
-           }
+           LLMREC_TWINS(distill_loss)(l, exec);
          });
   return r;
 }
@@ -284,18 +271,10 @@ MlpDistillGrads mlp_distill_backward(Context& ctx, const Tensor& grad_loss, cons
           &grad_hidden,
           &grad_pre},
          [o, w2_grad, hidden_grad, h, w1_grad, x_grad, want_x_grad](const Exec& exec) {
-           if (exec.on_cpu()) {
-             kernels::cpu::distill_output_grad(o);
-           } else {
-             LLMREC_CUDA_TWIN(kernels::cuda::distill_output_grad(o, exec.cuda));
-           }
+           LLMREC_TWINS(distill_output_grad)(o, exec);
            run_gemm(exec, w2_grad);
            run_gemm(exec, hidden_grad);
-           if (exec.on_cpu()) {
-             kernels::cpu::distill_hidden_backward(h);
-           } else {
-             LLMREC_CUDA_TWIN(kernels::cuda::distill_hidden_backward(h, exec.cuda));
-           }
+           LLMREC_TWINS(distill_hidden_backward)(h, exec);
            run_gemm(exec, w1_grad);
            if (want_x_grad) run_gemm(exec, x_grad);
          });

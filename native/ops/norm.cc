@@ -57,13 +57,8 @@ NormResult norm_forward(Context& ctx, bool rms, const Tensor& x, const Tensor* r
   p.cols = cols;
   p.eps = eps;
   if (rows == 0) return r;
-  submit(ctx, device, op, {&x, residual, &weight, bias, &r.out, &r.sum, &r.mean, &r.rstd},
-         [p](const Exec& exec) {
-           if (exec.on_cpu())
-             kernels::cpu::norm_forward(p);
-           else
-             LLMREC_CUDA_TWIN(kernels::cuda::norm_forward(p, exec.cuda));
-         });
+  submit_twins(ctx, device, op, {&x, residual, &weight, bias, &r.out, &r.sum, &r.mean, &r.rstd},
+               LLMREC_TWINS(norm_forward), p);
   return r;
 }
 
@@ -112,13 +107,9 @@ NormGrads norm_backward(Context& ctx, bool rms, const Tensor& grad_out, const Te
   p.grad_bias = with_bias ? g.bias.data() : nullptr;
   p.rows = rows;
   p.cols = cols;
-  submit(ctx, device, op, {&grad_out, grad_sum, &input, &weight, mean, &rstd, &g.input, &g.weight, &g.bias},
-         [p](const Exec& exec) {
-           if (exec.on_cpu())
-             kernels::cpu::norm_backward(p);
-           else
-             LLMREC_CUDA_TWIN(kernels::cuda::norm_backward(p, exec.cuda));
-         });
+  submit_twins(ctx, device, op,
+               {&grad_out, grad_sum, &input, &weight, mean, &rstd, &g.input, &g.weight, &g.bias},
+               LLMREC_TWINS(norm_backward), p);
   return g;
 }
 

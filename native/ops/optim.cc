@@ -3,8 +3,8 @@
 #include <cmath>
 #include <string>
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 #include "../kernels/optim.h"
 
 namespace llmrec::ops {
@@ -95,13 +95,9 @@ void adam_step(Context& ctx, const std::vector<const Tensor*>& params,
     p.bias_correction1 = float(bias_correction1);
     p.bias_correction2 = float(bias_correction2);
     p.decoupled = hyper.decoupled;
-    submit(ctx, param.device(), kAdam,
-           {&param, grads[i], exp_avgs[i], exp_avg_sqs[i], masters[i], grad_scale}, [p](const Exec& exec) {
-             if (exec.on_cpu())
-               kernels::cpu::adam_step(p);
-             else
-               LLMREC_CUDA_TWIN(kernels::cuda::adam_step(p, exec.cuda));
-           });
+    submit_twins(ctx, param.device(), kAdam,
+                 {&param, grads[i], exp_avgs[i], exp_avg_sqs[i], masters[i], grad_scale},
+                 LLMREC_TWINS(adam_step), p);
   }
 }
 
@@ -124,12 +120,7 @@ Tensor squared_norms(Context& ctx, const std::vector<const Tensor*>& tensors) {
     p.x = t.data();
     p.numel = t.numel;
     p.out = out.data_as<float>() + i;
-    submit(ctx, device, kOp, {&t, &out}, [p](const Exec& exec) {
-      if (exec.on_cpu())
-        kernels::cpu::squared_norm(p);
-      else
-        LLMREC_CUDA_TWIN(kernels::cuda::squared_norm(p, exec.cuda));
-    });
+    submit_twins(ctx, device, kOp, {&t, &out}, LLMREC_TWINS(squared_norm), p);
   }
   return out;
 }

@@ -21,12 +21,7 @@ Tensor softmax(Context& ctx, const Tensor& x, bool log) {
   p.out = out.data();
   p.rows = x.numel / cols;
   p.cols = cols;
-  submit(ctx, device, op, {&x, &out}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::softmax_forward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::softmax_forward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&x, &out}, LLMREC_TWINS(softmax_forward), p);
   return out;
 }
 
@@ -48,12 +43,7 @@ Tensor softmax_backward(Context& ctx, const Tensor& grad_out, const Tensor& out,
   p.grad_input = dx.data();
   p.rows = out.numel / cols;
   p.cols = cols;
-  submit(ctx, device, op, {&grad_out, &out, &dx}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::softmax_backward(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::softmax_backward(p, exec.cuda));
-  });
+  submit_twins(ctx, device, op, {&grad_out, &out, &dx}, LLMREC_TWINS(softmax_backward), p);
   return dx;
 }
 

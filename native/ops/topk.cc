@@ -1,7 +1,7 @@
 #include "topk.h"
 
+#include "../abi/error.h"
 #include "../core/dispatch.h"
-#include "../core/error.h"
 
 namespace llmrec::ops {
 
@@ -35,12 +35,7 @@ std::pair<Tensor, Tensor> topk(Context& ctx, const Tensor& x, int64_t k) {
   p.n = n;
   p.k = int(k);
   if (p.rows == 0) return {values, indices};
-  submit(ctx, device, "topk", {&x, &values, &indices}, [p](const Exec& exec) {
-    if (exec.on_cpu())
-      kernels::cpu::topk(p);
-    else
-      LLMREC_CUDA_TWIN(kernels::cuda::topk(p, exec.cuda));
-  });
+  submit_twins(ctx, device, "topk", {&x, &values, &indices}, LLMREC_TWINS(topk), p);
   return {values, indices};
 }
 
@@ -90,13 +85,8 @@ std::pair<Tensor, Tensor> score_topk(Context& ctx, const Tensor& queries, const 
   p.values = values.data_as<float>();
   p.indices = indices.data_as<int32_t>();
   if (users == 0) return {values, indices};
-  submit(ctx, device, op, {&queries, &items, exclude_offsets, exclude_ids, &values, &indices},
-         [p](const Exec& exec) {
-           if (exec.on_cpu())
-             kernels::cpu::score_topk(p);
-           else
-             LLMREC_CUDA_TWIN(kernels::cuda::score_topk(p, exec.cuda));
-         });
+  submit_twins(ctx, device, op, {&queries, &items, exclude_offsets, exclude_ids, &values, &indices},
+               LLMREC_TWINS(score_topk), p);
   return {values, indices};
 }
 

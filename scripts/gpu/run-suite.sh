@@ -6,6 +6,7 @@
 #   3. the llmrec benchmarks and their PyTorch counterparts, joined into one table
 #   4. (models) SASRec/GRU4Rec against their references, and the Recommender's latency
 #   5. (llm2rec) the LLM2Rec pipeline and its ablation on CUDA (needs the shipped LM in data/models/)
+#   5b. (llm-srec) a short LLM-SRec run of every stage on CUDA, and its serving latency
 #   6. (serve) llmrec serve under load on loopback, beside the in-process Recommender
 #   7. (a-llmrec) A-LLMRec's stage-2 step and generation latency beside PyTorch on the same
 #      prompts and LM, then the comparison table on CUDA (needs the shipped LM in data/models/)
@@ -69,6 +70,12 @@ if [ "$phase" = all ] || [ "$phase" = llm2rec ]; then
   node dist/lib/cli/main.js llm2rec all --device cuda --out "$out/runs/llm2rec" 2>&1 | grep -v '"event":"step"' | tail -n 20
   node dist/lib/cli/main.js llm2rec ablation --device cuda --out "$out/runs/llm2rec-ablation" 2>&1 |
     grep -v '"event":"step"' | tee "$out/llm2rec-ablation.txt" | tail -n 40
+fi
+if [ "$phase" = all ] || [ "$phase" = llm-srec ]; then
+  echo "== LLM-SRec on CUDA: a short run of every stage, then serving p50/p99 at batch 1 and 64 callers"
+  node dist/lib/cli/main.js llm-srec all --device cuda --cf-epochs 10 --train-users 400 --eval-users 1000 \
+    --out "$out/runs/llm-srec" 2>&1 | grep -v '"event":"step"' | tail -n 25
+  node dist/bench/llm-srec-serve.js "$out/runs/llm-srec" --device cuda --calls 40 | tee "$out/llm-srec-serve.jsonl"
 fi
 if [ "$phase" = all ] || [ "$phase" = serve ]; then
   echo "== llmrec serve: autocannon on loopback at 1/16/64 connections, and the same load in process"

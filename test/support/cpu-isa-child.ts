@@ -4,7 +4,7 @@
 // JSON line with the ISA in use, the worst relative error and a digest of every output's bits.
 import { createHash } from 'node:crypto';
 
-import { devices, gelu, geluTanh, gemm, randn, silu, swiglu, type Tensor } from '../../lib/index.js';
+import { devices, gelu, geluTanh, gemm, linear, randn, silu, swiglu, type Tensor } from '../../lib/index.js';
 import { relativeError } from './reference.js';
 import { erf64 as erf } from './module-check.js';
 
@@ -84,6 +84,39 @@ for (const [, op, forward, derivative] of cases) {
     Float64Array.from(xs, (v, i) => gs[i]! * derivative(v)),
   );
   for (const t of [x, g, y]) t.dispose();
+}
+// The GEMM's fused epilogue (bias + activation after the last K panel, vectorised on the CPU)
+// and its backward, against float64: 67 x 600 -> 75 (ragged micro-tiles, K over two panels).
+for (const [name, , forward, derivative] of cases) {
+  const activation = name === 'gelu' ? 'gelu' : name === 'geluTanh' ? 'gelu_tanh' : 'silu';
+  const [m, k, n] = [67, 600, 75];
+  const x = randn([m, k], { seed: 11, requiresGrad: true });
+  const w = randn([n, k], { seed: 12 }).scale(0.05).requiresGrad_();
+  const bias = randn([n], { seed: 13, requiresGrad: true });
+  const g = randn([m, n], { seed: 14 });
+  const y = linear(x, w, bias, activation);
+  y.backward(g);
+  const [xs, ws, bs, gs] = [x.dataSync(), w.dataSync(), bias.dataSync(), g.dataSync()];
+  const pre = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = bs[j]!;
+      for (let p = 0; p < k; p++) s += xs[i * k + p]! * ws[j * k + p]!;
+      pre[i * n + j] = s;
+    }
+  check(y, Float64Array.from(pre, forward));
+  const dPre = Float64Array.from(pre, (v, i) => gs[i]! * derivative(v));
+  const dBias = new Float64Array(n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) dBias[j]! += dPre[i * n + j]!;
+  check(bias.grad!, dBias);
+  const dx = new Float64Array(m * k);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      const d = dPre[i * n + j]!;
+      for (let p = 0; p < k; p++) dx[i * k + p]! += d * ws[j * k + p]!;
+    }
+  check(x.grad!, dx);
+  for (const t of [x, w, bias, g, y]) t.dispose();
 }
 {
   const h = 1001;

@@ -3,6 +3,7 @@
 // embedded Online Retail dataset and prints their test metrics beside a popularity baseline.
 // Then each pipeline's demo step (a cut-down run on the shipped LM) adds its rows.
 import { devices } from '../../device.js';
+import { llmSRecDemo } from '../../pipelines/llm-srec/demo.js';
 import { tidy } from '../../scope.js';
 import { randn, type Tensor } from '../../tensor.js';
 import { defineCommand, UsageError } from '../args.js';
@@ -17,7 +18,7 @@ import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
 
 /** Each pipeline's part of the demo, in the order they run (`--pipelines` picks among them). */
-const pipelineDemos: PipelineDemoStep[] = [llm2recDemo, aLLMRecDemo];
+const pipelineDemos: PipelineDemoStep[] = [llm2recDemo, llmSRecDemo, aLLMRecDemo];
 
 interface KernelCheck {
   name: string;

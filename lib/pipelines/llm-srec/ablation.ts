@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { emptyCache } from '../../device.js';
 import { comparisonRow, writeComparison, type ComparisonRow } from '../../eval/report.js';
 import { definePipelineCommand, type CommandContext } from '../registry.js';
 import { runStage } from '../stage.js';
@@ -30,6 +31,18 @@ export const ABLATION_VARIANTS = {
 } as const;
 
 export type AblationVariant = keyof typeof ABLATION_VARIANTS;
+
+/**
+ * Hands the allocator's cached free blocks back to the system between phases. Each phase
+ * (SASRec training, each variant's distill and eval) allocates tensors of its own sizes (prompt
+ * widths, batch shapes), so blocks one phase cached are rarely reused by the next, and the
+ * cache (up to 2 GiB on the CPU) would otherwise add up across phases: what made the ablation's
+ * peak RSS about twice `all`'s (BENCHMARKS.md).
+ */
+export function releaseCachedMemory(device: string): void {
+  if (typeof device !== 'string') throw new Error(`releaseCachedMemory: device must be a string, got ${typeof device}`);
+  emptyCache(device);
+}
 
 const IN_ORDER = 'test histories in order';
 const SHUFFLED = 'test histories shuffled';
@@ -64,6 +77,7 @@ export const ablationCommand = definePipelineCommand({
         progress: ctx.progress,
         log: ctx.log,
       });
+      releaseCachedMemory(ctx.device);
     }
     const results = new Map<AblationVariant, EvalStageResult>();
     for (const name of options.variants as AblationVariant[]) {
@@ -78,6 +92,7 @@ export const ablationCommand = definePipelineCommand({
         shuffleTrain: variant.shuffleTrain,
         shuffleTest: true,
       });
+      releaseCachedMemory(ctx.device);
       results.set(
         name,
         JSON.parse(fs.readFileSync(path.join(dir, 'eval', 'results.json'), 'utf-8')) as EvalStageResult,

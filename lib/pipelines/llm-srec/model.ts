@@ -11,7 +11,7 @@
 // Gradients flow through the frozen LM (its weights need none: see gemm's backward) to f_I and
 // the two tokens. Loss = retrieval + MSE(normalise(u), normalise(c)) + uniformity(u) +
 // uniformity(c), with u = f_user(h_U) and c = f_CF-user(O_u).
-import { noGrad } from '../../autograd.js';
+import { isGradEnabled, noGrad } from '../../autograd.js';
 import type { CausalLM } from '../../llm/model.js';
 import { poolHidden } from '../../llm/model.js';
 import { uniformity } from '../../losses/fused.js';
@@ -85,6 +85,32 @@ export class LLMSRecHeads extends Module {
   }
 }
 
+/** Padded tokens per LM pass when hiddenAtOut runs without gradients. */
+export const PASS_TOKENS = 1024;
+
+/**
+ * Indices of `lengths` in groups of similar length (ascending), each group's count times its
+ * longest at most `maxTokens` (a longer single prompt is a group of its own).
+ */
+export function lengthGroups(lengths: readonly number[], maxTokens: number): number[][] {
+  if (!Array.isArray(lengths) || lengths.some((n) => !Number.isInteger(n) || n < 0))
+    throw new Error('lengthGroups: lengths must be an array of non-negative integers');
+  if (!Number.isInteger(maxTokens) || maxTokens < 1)
+    throw new Error(`lengthGroups: maxTokens must be a positive integer, got ${String(maxTokens)}`);
+  const sorted = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || a - b);
+  const groups: number[][] = [];
+  let current: number[] = [];
+  for (const i of sorted) {
+    if (current.length > 0 && (current.length + 1) * lengths[i]! > maxTokens) {
+      groups.push(current);
+      current = [];
+    }
+    current.push(i);
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
 /** Mean and (unbiased) standard deviation over every element of a table, in float64. */
 export function tableStatistics(table: Tensor): { mean: number; std: number } {
   const values = noGrad(() => (table.dtype === 'f32' ? table.dataSync() : table.cast('f32').dataSync()));
@@ -128,6 +154,8 @@ export interface LossParts {
 export class LLMSRec {
   /** The frozen SASRec item table [numItems + 1, d]; [HistoryEmb] slots read it through f_I. */
   readonly cfItems: Tensor;
+  /** Padded tokens per LM pass without gradients (see hiddenAtOut). */
+  passTokens = PASS_TOKENS;
 
   constructor(
     readonly lm: CausalLM,
@@ -150,6 +178,34 @@ export class LLMSRec {
    * new items of a served catalogue); the out slot takes `outToken`.
    */
   hiddenAtOut(
+    prompts: readonly EncodedPrompt[],
+    outToken: Tensor,
+    extraItems?: (item: number) => Tensor | null,
+  ): Tensor {
+    // Without gradients (evaluation, serving), prompts of similar length share a pass of at
+    // most PASS_TOKENS padded tokens: one pass over many prompts right-padded to the longest
+    // cost several times the single passes on the CPU (BENCHMARKS.md, serving at 64 callers).
+    // Training keeps one pass per batch (its numerics and exact resume do not change).
+    if (isGradEnabled() || prompts.length === 1) return this.#hiddenAtOutPass(prompts, outToken, extraItems);
+    const groups = lengthGroups(
+      prompts.map((p) => p.ids.length),
+      this.passTokens,
+    );
+    if (groups.length === 1) return this.#hiddenAtOutPass(prompts, outToken, extraItems);
+    const order = groups.flat();
+    const parts = groups.map((g) =>
+      this.#hiddenAtOutPass(
+        g.map((i) => prompts[i]!),
+        outToken,
+        extraItems,
+      ),
+    );
+    const back = new Int32Array(order.length);
+    order.forEach((original, at) => (back[original] = at));
+    return embedding(tensor(back, { dtype: 'i32', device: this.device }), concat(parts, 0));
+  }
+
+  #hiddenAtOutPass(
     prompts: readonly EncodedPrompt[],
     outToken: Tensor,
     extraItems?: (item: number) => Tensor | null,

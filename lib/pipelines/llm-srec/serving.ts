@@ -3,6 +3,12 @@
 // (Recommender's micro-batched path). The item table is the eval stage's cached one when it is
 // there, else it is computed at load. Prompts carry dates when the caller passes `times`
 // (aligned with the history); a history without them gets a prompt without dates.
+//
+// New items (Recommender.addItems): an item's representation is f_item of its item prompt, whose
+// [HistoryEmb] slot needs the item's SASRec embedding. An item the SASRec never saw has none, so
+// it takes the mean of the SASRec's item embeddings (a typical item: no collaborative signal of
+// its own, but the f_I input the modules were trained on); its title carries the rest. The same
+// row stands in when a new item appears in a served history.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -11,7 +17,8 @@ import type { SavedModelConfig } from '../../models/factory.js';
 import type { SequenceBatch, SequenceRecommender } from '../../models/recommender-model.js';
 import { Module } from '../../nn/module.js';
 import { linear } from '../../ops/linalg.js';
-import type { Tensor } from '../../tensor.js';
+import { keep, tidy } from '../../scope.js';
+import { tensor, type Tensor } from '../../tensor.js';
 import { loadModel } from '../../train/checkpoint.js';
 import { combineDigests } from '../digest.js';
 import { readRunManifest } from '../run-folder.js';
@@ -32,8 +39,8 @@ export class LLMSRecServingModel extends Module implements SequenceRecommender {
 
   constructor(
     readonly llmSRec: LLMSRec,
-    /** f_item of every item [numItems + 1, outDim] (row 0 zeros). */
-    readonly table: Tensor,
+    /** f_item of every item [numItems + 1, outDim] (row 0 zeros); addItemTitles grows it. */
+    public table: Tensor,
   ) {
     super();
     this.config = {
@@ -41,7 +48,15 @@ export class LLMSRecServingModel extends Module implements SequenceRecommender {
       maxlen: llmSRec.prompts.options.historyItems,
       hidden: llmSRec.heads.shape.outDim,
     };
+    this.coldItem = keep(meanItemRow(llmSRec.cfItems));
   }
+
+  /** The [HistoryEmb] input [1, d] of items the SASRec never saw: the mean of its item embeddings. */
+  readonly coldItem: Tensor;
+
+  /** f_I inputs of items beyond the SASRec's table (added items). */
+  readonly #extraItems = (item: number): Tensor | null =>
+    item >= this.llmSRec.cfItems.shape[0]! && item <= this.config.numItems ? this.coldItem : null;
 
   get device(): string {
     return this.llmSRec.device;
@@ -65,7 +80,51 @@ export class LLMSRecServingModel extends Module implements SequenceRecommender {
       }
       histories.push({ items, times: at.every(Number.isFinite) ? at : null });
     }
-    return this.llmSRec.userRepresentations(histories);
+    return this.llmSRec.userRepresentations(histories, this.#extraItems);
+  }
+
+  /**
+   * New or retitled items: their titles go into the prompts' catalogue and f_item of their item
+   * prompts into the table (new ids continue it, in order). On an error nothing changes.
+   */
+  addItemTitles(ids: readonly number[], titles: readonly string[]): void {
+    if (ids.length !== titles.length)
+      throw new Error(`LLM-SRec addItemTitles: ${ids.length} ids but ${titles.length} titles`);
+    const catalogue = this.llmSRec.prompts.catalogue;
+    const count = this.table.shape[0]!;
+    let size = count;
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 1 || id > size)
+        throw new Error(
+          `LLM-SRec addItemTitles: item id ${id} neither replaces an item (1..${size - 1}) nor continues the catalogue (${size})`,
+        );
+      if (id === size) size++;
+    }
+    const before = { titles: catalogue.titles.slice(), keys: catalogue.itemKeys.length };
+    let rows: Float32Array;
+    try {
+      ids.forEach((id, i) => {
+        catalogue.titles[id] = titles[i]!;
+        if (id >= catalogue.itemKeys.length) catalogue.itemKeys[id] = `new item ${id}`;
+      });
+      (this.config as { numItems: number }).numItems = size - 1;
+      rows = noGrad(() =>
+        tidy(() => this.llmSRec.itemRepresentations([...ids], this.#extraItems).dataSync() as Float32Array),
+      );
+    } catch (error) {
+      catalogue.titles.length = 0;
+      catalogue.titles.push(...before.titles);
+      catalogue.itemKeys.length = before.keys;
+      (this.config as { numItems: number }).numItems = count - 1;
+      throw error;
+    }
+    const dim = this.table.shape[1]!;
+    const values = new Float32Array(size * dim);
+    values.set(this.table.dataSync() as Float32Array);
+    ids.forEach((id, i) => values.set(rows.subarray(i * dim, (i + 1) * dim), id * dim));
+    const previous = this.table;
+    this.table = keep(tensor(values, { shape: [size, dim], device: this.device }));
+    previous.dispose();
   }
 
   itemEmbeddings(): Tensor {
@@ -78,6 +137,7 @@ export class LLMSRecServingModel extends Module implements SequenceRecommender {
 
   override dispose(): void {
     this.table.dispose();
+    this.coldItem.dispose();
     disposeLLMSRec(this.llmSRec);
   }
 }
@@ -96,7 +156,12 @@ export async function loadLLMSRecRun(
   const distillDir = path.join(dir, 'distill');
   const saved = JSON.parse(fs.readFileSync(path.join(distillDir, 'config.json'), 'utf-8')) as LLMSRecSavedConfig;
   if (saved.kind !== 'llm-srec') throw new Error(`${distillDir}/config.json is not an LLM-SRec config`);
-  const catalogue = { ...saved.dataset, name: saved.dataset.name };
+  // The prompts' own catalogue (addItemTitles extends it; Recommender extends its config's).
+  const catalogue = {
+    name: saved.dataset.name,
+    itemKeys: [...saved.dataset.itemKeys],
+    titles: [...saved.dataset.titles],
+  };
   const sasrec = await loadCheckedSASRec(saved.cf, catalogue, device);
   let model: LLMSRec;
   try {
@@ -139,4 +204,13 @@ export async function loadLLMSRecRun(
     disposeLLMSRec(model);
     throw error;
   }
+}
+
+/** The mean of rows 1.. of an item table [n + 1, d], as [1, d]. */
+function meanItemRow(table: Tensor): Tensor {
+  const [rows, dim] = [table.shape[0]!, table.shape[1]!];
+  const values = noGrad(() => table.dataSync());
+  const mean = new Float32Array(dim);
+  for (let r = 1; r < rows; r++) for (let c = 0; c < dim; c++) mean[c]! += values[r * dim + c]! / (rows - 1);
+  return tensor(mean, { shape: [1, dim], device: table.device });
 }

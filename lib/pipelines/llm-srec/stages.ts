@@ -14,6 +14,7 @@ import { manualSeed } from '../../tensor.js';
 import { loadModel, saveModel } from '../../train/checkpoint.js';
 import { train } from '../../train/trainer.js';
 import { defineStage, type StageContext } from '../stage.js';
+import { releaseCachedMemory } from './ablation.js';
 import { evaluateFullRanking, evaluateSampled, flatten } from '../seqrec/evaluate.js';
 import { trainAndTest } from '../seqrec/train.js';
 import type { LLMSRecConfig } from './config.js';
@@ -79,6 +80,7 @@ export const cfStage = defineStage<LLMSRecConfig>({
       return { metrics: { test, epochs: run.epochs }, outputs: ['model.safetensors', 'config.json', 'results.json'] };
     } finally {
       run.model.dispose();
+      releaseCachedMemory(ctx.device);
     }
   },
 });
@@ -192,6 +194,7 @@ export const distillStage = defineStage<LLMSRecConfig>({
     } finally {
       optimizer.dispose();
       disposeLLMSRec(model);
+      releaseCachedMemory(ctx.device);
     }
   },
 });
@@ -249,6 +252,7 @@ export const evalStage = defineStage<LLMSRecConfig>({
       return { metrics: { ...out }, outputs: [ITEM_TABLE_FILE, 'results.json'] };
     } finally {
       disposeLLMSRec(model);
+      releaseCachedMemory(ctx.device);
     }
   },
 });

@@ -1,0 +1,2 @@
+// Test helpers over the kernel variant tables (lib/kernel-variants.ts).
+export { kernelVariants, withKernelVariant } from '../../lib/kernel-variants.js';

@@ -24,6 +24,12 @@ import { loadSafetensors } from '../lib/io/safetensors.js';
 
 import * as alignModule from '../lib/pipelines/a-llmrec/align.js';
 import * as cfModule from '../lib/pipelines/a-llmrec/cf.js';
+import * as compareModule from '../lib/pipelines/a-llmrec/compare.js';
+import * as demoModule from '../lib/pipelines/a-llmrec/demo.js';
+import * as describeModule from '../lib/pipelines/a-llmrec/describe.js';
+import { defaultLanguageModelDir } from '../lib/llm/default-model.js';
+import * as languageModelModule from '../lib/pipelines/a-llmrec/language-model.js';
+import { readItemTable } from '../lib/pipelines/llm2rec/embed.js';
 import * as evaluateModule from '../lib/pipelines/a-llmrec/evaluate.js';
 import * as generateModule from '../lib/pipelines/a-llmrec/generate.js';
 import * as promptModule from '../lib/pipelines/a-llmrec/prompt.js';
@@ -35,6 +41,9 @@ const aLLMRec = {
   ...pipelines.aLLMRec,
   ...alignModule,
   ...cfModule,
+  ...compareModule,
+  ...describeModule,
+  ...languageModelModule,
   ...evaluateModule,
   ...generateModule,
   ...promptModule,
@@ -396,7 +405,7 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
       await pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'compare', {
         dir,
         config: { ...base(), generateEpochs: 1, trainUsers: 8, evalUsers: 6 },
-        commandOptions: { scenarios: 'standard,cold-items' },
+        commandOptions: { scenarios: 'standard,cold-items', llm2rec: 'off' },
       });
       const table = JSON.parse(fs.readFileSync(path.join(dir, 'compare.json'), 'utf-8')) as {
         rows: { name: string; group: string; metrics: Record<string, { mean: number }> }[];
@@ -540,6 +549,392 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
 
 type aLLMRecEval = import('../lib/pipelines/a-llmrec/evaluate.js').EvalResult;
 type aLLMRecScenario = import('../lib/pipelines/a-llmrec/config.js').Scenario;
+
+/** The fixture with every 6th item renamed (a new key and title): items the training never saw. */
+function writeCrossFixture(dir: string): Set<string> {
+  const renamed = new Set<string>();
+  const itemLines = fs.readFileSync(path.join(fixture, 'Retail.item'), 'utf-8').split('\n');
+  const rename = new Map<string, string>();
+  itemLines.slice(1).forEach((line, i) => {
+    const key = line.split('\t')[0];
+    if (key && i % 6 === 0) rename.set(key, `${key}-NEXT`);
+  });
+  const item = itemLines.map((line, i) => {
+    const [key, title, ...rest] = line.split('\t');
+    if (i === 0 || !key || !rename.has(key)) return line;
+    renamed.add(rename.get(key)!);
+    return [rename.get(key), `Next season ${title}`, ...rest].join('\t');
+  });
+  const inter = fs
+    .readFileSync(path.join(fixture, 'Retail.inter'), 'utf-8')
+    .split('\n')
+    .map((line, i) => {
+      const cells = line.split('\t');
+      if (i > 0 && cells[1] && rename.has(cells[1])) cells[1] = rename.get(cells[1])!;
+      return cells.join('\t');
+    });
+  fs.writeFileSync(path.join(dir, 'RetailNext.item'), item.join('\n'));
+  fs.writeFileSync(path.join(dir, 'RetailNext.inter'), inter.join('\n'));
+  return renamed;
+}
+
+describe('A-LLMRec: the LLM2Rec encoder, a fine-tuned text encoder, cross-domain, describe', function () {
+  this.timeout(900_000);
+  let root: string;
+  let lmDir: string;
+  let llm2recDir: string;
+  let crossDir: string;
+  let renamed: Set<string>;
+  let runDir: string;
+  const base = (overrides: Record<string, unknown> = {}) =>
+    pipelines.resolveConfig(aLLMRec.aLLMRecConfig, {
+      values: {
+        data: fixture,
+        kcore: 2,
+        lm: lmDir,
+        cfEpochs: 2,
+        alignEpochs: 1,
+        alignBatchSize: 8,
+        trainUsers: 8,
+        generateEpochs: 1,
+        evalUsers: 8,
+        maxNewTokens: 6,
+        ...overrides,
+      },
+    });
+
+  before(async () => {
+    root = tempDir('allmrec-more');
+    lmDir = path.join(root, 'lm');
+    makeTinyLm(lmDir, fixtureTitles(), 5);
+    llm2recDir = path.join(root, 'llm2rec');
+    await pipelines.runAll(aLLMRec.llm2recEncoderPipeline(), {
+      dir: llm2recDir,
+      config: pipelines.resolveConfig(pipelines.llm2rec.llm2recConfig, {
+        values: {
+          data: fixture,
+          kcore: 2,
+          lm: lmDir,
+          csftSteps: 3,
+          csftBatch: 4,
+          csftWarmup: 1,
+          maxTokens: 48,
+          mntpSteps: 2,
+          mntpBatch: 4,
+          simcseSteps: 2,
+          simcseBatch: 6,
+          simcseWarmup: 1,
+          titleTokens: 16,
+        },
+      }),
+    });
+    crossDir = path.join(root, 'next');
+    fs.mkdirSync(crossDir);
+    renamed = writeCrossFixture(crossDir);
+    runDir = path.join(root, 'run');
+    await pipelines.runAll(aLLMRec.aLLMRecPipeline, {
+      dir: runDir,
+      config: base({ textEncoder: `llm2rec:${llm2recDir}` }),
+    });
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it("uses an LLM2Rec run's item encoder: its table as stage 1's text table, equal to embedding with its SimCSE model", async () => {
+    const spec = aLLMRec.resolveTextEncoder(`llm2rec:${llm2recDir}`, lmDir);
+    expect(spec).to.deep.include({
+      dir: path.join(llm2recDir, 'simcse'),
+      attention: 'bidirectional',
+      pooling: 'mean',
+      maxTokens: 16,
+    });
+    const { aligner, textTable, textEncoder } = aLLMRec.loadAlignStage(path.join(runDir, 'align'), 'cpu');
+    try {
+      const table = readItemTable(path.join(llm2recDir, 'embed'));
+      expect(textTable.shape).to.deep.equal([table.numItems + 1, table.dim]);
+      expect(aligner.textDim).to.equal(table.dim);
+      expect([...textTable.dataSync()]).to.deep.equal([...table.rows]);
+      // Embedding the items afresh with the same encoder gives the same table.
+      const { dataset } = await pipelines.loadConfiguredDataset(base());
+      const fresh = aLLMRec.itemTextVectors(spec, aLLMRec.stageOneTexts(dataset).slice(1), 'cpu').vectors;
+      let num = 0;
+      let den = 0;
+      fresh.forEach((v, i) => ((num += (v - table.rows[table.dim + i]!) ** 2), (den += v * v)));
+      expect(Math.sqrt(num / den)).to.be.below(1e-5);
+      expect(textEncoder).to.deep.include({ dir: path.resolve(llm2recDir, 'simcse'), attention: 'bidirectional' });
+    } finally {
+      aligner.dispose();
+      textTable.dispose();
+    }
+    const result = JSON.parse(fs.readFileSync(path.join(runDir, 'eval', 'results.json'), 'utf-8')) as aLLMRecEval;
+    expect(result.groups.all!.hit.aLLMRecConstrained).to.be.within(0, 1);
+    // The manifest hashes the LLM2Rec run's encoder and table as align's inputs.
+    const digest = pipelines.readRunManifest(runDir)!.stages.align!.inputs.textEncoder!;
+    const hashed = JSON.stringify(digest);
+    expect(hashed).to.include('simcse').and.to.include('item-embeddings.safetensors');
+  });
+
+  it('refuses a --text-encoder llm2rec: that is not a finished LLM2Rec run, naming what to do', async () => {
+    expect(() => aLLMRec.resolveTextEncoder('llm2rec:', lmDir)).to.throw(/name the LLM2Rec run folder/);
+    expect(() => aLLMRec.resolveTextEncoder(`llm2rec:${root}/none`, lmDir)).to.throw(/none does not exist/);
+    expect(() => aLLMRec.resolveTextEncoder(`llm2rec:${runDir}`, lmDir)).to.throw(
+      /is not an LLM2Rec run folder \(it holds a a-llmrec run\)/,
+    );
+    const partial = path.join(root, 'llm2rec-partial');
+    await pipelines.runStage(pipelines.llm2rec.llm2recPipeline, 'csft', {
+      dir: partial,
+      config: pipelines.resolveConfig(pipelines.llm2rec.llm2recConfig, {
+        values: { data: fixture, kcore: 2, lm: lmDir, csftSteps: 1, csftBatch: 2, csftWarmup: 0, maxTokens: 32 },
+      }),
+    });
+    expect(() => aLLMRec.resolveTextEncoder(`llm2rec:${partial}`, lmDir)).to.throw(
+      /simcse stage is not run, so it has no item encoder yet; run `llmrec llm2rec simcse/,
+    );
+  });
+
+  it('fine-tunes the text encoder with the autoencoders (--tune-text-encoder), saves it, and resumes exactly', async () => {
+    const straight = path.join(root, 'tuned-straight');
+    const resumed = path.join(root, 'tuned-resumed');
+    const config = base({ tuneTextEncoder: true, alignEpochs: 2 });
+    for (const dir of [straight, resumed])
+      await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'cf', { dir, config: { ...config, cf: runDir } });
+    await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: straight, config });
+    await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config: { ...config, alignEpochs: 1 } });
+    await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config, resume: true });
+    for (const file of ['model.safetensors', 'text-encoder/model.safetensors', 'text-embeddings.safetensors']) {
+      const a = loadSafetensors(path.join(straight, 'align', file));
+      const b = loadSafetensors(path.join(resumed, 'align', file));
+      for (const [name, t] of a)
+        expect([...t.dataSync()], `${file} ${name}`).to.deep.equal([...b.get(name)!.dataSync()]);
+      for (const t of [...a.values(), ...b.values()]) t.dispose();
+    }
+    // The encoder moved away from the LM it started from, and the saved table is the tuned encoder's.
+    const before = loadSafetensors(path.join(lmDir, 'model.safetensors'));
+    const after = loadSafetensors(path.join(straight, 'align', 'text-encoder', 'model.safetensors'));
+    let changed = 0;
+    for (const [name, t] of before) {
+      const other = after.get(name);
+      if (other && [...t.dataSync()].some((v, i) => v !== other.dataSync()[i])) changed++;
+    }
+    expect(changed).to.be.above(0);
+    for (const t of [...before.values(), ...after.values()]) t.dispose();
+    const { aligner, textTable, textEncoder } = aLLMRec.loadAlignStage(path.join(straight, 'align'), 'cpu');
+    try {
+      expect(textEncoder!.dir).to.equal(path.join(straight, 'align', 'text-encoder'));
+      const { dataset } = await pipelines.loadConfiguredDataset(config);
+      const fresh = aLLMRec.itemTextVectors(textEncoder!, aLLMRec.stageOneTexts(dataset).slice(1), 'cpu').vectors;
+      const saved = textTable.dataSync().subarray(textTable.shape[1]!);
+      fresh.forEach((v, i) => expect(Math.abs(v - saved[i]!)).to.be.below(1e-5 * (1 + Math.abs(v))));
+    } finally {
+      aligner.dispose();
+      textTable.dispose();
+    }
+  });
+
+  it('gives a fine-tuned encoder gradients through the text inputs, with the reconstruction target detached', () => {
+    manualSeed(3);
+    const aligner = new aLLMRec.ItemTextAligner(4, 3, 2);
+    const t = (rows: number, cols: number, phase: number) =>
+      tensor(
+        Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.3 + phase)),
+        { shape: [rows, cols] },
+      );
+    const text = t(2, 3, 0.4).requiresGrad_();
+    const fixed = { user: t(2, 4, 1), positiveItem: t(2, 4, 2), negativeItem: t(2, 4, 3), negativeText: t(2, 3, 5) };
+    const weights = { itemRecon: 0.5, textRecon: 0.2 };
+    aLLMRec.alignmentLoss(aligner, { ...fixed, positiveText: text }, weights).total.backward();
+    const grad = [...text.grad!.dataSync()];
+    // Finite differences of the loss with the text as the encoder's input and the reconstruction
+    // target held at its value: the gradient the detached target gives.
+    const x0 = [...text.dataSync()];
+    const loss = (x: number[]) =>
+      noGrad(() => {
+        const input = tensor(Float32Array.from(x), { shape: [2, 3] });
+        const enc = aligner.text.forward(input);
+        const pos = aligner.item.forward(fixed.positiveItem).latent;
+        const target = tensor(Float32Array.from(x0), { shape: [2, 3] });
+        const matching = enc.latent.sub(pos).square().mean().item();
+        const recon = enc.recon.sub(target).square().mean().item();
+        return matching + 0.2 * recon;
+      });
+    x0.forEach((_, i) => {
+      const h = 1e-2;
+      const up = [...x0];
+      const down = [...x0];
+      up[i] = x0[i]! + h;
+      down[i] = x0[i]! - h;
+      const numeric = (loss(up) - loss(down)) / (2 * h);
+      expect(Math.abs(numeric - grad[i]!), `d/dx${i}`).to.be.below(2e-3 * (1 + Math.abs(numeric)));
+    });
+    aligner.dispose();
+  });
+
+  it('cross-domain: unseen items are those whose key the training never had; groups follow the rule', async () => {
+    const { dataset: trainData } = await pipelines.loadConfiguredDataset(base());
+    const { dataset: next } = await aLLMRec.loadCrossDataset(base({ scenario: 'cross-domain', crossData: crossDir }));
+    const view = aLLMRec.crossDomainItems({ itemKeys: trainData.itemKeys }, next);
+    const unseenKeys = view.unseen.map((id) => next.itemKeys[id]!);
+    expect(new Set(unseenKeys)).to.deep.equal(new Set([...renamed].filter((k) => next.itemKeys.includes(k))));
+    expect(unseenKeys.length).to.be.above(0);
+    for (let id = 1; id <= next.numItems; id++)
+      if (view.cfItems[id]! > 0) expect(trainData.itemKeys[view.cfItems[id]!]).to.equal(next.itemKeys[id]);
+    const split = next.split();
+    const selection = aLLMRec.testSelection(split, 'cross-domain', 1000, 0, view.cfItems);
+    expect([...selection.get('all')!]).to.deep.equal([...split.evaluationUsers()]);
+    const unseenUsers = [...split.evaluationUsers()].filter((u) =>
+      renamed.has(next.itemKeys[split.target(u, 'test')]!),
+    );
+    expect(unseenUsers.length).to.be.above(0);
+    expect([...selection.get('unseen-items')!]).to.deep.equal(unseenUsers);
+    const seen = [...view.cfItems.keys()].filter((id) => view.cfItems[id]! > 0).slice(0, 2);
+    expect(aLLMRec.cfHistory(Int32Array.from([seen[0]!, view.unseen[0]!, seen[1]!]), view.cfItems)).to.deep.equal(
+      Int32Array.from([view.cfItems[seen[0]!]!, view.cfItems[seen[1]!]!]),
+    );
+  });
+
+  it('cross-domain: trains on --data, tests on --cross-data; the SASRec never picks an item it never saw', async () => {
+    const dir = path.join(root, 'cross');
+    const config = base({ scenario: 'cross-domain', crossData: crossDir, cf: runDir, textEncoder: '' });
+    await pipelines.runAll(aLLMRec.aLLMRecPipeline, { dir, config });
+    const result = JSON.parse(fs.readFileSync(path.join(dir, 'eval', 'results.json'), 'utf-8')) as aLLMRecEval;
+    expect(result.dataset).to.equal('RetailNext');
+    expect(result.crossDomain!.trainedOn).to.equal('Retail');
+    expect(result.crossDomain!.unseenItems).to.be.above(0);
+    expect(Object.keys(result.groups)).to.deep.equal(['all', 'unseen-items']);
+    const { dataset: next } = await aLLMRec.loadCrossDataset(config);
+    const titles = new Set(aLLMRec.promptTitles(next));
+    for (const sample of result.samples) {
+      for (const title of sample.candidates) expect(titles.has(title), title).to.equal(true);
+      const seen = sample.candidates.filter((t) => !t.startsWith('Next season '));
+      if (seen.length > 0) expect(sample.sasrec.startsWith('Next season ')).to.equal(false);
+    }
+    await expectReject(
+      pipelines.runStage(aLLMRec.aLLMRecPipeline, 'eval', { dir, config: { ...config, crossData: `${root}/missing` } }),
+      /missing/,
+    );
+  });
+
+  it("describe: the LM words a user's taste from the soft token; unknown users are refused", async () => {
+    const config = base({ textEncoder: `llm2rec:${llm2recDir}` });
+    const { dataset } = await pipelines.loadConfiguredDataset(config);
+    const models = await aLLMRec.loadStageTwo(
+      config,
+      (s) => path.join(runDir, s),
+      'cpu',
+      path.join(runDir, 'generate'),
+    );
+    try {
+      const history = dataset.sequence(3);
+      const alone = aLLMRec.describeUser(models, history, { historyItems: 0, maxNewTokens: 6, repetitionPenalty: 1.5 });
+      expect(alone.prompt).to.equal("[UserRep] is a user representation. In a few words, this user's taste is");
+      expect(alone.text).to.be.a('string');
+      expect(
+        aLLMRec.describeUser(models, history, { historyItems: 0, maxNewTokens: 6, repetitionPenalty: 1.5 }).text,
+      ).to.equal(alone.text);
+      const shown = aLLMRec.describeUser(models, history, { historyItems: 2, maxNewTokens: 6, repetitionPenalty: 1.5 });
+      expect(shown.prompt.match(/\[HistoryEmb\]/g)).to.have.length(2);
+      expect(shown.prompt).to.include(`"${models.context.titles[history[history.length - 1]!]}"[HistoryEmb]`);
+      expect(() =>
+        aLLMRec.describeUser(models, [], { historyItems: 0, maxNewTokens: 4, repetitionPenalty: 1.5 }),
+      ).to.throw(/history is empty/);
+    } finally {
+      models.dispose();
+    }
+    const user = dataset.userKeys[3]!;
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (line: string) => printed.push(line);
+    try {
+      await pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'describe', {
+        dir: runDir,
+        config,
+        commandOptions: { user },
+      });
+    } finally {
+      console.log = log;
+    }
+    expect(printed.join('\n'))
+      .to.match(new RegExp(`^user ${user}: \\d+ items`))
+      .and.to.include('answer: ');
+    await expectReject(
+      pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'describe', {
+        dir: runDir,
+        config,
+        commandOptions: { user: 'nobody' },
+      }),
+      /--user nobody: no such user in Retail/,
+    );
+    await expectReject(
+      pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'describe', { dir: runDir, config, commandOptions: {} }),
+      /describe needs --user ID/,
+    );
+    await expectReject(
+      pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'describe', {
+        dir: path.join(root, 'empty'),
+        config,
+        commandOptions: { user },
+      }),
+      /its cf stage is not run/,
+    );
+  });
+
+  it('the demo step (npm start) runs every stage on the shipped LM and gives Hit@1 rows of each method', async function () {
+    try {
+      defaultLanguageModelDir();
+    } catch {
+      this.skip(); // the shipped LM is not built in this checkout
+    }
+    const rows = await demoModule.aLLMRecDemo.run({
+      data: { data: fixture, kcore: 2 },
+      seed: 0,
+      device: 'cpu',
+      sasrecEpochs: 1,
+    });
+    expect(rows.map((r) => r.model)).to.deep.equal([
+      'SASRec (a-llmrec preset)',
+      'LM, titles only',
+      'A-LLMRec (free text)',
+      'A-LLMRec (constrained)',
+    ]);
+    for (const r of rows) {
+      expect(r.metric).to.equal('Hit@1 (1+19)');
+      expect(r.value).to.be.within(0, 1);
+      expect(r.note).to.match(/SASRec 4 epochs, 2 align epochs, 64 stage-2 users, \d+ test users, \d+ s/);
+    }
+  });
+
+  it('compare adds the LLM2Rec-encoder rows and the cross-domain scenario to the table', async () => {
+    const dir = path.join(root, 'compare');
+    await pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'compare', {
+      dir,
+      config: { ...base(), crossData: crossDir, evalUsers: 5 },
+      commandOptions: { scenarios: 'standard,cross-domain', llm2rec: llm2recDir },
+    });
+    const table = JSON.parse(fs.readFileSync(path.join(dir, 'compare.json'), 'utf-8')) as {
+      rows: { name: string; group: string; metrics: Record<string, { mean: number }> }[];
+    };
+    const names = (group: string) => table.rows.filter((r) => r.group.startsWith(`${group} (`)).map((r) => r.name);
+    expect(names('standard · all')).to.deep.equal([
+      'SASRec',
+      'LM, titles only',
+      'A-LLMRec (free text)',
+      'A-LLMRec (constrained)',
+      'A-LLMRec, LLM2Rec encoder (free text)',
+      'A-LLMRec, LLM2Rec encoder (constrained)',
+    ]);
+    expect(names('cross-domain · all')).to.have.length(4);
+    const variant = pipelines.readRunManifest(path.join(dir, 'standard-llm2rec'))!;
+    expect(variant.stages.align!.config.textEncoder).to.equal(`llm2rec:${llm2recDir}`);
+    expect(variant.stages.cf!.config.cf).to.equal(path.join(dir, 'standard'));
+    await expectReject(
+      pipelines.runCommand(aLLMRec.aLLMRecPipeline, 'compare', {
+        dir,
+        config: base(),
+        commandOptions: { scenarios: 'standard', llm2recScenarios: 'warm' },
+      }),
+      /--llm2rec-scenarios: 'warm' is not one of --scenarios/,
+    );
+  });
+});
 
 describe('A-LLMRec against the PyTorch reference (bench/torch/a_llmrec.py fixtures)', () => {
   const dir = path.resolve(here, '..', '..', 'test', 'fixtures', 'a-llmrec');

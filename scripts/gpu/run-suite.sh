@@ -8,6 +8,8 @@
 #   5. (llm2rec) the LLM2Rec pipeline and its ablation on CUDA (needs the shipped LM in data/models/)
 #   5b. (llm-srec) a short LLM-SRec run of every stage on CUDA, and its serving latency
 #   6. (serve) llmrec serve under load on loopback, beside the in-process Recommender
+#   7. (a-llmrec) A-LLMRec's stage-2 step and generation latency beside PyTorch on the same
+#      prompts and LM, then the comparison table on CUDA (needs the shipped LM in data/models/)
 # Results go to $OUT (the device tool's output folder) or ./gpu-results.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -78,4 +80,16 @@ fi
 if [ "$phase" = all ] || [ "$phase" = serve ]; then
   echo "== llmrec serve: autocannon on loopback at 1/16/64 connections, and the same load in process"
   node dist/bench/serve.bench.js --device cuda --out "$out/serve.jsonl" 2>&1 | tee "$out/serve.txt" | tail -n 10
+fi
+if [ "$phase" = all ] || [ "$phase" = a-llmrec ]; then
+  echo "== A-LLMRec: stage-2 step and generation p50/p99, llmrec then PyTorch (same prompts, same LM)"
+  lm=data/models/wordnet-retail-lm
+  node dist/bench/a-llmrec-step.js --device cuda --lm "$lm" --ids-out "$out/a-llmrec-ids.json" 2>&1 |
+    tee "$out/a-llmrec-step.jsonl" | tail -n 1
+  (cd bench/torch && python3 a_llmrec.py --bench "$out/a-llmrec-ids.json" "../../$lm" --device cuda) 2>&1 |
+    tee -a "$out/a-llmrec-step.jsonl" | tail -n 1
+  echo "== A-LLMRec compare on CUDA (the CPU-sized defaults; --config configs/a-llmrec-paper.json for the paper's)"
+  node dist/lib/cli/main.js a-llmrec compare --device cuda --out "$out/runs/a-llmrec" 2>&1 |
+    grep -v '"event":"step"' | tail -n 5
+  cp "$out/runs/a-llmrec/compare.md" "$out/a-llmrec-compare.md" 2>/dev/null && cat "$out/a-llmrec-compare.md"
 fi

@@ -12,12 +12,13 @@ import { flatten, trainAndTest } from '../../pipelines/seqrec/index.js';
 import type { DataConfig } from '../../pipelines/data.js';
 import type { PipelineDemoRow, PipelineDemoStep } from '../../pipelines/demo.js';
 import { llm2recDemo } from '../../pipelines/llm2rec/demo.js';
+import { aLLMRecDemo } from '../../pipelines/a-llmrec/demo.js';
 import { dataConfigFromFlags, dataOptions, loadCliDataset } from '../data-options.js';
 import { formatTable } from './common.js';
 import { infoCommand } from './info.js';
 
 /** Each pipeline's part of the demo, in the order they run (`--pipelines` picks among them). */
-const pipelineDemos: PipelineDemoStep[] = [llm2recDemo, llmSRecDemo];
+const pipelineDemos: PipelineDemoStep[] = [llm2recDemo, llmSRecDemo, aLLMRecDemo];
 
 interface KernelCheck {
   name: string;

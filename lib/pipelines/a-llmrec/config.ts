@@ -1,12 +1,26 @@
 // The A-LLMRec pipeline's config (papers.md, "A-LLMRec"). Where the paper's value would take hours
 // on a 2-core CPU, the default is CPU-sized and the paper's value is given in the help;
 // `configs/a-llmrec-paper.json` holds the paper's values (`--config configs/a-llmrec-paper.json`).
+import { resolveSource, sourceFiles } from '../../data/formats.js';
+import { embeddedSource } from '../../data/source.js';
 import { defaultLanguageModelDir } from '../../llm/default-model.js';
 import { defineConfig, type ConfigOf } from '../config.js';
 import { commonConfig } from '../data.js';
+import { textEncoderInputs } from './language-model.js';
+
+/** --cross-data's name for the embedded Online Retail 2009-2010 set. */
+export const CROSS_EMBEDDED = '2009-2010';
 
 /** The scenarios of the paper: which users train stage 2 and which are tested. */
-export const scenarios = ['standard', 'warm', 'cold-items', 'cold-users', 'few-shot:128', 'few-shot:256'] as const;
+export const scenarios = [
+  'standard',
+  'warm',
+  'cold-items',
+  'cold-users',
+  'few-shot:128',
+  'few-shot:256',
+  'cross-domain',
+] as const;
 export type Scenario = (typeof scenarios)[number];
 
 /** A folder the result depends on: hashed into the manifest. */
@@ -41,8 +55,14 @@ export const aLLMRecConfig = defineConfig({
   textEncoder: {
     type: 'string',
     default: '',
-    help: "the item-text encoder of stage 1: '' (the --lm model) or another Qwen2/Llama folder, its last hidden state mean-pooled over the item text",
-    input: folderInput,
+    help: "the item-text encoder of stage 1: '' (the --lm model) or another Qwen2/Llama folder, its last hidden state mean-pooled over the item text; or llm2rec:DIR, the item encoder of an LLM2Rec run folder (bidirectional, mean-pooled, as LLM2Rec embeds)",
+    input: textEncoderInputs,
+    stages: ['align', 'generate', 'eval'],
+  },
+  tuneTextEncoder: {
+    type: 'bool',
+    default: false,
+    help: 'fine-tune the text encoder with the autoencoders in stage 1, as the paper fine-tunes SBERT (default: frozen; the tuned encoder is saved in align/text-encoder)',
     stages: ['align', 'generate', 'eval'],
   },
   latentDim: {
@@ -124,8 +144,23 @@ export const aLLMRecConfig = defineConfig({
     type: 'enum',
     choices: scenarios,
     default: 'standard',
-    help: 'warm/cold-items: test users whose target is in the top/bottom 35% by interactions; cold-users: users with exactly 3 interactions; few-shot:K: K stage-2 training users; standard reports all test users and each group',
+    help: 'warm/cold-items: test users whose target is in the top/bottom 35% by interactions; cold-users: users with exactly 3 interactions; few-shot:K: K stage-2 training users; cross-domain: trained on --data, tested on --cross-data; standard reports all test users and each group',
     stages: ['generate', 'eval'],
+  },
+  crossData: {
+    type: 'string',
+    default: CROSS_EMBEDDED,
+    help: `the test dataset of --scenario cross-domain: a dataset file or folder (read with the same --kcore and --item-text), or "${CROSS_EMBEDDED}", the embedded Online Retail 2009-2010 set`,
+    input: async (value: string | undefined) => {
+      if (!value) return [];
+      if (value === CROSS_EMBEDDED) return sourceFiles(embeddedSource('2009-2010'));
+      try {
+        return sourceFiles(await resolveSource(value));
+      } catch {
+        return []; // the load itself refuses the path and says why
+      }
+    },
+    stages: ['eval'],
   },
   // ---- eval: Hit@1 among the candidates
   evalUsers: {
@@ -144,6 +179,12 @@ export const aLLMRecConfig = defineConfig({
     stages: ['eval'],
   },
   evalBatchSize: { type: 'int', default: 8, min: 1, help: 'prompts decoded together', stages: ['eval'] },
+  baselines: {
+    type: 'bool',
+    default: true,
+    help: 'also score SASRec and the titles-only LM on the same candidates (compare turns it off for a variant whose baselines are another run)',
+    stages: ['eval'],
+  },
 });
 
 export type ALLMRecConfig = ConfigOf<typeof aLLMRecConfig>;

@@ -6,7 +6,7 @@
 //   - SASRec: the candidate with the highest score;
 //   - the LM given titles only (no soft tokens; zero-shot, constrained): the TALLRec-style baseline.
 import { noGrad } from '../../autograd.js';
-import type { SequenceSplit } from '../../data/dataset.js';
+import type { SequenceDataset, SequenceSplit } from '../../data/dataset.js';
 import { candidateSets } from '../../data/sampler.js';
 import { answerSpan, titleHit } from '../../eval/metrics.js';
 import { generate } from '../../llm/generate.js';
@@ -15,11 +15,12 @@ import { embedding } from '../../ops/embedding.js';
 import { tidy } from '../../scope.js';
 import { tensor } from '../../tensor.js';
 import { ConfigError } from '../config.js';
+import { loadConfiguredDataset } from '../data.js';
 import { defineStage } from '../stage.js';
-import type { ALLMRecConfig } from './config.js';
+import { CROSS_EMBEDDED, type ALLMRecConfig } from './config.js';
 import { loadStageTwo, type StageTwoModels } from './generate.js';
 import { testSelection, type TestGroup } from './scenarios.js';
-import { shownHistory, softPromptBatch, type PromptRow } from './soft-prompt.js';
+import { cfHistory, shownHistory, softPromptBatch, type PromptRow } from './soft-prompt.js';
 
 export interface DecodeOptions {
   maxNewTokens: number;
@@ -89,14 +90,20 @@ export function constrainedAnswers(models: StageTwoModels, rows: readonly Prompt
   );
 }
 
-/** SASRec's choice among each row's candidates (an index into row.candidates; ties to the first). */
+/**
+ * SASRec's choice among each row's candidates (an index into row.candidates; ties to the first).
+ * Cross-domain, an item the SASRec never saw has no embedding: it ranks below every seen one.
+ */
 export function sasrecAnswers(models: StageTwoModels, rows: readonly PromptRow[]): number[] {
   const { cf } = models;
+  const cfItems = models.context.cfItems;
   const maxlen = cf.config.maxlen;
   const input = new Int32Array(rows.length * maxlen);
-  rows.forEach((row, r) => leftPad(row.history, maxlen, input, r));
+  rows.forEach((row, r) => leftPad(cfHistory(row.history, cfItems), maxlen, input, r));
   const width = rows[0]?.candidates.length ?? 0;
-  const ids = Int32Array.from(rows.flatMap((row) => Array.from(row.candidates)));
+  const ids = Int32Array.from(
+    rows.flatMap((row) => Array.from(row.candidates, (item) => (cfItems ? cfItems[item]! : item))),
+  );
   const scores = noGrad(() =>
     tidy(() => {
       const users = cf.userRepresentation(input, rows.length);
@@ -107,6 +114,9 @@ export function sasrecAnswers(models: StageTwoModels, rows: readonly PromptRow[]
       return items.mul(users.unsqueeze(1)).sum(2).dataSync();
     }),
   );
+  ids.forEach((item, k) => {
+    if (item === 0) scores[k] = -Infinity;
+  });
   return rows.map((_, r) => {
     let best = 0;
     for (let j = 1; j < width; j++) if (scores[r * width + j]! > scores[r * width + best]!) best = j;
@@ -116,8 +126,8 @@ export function sasrecAnswers(models: StageTwoModels, rows: readonly PromptRow[]
 
 export interface GroupResult {
   users: number;
-  /** Hit@1 of each method. */
-  hit: { aLLMRec: number; aLLMRecConstrained: number; sasrec: number; titlesOnly: number };
+  /** Hit@1 of each method (the baselines null when not evaluated: --baselines false). */
+  hit: { aLLMRec: number; aLLMRecConstrained: number; sasrec: number | null; titlesOnly: number | null };
   /** Free-text answers whose answer span names one of the candidates. */
   validRate: number;
 }
@@ -130,6 +140,8 @@ export interface EvalResult {
   /** The first answers, for reading. */
   samples: { user: string; target: string; candidates: string[]; text: string; constrained: string; sasrec: string }[];
   seconds: number;
+  /** Cross-domain: the dataset the stages trained on, and the test items the SASRec never saw. */
+  crossDomain?: { trainedOn: string; unseenItems: number; items: number };
 }
 
 /** Evaluates every group of the scenario on the same candidates (one pass over their union). */
@@ -146,7 +158,7 @@ export async function evaluateALLMRec(
     throw new ConfigError(
       `${dataset.name} has ${dataset.numItems} items, fewer than the ${config.negatives + 1} candidates of a question; lower --negatives`,
     );
-  const selection = testSelection(split, config.scenario, config.evalUsers, seed);
+  const selection = testSelection(split, config.scenario, config.evalUsers, seed, models.context.cfItems);
   const union = Int32Array.from(new Set([...selection.values()].flatMap((u) => [...u]))).sort();
   let sets;
   try {
@@ -170,8 +182,8 @@ export async function evaluateALLMRec(
     }));
     const texts = freeAnswers(models, rows, decode);
     const constrained = constrainedAnswers(models, rows, true);
-    const titlesOnly = constrainedAnswers(models, rows, false);
-    const sasrec = sasrecAnswers(models, rows);
+    const titlesOnly = config.baselines ? constrainedAnswers(models, rows, false) : null;
+    const sasrec = config.baselines ? sasrecAnswers(models, rows) : null;
     rows.forEach((row, i) => {
       const target = titles[row.target]!;
       const titleOf = (j: number) => titles[row.candidates[j]!]!;
@@ -180,8 +192,8 @@ export async function evaluateALLMRec(
         free: titleHit(texts[i]!, target),
         valid: Array.from(row.candidates).some((item) => span.includes(titles[item]!.trim().toLowerCase())),
         constrained: titleOf(constrained[i]!) === target,
-        sasrec: titleOf(sasrec[i]!) === target,
-        titlesOnly: titleOf(titlesOnly[i]!) === target,
+        sasrec: sasrec ? titleOf(sasrec[i]!) === target : false,
+        titlesOnly: titlesOnly ? titleOf(titlesOnly[i]!) === target : false,
       });
       if (samples.length < 20)
         samples.push({
@@ -190,7 +202,7 @@ export async function evaluateALLMRec(
           candidates: Array.from(row.candidates, (item) => titles[item]!),
           text: texts[i]!,
           constrained: titleOf(constrained[i]!),
-          sasrec: titleOf(sasrec[i]!),
+          sasrec: sasrec ? titleOf(sasrec[i]!) : '',
         });
     });
     log(`a-llmrec eval: ${Math.min(union.length, start + config.evalBatchSize)}/${union.length} users`);
@@ -211,8 +223,8 @@ export async function evaluateALLMRec(
       hit: {
         aLLMRec: mean((r) => r.free),
         aLLMRecConstrained: mean((r) => r.constrained),
-        sasrec: mean((r) => r.sasrec),
-        titlesOnly: mean((r) => r.titlesOnly),
+        sasrec: config.baselines ? mean((r) => r.sasrec) : null,
+        titlesOnly: config.baselines ? mean((r) => r.titlesOnly) : null,
       },
       validRate: mean((r) => r.valid),
     };
@@ -227,16 +239,44 @@ export async function evaluateALLMRec(
   };
 }
 
+/** The test dataset of the cross-domain scenario: --cross-data, read like --data (its own format detected). */
+export function loadCrossDataset(c: ALLMRecConfig): Promise<{ dataset: SequenceDataset }> {
+  const embedded = c.crossData === CROSS_EMBEDDED;
+  if (!c.crossData) throw new ConfigError('--scenario cross-domain needs --cross-data (a dataset, or 2009-2010)');
+  return loadConfiguredDataset({
+    ...c,
+    data: embedded ? undefined : c.crossData,
+    period: embedded ? CROSS_EMBEDDED : c.period,
+    format: 'auto',
+    meta: undefined,
+    itemFile: undefined,
+    dataName: undefined,
+  });
+}
+
 export const evalStage = defineStage<ALLMRecConfig, EvalResult>({
   name: 'eval',
   summary: 'Hit@1 among the candidates: A-LLMRec (free text and constrained), SASRec, titles-only LM',
   requires: ['cf', 'align', 'generate'],
   async run(ctx) {
-    const { dataset } = await ctx.dataset();
+    // Cross-domain: the stages trained on --data; the test users and items are --cross-data's.
+    const cross = ctx.config.scenario === 'cross-domain';
+    const { dataset } = cross ? await loadCrossDataset(ctx.config) : await ctx.dataset();
     const split = dataset.split();
-    const models = await loadStageTwo(ctx.config, ctx.stageDir, ctx.device, ctx.stageDir('generate'));
+    const models = await loadStageTwo(
+      ctx.config,
+      ctx.stageDir,
+      ctx.device,
+      ctx.stageDir('generate'),
+      cross ? dataset : undefined,
+    );
     try {
       const result = await evaluateALLMRec(ctx.config, split, models, ctx.seed, ctx.log);
+      if (cross) {
+        const { dataset: trained } = await ctx.dataset();
+        const unseen = models.context.cfItems!.reduce((n, id, i) => n + (i > 0 && id === 0 ? 1 : 0), 0);
+        result.crossDomain = { trainedOn: trained.name, unseenItems: unseen, items: dataset.numItems };
+      }
       ctx.writeJson('results.json', result);
       const metrics = Object.fromEntries(
         Object.entries(result.groups).map(([group, g]) => [

@@ -2,13 +2,17 @@
 // last training item is the target among `negatives` + 1 shuffled candidates; the loss is the
 // LM's cross-entropy on `"target title"` + EOS only. The LM, the SASRec and the encoders are
 // frozen; Adam 1e-4.
-import type { SequenceSplit } from '../../data/dataset.js';
+import { noGrad } from '../../autograd.js';
+import type { SequenceDataset, SequenceSplit } from '../../data/dataset.js';
 import { hash32, Rng } from '../../data/rng.js';
 import { candidateSets, stageTarget } from '../../data/sampler.js';
 import type { SavedModelConfig } from '../../models/factory.js';
 import type { SequenceRecommender } from '../../models/recommender-model.js';
 import { Adam } from '../../optim/adam.js';
-import { manualSeed, type Tensor } from '../../tensor.js';
+import { embedding } from '../../ops/embedding.js';
+import { concat } from '../../ops/layout.js';
+import { tidy } from '../../scope.js';
+import { manualSeed, tensor, type Tensor } from '../../tensor.js';
 import { loadModel, readModelConfig, saveModel } from '../../train/checkpoint.js';
 import { train } from '../../train/trainer.js';
 import { ConfigError } from '../config.js';
@@ -16,8 +20,15 @@ import { defineStage } from '../stage.js';
 import { loadAlignStage } from './align.js';
 import { loadCfStage } from './cf.js';
 import type { ALLMRecConfig } from './config.js';
-import { languageModelDir, loadFrozenLanguageModel, type FrozenLanguageModel } from './language-model.js';
-import { SoftPromptProjectors } from './model.js';
+import {
+  itemTextVectors,
+  languageModelDir,
+  loadFrozenLanguageModel,
+  stageOneTexts,
+  type FrozenLanguageModel,
+  type TextEncoderSpec,
+} from './language-model.js';
+import { SoftPromptProjectors, type ItemTextAligner } from './model.js';
 import { PromptEncoder } from './prompt.js';
 import { trainingUsers } from './scenarios.js';
 import {
@@ -41,23 +52,103 @@ export interface StageTwoModels {
   dispose(): void;
 }
 
+/** Items of another dataset as a trained run sees them (the cross-domain scenario). */
+export interface CrossDomainView {
+  /** The SASRec's item id of each item id of `dataset`, 0 for an item it never saw. */
+  cfItems: Int32Array;
+  /** Item ids of `dataset` the SASRec never saw (their latent is the text latent). */
+  unseen: number[];
+}
+
+/** Matches another dataset's items to the SASRec's by item key. */
+export function crossDomainItems(
+  catalogue: { itemKeys: readonly string[] },
+  dataset: SequenceDataset,
+): CrossDomainView {
+  const known = new Map<string, number>();
+  catalogue.itemKeys.forEach((key, id) => id > 0 && known.set(key, id));
+  const cfItems = new Int32Array(dataset.numItems + 1);
+  const unseen: number[] = [];
+  for (let id = 1; id <= dataset.numItems; id++) {
+    cfItems[id] = known.get(dataset.itemKeys[id]!) ?? 0;
+    if (cfItems[id] === 0) unseen.push(id);
+  }
+  return { cfItems, unseen };
+}
+
+/**
+ * The joint latent of every item of another dataset [numItems + 1, latent]: a seen item keeps the
+ * run's latent (its SASRec item latent, or its text latent under the text-only rule); an unseen
+ * one gets the text latent of its text, embedded by the run's text encoder (the paper's
+ * text-only variant: nothing collaborative is known about it).
+ */
+export function crossDomainLatents(
+  trainLatents: Tensor,
+  aligner: ItemTextAligner,
+  textEncoder: TextEncoderSpec | null,
+  dataset: SequenceDataset,
+  view: CrossDomainView,
+  device: string,
+): Tensor {
+  let extra: Tensor | undefined;
+  if (view.unseen.length > 0) {
+    if (!textEncoder)
+      throw new Error(
+        "a-llmrec: this run's align stage does not record its text encoder, so items unseen in training cannot be embedded; rerun the align stage",
+      );
+    const texts = stageOneTexts(dataset);
+    const { vectors, dim } = itemTextVectors(
+      textEncoder,
+      view.unseen.map((id) => texts[id]!),
+      device,
+    );
+    if (dim !== aligner.textDim)
+      throw new Error(
+        `a-llmrec: the text encoder ${textEncoder.dir} is ${dim} wide but the run's text autoencoder takes ${aligner.textDim}; rerun the align stage`,
+      );
+    extra = noGrad(() => aligner.text.encode(tensor(vectors, { shape: [view.unseen.length, dim], device })));
+  }
+  try {
+    return noGrad(() =>
+      tidy(() => {
+        const numTrain = trainLatents.shape[0]!;
+        const index = Int32Array.from(view.cfItems);
+        view.unseen.forEach((id, k) => (index[id] = numTrain + k));
+        const table = extra ? concat([trainLatents, extra], 0) : trainLatents;
+        return embedding(tensor(index, { dtype: 'i32', device }), table);
+      }),
+    );
+  } finally {
+    extra?.dispose();
+  }
+}
+
 /**
  * Loads the SASRec (with its catalogue), the aligner's latents and the LM of a run folder's
- * stages, with new projectors or the saved ones of `projectorsFrom`.
+ * stages, with new projectors or the saved ones of `projectorsFrom`. With `domain` (the
+ * cross-domain scenario), the prompts, latents and titles are those of that dataset's items.
  */
 export async function loadStageTwo(
   config: Pick<ALLMRecConfig, 'lm' | 'textOnlyBelow' | 'historyItems'>,
   stageDir: (stage: string) => string,
   device: string,
   projectorsFrom?: string,
+  domain?: SequenceDataset,
 ): Promise<StageTwoModels> {
   const { model: cf, catalogue } = await loadCfStage(stageDir('cf'), device);
-  const { aligner, textTable } = loadAlignStage(stageDir('align'), device);
+  const { aligner, textTable, textEncoder } = loadAlignStage(stageDir('align'), device);
   let lm: FrozenLanguageModel | undefined;
   let latents: Tensor | undefined;
   let projectors: SoftPromptProjectors | undefined;
+  let view: CrossDomainView | undefined;
   try {
     latents = itemLatentTable(cf, aligner, textTable, catalogue.popularity, config.textOnlyBelow);
+    if (domain) {
+      view = crossDomainItems(catalogue, domain);
+      const own = latents;
+      latents = crossDomainLatents(own, aligner, textEncoder, domain, view, device);
+      own.dispose();
+    }
     lm = loadFrozenLanguageModel(languageModelDir(config.lm), device);
     const lmDim = lm.model.config.hiddenSize;
     if (projectorsFrom) {
@@ -87,9 +178,10 @@ export async function loadStageTwo(
     projectors,
     latents,
     encoder: new PromptEncoder(lm.tokenizer),
-    titles: promptTitles(catalogue),
+    titles: promptTitles(domain ? { itemKeys: domain.itemKeys, titles: domain.titles } : catalogue),
     historyItems: config.historyItems,
     placeholder: lm.eos,
+    ...(view ? { cfItems: view.cfItems } : {}),
   };
   const held = { cf, lm, latents, textTable, projectors };
   return {

@@ -5,6 +5,7 @@ import { alignStage } from './align.js';
 import { cfStage } from './cf.js';
 import { compareCommand } from './compare.js';
 import { aLLMRecConfig } from './config.js';
+import { describeCommand } from './describe.js';
 import { evalStage } from './evaluate.js';
 import { generateStage } from './generate.js';
 
@@ -20,5 +21,5 @@ export const aLLMRecPipeline = registerPipeline({
     'A-LLMRec: align SASRec item embeddings with item text, then prompt a frozen LM with soft tokens (Hit@1 among 20 candidates).',
   config: aLLMRecConfig,
   stages: [cfStage, alignStage, generateStage, evalStage],
-  commands: [compareCommand],
+  commands: [compareCommand, describeCommand],
 });

@@ -56,7 +56,7 @@ export interface AlignmentBatch {
   /** SASRec item embeddings of the positive and the negative item [B, d_CF] (frozen). */
   positiveItem: Tensor;
   negativeItem: Tensor;
-  /** Text embeddings of the same items [B, d_text] (reconstruction targets: no gradient). */
+  /** Text embeddings of the same items [B, d_text] (differentiable when the text encoder is tuned; detached as reconstruction targets). */
   positiveText: Tensor;
   negativeText: Tensor;
 }
@@ -98,8 +98,10 @@ export function alignmentLoss(
   const rows = batch.user.shape[0]!;
   const pos = aligner.item.forward(batch.positiveItem);
   const neg = aligner.item.forward(batch.negativeItem);
-  const posText = aligner.text.forward(batch.positiveText.detach());
-  const negText = aligner.text.forward(batch.negativeText.detach());
+  // The text inputs pass gradients into a fine-tuned text encoder; as reconstruction targets
+  // they are detached (the reference code's `.data`).
+  const posText = aligner.text.forward(batch.positiveText);
+  const negText = aligner.text.forward(batch.negativeText);
   const device = batch.user.device;
   const score = (recon: Tensor) => batch.user.mul(recon).mean(1);
   const rec = bceWithLogits(score(pos.recon), full([rows], 1, { device })).add(

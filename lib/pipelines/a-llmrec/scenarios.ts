@@ -6,8 +6,11 @@ import { itemPopularityGroups, stageTarget, usersWithLength, usersWithTargetIn }
 import { ConfigError } from '../config.js';
 import type { Scenario } from './config.js';
 
-/** A test group: all test users, those whose target is a warm or a cold item, or cold users. */
-export type TestGroup = 'all' | 'warm' | 'cold-items' | 'cold-users';
+/**
+ * A test group: all test users, those whose target is a warm or a cold item, cold users, or
+ * (cross-domain) those whose target the SASRec never saw in training.
+ */
+export type TestGroup = 'all' | 'warm' | 'cold-items' | 'cold-users' | 'unseen-items';
 
 /** `count` of `users` drawn by seed without replacement (all of them when fewer), ascending. */
 export function sampleUsers(users: Int32Array, count: number, seed: number, salt: number): Int32Array {
@@ -48,10 +51,16 @@ export function trainingUsers(split: SequenceSplit, scenario: Scenario, trainUse
   return sampleUsers(users, trainUsers, seed, 0x7a);
 }
 
-/** The test users of one group (before sampling). */
-export function groupUsers(split: SequenceSplit, group: TestGroup): Int32Array {
+/**
+ * The test users of one group (before sampling). `cfItems` (cross-domain) maps each item of the
+ * split's dataset to the SASRec's id, 0 for an item unseen in training.
+ */
+export function groupUsers(split: SequenceSplit, group: TestGroup, cfItems?: Int32Array): Int32Array {
   const dataset: SequenceDataset = split.dataset;
   switch (group) {
+    case 'unseen-items':
+      if (!cfItems) throw new Error("groupUsers: the 'unseen-items' group needs the cross-domain item map");
+      return split.evaluationUsers().filter((u) => cfItems[split.target(u, 'test')] === 0);
     case 'all':
       return split.evaluationUsers();
     case 'warm':
@@ -71,6 +80,8 @@ export function testGroups(scenario: Scenario): TestGroup[] {
     case 'cold-items':
     case 'cold-users':
       return [scenario];
+    case 'cross-domain':
+      return ['all', 'unseen-items'];
     default:
       return ['all', 'warm', 'cold-items', 'cold-users'];
   }
@@ -82,12 +93,13 @@ export function testSelection(
   scenario: Scenario,
   evalUsers: number,
   seed: number,
+  cfItems?: Int32Array,
 ): Map<TestGroup, Int32Array> {
   const out = new Map<TestGroup, Int32Array>();
+  const salts: TestGroup[] = ['all', 'warm', 'cold-items', 'cold-users', 'unseen-items'];
   for (const group of testGroups(scenario)) {
-    const users = groupUsers(split, group);
-    if (users.length > 0)
-      out.set(group, sampleUsers(users, evalUsers, seed, hash32(testGroups('standard').indexOf(group), 0xe7)));
+    const users = groupUsers(split, group, cfItems);
+    if (users.length > 0) out.set(group, sampleUsers(users, evalUsers, seed, hash32(salts.indexOf(group), 0xe7)));
   }
   if (out.size === 0 || (testGroups(scenario).length === 1 && !out.has(testGroups(scenario)[0]!)))
     throw new ConfigError(

@@ -60,6 +60,17 @@ export interface SoftPromptContext {
   titles: readonly string[];
   historyItems: number;
   placeholder: number;
+  /**
+   * Cross-domain: the SASRec's item id of each (test-domain) item id, 0 for an item it never saw.
+   * Undefined when the items are the SASRec's own.
+   */
+  cfItems?: Int32Array;
+}
+
+/** A history in the SASRec's item ids: mapped through `cfItems`, items it never saw left out. */
+export function cfHistory(history: ArrayLike<number>, cfItems: Int32Array | undefined): ArrayLike<number> {
+  if (!cfItems) return history;
+  return Int32Array.from(Array.from(history, (item) => cfItems[item] ?? 0).filter((item) => item > 0));
 }
 
 /** The last `historyItems` items of a history, as the prompt shows them. */
@@ -76,7 +87,7 @@ export function softPromptBatch(ctx: SoftPromptContext, rows: readonly PromptRow
   const { cf, projectors, latents, encoder, titles } = ctx;
   const maxlen = cf.config.maxlen;
   const input = new Int32Array(rows.length * maxlen);
-  rows.forEach((row, r) => leftPad(row.history, maxlen, input, r));
+  rows.forEach((row, r) => leftPad(cfHistory(row.history, ctx.cfItems), maxlen, input, r));
   const batch: number[] = [];
   const position: number[] = [];
   const items: number[] = [];

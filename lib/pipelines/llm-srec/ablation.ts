@@ -5,11 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { emptyCache } from '../../device.js';
 import { comparisonRow, writeComparison, type ComparisonRow } from '../../eval/report.js';
 import { definePipelineCommand, type CommandContext } from '../registry.js';
 import { runStage } from '../stage.js';
 import type { LLMSRecConfig } from './config.js';
+import { releaseCachedMemory } from './runtime.js';
 import type { EvalStageResult } from './stages.js';
 
 /** The variants: which loss terms train, and whether training histories are shuffled. */
@@ -31,18 +31,6 @@ export const ABLATION_VARIANTS = {
 } as const;
 
 export type AblationVariant = keyof typeof ABLATION_VARIANTS;
-
-/**
- * Hands the allocator's cached free blocks back to the system between phases. Each phase
- * (SASRec training, each variant's distill and eval) allocates tensors of its own sizes (prompt
- * widths, batch shapes), so blocks one phase cached are rarely reused by the next, and the
- * cache (up to 2 GiB on the CPU) would otherwise add up across phases: what made the ablation's
- * peak RSS about twice `all`'s (BENCHMARKS.md).
- */
-export function releaseCachedMemory(device: string): void {
-  if (typeof device !== 'string') throw new Error(`releaseCachedMemory: device must be a string, got ${typeof device}`);
-  emptyCache(device);
-}
 
 const IN_ORDER = 'test histories in order';
 const SHUFFLED = 'test histories shuffled';

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { SequenceDataset } from '../../data/dataset.js';
+import { emptyCache } from '../../device.js';
 import { defaultLanguageModelDir, loadLanguageModel, type LanguageModel } from '../../llm/default-model.js';
 import type { CausalLM } from '../../llm/model.js';
 import type { SavedModelConfig } from '../../models/factory.js';
@@ -134,4 +135,16 @@ export function catalogueOf(dataset: SequenceDataset, popularity: ArrayLike<numb
   expectArgs('catalogueOf', { dataset }, SequenceDataset);
   expectArgs('catalogueOf', { popularity }, 'arrayLike');
   return { name: dataset.name, itemKeys: dataset.itemKeys, titles: dataset.titles, popularity: Array.from(popularity) };
+}
+
+/**
+ * Hands the allocator's cached free blocks back to the system between phases. Each phase
+ * (SASRec training, each variant's distill and eval) allocates tensors of its own sizes (prompt
+ * widths, batch shapes), so blocks one phase cached are rarely reused by the next, and the
+ * cache (up to 2 GiB on the CPU) would otherwise add up across phases: what made the ablation's
+ * peak RSS about twice `all`'s (BENCHMARKS.md).
+ */
+export function releaseCachedMemory(device: string): void {
+  if (typeof device !== 'string') throw new Error(`releaseCachedMemory: device must be a string, got ${typeof device}`);
+  emptyCache(device);
 }

@@ -14,7 +14,6 @@ import { manualSeed } from '../../tensor.js';
 import { loadModel, saveModel } from '../../train/checkpoint.js';
 import { train } from '../../train/trainer.js';
 import { defineStage, type StageContext } from '../stage.js';
-import { releaseCachedMemory } from './ablation.js';
 import { evaluateFullRanking, evaluateSampled, flatten } from '../seqrec/evaluate.js';
 import { trainAndTest } from '../seqrec/train.js';
 import type { LLMSRecConfig } from './config.js';
@@ -30,6 +29,7 @@ import {
   loadCheckedSASRec,
   loadLLMSRecLanguageModel,
   promptOptions,
+  releaseCachedMemory,
   type LLMSRecSavedConfig,
 } from './runtime.js';
 

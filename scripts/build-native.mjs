@@ -106,7 +106,7 @@ function plan() {
       architectures: '',
       line:
         `CPU backend only: LLMREC_CUDA=auto and ${reason}, so no GPU could run CUDA here; ` +
-        'LLMREC_CUDA=on compiles CUDA for sm_80/sm_90 anyway (needs nvcc; about 20 minutes on 2 cores)',
+        'LLMREC_CUDA=on compiles CUDA for sm_80/sm_90 anyway (needs nvcc; about 6 minutes on 2 idle cores)',
     };
   }
   const architectures = [...new Set(gpus.map((g) => `${g.arch}-real`))].join(';');

@@ -2,6 +2,7 @@
 // from the 256 byte characters, and repeatedly merge the most frequent adjacent pair. The result
 // is a Qwen2-style tokenizer.json that Tokenizer (and HF tokenizers) reads.
 import { QWEN2_PATTERN, Tokenizer, byteLevelAlphabet } from './tokenizer.js';
+import { specialAddedToken } from './tokenizer/added-tokens.js';
 import { expectArgs } from '../guard.js';
 
 export interface TrainByteLevelBpeOptions {
@@ -222,15 +223,7 @@ export function trainByteLevelBpe(texts: Iterable<string>, options: TrainByteLev
   }
 
   json.model.merges = merges;
-  json.added_tokens = specialTokens.map((content, i) => ({
-    id: tokens.length + i,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  json.added_tokens = specialTokens.map((content, i) => specialAddedToken(tokens.length + i, content));
   const role = (value: string | null | undefined, fallback: string | null, name: string) => {
     const token = value === undefined ? fallback : value;
     if (token !== null && !specialTokens.includes(token)) {

@@ -3,6 +3,11 @@
 import { type AddedToken, booleanAt, idAt, type Json, objectAt, stringAt } from './format.js';
 import { escapeRegExp } from './oniguruma.js';
 
+/** A special token added after the vocabulary, as tokenizer.json writes one (matched whole, never normalised). */
+export function specialAddedToken(id: number, content: string): AddedToken {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+}
+
 export function parseAddedToken(value: Json | undefined, field: string): AddedToken {
   const obj = objectAt(value, field);
   return {

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { expectArgs } from '../../guard.js';
 
-import { AddedTokenMatcher, parseAddedToken } from './added-tokens.js';
+import { AddedTokenMatcher, parseAddedToken, specialAddedToken } from './added-tokens.js';
 import { type BpeModel, bpeWord, parseBpe } from './bpe.js';
 import { buildDecoder, type Decoder } from './decoder.js';
 import {
@@ -207,15 +207,7 @@ export class Tokenizer {
         return existing.id;
       }
       const id = this.model.vocab.get(content) ?? this.vocabSize;
-      this.addedTokens.push({
-        id,
-        content,
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: false,
-        special: true,
-      });
+      this.addedTokens.push(specialAddedToken(id, content));
       this.reindex();
       return id;
     });

@@ -239,13 +239,14 @@ Napi::Value error_windows_probe(const Napi::CallbackInfo& info) {
     if (!step.IsObject() || !step.As<Napi::Object>().Get("touch").IsArray())
       fail(op, ": step ", i, " must be 'check', 'close' or { touch: ids, fails }");
     Napi::Array touch = step.As<Napi::Object>().Get("touch").As<Napi::Array>();
-    std::vector<const Tensor*> touched;
+    std::vector<size_t> ids;
     for (uint32_t j = 0; j < touch.Length(); ++j) {
-      const size_t id = size_t(number_arg(touch.Get(j), op, "touch[]"));
-      if (id > 4096) fail(op, ": ids must be at most 4096");
-      while (tensors.size() <= id) tensors.push_back(ctx.empty({1}, DType::F32, Device::cpu(), op));
-      touched.push_back(&tensors[id]);
+      ids.push_back(size_t(number_arg(touch.Get(j), op, "touch[]")));
+      if (ids.back() > 4096) fail(op, ": ids must be at most 4096");
+      while (tensors.size() <= ids.back()) tensors.push_back(ctx.empty({1}, DType::F32, Device::cpu(), op));
     }
+    std::vector<const Tensor*> touched;
+    for (size_t id : ids) touched.push_back(&tensors[id]);
     const int slot = windows.admit(PoisonFlow::of(touched));
     if (slot < 0) {
       skipped.Set(skipped.Length(), double(i));

@@ -7,13 +7,18 @@ import { spawnSync } from 'node:child_process';
 
 import {
   arange,
+  CausalLM,
+  configToJson,
   crossEntropy,
   embedding,
   ForwardContext,
   getDefaultDevice,
   infonce,
   memory,
+  models,
   nn,
+  presetConfig,
+  rand,
   randn,
   scaledDotProductAttention,
   scoreTopk,
@@ -272,6 +277,36 @@ describe('tensor factories and layers refuse bad arguments', () => {
     expect(() => new nn.MLP({} as never)).to.throw(/MLP: 'sizes' must be an array/);
     expect(() => new nn.MLP([2, 3], { activation: 'explode' as never })).to.throw(/MLP: 'activation' must be one of/);
     expect(() => new nn.Dropout(null as never)).to.throw(/Dropout: 'p' must be in \[0, 1\), got null/);
+  });
+
+  it('model configs and shapes with NaN, Infinity or fractional sizes name the field', () => {
+    const base = presetConfig('tiny');
+    const sizes = [
+      'vocabSize',
+      'hiddenSize',
+      'intermediateSize',
+      'numHiddenLayers',
+      'numAttentionHeads',
+      'numKeyValueHeads',
+      'headDim',
+      'maxPositionEmbeddings',
+    ] as const;
+    for (const field of sizes)
+      for (const bad of [NaN, Infinity, 1.5, 0]) {
+        const message = new RegExp(`^new CausalLM: 'config\\.${field}' must be a positive integer, got number ${bad}$`);
+        expect(() => new CausalLM({ ...base, [field]: bad }), `${field} ${bad}`).to.throw(message);
+      }
+    expect(() => new CausalLM({ ...base, rmsNormEps: NaN })).to.throw(/'config\.rmsNormEps' must be a finite positive/);
+    expect(() => configToJson({ ...base, headDim: NaN })).to.throw(/^configToJson: 'config\.headDim'/);
+    for (const make of [randn, rand])
+      expect(() => make([2, NaN], { seed: 1 })).to.throw(/^randn?: 'shape'\[1\] = NaN is not a non-negative integer/);
+    expect(() => zeros([Infinity])).to.throw(/^full: 'shape'\[0\] = Infinity is not/);
+    const gru = models.gru4recConfig(20, 'demo', { externalDim: 0 });
+    expect(() => new models.GRU4Rec({ ...gru, maxlen: NaN })).to.throw(
+      /^GRU4Rec: 'maxlen' must be a positive integer, got NaN/,
+    );
+    expect(() => new nn.LayerNorm(4, NaN)).to.throw(/^LayerNorm: 'eps' must be a finite number >= 0, got NaN/);
+    expect(() => new nn.MLP([4, 1.5])).to.throw(/^MLP: 'sizes\[1\]' must be a positive integer, got 1.5/);
   });
 
   it('ForwardContext refuses sizes that would make it loop forever', () => {

@@ -7,8 +7,8 @@
 
 #include "../abi/error.h"
 #include "../abi/kernel_api.h"
-#include "../cpu/isa.h"
 #include "../core/poison.h"
+#include "../cpu/isa.h"
 #include "../cpu/parallel.h"
 #include "../ops/elementwise.h"
 #include "addon.h"
@@ -265,7 +265,8 @@ Napi::Value error_windows_probe(const Napi::CallbackInfo& info) {
     }
   };
   Napi::Array errors = Napi::Array::New(env, tensors.size());
-  for (size_t id = 0; id < tensors.size(); ++id) errors.Set(uint32_t(id), message(tensors[id].storage->poison()->error()));
+  for (size_t id = 0; id < tensors.size(); ++id)
+    errors.Set(uint32_t(id), message(tensors[id].storage->poison()->error()));
   Napi::Object result = Napi::Object::New(env);
   result.Set("errors", errors);
   result.Set("skipped", skipped);

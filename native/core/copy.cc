@@ -43,9 +43,8 @@ Tensor copy_to(Context& ctx, const Tensor& x, const Device& device) {
     CudaDevice& cuda = ctx.cuda(from.index, "to");
     const void* src = x.data();
     void* dst = result.data();
-    submit(ctx, device, "to", {&x, &result}, [&cuda, src, dst, bytes](const Exec&) {
-      cuda.copy_device_to_device(dst, src, bytes, "to");
-    });
+    submit(ctx, device, "to", {&x, &result},
+           [&cuda, src, dst, bytes](const Exec&) { cuda.copy_device_to_device(dst, src, bytes, "to"); });
   } else {
     // Across GPUs through the host: correct everywhere, and rare enough not to need peer access.
     std::vector<char> staging(bytes);

@@ -255,7 +255,8 @@ CudaDevice::CudaDevice(int index) : index_(index) {
   stream_.errors =
       static_cast<KernelErrorRecord*>(allocator_->allocate(kErrorSlots * sizeof(KernelErrorRecord)));
   cudaMemsetAsync(stream_.errors, 0, kErrorSlots * sizeof(KernelErrorRecord), stream);
-  windows_ = std::make_unique<ErrorWindows>(kErrorSlots, [this](int count) { return queue_error_record_copy(count); });
+  windows_ = std::make_unique<ErrorWindows>(kErrorSlots,
+                                            [this](int count) { return queue_error_record_copy(count); });
 }
 
 CudaDevice::~CudaDevice() {

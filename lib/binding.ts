@@ -111,6 +111,7 @@ export interface NativeAddon {
   errorWindowsProbe(
     slots: number,
     steps: ({ touch: number[]; fails?: boolean } | 'check' | 'close')[],
+    ready?: boolean,
   ): { errors: (string | null)[]; skipped: number[]; deferred: string | null };
   binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor): NativeTensor;
   /** In place into `out`; returns nothing, so no second handle pins the storage. */

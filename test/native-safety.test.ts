@@ -218,6 +218,18 @@ describe('kernel error tracking for asynchronous devices (simulated device)', ()
     expect(r.errors).to.deep.equal([failed(0), failed(0), null]);
   });
 
+  it('settles windows whose records have arrived when the next one closes, without a read', () => {
+    // 2-slot windows: op 2 closes the first window; on a device that has finished it, the failure
+    // of op 0 is known before op 2 runs, so op 2 is skipped. On a busy device it runs and is
+    // poisoned when a read settles the windows. Either way the same tensors end poisoned.
+    const steps = [{ touch: [0], fails: true }, { touch: [1] }, { touch: [0, 2] }, { touch: [3] }];
+    const finished = native.errorWindowsProbe(2, steps, true);
+    const busy = native.errorWindowsProbe(2, steps, false);
+    expect(finished.skipped).to.deep.equal([2]);
+    expect(busy.skipped).to.deep.equal([]);
+    for (const r of [finished, busy]) expect(r.errors).to.deep.equal([failed(0), null, failed(0), null]);
+  });
+
   it('in-place work that fails poisons what it touched; a clean window poisons nothing', () => {
     const r = native.errorWindowsProbe(4, [
       { touch: [0] },

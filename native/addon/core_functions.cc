@@ -204,7 +204,7 @@ Napi::Value set_kernel_variant_fn(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// errorWindowsProbe(slots, steps): drives the error tracking of asynchronous devices
+// errorWindowsProbe(slots, steps, ready): drives the error tracking of asynchronous devices
 // (core/poison.h) with real CPU tensors and a simulated device, so its logic is tested on every
 // machine. Each step is an op, { touch: ids, fails: bool } (an id never touched before is a new
 // output of the op, as in submit()), or 'check' (a read-back: close the window and settle it)
@@ -220,10 +220,13 @@ Napi::Value error_windows_probe(const Napi::CallbackInfo& info) {
   Napi::Array steps = info[1].As<Napi::Array>();
   Context& ctx = context(env);
   std::vector<KernelErrorRecord> device(size_t(std::max(slots, 0)), KernelErrorRecord{});
-  ErrorWindows windows(slots, [&device](int count) -> ErrorWindows::Wait {
+  // With `ready` the simulated device has finished each window's work by the time it is closed
+  // (closing settles it at once); without, it is always busy (only reads settle windows).
+  const bool ready = info[2].ToBoolean().Value();
+  ErrorWindows windows(slots, [&device, ready](int count) -> ErrorWindows::Pending {
     auto copied = std::make_shared<std::vector<KernelErrorRecord>>(device.begin(), device.begin() + count);
     std::fill(device.begin(), device.begin() + count, KernelErrorRecord{});
-    return [copied] { return copied->data(); };
+    return {[copied] { return copied->data(); }, [ready] { return ready; }};
   });
   std::vector<Tensor> tensors;
   Napi::Array skipped = Napi::Array::New(env);

@@ -310,7 +310,7 @@ void CudaDevice::check_launch(const char* op) {
 // queued on the stream from the thread that launches kernels: a clear issued later (from a
 // worker, after kernels launched in the meantime) could wipe an error one of those kernels had
 // just recorded. The returned wait may run on a worker thread.
-ErrorWindows::Wait CudaDevice::queue_error_record_copy(int count) {
+ErrorWindows::Pending CudaDevice::queue_error_record_copy(int count) {
   auto copy = std::make_shared<RecordCopy>();
   copy->pool = pinned_;
   copy->bytes = size_t(count) * sizeof(KernelErrorRecord);
@@ -321,12 +321,20 @@ ErrorWindows::Wait CudaDevice::queue_error_record_copy(int count) {
   if (code == cudaSuccess) code = cudaEventCreateWithFlags(&copy->done, cudaEventDisableTiming);
   if (code == cudaSuccess) code = cudaEventRecord(copy->done, stream_.stream);
   if (code != cudaSuccess) raise_cuda_error(code, "checking kernel errors", "cudaMemcpyAsync(error records)");
-  return [this, copy]() -> const KernelErrorRecord* {
+  ErrorWindows::Pending pending;
+  pending.wait = [this, copy]() -> const KernelErrorRecord* {
     cudaError_t code = cudaSetDevice(index_);
     if (code == cudaSuccess) code = cudaEventSynchronize(copy->done);
     if (code != cudaSuccess) raise_cuda_error(code, "checking kernel errors", "cudaEventSynchronize");
     return copy->host;
   };
+  // Not ready: the copy is still queued. Any other answer lets wait() report it (or return).
+  pending.ready = [copy] {
+    if (cudaEventQuery(copy->done) != cudaErrorNotReady) return true;
+    if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();  // "not ready" is no error
+    return false;
+  };
+  return pending;
 }
 
 void CudaDevice::synchronize(const char* op) {

@@ -83,7 +83,7 @@ class CudaDevice {
   void finish_readback(Readback& readback, void* dst);
 
  private:
-  ErrorWindows::Wait queue_error_record_copy(int count);
+  ErrorWindows::Pending queue_error_record_copy(int count);
   [[noreturn]] void raise_cuda_error(int code, const char* op, const char* call);
 
   int index_;

@@ -38,11 +38,11 @@ ErrorWindows::ErrorWindows(int slots, Close close) : slots_(slots), close_(std::
 }
 
 int ErrorWindows::admit(PoisonFlow flow) {
+  if (int(open_.size()) == slots_) close();  // may settle finished windows: check inputs after
   if (std::exception_ptr error = flow.input_error()) {
-    flow.poison_outputs(error);  // reported once already, with the tensor it spoiled
+    flow.poison_outputs(error);  // known already: the work would compute garbage from garbage
     return -1;
   }
-  if (int(open_.size()) == slots_) close();
   open_.push_back(std::move(flow));
   return int(open_.size()) - 1;
 }
@@ -53,12 +53,27 @@ void ErrorWindows::fail_last(const std::exception_ptr& error) {
 
 uint64_t ErrorWindows::close() {
   if (open_.empty()) return closed_count_;
-  Wait wait = close_(int(open_.size()));
+  Pending records = close_(int(open_.size()));
   std::vector<PoisonFlow> ops;
   ops.reserve(size_t(slots_));
   std::swap(ops, open_);
-  std::lock_guard<std::mutex> lock(queue_mutex_);
-  closed_.push_back(Closed{++closed_count_, std::move(ops), std::move(wait)});
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    closed_.push_back(Closed{++closed_count_, std::move(ops), std::move(records)});
+  }
+  std::unique_lock<std::mutex> resolving(resolve_mutex_, std::try_to_lock);
+  if (resolving.owns_lock()) {  // else a read-back is settling them
+    for (;;) {
+      Closed window;
+      {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        if (closed_.empty() || !closed_.front().records.ready()) break;
+        window = std::move(closed_.front());
+        closed_.pop_front();
+      }
+      settle(window);
+    }
+  }
   return closed_count_;
 }
 
@@ -72,23 +87,27 @@ void ErrorWindows::resolve_through(uint64_t sequence) {
       window = std::move(closed_.front());
       closed_.pop_front();
     }
-    const KernelErrorRecord* records = window.wait();
-    // In stream order, as the CPU stream settles each op after the ones before it: an op that
-    // read a storage spoiled earlier in this window (or in an earlier one) is spoiled too.
-    for (size_t i = 0; i < window.ops.size(); ++i) {
-      const PoisonFlow& op = window.ops[i];
-      if (std::exception_ptr error = op.input_error()) {
-        op.poison_outputs(error);  // passed on, not a new error
-        continue;
-      }
-      const KernelErrorRecord& record = records[i];
-      if (record.site == 0) continue;
-      std::exception_ptr error =
-          std::make_exception_ptr(Error(format_kernel_error(record.site, record.value, record.limit)));
-      op.poison_outputs(error);
-      std::lock_guard<std::mutex> lock(error_mutex_);
-      if (!first_error_) first_error_ = error;
+    settle(window);
+  }
+}
+
+void ErrorWindows::settle(Closed& window) {
+  const KernelErrorRecord* records = window.records.wait();
+  // In stream order, as the CPU stream settles each op after the ones before it: an op that
+  // read a storage spoiled earlier in this window (or in an earlier one) is spoiled too.
+  for (size_t i = 0; i < window.ops.size(); ++i) {
+    const PoisonFlow& op = window.ops[i];
+    if (std::exception_ptr error = op.input_error()) {
+      op.poison_outputs(error);  // passed on, not a new error
+      continue;
     }
+    const KernelErrorRecord& record = records[i];
+    if (record.site == 0) continue;
+    std::exception_ptr error =
+        std::make_exception_ptr(Error(format_kernel_error(record.site, record.value, record.limit)));
+    op.poison_outputs(error);
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    if (!first_error_) first_error_ = error;
   }
 }
 

@@ -46,12 +46,16 @@ struct PoisonFlow {
 
 class ErrorWindows {
  public:
-  // Waits until a closed window's records are on the host and returns them (one per op, in slot
-  // order); it may throw (a sticky device error), and may run on any thread.
-  using Wait = std::function<const KernelErrorRecord*()>;
+  // A closed window's records on their way to the host. wait() blocks until they are there and
+  // returns them (one per op, in slot order); it may throw (a sticky device error) and may run on
+  // any thread. ready() says, without blocking, whether they are there already.
+  struct Pending {
+    std::function<const KernelErrorRecord*()> wait;
+    std::function<bool()> ready;
+  };
   // Queues, in stream order, the copy of the first `count` record slots to the host and their
-  // clearing; returns how to wait for the copy. Called on the JS thread.
-  using Close = std::function<Wait(int count)>;
+  // clearing. Called on the JS thread.
+  using Close = std::function<Pending(int count)>;
 
   ErrorWindows(int slots, Close close);
   ErrorWindows(const ErrorWindows&) = delete;
@@ -68,7 +72,8 @@ class ErrorWindows {
   void fail_last(const std::exception_ptr& error);
 
   // JS thread. Closes the open window (if it holds any op) and returns the sequence number that
-  // resolve_through() needs to cover every op admitted so far.
+  // resolve_through() needs to cover every op admitted so far. Windows whose records have
+  // arrived are settled on the way, so a loop that never reads does not pile them up.
   uint64_t close();
 
   // Any thread. Settles every closed window up to and including `sequence`, oldest first: the
@@ -84,10 +89,11 @@ class ErrorWindows {
 
  private:
   struct Closed {
-    uint64_t sequence;
+    uint64_t sequence = 0;
     std::vector<PoisonFlow> ops;
-    Wait wait;
+    Pending records;
   };
+  void settle(Closed& window);  // under resolve_mutex_
 
   const int slots_;
   const Close close_;

@@ -44,11 +44,11 @@ void submit(Context& ctx, const Device& device, const char* op, std::initializer
   if (!cuda.admit(std::move(flow), &stream)) return;  // reads a poisoned storage: skipped
   try {
     work(Exec{device, stream});
+    cuda.check_launch(op);
   } catch (...) {
-    cuda.fail_admitted(std::current_exception());  // the host side of the twin threw
+    cuda.fail_admitted(std::current_exception());  // the host side of the twin or a launch failed
     throw;
   }
-  cuda.check_launch(op);
 #else
   (void)work;
   (void)flow;

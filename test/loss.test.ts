@@ -229,7 +229,7 @@ describeEachDevice('fused linear cross-entropy', (device) => {
       /linearCrossEntropy: 'weight' is bf16\[10, 8\] but 'hidden' is f32/,
     );
     expect(() => linearCrossEntropy(h, randn([10, 8], { device }), y, { reduction: 'avg' as Reduction })).to.throw(
-      /linearCrossEntropy: 'reduction' must be 'mean', 'sum' or 'none', got 'avg'/,
+      /linearCrossEntropy: 'options.reduction' must be 'mean', 'sum' or 'none', got 'avg'/,
     );
   });
 });

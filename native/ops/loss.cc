@@ -42,10 +42,10 @@ void expect_grad_loss(const char* op, const Tensor& g, LossReduction reduction, 
 
 kernels::CrossEntropyTargets targets_of(const Tensor* labels, const CrossEntropyOptions& o, int site) {
   kernels::CrossEntropyTargets t;
+  static_cast<CrossEntropyOptions&>(t) = o;
   t.labels = labels ? labels->data_as<int32_t>() : nullptr;
   // Sampled softmax: every label is 0 and no row is ignored.
-  t.ignore_index = labels ? o.ignore_index : -1;
-  t.label_smoothing = o.label_smoothing;
+  if (labels == nullptr) t.ignore_index = -1;
   t.error_site = site;
   return t;
 }
@@ -69,13 +69,6 @@ void finish_reduction(Context& ctx, const char* op, const Device& device, const 
 }
 
 }  // namespace
-
-LossReduction reduction_from_name(const char* op, const std::string& name) {
-  if (name == "mean") return LossReduction::Mean;
-  if (name == "sum") return LossReduction::Sum;
-  if (name == "none") return LossReduction::None;
-  fail(op, ": 'reduction' must be 'mean', 'sum' or 'none', got '", name, "'");
-}
 
 LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor& weight,
                                 const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk,
@@ -290,8 +283,7 @@ TwoGrads gather_dot_backward(Context& ctx, const Tensor& grad_out, const Tensor&
   const char* op = "gatherDot backward";
   kernels::GatherDotBackwardParams p;
   p.forward = gather_dot_params(op, user, table, indices);
-  expect_same_shape(op, "gradOut", grad_out, indices, "indices");
-  expect_dtype(op, "gradOut", grad_out, user.dtype, "user");
+  expect_grad_like(op, "gradOut", grad_out, indices, "indices", user, "user");
   expect_device(op, user.device(), {{"gradOut", &grad_out}});
   TwoGrads g;
   if (need_user) g.first = ctx.empty(user.shape, user.dtype, user.device(), op);
@@ -340,8 +332,7 @@ Tensor bce_with_logits_backward(Context& ctx, const Tensor& grad_out, const Tens
   const char* op = "bceWithLogits backward";
   kernels::BceBackwardParams p;
   p.forward = bce_params(op, x, target, weight);
-  expect_same_shape(op, "gradOut", grad_out, x, "x");
-  expect_dtype(op, "gradOut", grad_out, x.dtype, "x");
+  expect_grad_like(op, "gradOut", grad_out, x, "x", x, "x");
   expect_device(op, x.device(), {{"gradOut", &grad_out}});
   Tensor dx = ctx.empty(x.shape, x.dtype, x.device(), op);
   p.grad_out = grad_out.data();

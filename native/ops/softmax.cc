@@ -15,12 +15,9 @@ Tensor softmax(Context& ctx, const Tensor& x, bool log) {
   Tensor out = ctx.empty(x.shape, x.dtype, device, op);
   if (out.numel == 0) return out;
   kernels::SoftmaxParams p;
-  p.dtype = x.dtype;
-  p.log = log;
+  static_cast<kernels::SoftmaxShape&>(p) = {x.dtype, log, x.numel / cols, cols};
   p.x = x.data();
   p.out = out.data();
-  p.rows = x.numel / cols;
-  p.cols = cols;
   submit_twins(ctx, device, op, {&x, &out}, LLMREC_TWINS(softmax_forward), p);
   return out;
 }
@@ -29,20 +26,16 @@ Tensor softmax_backward(Context& ctx, const Tensor& grad_out, const Tensor& out,
   const char* op = log ? "logSoftmax backward" : "softmax backward";
   expect_floating(op, "out", out);
   const int64_t cols = last_dim(op, "out", out);
-  expect_same_shape(op, "gradOut", grad_out, out, "out");
-  expect_dtype(op, "gradOut", grad_out, out.dtype, "out");
+  expect_grad_like(op, "gradOut", grad_out, out, "out", out, "out");
   const Device device = out.device();
   expect_device(op, device, {{"gradOut", &grad_out}});
   Tensor dx = ctx.empty(out.shape, out.dtype, device, op);
   if (dx.numel == 0) return dx;
   kernels::SoftmaxBackwardParams p;
-  p.dtype = out.dtype;
-  p.log = log;
+  static_cast<kernels::SoftmaxShape&>(p) = {out.dtype, log, out.numel / cols, cols};
   p.grad_out = grad_out.data();
   p.out = out.data();
   p.grad_input = dx.data();
-  p.rows = out.numel / cols;
-  p.cols = cols;
   submit_twins(ctx, device, op, {&grad_out, &out, &dx}, LLMREC_TWINS(softmax_backward), p);
   return dx;
 }

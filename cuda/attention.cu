@@ -559,6 +559,28 @@ __device__ __forceinline__ uint64_t packed_element(int64_t row, int64_t column, 
   return uint64_t(row * Lk + column - (row / Lq - first_pair) * Lk);
 }
 
+// Streams the concatenated key columns [col_lo, col_hi) of a packed block through shared memory
+// (K transposed into kt; V into v_tile, transposed when v_transposed) and calls tile(r, lo, hi,
+// c0) for each row r of this warp that sees tile columns [lo, hi) of the tile starting at c0.
+template <class T, class Tile>
+__device__ __forceinline__ void packed_key_tiles(const AttentionShape& s, const T* k, const T* v,
+                                                 int64_t first_pair, int64_t col_lo, int64_t col_hi,
+                                                 const int64_t (&seg_lo)[kRowsPerWarp],
+                                                 const int64_t (&seg_hi)[kRowsPerWarp], float* kt,
+                                                 float* v_tile, bool v_transposed, Tile&& tile) {
+  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
+    const int cols = int(min64(kTile, col_hi - c0));
+    __syncthreads();  // the previous tile is no longer read
+    load_key_columns(s, k, v, first_pair, c0, cols, kt, v_tile, v_transposed);
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
+      if (hi > lo) tile(r, lo, hi, c0);  // warp-uniform
+    }
+  }
+}
+
 template <class T, int DPL>
 __global__ void __launch_bounds__(kThreads) packed_forward(AttentionForwardParams p) {
   extern __shared__ float smem[];
@@ -590,22 +612,13 @@ __global__ void __launch_bounds__(kThreads) packed_forward(AttentionForwardParam
   }
   int64_t col_lo, col_hi;
   packed_column_span(s, g0, rows, first_pair, last_pair, &col_lo, &col_hi);
-  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
-    const int cols = int(min64(kTile, col_hi - c0));
-    __syncthreads();
-    load_key_columns(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, c0, cols, kt, vs,
-                     false);
-    __syncthreads();
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      const int local = warp * kRowsPerWarp + r;
-      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
-      if (hi <= lo) continue;  // warp-uniform
-      forward_tile(s, qs + local * D, kt, vs, lo, hi,
-                   packed_element(g0 + local, c0 + lane, first_pair, Lq, Lk), keep_scale, row_max[r],
-                   row_sum[r], acc[r], lane, D);
-    }
-  }
+  packed_key_tiles(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, col_lo, col_hi,
+                   seg_lo, seg_hi, kt, vs, false, [&](int r, int lo, int hi, int64_t c0) {
+                     const int local = warp * kRowsPerWarp + r;
+                     forward_tile(s, qs + local * D, kt, vs, lo, hi,
+                                  packed_element(g0 + local, c0 + lane, first_pair, Lq, Lk), keep_scale,
+                                  row_max[r], row_sum[r], acc[r], lane, D);
+                   });
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;
@@ -650,21 +663,13 @@ __global__ void __launch_bounds__(kThreads) packed_grad_q(AttentionBackwardParam
   }
   int64_t col_lo, col_hi;
   packed_column_span(s, g0, rows, first_pair, last_pair, &col_lo, &col_hi);
-  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
-    const int cols = int(min64(kTile, col_hi - c0));
-    __syncthreads();
-    load_key_columns(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, c0, cols, kt, vt,
-                     true);
-    __syncthreads();
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      const int local = warp * kRowsPerWarp + r;
-      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
-      if (hi <= lo) continue;
-      grad_q_tile(s, qs + local * D, gos + local * D, kt, vt, lse[r], delta[r], lo, hi,
-                  packed_element(g0 + local, c0 + lane, first_pair, Lq, Lk), keep_scale, acc[r], lane, D);
-    }
-  }
+  packed_key_tiles(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, col_lo, col_hi,
+                   seg_lo, seg_hi, kt, vt, true, [&](int r, int lo, int hi, int64_t c0) {
+                     const int local = warp * kRowsPerWarp + r;
+                     grad_q_tile(s, qs + local * D, gos + local * D, kt, vt, lse[r], delta[r], lo, hi,
+                                 packed_element(g0 + local, c0 + lane, first_pair, Lq, Lk), keep_scale,
+                                 acc[r], lane, D);
+                   });
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;

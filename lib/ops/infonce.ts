@@ -2,32 +2,29 @@
 // forward nor the backward ever holds a B x N logits matrix; see native/kernels/infonce.h for the
 // exact definition of every option.
 import { record } from '../autograd.js';
-import { native } from '../binding.js';
+import { native, type NativeTensor } from '../binding.js';
 import { Tensor, tensor } from '../tensor.js';
 import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
-    infonce(
-      q: NativeTensor,
-      k: NativeTensor,
-      extraNegatives: NativeTensor | null,
-      positives: NativeTensor | null,
-      itemIds: NativeTensor | null,
-      options: InfoNceNativeOptions,
-    ): [NativeTensor, NativeTensor];
+    infonce(...args: InfoNceNativeArgs): [NativeTensor, NativeTensor];
+    /** Returns [gradQ, gradK, gradExtraNegatives | null] for the forward call with the same arguments. */
     infonceBackward(
-      q: NativeTensor,
-      k: NativeTensor,
-      extraNegatives: NativeTensor | null,
-      positives: NativeTensor | null,
-      itemIds: NativeTensor | null,
-      options: InfoNceNativeOptions,
-      stats: NativeTensor,
-      gradLoss: NativeTensor,
+      ...args: [...InfoNceNativeArgs, stats: NativeTensor, gradLoss: NativeTensor]
     ): [NativeTensor, NativeTensor, NativeTensor | null];
   }
 }
+
+/** The arguments the forward and the backward native calls share, in their order. */
+export type InfoNceNativeArgs = [
+  q: NativeTensor,
+  k: NativeTensor,
+  extraNegatives: NativeTensor | null,
+  positives: NativeTensor | null,
+  itemIds: NativeTensor | null,
+  options: InfoNceNativeOptions,
+];
 
 /**
  * The options object both native InfoNCE calls take, read by name (its C++ twin is

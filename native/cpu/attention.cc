@@ -141,12 +141,30 @@ void store_rows(const float* block, int64_t rows, int64_t D, int64_t Dp, float s
     for (int64_t d = 0; d < D; ++d) out[r * D + d] = from_float<T>(block[r * Dp + d] * scale);
 }
 
+// One task of the query-side passes (forward, dq): query block `task % query_blocks` of the pair
+// (batch, head) `task / query_blocks`, the keys and values of its kv head, and the keys any of its
+// rows sees (key ranges only grow with the row, so the last row's end bounds the block's).
+template <class T>
+struct QueryTask {
+  int64_t bh, b, i0, rows, padded_rows, begin, end;
+  const T* k;
+  const T* v;
+
+  QueryTask(const AttentionShape& s, const T* k_all, const T* v_all, int64_t task, int64_t query_blocks)
+      : bh(task / query_blocks), b(bh / s.q_heads), i0(task % query_blocks * kQueryBlock),
+        rows(std::min(kQueryBlock, s.q_len - i0)), padded_rows(round_up(rows, kTileRows)),
+        begin(attention_key_range(s, b, i0).begin), end(attention_key_range(s, b, i0 + rows - 1).end) {
+    const int64_t hk = bh % s.q_heads / (s.q_heads / s.kv_heads);
+    k = k_all + (b * s.kv_heads + hk) * s.kv_len * s.head_dim;
+    v = v_all + (b * s.kv_heads + hk) * s.kv_len * s.head_dim;
+  }
+};
+
 template <class T>
 void forward_typed(const AttentionForwardParams& p) {
   const AttentionShape& s = p.shape;
   const int64_t B = s.batch, Hq = s.q_heads, Lq = s.q_len, Lk = s.kv_len, D = s.head_dim;
   const int64_t Dp = round_up(D, kTileCols);
-  const int64_t group = Hq / s.kv_heads;
   const int64_t query_blocks = (Lq + kQueryBlock - 1) / kQueryBlock;
   const bool dropout = s.dropout > 0.0f;
   const float keep_scale = attention_keep_scale(s);
@@ -161,19 +179,14 @@ void forward_typed(const AttentionForwardParams& p) {
     std::vector<float> probs(static_cast<size_t>(kQueryBlock * kKeyBlock));
     float row_max[kQueryBlock], row_sum[kQueryBlock];
     for (int64_t task = task_lo; task < task_hi; ++task) {
-      const int64_t qb = task % query_blocks, bh = task / query_blocks;
-      const int64_t b = bh / Hq, h = bh % Hq, hk = h / group;
-      const int64_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, Lq - i0);
-      const int64_t padded_rows = round_up(rows, kTileRows);
-      const T* k = k_all + (b * s.kv_heads + hk) * Lk * D;
-      const T* v = v_all + (b * s.kv_heads + hk) * Lk * D;
+      const QueryTask<T> t(s, k_all, v_all, task, query_blocks);
+      const int64_t bh = t.bh, b = t.b, i0 = t.i0, rows = t.rows, padded_rows = t.padded_rows;
+      const T *k = t.k, *v = t.v;
       load_rows(q_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, q.data());
       std::fill(acc.begin(), acc.end(), 0.0f);
       std::fill(row_max, row_max + kQueryBlock, -INFINITY);
       std::fill(row_sum, row_sum + kQueryBlock, 0.0f);
-      // Key ranges only grow with i, so the last row's end bounds the block's.
-      const int64_t begin = attention_key_range(s, b, i0).begin;
-      const int64_t end = attention_key_range(s, b, i0 + rows - 1).end;
+      const int64_t begin = t.begin, end = t.end;
       for (int64_t j0 = begin; j0 < end; j0 += kKeyBlock) {
         const int64_t cols = std::min(kKeyBlock, end - j0), padded_cols = round_up(cols, kTileCols);
         load_transposed(k + j0 * D, cols, D, kKeyBlock, kt.data());
@@ -247,7 +260,6 @@ void grad_q_typed(const AttentionBackwardParams& p) {
   const AttentionShape& s = p.shape;
   const int64_t B = s.batch, Hq = s.q_heads, Lq = s.q_len, Lk = s.kv_len, D = s.head_dim;
   const int64_t Dp = round_up(D, kTileCols);
-  const int64_t group = Hq / s.kv_heads;
   const int64_t query_blocks = (Lq + kQueryBlock - 1) / kQueryBlock;
   const float keep_scale = attention_keep_scale(s);
   const T* q_all = static_cast<const T*>(p.q);
@@ -263,17 +275,13 @@ void grad_q_typed(const AttentionBackwardParams& p) {
     std::vector<float> kt(static_cast<size_t>(D * kKeyBlock)), vt(static_cast<size_t>(D * kKeyBlock));
     std::vector<float> scores(static_cast<size_t>(kQueryBlock * kKeyBlock)), dprob(scores.size());
     for (int64_t task = task_lo; task < task_hi; ++task) {
-      const int64_t qb = task % query_blocks, bh = task / query_blocks;
-      const int64_t b = bh / Hq, h = bh % Hq, hk = h / group;
-      const int64_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, Lq - i0);
-      const int64_t padded_rows = round_up(rows, kTileRows);
-      const T* k = k_all + (b * s.kv_heads + hk) * Lk * D;
-      const T* v = v_all + (b * s.kv_heads + hk) * Lk * D;
+      const QueryTask<T> t(s, k_all, v_all, task, query_blocks);
+      const int64_t bh = t.bh, b = t.b, i0 = t.i0, rows = t.rows, padded_rows = t.padded_rows;
+      const T *k = t.k, *v = t.v;
       load_rows(q_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, q.data());
       load_rows(go_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, go.data());
       std::fill(dq.begin(), dq.end(), 0.0f);
-      const int64_t begin = attention_key_range(s, b, i0).begin;
-      const int64_t end = attention_key_range(s, b, i0 + rows - 1).end;
+      const int64_t begin = t.begin, end = t.end;
       for (int64_t j0 = begin; j0 < end; j0 += kKeyBlock) {
         const int64_t cols = std::min(kKeyBlock, end - j0), padded_cols = round_up(cols, kTileCols);
         load_transposed(k + j0 * D, cols, D, kKeyBlock, kt.data());

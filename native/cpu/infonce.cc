@@ -385,53 +385,43 @@ Prepared prepare(const InfoNceParams& p) {
   return pr;
 }
 
+// The masking ids (row_id of the rows, col_id of the columns) apply only with item ids.
 PairSet query_to_key(const InfoNceParams& p, const Prepared& pr) {
-  PairSet ps;
-  ps.rows = pr.q.data();
-  ps.cols = pr.k.data();
-  ps.cols_t = pr.k_t.data();
-  ps.R = pr.B;
-  ps.C = pr.T;
-  ps.d = pr.d;
-  ps.coef = 1.0f / p.temperature;
-  ps.row_positive = pr.positive.data();
-  if (p.item_ids != nullptr) {
-    ps.row_id = pr.row_id.data();
-    ps.col_id = p.item_ids;
-  }
-  return ps;
+  const bool ids = p.item_ids != nullptr;
+  return PairSet{pr.q.data(),
+                 pr.k.data(),
+                 pr.k_t.data(),
+                 pr.B,
+                 pr.T,
+                 pr.d,
+                 false,
+                 1.0f / p.temperature,
+                 pr.positive.data(),
+                 ids ? pr.row_id.data() : nullptr,
+                 ids ? p.item_ids : nullptr,
+                 false};
 }
 
 // Candidates are the queries; query i' carries the item id of its positive, row_id again.
 PairSet key_to_query(const InfoNceParams& p, const Prepared& pr) {
-  PairSet ps;
-  ps.rows = pr.anchors.data();
-  ps.cols = pr.q.data();
-  ps.cols_t = pr.q_t.data();
-  ps.R = pr.B;
-  ps.C = pr.B;
-  ps.d = pr.d;
-  ps.coef = 1.0f / p.temperature;
-  ps.row_positive = pr.index.data();
-  if (p.item_ids != nullptr) {
-    ps.row_id = pr.row_id.data();
-    ps.col_id = pr.row_id.data();
-  }
-  return ps;
+  const bool ids = p.item_ids != nullptr;
+  return PairSet{pr.anchors.data(),
+                 pr.q.data(),
+                 pr.q_t.data(),
+                 pr.B,
+                 pr.B,
+                 pr.d,
+                 false,
+                 1.0f / p.temperature,
+                 pr.index.data(),
+                 ids ? pr.row_id.data() : nullptr,
+                 ids ? pr.row_id.data() : nullptr,
+                 false};
 }
 
 PairSet uniformity(const InfoNceParams& p, const Prepared& pr) {
-  PairSet ps;
-  ps.rows = pr.q.data();
-  ps.cols = pr.q.data();
-  ps.cols_t = pr.q_t.data();
-  ps.R = pr.B;
-  ps.C = pr.B;
-  ps.d = pr.d;
-  ps.squared_distance = true;
-  ps.coef = p.uniformity_t;
-  ps.exclude_diagonal = true;
-  return ps;
+  return PairSet{pr.q.data(), pr.q.data(), pr.q_t.data(), pr.B,    pr.B,    pr.d,
+                 true,        p.uniformity_t, nullptr,    nullptr, nullptr, true};
 }
 
 float logsumexp(const float* x, int64_t n) {

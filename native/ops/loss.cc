@@ -91,17 +91,16 @@ LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor
   Tensor row_loss = ctx.empty({rows}, DType::F32, device, op);
   LossResult result;
   result.lse = ctx.empty({rows}, DType::F32, device, op);
-  kernels::LinearCrossEntropyParams p;
-  p.dtype = hidden.dtype;
-  p.hidden = hidden.data();
-  p.weight = weight.data();
-  p.rows = rows;
-  p.dim = hidden.shape[1];
-  p.vocab = weight.shape[0];
-  p.chunk = chunk;
-  p.targets = targets_of(&labels, options, kLinearLabelSite);
-  p.row_loss = row_loss.data_as<float>();
-  p.lse = result.lse.data_as<float>();
+  kernels::LinearCrossEntropyParams p{hidden.dtype,
+                                      hidden.data(),
+                                      weight.data(),
+                                      rows,
+                                      hidden.shape[1],
+                                      weight.shape[0],
+                                      chunk,
+                                      targets_of(&labels, options, kLinearLabelSite),
+                                      row_loss.data_as<float>(),
+                                      result.lse.data_as<float>()};
   if (keep_logits && device.is_cpu()) {
     result.logits = ctx.empty({rows, p.vocab}, DType::F32, device, op);
     p.logits = result.logits.data_as<float>();

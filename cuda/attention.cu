@@ -71,10 +71,10 @@ __global__ void reference_forward(AttentionForwardParams p) {
   const int64_t row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (row >= s.batch * s.q_heads * s.q_len) return;
   const int64_t D = s.head_dim, Lk = s.kv_len, i = row % s.q_len, bh = row / s.q_len;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const T* q = static_cast<const T*>(p.q) + row * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   const KeyRange range = attention_key_range(s, b, i);
   const float keep_scale = attention_keep_scale(s);
   float acc[128];
@@ -107,11 +107,11 @@ __global__ void reference_grad_q(AttentionBackwardParams p) {
   const int64_t row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (row >= s.batch * s.q_heads * s.q_len) return;
   const int64_t D = s.head_dim, Lk = s.kv_len, i = row % s.q_len, bh = row / s.q_len;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const T* q = static_cast<const T*>(p.q) + row * D;
   const T* go = static_cast<const T*>(p.grad_out) + row * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   const KeyRange range = attention_key_range(s, b, i);
   const float keep_scale = attention_keep_scale(s);
   float acc[128];
@@ -328,11 +328,11 @@ __global__ void __launch_bounds__(kThreads) fast_forward(AttentionForwardParams 
   float* vs = kt + D * kPad;       // [kTile][D]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t bh = blockIdx.x / query_tiles, i0 = (blockIdx.x % query_tiles) * kTileRows;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const int rows = int(min64(kTileRows, Lq - i0));
   const T* q = static_cast<const T*>(p.q) + (bh * Lq + i0) * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   for (int e = threadIdx.x; e < rows * D; e += blockDim.x) qs[e] = to_float(q[e]);
   const float keep_scale = attention_keep_scale(s);
 
@@ -383,12 +383,12 @@ __global__ void __launch_bounds__(kThreads) fast_grad_q(AttentionBackwardParams 
   float* vt = kt + D * kPad;        // [D][kPad]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t bh = blockIdx.x / query_tiles, i0 = (blockIdx.x % query_tiles) * kTileRows;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const int rows = int(min64(kTileRows, Lq - i0));
   const T* q = static_cast<const T*>(p.q) + (bh * Lq + i0) * D;
   const T* go = static_cast<const T*>(p.grad_out) + (bh * Lq + i0) * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   for (int e = threadIdx.x; e < rows * D; e += blockDim.x) {
     qs[e] = to_float(q[e]);
     gos[e] = to_float(go[e]);

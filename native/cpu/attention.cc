@@ -151,13 +151,15 @@ struct QueryTask {
   const T* v;
 
   QueryTask(const AttentionShape& s, const T* k_all, const T* v_all, int64_t task, int64_t query_blocks)
-      : bh(task / query_blocks), b(bh / s.q_heads), i0(task % query_blocks * kQueryBlock),
-        rows(std::min(kQueryBlock, s.q_len - i0)), padded_rows(round_up(rows, kTileRows)),
-        begin(attention_key_range(s, b, i0).begin), end(attention_key_range(s, b, i0 + rows - 1).end) {
-    const int64_t hk = bh % s.q_heads / (s.q_heads / s.kv_heads);
-    k = k_all + (b * s.kv_heads + hk) * s.kv_len * s.head_dim;
-    v = v_all + (b * s.kv_heads + hk) * s.kv_len * s.head_dim;
-  }
+      : bh(task / query_blocks),
+        b(bh / s.q_heads),
+        i0(task % query_blocks * kQueryBlock),
+        rows(std::min(kQueryBlock, s.q_len - i0)),
+        padded_rows(round_up(rows, kTileRows)),
+        begin(attention_key_range(s, b, i0).begin),
+        end(attention_key_range(s, b, i0 + rows - 1).end),
+        k(k_all + attention_kv_offset(s, bh)),
+        v(v_all + attention_kv_offset(s, bh)) {}
 };
 
 template <class T>

@@ -420,8 +420,8 @@ PairSet key_to_query(const InfoNceParams& p, const Prepared& pr) {
 }
 
 PairSet uniformity(const InfoNceParams& p, const Prepared& pr) {
-  return PairSet{pr.q.data(), pr.q.data(), pr.q_t.data(), pr.B,    pr.B,    pr.d,
-                 true,        p.uniformity_t, nullptr,    nullptr, nullptr, true};
+  return PairSet{pr.q.data(), pr.q.data(),    pr.q_t.data(), pr.B,    pr.B,    pr.d,
+                 true,        p.uniformity_t, nullptr,       nullptr, nullptr, true};
 }
 
 float logsumexp(const float* x, int64_t n) {

@@ -121,6 +121,12 @@ LLMREC_HD KeyRange attention_key_range(const AttentionShape& s, int64_t b, int64
   return KeyRange{begin, end};
 }
 
+// Where the keys (and values) of query pair bh = b * Hq + h start: at its GQA kv head's.
+LLMREC_HD int64_t attention_kv_offset(const AttentionShape& s, int64_t bh) {
+  const int64_t b = bh / s.q_heads, hk = bh % s.q_heads / (s.q_heads / s.kv_heads);
+  return (b * s.kv_heads + hk) * s.kv_len * s.head_dim;
+}
+
 // The factor a kept probability is scaled by: 1 / (1 - dropout), 1 without dropout.
 LLMREC_HD float attention_keep_scale(const AttentionShape& s) {
   return s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;

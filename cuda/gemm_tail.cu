@@ -31,34 +31,37 @@ using TailLarge = TensorConfig<128, 128, 2, 4, 2>;  // warp tile 64 x 32
 using TailSmall = TensorConfig<64, 64, 2, 2, 2>;    // warp tile 32 x 32
 
 // One thread's share of a ROWS x COLS (stored orientation) window, as bf16 pairs along the
-// contiguous axis: slot i holds columns (cc, cc + 1) of row r, where pair v = threadIdx.x + i *
-// THREADS sits at r = v / (COLS / 2), cc = 2 * (v % (COLS / 2)). Consecutive threads take
-// consecutive pairs, so the global loads coalesce.
+// contiguous axis. A thread keeps one column pair cc = 2 * (threadIdx.x % (COLS / 2)) and walks
+// rows r0, r0 + kRowStep, ... (r0 = threadIdx.x / (COLS / 2)); consecutive threads take
+// consecutive pairs, so the global loads coalesce. One 64-bit pointer advanced by a fixed row
+// step keeps the address arithmetic to a couple of registers.
 template <int ROWS, int COLS, int THREADS>
 struct StagedTile {
   static constexpr int kPairsPerRow = COLS / 2;
-  static constexpr int kSlots = ROWS * kPairsPerRow / THREADS;
-  static_assert(ROWS * kPairsPerRow % THREADS == 0, "the tile splits evenly over the threads");
+  static constexpr int kRowStep = THREADS / kPairsPerRow;
+  static constexpr int kSlots = ROWS / kRowStep;
+  static_assert(THREADS % kPairsPerRow == 0 && ROWS % kRowStep == 0, "the tile splits evenly over the threads");
   uint32_t held[kSlots];
 
   // paired: every pair lies inside one 4-byte aligned word of the matrix (even row starts and
   // extents), so it is one load; otherwise two 2-byte loads, each checked against the extent.
   __device__ __forceinline__ void load(const bf16* src, int64_t ld, int64_t row0, int64_t col0,
                                        int64_t extent_rows, int64_t extent_cols, bool paired) {
-    const uint16_t* raw = reinterpret_cast<const uint16_t*>(src);
+    const int r0 = threadIdx.x / kPairsPerRow, cc = (threadIdx.x % kPairsPerRow) * 2;
+    const int64_t gc = col0 + cc;
+    const bool lo_valid = gc < extent_cols, hi_valid = gc + 1 < extent_cols;
+    int64_t gr = row0 + r0;
+    const uint16_t* at = reinterpret_cast<const uint16_t*>(src) + gr * ld + gc;
+    const int64_t step = int64_t(kRowStep) * ld;
 #pragma unroll
-    for (int i = 0; i < kSlots; ++i) {
-      const int v = threadIdx.x + i * THREADS;
-      const int r = v / kPairsPerRow, cc = (v % kPairsPerRow) * 2;
-      const int64_t gr = row0 + r, gc = col0 + cc;
+    for (int i = 0; i < kSlots; ++i, gr += kRowStep, at += step) {
       uint32_t word = 0;
       if (gr < extent_rows) {
-        const int64_t at = gr * ld + gc;
         if (paired) {
-          if (gc < extent_cols) word = *reinterpret_cast<const uint32_t*>(raw + at);
+          if (lo_valid) word = *reinterpret_cast<const uint32_t*>(at);
         } else {
-          const uint32_t lo = gc < extent_cols ? raw[at] : 0u;
-          const uint32_t hi = gc + 1 < extent_cols ? raw[at + 1] : 0u;
+          const uint32_t lo = lo_valid ? at[0] : 0u;
+          const uint32_t hi = hi_valid ? at[1] : 0u;
           word = lo | (hi << 16);  // the lower address is the lower half (little endian)
         }
       }
@@ -69,12 +72,10 @@ struct StagedTile {
   // Into a shared tile with row pitch COLS + PAD (a multiple of 8 bf16, so each pair is aligned).
   template <int PAD>
   __device__ __forceinline__ void store(bf16* dst) const {
+    const int r0 = threadIdx.x / kPairsPerRow, cc = (threadIdx.x % kPairsPerRow) * 2;
+    uint32_t* row = reinterpret_cast<uint32_t*>(dst + r0 * (COLS + PAD) + cc);
 #pragma unroll
-    for (int i = 0; i < kSlots; ++i) {
-      const int v = threadIdx.x + i * THREADS;
-      const int r = v / kPairsPerRow, cc = (v % kPairsPerRow) * 2;
-      *reinterpret_cast<uint32_t*>(dst + r * (COLS + PAD) + cc) = held[i];
-    }
+    for (int i = 0; i < kSlots; ++i) row[i * kRowStep * (COLS + PAD) / 2] = held[i];
   }
 };
 

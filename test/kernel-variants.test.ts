@@ -11,6 +11,7 @@ import {
   embedding,
   gatherDot,
   gemm,
+  infonce,
   linearCrossEntropy,
   randn,
   scaledDotProductAttention,
@@ -30,7 +31,7 @@ describe('kernel variant tables', () => {
     const table = kernelVariants();
     const families = table.map((f) => f.family);
     expect(new Set(families).size).to.equal(families.length);
-    expect(families).to.include.members(['attention', 'gemm', 'embedding', 'gather_dot', 'linear_ce']);
+    expect(families).to.include.members(['attention', 'gemm', 'embedding', 'gather_dot', 'linear_ce', 'infonce']);
     for (const f of table) {
       expect(f.variants[0]).to.equal('reference');
       expect(f.reference).to.equal('reference');
@@ -52,7 +53,7 @@ describe('kernel variant tables', () => {
       "attention: unknown kernel variant 'fastest' (reference, fast, packed)",
     );
     expect(() => setKernelVariant('softmax', 'reference')).to.throw(
-      "kernel variants: unknown family 'softmax' (families with variants: attention, gemm, embedding, gather_dot, linear_ce)",
+      "kernel variants: unknown family 'softmax' (families with variants: attention, gemm, embedding, gather_dot, linear_ce, infonce)",
     );
     expect(kernelVariants().find((f) => f.family === 'attention')!.selected).to.equal(null);
   });
@@ -137,6 +138,21 @@ const cases: Record<string, (device: string, dtype: DType) => Tensor[]> = {
     const loss = linearCrossEntropy(hidden, weight, labels, { chunk: 256, labelSmoothing: 0.1 });
     loss.backward();
     return [loss, hidden.grad!, weight.grad!];
+  },
+  infonce: (device, dtype) => {
+    // More queries than the finishing block has threads, positives that repeat (the sorted
+    // scatter's runs), the symmetric loss and the uniformity term.
+    const q = randn([1100, 48], { seed: 51, device, dtype, requiresGrad: true });
+    const k = randn([700, 48], { seed: 52, device, dtype, requiresGrad: true });
+    const loss = infonce(q, k, {
+      temperature: 0.1,
+      normalize: true,
+      symmetric: true,
+      positives: Array.from({ length: 1100 }, (_, i) => (i * 13) % 700),
+      uniformity: { t: 2, weight: 0.1 },
+    });
+    loss.backward();
+    return [loss, q.grad!, k.grad!];
   },
 };
 

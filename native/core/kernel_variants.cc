@@ -23,6 +23,7 @@ const std::vector<KernelVariantFamily>& kernel_variant_table() {
       {"embedding", {"reference", "vector"}, "16-byte vector loads where rows are aligned"},
       {"gather_dot", {"reference", "segment"}, "segment: the table gradient by one warp per touched item"},
       {"linear_ce", {"reference", "tensor"}, "tensor cores for bf16 hidden and weight, the f32 tiles for f32"},
+      {"infonce", {"reference", "grid"}, "grid: a block-tree loss and a sorted key-gradient scatter"},
   };
   return table;
 }

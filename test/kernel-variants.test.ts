@@ -16,6 +16,7 @@ import {
   randn,
   scaledDotProductAttention,
   tensor,
+  topk,
   type DType,
   type Tensor,
 } from '../lib/index.js';
@@ -31,7 +32,15 @@ describe('kernel variant tables', () => {
     const table = kernelVariants();
     const families = table.map((f) => f.family);
     expect(new Set(families).size).to.equal(families.length);
-    expect(families).to.include.members(['attention', 'gemm', 'embedding', 'gather_dot', 'linear_ce', 'infonce']);
+    expect(families).to.include.members([
+      'attention',
+      'gemm',
+      'embedding',
+      'gather_dot',
+      'linear_ce',
+      'infonce',
+      'topk',
+    ]);
     for (const f of table) {
       expect(f.variants[0]).to.equal('reference');
       expect(f.reference).to.equal('reference');
@@ -53,7 +62,7 @@ describe('kernel variant tables', () => {
       "attention: unknown kernel variant 'fastest' (reference, fast, packed)",
     );
     expect(() => setKernelVariant('softmax', 'reference')).to.throw(
-      "kernel variants: unknown family 'softmax' (families with variants: attention, gemm, embedding, gather_dot, linear_ce, infonce)",
+      "kernel variants: unknown family 'softmax' (families with variants: attention, gemm, embedding, gather_dot, linear_ce, infonce, topk)",
     );
     expect(kernelVariants().find((f) => f.family === 'attention')!.selected).to.equal(null);
   });
@@ -153,6 +162,12 @@ const cases: Record<string, (device: string, dtype: DType) => Tensor[]> = {
     });
     loss.backward();
     return [loss, q.grad!, k.grad!];
+  },
+  topk: (device, dtype) => {
+    // Rows long enough to split into several slices, and a k above one round of a block.
+    const x = randn([3, 5000], { seed: 61, device, dtype });
+    const { values, indices } = topk(x, 300);
+    return [values, indices];
   },
 };
 

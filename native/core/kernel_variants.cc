@@ -24,6 +24,7 @@ const std::vector<KernelVariantFamily>& kernel_variant_table() {
       {"gather_dot", {"reference", "segment"}, "segment: the table gradient by one warp per touched item"},
       {"linear_ce", {"reference", "tensor"}, "tensor cores for bf16 hidden and weight, the f32 tiles for f32"},
       {"infonce", {"reference", "grid"}, "grid: a block-tree loss and a sorted key-gradient scatter"},
+      {"topk", {"reference", "split"}, "split rows into slices when the rows alone would leave SMs idle"},
   };
   return table;
 }

@@ -189,4 +189,33 @@ describe('lm pretrain', () => {
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.match(/--hidden-size 128 is not divisible by --heads 3/);
   });
+
+  it('llmrec lm generate continues the WordNet-style prompts with the shipped model, as generate() does', () => {
+    const run = spawnSync(process.execPath, [cli, 'lm', 'generate', '--max-new-tokens', '8'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).to.equal(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).to.match(/^# .*wordnet-retail-lm$/);
+    const { model, tokenizer } = loadLanguageModel();
+    try {
+      const prompts = ['lantern:', 'mug:', 'christmas tree:'];
+      const eos = tokenizer.eosTokenId!;
+      const ids = prompts.map((p) => [eos, ...tokenizer.encode(p, { addSpecialTokens: false })]);
+      const result = generate(model, ids, { maxNewTokens: 8, repetitionPenalty: 1.2 });
+      const expected = prompts.map(
+        (p, i) => p + tokenizer.decode(result.tokens[i]!, { skipSpecialTokens: true }).replace(/\n/g, ' '),
+      );
+      expect(lines.slice(1)).to.deep.equal(expected);
+      expect(result.tokens.every((t) => t.length > 0)).to.equal(true);
+    } finally {
+      model.dispose();
+    }
+    const bad = spawnSync(process.execPath, [cli, 'lm', 'generate', '--prompt', ''], { encoding: 'utf8' });
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.match(/--prompt 1 is empty/);
+    const missing = spawnSync(process.execPath, [cli, 'lm', 'generate', '--lm', '/no/such/model'], {
+      encoding: 'utf8',
+    });
+    expect(missing.status).to.equal(1);
+    expect(missing.stderr).to.match(/\/no\/such\/model does not exist/);
+  });
 });

@@ -23,6 +23,11 @@ test/llm-srec.test.ts checks llmrec against (papers.md, "LLM-SRec").
         modules) for the prompts `node dist/bench/llm-srec-serve.js RUN_DIR --prompts-out
         PROMPTS.json` wrote: u = f_user(h_U) and the scores against the eval stage's item table,
         p50/p99 one prompt at a time, and the 64 prompts as one right-padded batch (f32).
+    python3 bench/torch/llm_srec.py --bench-train BATCHES.json RUN_DIR [--threads 2]
+        the distillation step on the batches `node dist/bench/llm-srec-step.js RUN_DIR
+        --batches-out BATCHES.json` wrote (the same prompts, candidates and SASRec inputs): the
+        four loss terms, backward to the trained modules, Adam (lr 1e-4, betas 0.9/0.98), f32;
+        the median of the steps after the first (a warm-up), as users/s.
 """
 
 import argparse
@@ -134,7 +139,7 @@ class LLMSRec:
         embeds[rows, slots] = self.heads.itemProjection(self.sasrec.item_emb(items))
         out_slots = [p["outSlot"] for p in prompts]
         embeds[list(range(len(prompts))), out_slots] = out_token.expand(len(prompts), -1)
-        hidden = self.lm.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        hidden = self.lm.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
         return hidden[list(range(len(prompts))), out_slots]
 
     def users(self, prompts):
@@ -284,10 +289,49 @@ def bench(prompts_file, run_dir, threads):
     print(json.dumps(out))
 
 
+def bench_train(batches_file, run_dir, threads):
+    torch.set_num_threads(threads)
+    with open(batches_file) as f:
+        spec = json.load(f)
+    with open(os.path.join(run_dir, "distill", "config.json")) as f:
+        saved = json.load(f)
+    lm = AutoModelForCausalLM.from_pretrained(saved["lm"], attn_implementation="eager").float().eval()
+    for p in lm.parameters():
+        p.requires_grad_(False)
+    sasrec = load_sasrec(os.path.join(saved["cf"], "model.safetensors"), spec["sasrec"], torch.float32)
+    shape = saved["shape"]
+    heads = Heads(shape["cfDim"], shape["lmHidden"], shape["userHidden"], shape["cfHidden"], shape["outDim"])
+    heads.load_llmrec_state(read_safetensors(os.path.join(run_dir, "distill", "model.safetensors")))
+    heads.train()
+    model = LLMSRec(lm, sasrec, heads)
+    optimizer = torch.optim.Adam(heads.parameters(), lr=1e-4, betas=(0.9, 0.98))
+    maxlen = spec["sasrec"]["maxlen"]
+    times, cpu = [], []
+    for k, batch in enumerate(spec["batches"]):
+        b = len(batch["userPrompts"])
+        sasrec_input = torch.tensor(batch["sasrecInput"], dtype=torch.long).view(b, maxlen)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        terms = loss_terms(model, batch["userPrompts"], batch["itemPrompts"], sasrec_input, batch["width"])
+        terms["total"].backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].item()
+        if k > 0:  # the first step warms up
+            times.append(1000 * (time.perf_counter() - start))
+            cpu.append(1000 * (time.process_time() - start_cpu))
+    assert all(p.grad is None for p in lm.parameters()), "the frozen LM got a gradient"
+    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    b = len(spec["batches"][0]["userPrompts"])
+    out = {"side": "torch", "torch": torch.__version__, "threads": threads, "batch": b, "steps": len(times)}
+    out.update(medianMs=median(times), minMs=min(times), cpuMedianMs=median(cpu), usersPerSecond=b / (median(times) / 1000))
+    print(json.dumps(out))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fixtures", help="folder with inputs.json, lm/tokenizer.json and sasrec.safetensors")
     parser.add_argument("--bench", nargs=2, metavar=("PROMPTS_JSON", "RUN_DIR"))
+    parser.add_argument("--bench-train", nargs=2, metavar=("BATCHES_JSON", "RUN_DIR"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -295,8 +339,10 @@ def main():
         make_fixtures(args.fixtures)
     elif args.bench:
         bench(args.bench[0], args.bench[1], args.threads)
+    elif args.bench_train:
+        bench_train(args.bench_train[0], args.bench_train[1], args.threads)
     else:
-        parser.error("give --fixtures DIR or --bench PROMPTS_JSON RUN_DIR")
+        parser.error("give --fixtures DIR, --bench PROMPTS_JSON RUN_DIR or --bench-train BATCHES_JSON RUN_DIR")
 
 
 if __name__ == "__main__":

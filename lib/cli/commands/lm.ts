@@ -1,7 +1,10 @@
-// llmrec lm init|pretrain: a random-weight causal LM, or one pretrained from scratch on a text
-// corpus, in exactly the Hugging Face folder format.
+// llmrec lm init|pretrain|generate: a random-weight causal LM, or one pretrained from scratch on a
+// text corpus, in exactly the Hugging Face folder format; and greedy continuations of prompts from
+// any such folder (the shipped default model when --lm is not given).
 import { manualSeed } from '../../tensor.js';
 import type { CausalLMConfig } from '../../llm/config.js';
+import { loadLanguageModel } from '../../llm/default-model.js';
+import { generate } from '../../llm/generate.js';
 import { saveCausalLM } from '../../llm/loader.js';
 import { CausalLM } from '../../llm/model.js';
 import { presetConfig, type PresetName } from '../../llm/presets.js';
@@ -10,7 +13,10 @@ import { defaultSink } from '../../train/progress.js';
 import { defineCommand, UsageError, type ParsedOptions } from '../args.js';
 import { resolveDevice } from './common.js';
 
-const actions = ['init', 'pretrain'] as const;
+const actions = ['init', 'pretrain', 'generate'] as const;
+
+/** WordNet-style prompts (a gloss opens with the word and a colon), as data/models/README.md shows. */
+export const DEFAULT_GENERATE_PROMPTS = ['lantern:', 'mug:', 'christmas tree:'] as const;
 
 const options = {
   preset: {
@@ -48,6 +54,23 @@ const options = {
   'checkpoint-dir': { type: 'string', description: 'pretrain: checkpoint folder (default <out>.checkpoints)' },
   'checkpoint-every': { type: 'integer', description: 'pretrain: steps between checkpoints', default: 200 },
   resume: { type: 'boolean', description: 'pretrain: continue from the latest checkpoint', default: false },
+  lm: {
+    type: 'string',
+    description:
+      'generate: a Qwen2/Llama Hugging Face folder with tokenizer.json (default: the shipped LM in data/models/)',
+  },
+  prompt: {
+    type: 'string',
+    description: `generate: a prompt to continue; repeatable (default: ${DEFAULT_GENERATE_PROMPTS.map((p) => `'${p}'`).join(', ')})`,
+    multiple: true,
+  },
+  'max-new-tokens': { type: 'integer', description: 'generate: tokens generated per prompt at most', default: 24 },
+  'repetition-penalty': {
+    type: 'number',
+    description: 'generate: divides the logits of tokens already in the text (1: off)',
+    default: 1.2,
+  },
+  'num-beams': { type: 'integer', description: 'generate: beam width (1: greedy)', default: 1 },
 } as const;
 
 function modelShape(o: ParsedOptions<typeof options>, preset: PresetName): CausalLMConfig {
@@ -82,13 +105,15 @@ function modelShape(o: ParsedOptions<typeof options>, preset: PresetName): Causa
 
 export const lmCommand = defineCommand({
   name: 'lm',
-  summary: 'Create a Qwen2-format language model folder: random weights (init) or pretrained on a corpus (pretrain).',
-  positionals: 'init|pretrain',
+  summary:
+    'Create a Qwen2-format language model folder: random weights (init) or pretrained on a corpus (pretrain); or continue prompts with one (generate).',
+  positionals: 'init|pretrain|generate',
   options,
   async run(o, positionals) {
     const [action, ...extra] = positionals;
     if (!actions.includes(action as (typeof actions)[number]) || extra.length > 0)
-      throw new UsageError(`expected init or pretrain, got '${positionals.join(' ')}'`);
+      throw new UsageError(`expected init, pretrain or generate, got '${positionals.join(' ')}'`);
+    if (action === 'generate') return generateContinuations(o);
     if (!o.out) throw new UsageError('--out is required');
     if (action === 'init') {
       const preset = (o.preset ?? 'tiny') as PresetName;
@@ -137,3 +162,36 @@ export const lmCommand = defineCommand({
     );
   },
 });
+
+/**
+ * Greedy (or beam) continuations of each prompt, one line each: the prompt, then the generated
+ * text. Each prompt follows an EOS, as every training document of `lm pretrain` does, so the model
+ * reads it as the start of a document.
+ */
+function generateContinuations(o: ParsedOptions<typeof options>): void {
+  const prompts = o.prompt.length > 0 ? o.prompt : [...DEFAULT_GENERATE_PROMPTS];
+  const empty = prompts.findIndex((p) => p.trim().length === 0);
+  if (empty >= 0) throw new UsageError(`--prompt ${empty + 1} is empty; give the text to continue`);
+  if (o['max-new-tokens'] < 1) throw new UsageError(`--max-new-tokens must be at least 1, got ${o['max-new-tokens']}`);
+  if (!(o['repetition-penalty'] > 0))
+    throw new UsageError(`--repetition-penalty must be positive, got ${o['repetition-penalty']}`);
+  if (o['num-beams'] < 1) throw new UsageError(`--num-beams must be at least 1, got ${o['num-beams']}`);
+  const { dir, model, tokenizer } = loadLanguageModel(o.lm, { device: resolveDevice(o.device) });
+  try {
+    const eos = tokenizer.eosTokenId ?? model.config.eosTokenIds[0];
+    if (eos === undefined) throw new Error(`lm generate: ${dir} names no EOS token in its tokenizer or config`);
+    const ids = prompts.map((p) => [eos, ...tokenizer.encode(p, { addSpecialTokens: false })]);
+    const result = generate(model, ids, {
+      maxNewTokens: o['max-new-tokens'],
+      repetitionPenalty: o['repetition-penalty'],
+      numBeams: o['num-beams'],
+    });
+    console.log(`# ${dir}`);
+    prompts.forEach((prompt, i) => {
+      const text = tokenizer.decode(result.tokens[i]!, { skipSpecialTokens: true });
+      console.log(`${prompt}${text.replace(/\n/g, ' ')}`);
+    });
+  } finally {
+    model.dispose();
+  }
+}

@@ -16,6 +16,7 @@
 #include "../native/kernels/loss.h"
 #include "common.cuh"
 #include "gather_dot_grad.cuh"
+#include "segments.cuh"
 
 namespace llmrec::kernels::cuda {
 using namespace llmrec::cuda_common;
@@ -38,9 +39,8 @@ __global__ void gather_dot_grad_table_segments_kernel(GatherDotBackwardParams bp
   for (int64_t begin = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; begin < n; begin += warps) {
     const int32_t item = sorted_keys[begin];
     if (item >= p.items) break;  // out-of-range indices sort last, under the sentinel `items`
-    if (begin > 0 && sorted_keys[begin - 1] == item) continue;
-    int64_t end = begin + 1;
-    while (end < n && sorted_keys[end] == item) ++end;
+    int64_t end;
+    if (!run_starting_at(sorted_keys, n, begin, end)) continue;
     for (int64_t c = lane; c < p.dim; c += 32) {
       float acc = 0.0f;
       for (int64_t s = begin; s < end; ++s) {

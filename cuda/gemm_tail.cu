@@ -40,7 +40,8 @@ struct StagedTile {
   static constexpr int kPairsPerRow = COLS / 2;
   static constexpr int kRowStep = THREADS / kPairsPerRow;
   static constexpr int kSlots = ROWS / kRowStep;
-  static_assert(THREADS % kPairsPerRow == 0 && ROWS % kRowStep == 0, "the tile splits evenly over the threads");
+  static_assert(THREADS % kPairsPerRow == 0 && ROWS % kRowStep == 0,
+                "the tile splits evenly over the threads");
   uint32_t held[kSlots];
 
   // paired: every pair lies inside one 4-byte aligned word of the matrix (even row starts and
@@ -80,9 +81,11 @@ struct StagedTile {
 };
 
 template <class CFG, class C>
-__device__ __forceinline__ void store_tile_activation(
-    Activation activation, const float (&acc)[CFG::kFragsM][CFG::kFragsN][4], const Epilogue<C>& e,
-    const GemmLayout& g, int64_t batch_index, int64_t i0, int64_t j0, int warp_m, int warp_n, int lane) {
+__device__ __forceinline__ void store_tile_activation(Activation activation,
+                                                      const float (&acc)[CFG::kFragsM][CFG::kFragsN][4],
+                                                      const Epilogue<C>& e, const GemmLayout& g,
+                                                      int64_t batch_index, int64_t i0, int64_t j0, int warp_m,
+                                                      int warp_n, int lane) {
   switch (activation) {
     case Activation::None:
       return store_tile<CFG, Activation::None>(acc, e, g, batch_index, i0, j0, warp_m, warp_n, lane);
@@ -101,8 +104,9 @@ __device__ __forceinline__ void store_tile_activation(
 // variant at 16 instantiations instead of 80.
 template <class CFG, bool TRANS_A, bool TRANS_B, class C>
 __global__ void __launch_bounds__(CFG::kThreads)
-    gemm_tensor_tail_kernel(const bf16* __restrict__ a, const bf16* __restrict__ b, Epilogue<C> e, GemmLayout g,
-                            Activation activation, int64_t n_tiles, bool a_paired, bool b_paired) {
+    gemm_tensor_tail_kernel(const bf16* __restrict__ a, const bf16* __restrict__ b, Epilogue<C> e,
+                            GemmLayout g, Activation activation, int64_t n_tiles, bool a_paired,
+                            bool b_paired) {
   constexpr int BM = CFG::BM, BN = CFG::BN, BK = CFG::BK, PAD = CFG::kPad, THREADS = CFG::kThreads;
   constexpr int A_STAGE = CFG::template a_stage<TRANS_A>(), B_STAGE = CFG::template b_stage<TRANS_B>();
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -150,8 +154,8 @@ __global__ void __launch_bounds__(CFG::kThreads)
       const bool more = kt + 1 < k_tiles;
       if (more) load_regs(kt + 1);  // in flight while the warps multiply stage kt
       const int stage = int(kt % 2);
-      mma_stage<CFG, TRANS_A, TRANS_B>(acc, a_smem + stage * A_STAGE, b_smem + stage * B_STAGE, warp_m, warp_n,
-                                       lane);
+      mma_stage<CFG, TRANS_A, TRANS_B>(acc, a_smem + stage * A_STAGE, b_smem + stage * B_STAGE, warp_m,
+                                       warp_n, lane);
       // The other buffer was last read in step kt - 1, before that step's closing barrier.
       if (more) store_regs(1 - stage);
       __syncthreads();

@@ -21,6 +21,7 @@
 #include "../native/kernels/infonce.h"
 #include "common.cuh"
 #include "infonce_grid.cuh"
+#include "segments.cuh"
 
 namespace llmrec::kernels::cuda {
 using namespace llmrec::cuda_common;
@@ -48,7 +49,8 @@ __device__ double block_tree(double v, Combine combine, double* buffer) {
   buffer[threadIdx.x] = v;
   __syncthreads();
   for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) buffer[threadIdx.x] = combine(buffer[threadIdx.x], buffer[threadIdx.x + stride]);
+    if (threadIdx.x < stride)
+      buffer[threadIdx.x] = combine(buffer[threadIdx.x], buffer[threadIdx.x + stride]);
     __syncthreads();
   }
   return buffer[0];
@@ -60,7 +62,8 @@ __global__ void __launch_bounds__(kFinishThreads)
   __shared__ double buffer[kFinishThreads];
   const int64_t B = p.batch;
   double forward = 0.0;
-  for (int64_t i = threadIdx.x; i < B; i += blockDim.x) forward += double(p.stats[i]) - double(positive_logit[i]);
+  for (int64_t i = threadIdx.x; i < B; i += blockDim.x)
+    forward += double(p.stats[i]) - double(positive_logit[i]);
   double loss = block_tree(forward, SumD(), buffer) / double(B);
   if (p.symmetric) {
     double backward = 0.0;
@@ -87,9 +90,10 @@ __global__ void __launch_bounds__(kFinishThreads)
   }
 }
 
-__global__ void scatter_sort_inputs(const int32_t* __restrict__ positive, int64_t batch, int32_t* __restrict__ keys,
-                                    int32_t* __restrict__ queries) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < batch; i += int64_t(gridDim.x) * blockDim.x) {
+__global__ void scatter_sort_inputs(const int32_t* __restrict__ positive, int64_t batch,
+                                    int32_t* __restrict__ keys, int32_t* __restrict__ queries) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < batch;
+       i += int64_t(gridDim.x) * blockDim.x) {
     keys[i] = positive[i];
     queries[i] = int32_t(i);
   }
@@ -97,15 +101,14 @@ __global__ void scatter_sort_inputs(const int32_t* __restrict__ positive, int64_
 
 __global__ void scatter_rows_segments_kernel(float* __restrict__ d_keys, const float* __restrict__ src,
                                              const int32_t* __restrict__ sorted_keys,
-                                             const int32_t* __restrict__ sorted_queries, int64_t batch, int64_t d) {
+                                             const int32_t* __restrict__ sorted_queries, int64_t batch,
+                                             int64_t d) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   for (int64_t begin = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; begin < batch; begin += warps) {
-    const int32_t key = sorted_keys[begin];
-    if (begin > 0 && sorted_keys[begin - 1] == key) continue;
-    int64_t end = begin + 1;
-    while (end < batch && sorted_keys[end] == key) ++end;
-    float* row = d_keys + int64_t(key) * d;
+    int64_t end;
+    if (!run_starting_at(sorted_keys, batch, begin, end)) continue;
+    float* row = d_keys + int64_t(sorted_keys[begin]) * d;
     for (int64_t c = lane; c < d; c += 32) {
       float acc = row[c];
       for (int64_t s = begin; s < end; ++s) acc += src[int64_t(sorted_queries[s]) * d + c];

@@ -38,15 +38,15 @@ void linear_ce_logits_tensor(const void* hidden, const void* weight_chunk, float
                              int64_t width, int64_t dim, const CudaStream& s) {
   GemmParams g = bf16_product(DType::F32);
   g.m = rows, g.n = width, g.k = dim;
-  g.a = hidden, g.lda = dim;                               // [rows, dim]
-  g.b = weight_chunk, g.ldb = dim, g.trans_b = true;       // stored [width, dim]
+  g.a = hidden, g.lda = dim;                          // [rows, dim]
+  g.b = weight_chunk, g.ldb = dim, g.trans_b = true;  // stored [width, dim]
   g.out = logits, g.ldc = width;
   gemm(g, s);
 }
 
-void linear_ce_grads_tensor(const void* dz16, const void* hidden, const void* weight_chunk, float* grad_hidden,
-                            void* grad_weight_chunk, int64_t rows, int64_t width, int64_t dim,
-                            const CudaStream& s) {
+void linear_ce_grads_tensor(const void* dz16, const void* hidden, const void* weight_chunk,
+                            float* grad_hidden, void* grad_weight_chunk, int64_t rows, int64_t width,
+                            int64_t dim, const CudaStream& s) {
   if (grad_hidden) {
     // dHidden[rows, dim] += dz16[rows, width] . W[chunk] (stored [width, dim]); c aliases out.
     GemmParams g = bf16_product(DType::F32);

@@ -12,7 +12,7 @@ void linear_ce_logits_tensor(const void* hidden, const void* weight_chunk, float
                              int64_t width, int64_t dim, const CudaStream& s);
 // From dz16 [rows, width] (bf16): grad_hidden (f32, may be null) += dz16 . weight_chunk, and
 // grad_weight_chunk ([width, dim] bf16, may be null) = dz16^T . hidden.
-void linear_ce_grads_tensor(const void* dz16, const void* hidden, const void* weight_chunk, float* grad_hidden,
-                            void* grad_weight_chunk, int64_t rows, int64_t width, int64_t dim,
-                            const CudaStream& s);
+void linear_ce_grads_tensor(const void* dz16, const void* hidden, const void* weight_chunk,
+                            float* grad_hidden, void* grad_weight_chunk, int64_t rows, int64_t width,
+                            int64_t dim, const CudaStream& s);
 }  // namespace llmrec::kernels::cuda

@@ -318,10 +318,11 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp, const CudaSt
     logits_to_grad<<<grid_for(rows * width, kThreads, s), kThreads, 0, s.stream>>>(
         logits, rows, width, c0, p.lse, scale, p.targets, vocab);
     if (tensor) {
-      cast_from_f32<bf16><<<grid_for(rows * width, kThreads, s), kThreads, 0, s.stream>>>(logits, dz16, rows * width);
+      cast_from_f32<bf16>
+          <<<grid_for(rows * width, kThreads, s), kThreads, 0, s.stream>>>(logits, dz16, rows * width);
       linear_ce_grads_tensor(dz16, hidden, w, grad_hidden_f32,
-                             bp.grad_weight ? static_cast<T*>(bp.grad_weight) + c0 * dim : nullptr, rows, width,
-                             dim, s);
+                             bp.grad_weight ? static_cast<T*>(bp.grad_weight) + c0 * dim : nullptr, rows,
+                             width, dim, s);
       continue;
     }
     // dHidden[r, :] += sum_j dz[r, j] weight[c0 + j, :]

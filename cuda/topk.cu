@@ -102,23 +102,29 @@ __device__ __forceinline__ void offer(Selection& sel, float value, int32_t index
   }
 }
 
+// Leaves the best k of xr[i0, i1) (indices i) sorted at the front of sel, sel.count of them.
+// Every thread of the block must call it.
+template <class T>
+__device__ void select_range(Selection& sel, const T* xr, int64_t i0, int64_t i1, int k) {
+  if (threadIdx.x == 0) sel.count = 0;
+  __syncthreads();
+  float threshold_value = -INFINITY;
+  int32_t threshold_index = kNoIndex;
+  for (int64_t base = i0; base < i1; base += blockDim.x) {
+    reserve_round(sel, k, threshold_value, threshold_index);
+    const int64_t i = base + threadIdx.x;
+    if (i < i1) offer(sel, to_float(xr[i]), int32_t(i), threshold_value, threshold_index);
+    __syncthreads();
+  }
+  flush(sel, k, threshold_value, threshold_index);
+}
+
 template <class T>
 __global__ void __launch_bounds__(kThreads) topk_rows(const T* __restrict__ x, T* __restrict__ values,
                                                       int32_t* __restrict__ indices, int64_t n, int k) {
   __shared__ Selection sel;
   const int64_t row = blockIdx.x;
-  const T* xr = x + row * n;
-  if (threadIdx.x == 0) sel.count = 0;
-  __syncthreads();
-  float threshold_value = -INFINITY;
-  int32_t threshold_index = kNoIndex;
-  for (int64_t base = 0; base < n; base += blockDim.x) {
-    reserve_round(sel, k, threshold_value, threshold_index);
-    const int64_t i = base + threadIdx.x;
-    if (i < n) offer(sel, to_float(xr[i]), int32_t(i), threshold_value, threshold_index);
-    __syncthreads();
-  }
-  flush(sel, k, threshold_value, threshold_index);
+  select_range(sel, x + row * n, 0, n, k);
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     values[row * k + j] = from_float<T>(sel.values[j]);
     indices[row * k + j] = sel.indices[j];
@@ -263,22 +269,12 @@ __global__ void __launch_bounds__(kThreads)
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     topk_row_slices(const T* __restrict__ x, float* __restrict__ partial_values,
-                    int32_t* __restrict__ partial_indices, int64_t n, int k, int64_t slices, int64_t slice_items) {
+                    int32_t* __restrict__ partial_indices, int64_t n, int k, int64_t slices,
+                    int64_t slice_items) {
   __shared__ Selection sel;
   const int64_t row = blockIdx.x / slices, slice = blockIdx.x % slices;
   const int64_t i0 = slice * slice_items, i1 = std::min(n, i0 + slice_items);
-  const T* xr = x + row * n;
-  if (threadIdx.x == 0) sel.count = 0;
-  __syncthreads();
-  float threshold_value = -INFINITY;
-  int32_t threshold_index = kNoIndex;
-  for (int64_t base = i0; base < i1; base += blockDim.x) {
-    reserve_round(sel, k, threshold_value, threshold_index);
-    const int64_t i = base + threadIdx.x;
-    if (i < i1) offer(sel, to_float(xr[i]), int32_t(i), threshold_value, threshold_index);
-    __syncthreads();
-  }
-  flush(sel, k, threshold_value, threshold_index);
+  select_range(sel, x + row * n, i0, i1, k);
   const int64_t out = blockIdx.x * int64_t(k);
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     const bool filled = j < sel.count;
@@ -352,7 +348,7 @@ void score_topk(const ScoreTopkParams& p, const CudaStream& s) {
           g);
   });
   merge_chunks<float><<<unsigned(p.users), kThreads, 0, s.stream>>>(partial_values, partial_indices, p.values,
-                                                             p.indices, chunks, p.k);
+                                                                    p.indices, chunks, p.k);
   s.scratch->release(partial_values, entries * sizeof(float));
   s.scratch->release(partial_indices, entries * sizeof(int32_t));
 }

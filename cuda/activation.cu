@@ -62,46 +62,31 @@ __global__ void dropout_kernel(const T* __restrict__ x, T* __restrict__ out, Dro
   }
 }
 
-template <class Fn>
-void dispatch(ActivationOp op, Fn&& fn) {
-  switch (op) {
-    case ActivationOp::GeluErf: return fn(std::integral_constant<ActivationOp, ActivationOp::GeluErf>());
-    case ActivationOp::GeluTanh: return fn(std::integral_constant<ActivationOp, ActivationOp::GeluTanh>());
-    case ActivationOp::Relu: return fn(std::integral_constant<ActivationOp, ActivationOp::Relu>());
-    case ActivationOp::LeakyRelu: return fn(std::integral_constant<ActivationOp, ActivationOp::LeakyRelu>());
-    case ActivationOp::Silu: return fn(std::integral_constant<ActivationOp, ActivationOp::Silu>());
-    case ActivationOp::SwiGLU: return fn(std::integral_constant<ActivationOp, ActivationOp::SwiGLU>());
-  }
+// Calls launch(op constant, dtype tag, n) for the op and floating dtype of `a`, with n the
+// elements (or SwiGLU pairs) to compute, unless there are none.
+template <class Launch>
+void for_each_activation_launch(const ActivationShape& a, Launch&& launch) {
+  const int64_t n = a.op == ActivationOp::SwiGLU ? a.numel / 2 : a.numel;
+  if (n == 0) return;
+  visit_floating(a.dtype, [&](auto* tag) { visit_activation(a.op, [&](auto op) { launch(op, tag, n); }); });
 }
 
 }  // namespace
 
 void activation_forward(const ActivationParams& p, const CudaStream& s) {
-  const int64_t n = p.op == ActivationOp::SwiGLU ? p.numel / 2 : p.numel;
-  if (n == 0) return;
-  visit_dtype(p.dtype, [&](auto* tag) {
+  for_each_activation_launch(p, [&](auto op, auto* tag, int64_t n) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>)
-      dispatch(p.op, [&](auto op) {
-        activation_forward_kernel<decltype(op)::value, T>
-            <<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(static_cast<const T*>(p.x),
-                                                                  static_cast<T*>(p.out), n, p.half, p.slope);
-      });
+    activation_forward_kernel<decltype(op)::value, T><<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(
+        static_cast<const T*>(p.x), static_cast<T*>(p.out), n, p.half, p.slope);
   });
 }
 
 void activation_backward(const ActivationBackwardParams& p, const CudaStream& s) {
-  const int64_t n = p.op == ActivationOp::SwiGLU ? p.numel / 2 : p.numel;
-  if (n == 0) return;
-  visit_dtype(p.dtype, [&](auto* tag) {
+  for_each_activation_launch(p, [&](auto op, auto* tag, int64_t n) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>)
-      dispatch(p.op, [&](auto op) {
-        activation_backward_kernel<decltype(op)::value, T>
-            <<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(
-                static_cast<const T*>(p.grad_out), static_cast<const T*>(p.x), static_cast<T*>(p.grad_input),
-                n, p.half, p.slope);
-      });
+    activation_backward_kernel<decltype(op)::value, T><<<grid_for(n, kThreads, s), kThreads, 0, s.stream>>>(
+        static_cast<const T*>(p.grad_out), static_cast<const T*>(p.x), static_cast<T*>(p.grad_input), n,
+        p.half, p.slope);
   });
 }
 

@@ -71,12 +71,12 @@ __global__ void reference_forward(AttentionForwardParams p) {
   const int64_t row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (row >= s.batch * s.q_heads * s.q_len) return;
   const int64_t D = s.head_dim, Lk = s.kv_len, i = row % s.q_len, bh = row / s.q_len;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const T* q = static_cast<const T*>(p.q) + row * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   const KeyRange range = attention_key_range(s, b, i);
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   float acc[128];
   for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
   float row_max = -INFINITY;
@@ -107,13 +107,13 @@ __global__ void reference_grad_q(AttentionBackwardParams p) {
   const int64_t row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (row >= s.batch * s.q_heads * s.q_len) return;
   const int64_t D = s.head_dim, Lk = s.kv_len, i = row % s.q_len, bh = row / s.q_len;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const T* q = static_cast<const T*>(p.q) + row * D;
   const T* go = static_cast<const T*>(p.grad_out) + row * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   const KeyRange range = attention_key_range(s, b, i);
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   float acc[128];
   for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
   for (int64_t j = range.begin; j < range.end; ++j) {
@@ -140,7 +140,7 @@ __global__ void reference_grad_kv(AttentionBackwardParams p) {
   const int64_t b = bhk / s.kv_heads, hk = bhk % s.kv_heads, group = s.q_heads / s.kv_heads;
   const T* k = static_cast<const T*>(p.k) + key_row * D;
   const T* v = static_cast<const T*>(p.v) + key_row * D;
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   float dk[128], dv[128];
   for (int64_t d = 0; d < D; ++d) dk[d] = dv[d] = 0.0f;
   for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
@@ -193,6 +193,130 @@ __device__ __forceinline__ void load_transposed(const T* src, int count, int D, 
   }
 }
 
+// The pieces every fast and packed kernel shares. In a tile, lanes [lo, hi) each own one column
+// (a key, or a query in the dk/dv kernels); a warp walks its rows one at a time.
+
+// acc[t] += w_c * tile(c, lane + 32t) over the columns c in [lo, hi), w_c being lane c's `value`;
+// tile(c, d) is tile[c * col_stride + d * dim_stride].
+template <int DPL>
+__device__ __forceinline__ void accumulate_columns(float (&acc)[DPL], float value, int lo, int hi,
+                                                   const float* tile, int col_stride, int dim_stride,
+                                                   int lane, int D) {
+  for (int c = lo; c < hi; ++c) {
+    const float w = __shfl_sync(0xffffffffu, value, c);
+#pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) acc[t] += w * tile[c * col_stride + d * dim_stride];
+    }
+  }
+}
+
+// out[lane + 32t] = acc[t] * factor.
+template <class T, int DPL>
+__device__ __forceinline__ void store_lane_dims(T* out, const float (&acc)[DPL], float factor, int lane,
+                                                int D) {
+#pragma unroll
+  for (int t = 0; t < DPL; ++t) {
+    const int d = lane + 32 * t;
+    if (d < D) out[d] = from_float<T>(acc[t] * factor);
+  }
+}
+
+// a · at[:, lane] and b · bt[:, lane] for rows a, b and transposed tiles at, bt.
+__device__ __forceinline__ void lane_dots(const float* a, const float* at, const float* b, const float* bt,
+                                          int lane, int D, float* dot_a, float* dot_b) {
+  float x = 0.0f, y = 0.0f;
+  for (int d = 0; d < D; ++d) {
+    x += a[d] * at[d * kPad + lane];
+    y += b[d] * bt[d * kPad + lane];
+  }
+  *dot_a = x;
+  *dot_b = y;
+}
+
+// One tile of the online softmax of query row `q_row`: the scores of keys kt[:, lo..hi), the
+// running max and sum, and acc += probabilities (dropped per Philox `element`) x vs rows.
+template <int DPL>
+__device__ __forceinline__ void forward_tile(const AttentionShape& s, const float* q_row, const float* kt,
+                                             const float* vs, int lo, int hi, uint64_t element,
+                                             float keep_scale, float& row_max, float& row_sum,
+                                             float (&acc)[DPL], int lane, int D) {
+  const bool active = lane >= lo && lane < hi;
+  float score = -INFINITY;
+  if (active) {
+    float dot = 0.0f;
+    for (int d = 0; d < D; ++d) dot += q_row[d] * kt[d * kPad + lane];
+    score = dot * s.scale;
+  }
+  const float new_max = fmaxf(row_max, warp_max(score));
+  const float correction = expf(row_max - new_max);
+  row_max = new_max;
+  const float prob = active ? expf(score - new_max) : 0.0f;
+  row_sum = row_sum * correction + prob;
+  const float keep = s.dropout > 0.0f && active ? keep_factor(s, element, keep_scale) : 1.0f;
+#pragma unroll
+  for (int t = 0; t < DPL; ++t) acc[t] *= correction;
+  accumulate_columns(acc, prob * keep, lo, hi, vs, D, 1, lane, D);
+}
+
+// Writes a finished forward row: out = acc / sum, lse = max + log(sum).
+template <class T, int DPL>
+__device__ __forceinline__ void finish_forward_row(const AttentionForwardParams& p, int64_t row,
+                                                   float row_max, float row_sum, const float (&acc)[DPL],
+                                                   int lane, int D) {
+  const float total = warp_sum(row_sum);
+  store_lane_dims<T>(static_cast<T*>(p.out) + row * D, acc, total > 0.0f ? 1.0f / total : 0.0f, lane, D);
+  if (lane == 0) p.lse[row] = total > 0.0f ? row_max + logf(total) : -INFINITY;
+}
+
+// One tile of dq for a query row: acc += dS x kt rows, with dS = P (dP - delta).
+template <int DPL>
+__device__ __forceinline__ void grad_q_tile(const AttentionShape& s, const float* q_row, const float* go_row,
+                                            const float* kt, const float* vt, float lse, float delta, int lo,
+                                            int hi, uint64_t element, float keep_scale, float (&acc)[DPL],
+                                            int lane, int D) {
+  float ds = 0.0f;
+  if (lane >= lo && lane < hi) {
+    float dot, dprob;
+    lane_dots(q_row, kt, go_row, vt, lane, D, &dot, &dprob);
+    const float prob = expf(dot * s.scale - lse);
+    if (s.dropout > 0.0f) dprob *= keep_factor(s, element, keep_scale);
+    ds = prob * (dprob - delta);
+  }
+  accumulate_columns(acc, ds, lo, hi, kt, 1, kPad, lane, D);
+}
+
+// One tile of dk and dv for a key row: the columns are queries (qt, got, their lse and delta);
+// `active` says whether this lane's query sees the key, and [lo, hi) (warp-uniform) covers them.
+template <int DPL>
+__device__ __forceinline__ void grad_kv_tile(const AttentionShape& s, const float* k_row, const float* v_row,
+                                             const float* qt, const float* got, const float* lse_s,
+                                             const float* delta_s, bool active, int lo, int hi,
+                                             uint64_t element, float keep_scale, float (&dk)[DPL],
+                                             float (&dv)[DPL], int lane, int D) {
+  float weight = 0.0f, ds = 0.0f;
+  if (active) {
+    float dot, dprob;
+    lane_dots(k_row, qt, v_row, got, lane, D, &dot, &dprob);
+    const float prob = expf(dot * s.scale - lse_s[lane]);
+    const float factor = s.dropout > 0.0f ? keep_factor(s, element, keep_scale) : 1.0f;
+    weight = prob * factor;
+    ds = prob * (dprob * factor - delta_s[lane]);
+  }
+  accumulate_columns(dv, weight, lo, hi, got, 1, kPad, lane, D);
+  accumulate_columns(dk, ds, lo, hi, qt, 1, kPad, lane, D);
+}
+
+// Writes key row `key_row` of dk (times the score scale) and dv.
+template <class T, int DPL>
+__device__ __forceinline__ void store_kv_row(const AttentionBackwardParams& p, int64_t key_row,
+                                             const float (&dk)[DPL], const float (&dv)[DPL], float scale,
+                                             int lane, int D) {
+  store_lane_dims<T>(static_cast<T*>(p.grad_k) + key_row * D, dk, scale, lane, D);
+  store_lane_dims<T>(static_cast<T*>(p.grad_v) + key_row * D, dv, 1.0f, lane, D);
+}
+
 template <class T, int DPL>
 __global__ void __launch_bounds__(kThreads) fast_forward(AttentionForwardParams p, int64_t query_tiles) {
   extern __shared__ float smem[];
@@ -204,13 +328,13 @@ __global__ void __launch_bounds__(kThreads) fast_forward(AttentionForwardParams 
   float* vs = kt + D * kPad;       // [kTile][D]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t bh = blockIdx.x / query_tiles, i0 = (blockIdx.x % query_tiles) * kTileRows;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const int rows = int(min64(kTileRows, Lq - i0));
   const T* q = static_cast<const T*>(p.q) + (bh * Lq + i0) * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   for (int e = threadIdx.x; e < rows * D; e += blockDim.x) qs[e] = to_float(q[e]);
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
 
   float row_max[kRowsPerWarp], row_sum[kRowsPerWarp], acc[kRowsPerWarp][DPL];
   int64_t row_end[kRowsPerWarp];
@@ -236,46 +360,14 @@ __global__ void __launch_bounds__(kThreads) fast_forward(AttentionForwardParams 
       const int local = warp * kRowsPerWarp + r;
       const int n = int(min64(row_end[r] - j0, cols));
       if (n <= 0) continue;  // warp-uniform
-      float score = -INFINITY;
-      if (lane < n) {
-        float dot = 0.0f;
-        for (int d = 0; d < D; ++d) dot += qs[local * D + d] * kt[d * kPad + lane];
-        score = dot * s.scale;
-      }
-      const float new_max = fmaxf(row_max[r], warp_max(score));
-      const float correction = expf(row_max[r] - new_max);
-      row_max[r] = new_max;
-      const float prob = lane < n ? expf(score - new_max) : 0.0f;
-      row_sum[r] = row_sum[r] * correction + prob;
-      float weight = prob;
-      if (s.dropout > 0.0f && lane < n)
-        weight *= keep_factor(s, uint64_t((bh * Lq + i0 + local) * Lk + j0 + lane), keep_scale);
-#pragma unroll
-      for (int t = 0; t < DPL; ++t) acc[r][t] *= correction;
-      for (int c = 0; c < n; ++c) {
-        const float w = __shfl_sync(0xffffffffu, weight, c);
-#pragma unroll
-        for (int t = 0; t < DPL; ++t) {
-          const int d = lane + 32 * t;
-          if (d < D) acc[r][t] += w * vs[c * D + d];
-        }
-      }
+      forward_tile(s, qs + local * D, kt, vs, 0, n, uint64_t((bh * Lq + i0 + local) * Lk + j0 + lane),
+                   keep_scale, row_max[r], row_sum[r], acc[r], lane, D);
     }
   }
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;
-    if (local >= rows) continue;
-    const float total = warp_sum(row_sum[r]);
-    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-    const int64_t row = bh * Lq + i0 + local;
-    T* out = static_cast<T*>(p.out) + row * D;
-#pragma unroll
-    for (int t = 0; t < DPL; ++t) {
-      const int d = lane + 32 * t;
-      if (d < D) out[d] = from_float<T>(acc[r][t] * inv);
-    }
-    if (lane == 0) p.lse[row] = total > 0.0f ? row_max[r] + logf(total) : -INFINITY;
+    if (local < rows) finish_forward_row<T>(p, bh * Lq + i0 + local, row_max[r], row_sum[r], acc[r], lane, D);
   }
 }
 
@@ -291,17 +383,17 @@ __global__ void __launch_bounds__(kThreads) fast_grad_q(AttentionBackwardParams 
   float* vt = kt + D * kPad;        // [D][kPad]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t bh = blockIdx.x / query_tiles, i0 = (blockIdx.x % query_tiles) * kTileRows;
-  const int64_t b = bh / s.q_heads, hk = (bh % s.q_heads) / (s.q_heads / s.kv_heads);
+  const int64_t b = bh / s.q_heads;
   const int rows = int(min64(kTileRows, Lq - i0));
   const T* q = static_cast<const T*>(p.q) + (bh * Lq + i0) * D;
   const T* go = static_cast<const T*>(p.grad_out) + (bh * Lq + i0) * D;
-  const T* k = static_cast<const T*>(p.k) + (b * s.kv_heads + hk) * Lk * D;
-  const T* v = static_cast<const T*>(p.v) + (b * s.kv_heads + hk) * Lk * D;
+  const T* k = static_cast<const T*>(p.k) + attention_kv_offset(s, bh);
+  const T* v = static_cast<const T*>(p.v) + attention_kv_offset(s, bh);
   for (int e = threadIdx.x; e < rows * D; e += blockDim.x) {
     qs[e] = to_float(q[e]);
     gos[e] = to_float(go[e]);
   }
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
 
   float acc[kRowsPerWarp][DPL], lse[kRowsPerWarp], delta[kRowsPerWarp];
   int64_t row_end[kRowsPerWarp];
@@ -328,38 +420,15 @@ __global__ void __launch_bounds__(kThreads) fast_grad_q(AttentionBackwardParams 
       const int local = warp * kRowsPerWarp + r;
       const int n = int(min64(row_end[r] - j0, cols));
       if (n <= 0) continue;
-      float ds = 0.0f;
-      if (lane < n) {
-        float dot = 0.0f, dprob = 0.0f;
-        for (int d = 0; d < D; ++d) {
-          dot += qs[local * D + d] * kt[d * kPad + lane];
-          dprob += gos[local * D + d] * vt[d * kPad + lane];
-        }
-        const float prob = expf(dot * s.scale - lse[r]);
-        if (s.dropout > 0.0f)
-          dprob *= keep_factor(s, uint64_t((bh * Lq + i0 + local) * Lk + j0 + lane), keep_scale);
-        ds = prob * (dprob - delta[r]);
-      }
-      for (int c = 0; c < n; ++c) {
-        const float w = __shfl_sync(0xffffffffu, ds, c);
-#pragma unroll
-        for (int t = 0; t < DPL; ++t) {
-          const int d = lane + 32 * t;
-          if (d < D) acc[r][t] += w * kt[d * kPad + c];
-        }
-      }
+      grad_q_tile(s, qs + local * D, gos + local * D, kt, vt, lse[r], delta[r], 0, n,
+                  uint64_t((bh * Lq + i0 + local) * Lk + j0 + lane), keep_scale, acc[r], lane, D);
     }
   }
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;
-    if (local >= rows) continue;
-    T* out = static_cast<T*>(p.grad_q) + (bh * Lq + i0 + local) * D;
-#pragma unroll
-    for (int t = 0; t < DPL; ++t) {
-      const int d = lane + 32 * t;
-      if (d < D) out[d] = from_float<T>(acc[r][t] * s.scale);
-    }
+    if (local < rows)
+      store_lane_dims<T>(static_cast<T*>(p.grad_q) + (bh * Lq + i0 + local) * D, acc[r], s.scale, lane, D);
   }
 }
 
@@ -385,7 +454,7 @@ __global__ void __launch_bounds__(kThreads) fast_grad_kv(AttentionBackwardParams
     ks[e] = to_float(k[e]);
     vs[e] = to_float(v[e]);
   }
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   float dk[kRowsPerWarp][DPL], dv[kRowsPerWarp][DPL];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r)
@@ -418,48 +487,15 @@ __global__ void __launch_bounds__(kThreads) fast_grad_kv(AttentionBackwardParams
         const int local = warp * kRowsPerWarp + r;
         const int64_t j = j0 + local;
         if (local >= cols || j < padding.begin || j >= padding.end) continue;  // warp-uniform
-        float weight = 0.0f, ds = 0.0f;
-        if (lane < rows && j < my_end) {
-          float dot = 0.0f, dprob = 0.0f;
-          for (int d = 0; d < D; ++d) {
-            dot += ks[local * D + d] * qt[d * kPad + lane];
-            dprob += vs[local * D + d] * got[d * kPad + lane];
-          }
-          const float prob = expf(dot * s.scale - lse_s[lane]);
-          const float factor =
-              s.dropout > 0.0f ? keep_factor(s, uint64_t((bh * Lq + i0 + lane) * Lk + j), keep_scale) : 1.0f;
-          weight = prob * factor;
-          ds = prob * (dprob * factor - delta_s[lane]);
-        }
-        for (int c = 0; c < rows; ++c) {
-          const float wv = __shfl_sync(0xffffffffu, weight, c);
-          const float wk = __shfl_sync(0xffffffffu, ds, c);
-#pragma unroll
-          for (int t = 0; t < DPL; ++t) {
-            const int d = lane + 32 * t;
-            if (d < D) {
-              dv[r][t] += wv * got[d * kPad + c];
-              dk[r][t] += wk * qt[d * kPad + c];
-            }
-          }
-        }
+        grad_kv_tile(s, ks + local * D, vs + local * D, qt, got, lse_s, delta_s, lane < rows && j < my_end, 0,
+                     rows, uint64_t((bh * Lq + i0 + lane) * Lk + j), keep_scale, dk[r], dv[r], lane, D);
       }
     }
   }
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;
-    if (local >= cols) continue;
-    T* out_k = static_cast<T*>(p.grad_k) + (bhk * Lk + j0 + local) * D;
-    T* out_v = static_cast<T*>(p.grad_v) + (bhk * Lk + j0 + local) * D;
-#pragma unroll
-    for (int t = 0; t < DPL; ++t) {
-      const int d = lane + 32 * t;
-      if (d < D) {
-        out_k[d] = from_float<T>(dk[r][t] * s.scale);
-        out_v[d] = from_float<T>(dv[r][t]);
-      }
-    }
+    if (local < cols) store_kv_row<T>(p, bhk * Lk + j0 + local, dk[r], dv[r], s.scale, lane, D);
   }
 }
 
@@ -506,6 +542,45 @@ __device__ __forceinline__ void query_row_columns(const AttentionShape& s, int64
   *hi = offset + range.end;
 }
 
+// The concatenated columns [*lo, *hi) the query rows g0 .. g0 + rows - 1 of a packed block see:
+// every row's interval lies within [first pair's begin, last pair's offset + last row's end).
+__device__ __forceinline__ void packed_column_span(const AttentionShape& s, int64_t g0, int rows,
+                                                   int64_t first_pair, int64_t last_pair, int64_t* lo,
+                                                   int64_t* hi) {
+  int64_t unused;
+  query_row_columns(s, g0, first_pair, lo, &unused);
+  query_row_columns(s, g0 + rows - 1, first_pair, &unused, hi);
+  *hi = max64(*hi, (last_pair - first_pair) * s.kv_len);  // the last row may see nothing
+}
+
+// The Philox element of query row `row` (flattened) and concatenated column `column`.
+__device__ __forceinline__ uint64_t packed_element(int64_t row, int64_t column, int64_t first_pair,
+                                                   int64_t Lq, int64_t Lk) {
+  return uint64_t(row * Lk + column - (row / Lq - first_pair) * Lk);
+}
+
+// Streams the concatenated key columns [col_lo, col_hi) of a packed block through shared memory
+// (K transposed into kt; V into v_tile, transposed when v_transposed) and calls tile(r, lo, hi,
+// c0) for each row r of this warp that sees tile columns [lo, hi) of the tile starting at c0.
+template <class T, class Tile>
+__device__ __forceinline__ void packed_key_tiles(const AttentionShape& s, const T* k, const T* v,
+                                                 int64_t first_pair, int64_t col_lo, int64_t col_hi,
+                                                 const int64_t (&seg_lo)[kRowsPerWarp],
+                                                 const int64_t (&seg_hi)[kRowsPerWarp], float* kt,
+                                                 float* v_tile, bool v_transposed, Tile&& tile) {
+  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
+    const int cols = int(min64(kTile, col_hi - c0));
+    __syncthreads();  // the previous tile is no longer read
+    load_key_columns(s, k, v, first_pair, c0, cols, kt, v_tile, v_transposed);
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
+      if (hi > lo) tile(r, lo, hi, c0);  // warp-uniform
+    }
+  }
+}
+
 template <class T, int DPL>
 __global__ void __launch_bounds__(kThreads) packed_forward(AttentionForwardParams p) {
   extern __shared__ float smem[];
@@ -521,7 +596,7 @@ __global__ void __launch_bounds__(kThreads) packed_forward(AttentionForwardParam
   const int64_t first_pair = g0 / Lq, last_pair = (g0 + rows - 1) / Lq;
   const T* q = static_cast<const T*>(p.q) + g0 * D;
   for (int e = threadIdx.x; e < rows * D; e += blockDim.x) qs[e] = to_float(q[e]);
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
 
   float row_max[kRowsPerWarp], row_sum[kRowsPerWarp], acc[kRowsPerWarp][DPL];
   int64_t seg_lo[kRowsPerWarp], seg_hi[kRowsPerWarp];
@@ -535,65 +610,19 @@ __global__ void __launch_bounds__(kThreads) packed_forward(AttentionForwardParam
 #pragma unroll
     for (int t = 0; t < DPL; ++t) acc[r][t] = 0.0f;
   }
-  // Every row's interval lies within [first pair's begin, last pair's offset + last row's end).
-  int64_t col_lo, col_hi, unused;
-  query_row_columns(s, g0, first_pair, &col_lo, &unused);
-  query_row_columns(s, g0 + rows - 1, first_pair, &unused, &col_hi);
-  col_hi = max64(col_hi, (last_pair - first_pair) * Lk);  // the last row may see nothing
-  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
-    const int cols = int(min64(kTile, col_hi - c0));
-    __syncthreads();
-    load_key_columns(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, c0, cols, kt, vs,
-                     false);
-    __syncthreads();
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      const int local = warp * kRowsPerWarp + r;
-      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
-      if (hi <= lo) continue;  // warp-uniform
-      const bool active = lane >= lo && lane < hi;
-      float score = -INFINITY;
-      if (active) {
-        float dot = 0.0f;
-        for (int d = 0; d < D; ++d) dot += qs[local * D + d] * kt[d * kPad + lane];
-        score = dot * s.scale;
-      }
-      const float new_max = fmaxf(row_max[r], warp_max(score));
-      const float correction = expf(row_max[r] - new_max);
-      row_max[r] = new_max;
-      const float prob = active ? expf(score - new_max) : 0.0f;
-      row_sum[r] = row_sum[r] * correction + prob;
-      float weight = prob;
-      if (s.dropout > 0.0f && active) {
-        const int64_t row = g0 + local, j = c0 + lane - (row / Lq - first_pair) * Lk;
-        weight *= keep_factor(s, uint64_t(row * Lk + j), keep_scale);
-      }
-#pragma unroll
-      for (int t = 0; t < DPL; ++t) acc[r][t] *= correction;
-      for (int c = lo; c < hi; ++c) {
-        const float w = __shfl_sync(0xffffffffu, weight, c);
-#pragma unroll
-        for (int t = 0; t < DPL; ++t) {
-          const int d = lane + 32 * t;
-          if (d < D) acc[r][t] += w * vs[c * D + d];
-        }
-      }
-    }
-  }
+  int64_t col_lo, col_hi;
+  packed_column_span(s, g0, rows, first_pair, last_pair, &col_lo, &col_hi);
+  packed_key_tiles(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, col_lo, col_hi,
+                   seg_lo, seg_hi, kt, vs, false, [&](int r, int lo, int hi, int64_t c0) {
+                     const int local = warp * kRowsPerWarp + r;
+                     forward_tile(s, qs + local * D, kt, vs, lo, hi,
+                                  packed_element(g0 + local, c0 + lane, first_pair, Lq, Lk), keep_scale,
+                                  row_max[r], row_sum[r], acc[r], lane, D);
+                   });
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;
-    if (local >= rows) continue;
-    const float total_sum = warp_sum(row_sum[r]);
-    const float inv = total_sum > 0.0f ? 1.0f / total_sum : 0.0f;
-    const int64_t row = g0 + local;
-    T* out = static_cast<T*>(p.out) + row * D;
-#pragma unroll
-    for (int t = 0; t < DPL; ++t) {
-      const int d = lane + 32 * t;
-      if (d < D) out[d] = from_float<T>(acc[r][t] * inv);
-    }
-    if (lane == 0) p.lse[row] = total_sum > 0.0f ? row_max[r] + logf(total_sum) : -INFINITY;
+    if (local < rows) finish_forward_row<T>(p, g0 + local, row_max[r], row_sum[r], acc[r], lane, D);
   }
 }
 
@@ -617,7 +646,7 @@ __global__ void __launch_bounds__(kThreads) packed_grad_q(AttentionBackwardParam
     qs[e] = to_float(q[e]);
     gos[e] = to_float(go[e]);
   }
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
 
   float acc[kRowsPerWarp][DPL], lse[kRowsPerWarp], delta[kRowsPerWarp];
   int64_t seg_lo[kRowsPerWarp], seg_hi[kRowsPerWarp];
@@ -632,55 +661,20 @@ __global__ void __launch_bounds__(kThreads) packed_grad_q(AttentionBackwardParam
 #pragma unroll
     for (int t = 0; t < DPL; ++t) acc[r][t] = 0.0f;
   }
-  int64_t col_lo, col_hi, unused;
-  query_row_columns(s, g0, first_pair, &col_lo, &unused);
-  query_row_columns(s, g0 + rows - 1, first_pair, &unused, &col_hi);
-  col_hi = max64(col_hi, (last_pair - first_pair) * Lk);  // the last row may see nothing
-  for (int64_t c0 = col_lo; c0 < col_hi; c0 += kTile) {
-    const int cols = int(min64(kTile, col_hi - c0));
-    __syncthreads();
-    load_key_columns(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, c0, cols, kt, vt,
-                     true);
-    __syncthreads();
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      const int local = warp * kRowsPerWarp + r;
-      const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
-      if (hi <= lo) continue;
-      float ds = 0.0f;
-      if (lane >= lo && lane < hi) {
-        float dot = 0.0f, dprob = 0.0f;
-        for (int d = 0; d < D; ++d) {
-          dot += qs[local * D + d] * kt[d * kPad + lane];
-          dprob += gos[local * D + d] * vt[d * kPad + lane];
-        }
-        const float prob = expf(dot * s.scale - lse[r]);
-        if (s.dropout > 0.0f) {
-          const int64_t row = g0 + local, j = c0 + lane - (row / Lq - first_pair) * Lk;
-          dprob *= keep_factor(s, uint64_t(row * Lk + j), keep_scale);
-        }
-        ds = prob * (dprob - delta[r]);
-      }
-      for (int c = lo; c < hi; ++c) {
-        const float w = __shfl_sync(0xffffffffu, ds, c);
-#pragma unroll
-        for (int t = 0; t < DPL; ++t) {
-          const int d = lane + 32 * t;
-          if (d < D) acc[r][t] += w * kt[d * kPad + c];
-        }
-      }
-    }
-  }
+  int64_t col_lo, col_hi;
+  packed_column_span(s, g0, rows, first_pair, last_pair, &col_lo, &col_hi);
+  packed_key_tiles(s, static_cast<const T*>(p.k), static_cast<const T*>(p.v), first_pair, col_lo, col_hi,
+                   seg_lo, seg_hi, kt, vt, true, [&](int r, int lo, int hi, int64_t c0) {
+                     const int local = warp * kRowsPerWarp + r;
+                     grad_q_tile(s, qs + local * D, gos + local * D, kt, vt, lse[r], delta[r], lo, hi,
+                                 packed_element(g0 + local, c0 + lane, first_pair, Lq, Lk), keep_scale,
+                                 acc[r], lane, D);
+                   });
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;
-    if (local >= rows) continue;
-    T* out = static_cast<T*>(p.grad_q) + (g0 + local) * D;
-#pragma unroll
-    for (int t = 0; t < DPL; ++t) {
-      const int d = lane + 32 * t;
-      if (d < D) out[d] = from_float<T>(acc[r][t] * s.scale);
-    }
+    if (local < rows)
+      store_lane_dims<T>(static_cast<T*>(p.grad_q) + (g0 + local) * D, acc[r], s.scale, lane, D);
   }
 }
 
@@ -710,7 +704,7 @@ __global__ void __launch_bounds__(kThreads) packed_grad_kv(AttentionBackwardPara
     ks[e] = to_float(static_cast<const T*>(p.k)[g0 * D + e]);
     vs[e] = to_float(static_cast<const T*>(p.v)[g0 * D + e]);
   }
-  const float keep_scale = s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   AttentionShape without_causal = s;
   without_causal.causal = false;
 
@@ -761,49 +755,18 @@ __global__ void __launch_bounds__(kThreads) packed_grad_kv(AttentionBackwardPara
         const int local = warp * kRowsPerWarp + r;
         const int lo = int(max64(seg_lo[r] - c0, 0)), hi = int(min64(seg_hi[r] - c0, cols));
         if (hi <= lo) continue;  // warp-uniform
-        float weight = 0.0f, ds = 0.0f;
-        if (lane >= lo && lane < hi) {
-          float dot = 0.0f, dprob = 0.0f;
-          for (int d = 0; d < D; ++d) {
-            dot += ks[local * D + d] * qt[d * kPad + lane];
-            dprob += vs[local * D + d] * got[d * kPad + lane];
-          }
-          const float prob = expf(dot * s.scale - lse_s[lane]);
-          const int64_t j = (g0 + local) % Lk;
-          const float factor =
-              s.dropout > 0.0f ? keep_factor(s, uint64_t(row_s[lane] * Lk + j), keep_scale) : 1.0f;
-          weight = prob * factor;
-          ds = prob * (dprob * factor - delta_s[lane]);
-        }
-        for (int c = lo; c < hi; ++c) {
-          const float wv = __shfl_sync(0xffffffffu, weight, c);
-          const float wk = __shfl_sync(0xffffffffu, ds, c);
-#pragma unroll
-          for (int t = 0; t < DPL; ++t) {
-            const int d = lane + 32 * t;
-            if (d < D) {
-              dv[r][t] += wv * got[d * kPad + c];
-              dk[r][t] += wk * qt[d * kPad + c];
-            }
-          }
-        }
+        const int64_t j = (g0 + local) % Lk;
+        // row_s[lane] is only read (and only written) for a column of this tile.
+        const uint64_t element = lane < cols ? uint64_t(row_s[lane] * Lk + j) : 0;
+        grad_kv_tile(s, ks + local * D, vs + local * D, qt, got, lse_s, delta_s, lane >= lo && lane < hi, lo,
+                     hi, element, keep_scale, dk[r], dv[r], lane, D);
       }
     }
   }
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int local = warp * kRowsPerWarp + r;
-    if (local >= rows) continue;
-    T* out_k = static_cast<T*>(p.grad_k) + (g0 + local) * D;
-    T* out_v = static_cast<T*>(p.grad_v) + (g0 + local) * D;
-#pragma unroll
-    for (int t = 0; t < DPL; ++t) {
-      const int d = lane + 32 * t;
-      if (d < D) {
-        out_k[d] = from_float<T>(dk[r][t] * s.scale);
-        out_v[d] = from_float<T>(dv[r][t]);
-      }
-    }
+    if (local < rows) store_kv_row<T>(p, g0 + local, dk[r], dv[r], s.scale, lane, D);
   }
 }
 

@@ -35,25 +35,9 @@ __device__ __forceinline__ int32_t from_float<int32_t>(float v) {
   return __float2int_rz(v);
 }
 
-// Calls fn with a null pointer of the device type matching `dtype`.
-template <class Fn>
-void visit_dtype(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::F32: fn(static_cast<float*>(nullptr)); break;
-    case DType::BF16: fn(static_cast<bf16*>(nullptr)); break;
-    case DType::I32: fn(static_cast<int32_t*>(nullptr)); break;
-  }
-}
-
-// Calls fn with a null pointer of the floating device type matching `dtype` (f32 or bf16); ops
-// reject i32 before a floating kernel runs, so i32 does nothing here (as on the CPU twin).
-template <class Fn>
-void visit_floating(DType dtype, Fn&& fn) {
-  if (dtype == DType::F32)
-    fn(static_cast<float*>(nullptr));
-  else if (dtype == DType::BF16)
-    fn(static_cast<bf16*>(nullptr));
-}
+// Dispatch on the element type with this twin's bf16 (native/abi/dtype.h).
+inline constexpr DTypeVisitor<bf16> visit_dtype{};
+inline constexpr FloatingVisitor<bf16> visit_floating{};
 
 // Combiners for warp_reduce and block_reduce.
 struct Sum {

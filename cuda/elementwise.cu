@@ -143,23 +143,10 @@ __global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ out, int64
                              float beta) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
-    if constexpr (std::is_same_v<T, int32_t>) {
-      const int32_t v = x[i];
-      if constexpr (OP == UnaryOp::Neg)
-        out[i] = -v;
-      else if constexpr (OP == UnaryOp::Abs)
-        out[i] = v < 0 ? -v : v;
-      else if constexpr (OP == UnaryOp::Square)
-        out[i] = v * v;
-      else if constexpr (OP == UnaryOp::Sign)
-        out[i] = (v > 0) - (v < 0);
-      else if constexpr (OP == UnaryOp::Affine)
-        out[i] = int32_t(alpha) * v + int32_t(beta);
-      else
-        out[i] = from_float<int32_t>(apply_unary<OP>(float(v), alpha, beta));
-    } else {
+    if constexpr (std::is_same_v<T, int32_t> && unary_exact_on_i32(OP))
+      out[i] = apply_unary_i32<OP>(x[i], alpha, beta);
+    else
       out[i] = from_float<T>(apply_unary<OP>(to_float(x[i]), alpha, beta));
-    }
   }
 }
 

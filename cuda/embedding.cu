@@ -49,17 +49,27 @@ __device__ __forceinline__ void store_pack(T* p, const float (&in)[VEC]) {
 // ---------------------------------------------------------------------------------------------
 // Forward
 
+// Threads work in groups of `lanes` over a grid-stride loop of items: this thread's lane in its
+// group, its group's first item and the stride between a group's items.
+struct LaneGroup {
+  int lane;
+  int64_t first, stride;
+};
+__device__ __forceinline__ LaneGroup lane_group(int lanes) {
+  const int64_t groups_per_block = blockDim.x / lanes;
+  return LaneGroup{int(threadIdx.x % lanes), blockIdx.x * groups_per_block + threadIdx.x / lanes,
+                   int64_t(gridDim.x) * groups_per_block};
+}
+
 template <class T, int VEC>
 __global__ void embedding_forward_kernel(EmbeddingForwardParams p, int lanes, int error_site,
                                          KernelErrorRecord* errors) {
   const T* table = static_cast<const T*>(p.table);
   const T* positions = static_cast<const T*>(p.positions);
   T* out = static_cast<T*>(p.out);
-  const int64_t groups_per_block = blockDim.x / lanes;
-  const int lane = threadIdx.x % lanes;
-  const int64_t first = blockIdx.x * groups_per_block + threadIdx.x / lanes;
-  const int64_t stride = int64_t(gridDim.x) * groups_per_block;
-  for (int64_t i = first; i < p.count; i += stride) {
+  const LaneGroup g = lane_group(lanes);
+  const int lane = g.lane;
+  for (int64_t i = g.first; i < p.count; i += g.stride) {
     const int64_t index = p.indices[i];
     T* dst = out + i * p.width;
     const bool in_range = index >= 0 && index < p.rows;
@@ -113,11 +123,9 @@ __global__ void embedding_grad_table_kernel(EmbeddingBackwardParams p,
                                             const int32_t* __restrict__ sorted_positions, int lanes) {
   const T* grad = static_cast<const T*>(p.grad_out);
   T* grad_table = static_cast<T*>(p.grad_table);
-  const int64_t groups_per_block = blockDim.x / lanes;
-  const int lane = threadIdx.x % lanes;
-  const int64_t first = blockIdx.x * groups_per_block + threadIdx.x / lanes;
-  const int64_t stride = int64_t(gridDim.x) * groups_per_block;
-  for (int64_t begin = first; begin < p.count; begin += stride) {
+  const LaneGroup g = lane_group(lanes);
+  const int lane = g.lane;
+  for (int64_t begin = g.first; begin < p.count; begin += g.stride) {
     const int32_t row = sorted_keys[begin];
     if (row >= p.rows) break;  // padding and bad indices sort last
     if (begin > 0 && sorted_keys[begin - 1] == row) continue;

@@ -171,95 +171,63 @@ __device__ void gradient_tile(const PairArgs& ps, const float* lse, int lse_stri
   __syncthreads();
 }
 
-// d_rows[i] = Σ_j G_ij b_j (dot), or a_i Σ_j G_ij - Σ_j G_ij b_j (squared distance).
-__global__ void __launch_bounds__(kThreads)
-    row_gradient_kernel(PairArgs ps, const float* __restrict__ lse, int lse_stride,
-                        const float* __restrict__ grad_loss, float factor, float* __restrict__ d_rows) {
-  __shared__ TileStorage t;
-  __shared__ float row_sum[kRowTile];
-  const int64_t i0 = int64_t(blockIdx.x) * kRowTile;
-  const float weight = grad_loss[0] * factor;
-  if (threadIdx.x < kRowTile) row_sum[threadIdx.x] = 0.0f;
-  for (int64_t j0 = 0; j0 < ps.C; j0 += kColTile) {
-    compute_tile(ps, i0, j0, t);
-    gradient_tile(ps, lse, lse_stride, weight, i0, j0, t);
-    if (threadIdx.x < kRowTile) {
-      float sum = 0.0f;
-      for (int c = 0; c < kColTile; ++c) sum += t.s[threadIdx.x][c];
-      row_sum[threadIdx.x] += sum;
-    }
-    for (int64_t k0 = 0; k0 < ps.d; k0 += kDimChunk) {
-      for (int e = threadIdx.x; e < kColTile * kDimChunk; e += kThreads) {
-        const int c = e / kDimChunk, kk = e % kDimChunk;
-        const int64_t j = j0 + c, k = k0 + kk;
-        t.stage[c][kk] = (j < ps.C && k < ps.d) ? ps.cols[j * ps.d + k] : 0.0f;
-      }
-      __syncthreads();
-      for (int e = threadIdx.x; e < kRowTile * kDimChunk; e += kThreads) {
-        const int r = e / kDimChunk, kk = e % kDimChunk;
-        const int64_t i = i0 + r, k = k0 + kk;
-        if (i >= ps.R || k >= ps.d) continue;
-        float acc = 0.0f;
-#pragma unroll 8
-        for (int c = 0; c < kColTile; ++c) acc += t.s[r][c] * t.stage[c][kk];
-        // The same thread owns (r, k) in every column tile, so no other thread touches it.
-        float* dst = d_rows + i * ps.d + k;
-        *dst = j0 == 0 ? acc : *dst + acc;
-      }
-      __syncthreads();
-    }
-  }
-  if (ps.squared_distance) {
-    for (int64_t e = threadIdx.x; e < int64_t(kRowTile) * ps.d; e += kThreads) {
-      const int r = int(e / ps.d);
-      const int64_t i = i0 + r, k = e % ps.d;
-      if (i < ps.R) d_rows[i * ps.d + k] = ps.rows[i * ps.d + k] * row_sum[r] - d_rows[i * ps.d + k];
-    }
-  }
+// The tile's entry for own index o and other index x (own = rows when kRows, else columns).
+template <bool kRows>
+__device__ __forceinline__ float tile_entry(const TileStorage& t, int o, int x) {
+  return kRows ? t.s[o][x] : t.s[x][o];
 }
 
-// d_cols[j] = Σ_i G_ij a_i (dot), or b_j Σ_i G_ij - Σ_i G_ij a_i (squared distance).
+// One side's gradient, a block per tile of that side ("own"), sweeping the other side's tiles:
+// rows (kRows): d_rows[i] = Σ_j G_ij b_j (dot), or a_i Σ_j G_ij - Σ_j G_ij b_j (squared
+// distance); columns: d_cols[j] = Σ_i G_ij a_i, or b_j Σ_i G_ij - Σ_i G_ij a_i.
+template <bool kRows>
 __global__ void __launch_bounds__(kThreads)
-    col_gradient_kernel(PairArgs ps, const float* __restrict__ lse, int lse_stride,
-                        const float* __restrict__ grad_loss, float factor, float* __restrict__ d_cols) {
+    side_gradient_kernel(PairArgs ps, const float* __restrict__ lse, int lse_stride,
+                         const float* __restrict__ grad_loss, float factor, float* __restrict__ d_own) {
+  constexpr int kOwnTile = kRows ? kRowTile : kColTile, kOtherTile = kRows ? kColTile : kRowTile;
   __shared__ TileStorage t;
-  __shared__ float col_sum[kColTile];
-  const int64_t j0 = int64_t(blockIdx.x) * kColTile;
+  __shared__ float own_sum[kOwnTile];
+  const int64_t own0 = int64_t(blockIdx.x) * kOwnTile;
+  const int64_t own_count = kRows ? ps.R : ps.C, other_count = kRows ? ps.C : ps.R;
+  const float* own = kRows ? ps.rows : ps.cols;
+  const float* other = kRows ? ps.cols : ps.rows;
   const float weight = grad_loss[0] * factor;
-  if (threadIdx.x < kColTile) col_sum[threadIdx.x] = 0.0f;
-  for (int64_t i0 = 0; i0 < ps.R; i0 += kRowTile) {
+  if (threadIdx.x < kOwnTile) own_sum[threadIdx.x] = 0.0f;
+  for (int64_t x0 = 0; x0 < other_count; x0 += kOtherTile) {
+    const int64_t i0 = kRows ? own0 : x0, j0 = kRows ? x0 : own0;
     compute_tile(ps, i0, j0, t);
     gradient_tile(ps, lse, lse_stride, weight, i0, j0, t);
-    if (threadIdx.x < kColTile) {
+    if (threadIdx.x < kOwnTile) {
       float sum = 0.0f;
-      for (int r = 0; r < kRowTile; ++r) sum += t.s[r][threadIdx.x];
-      col_sum[threadIdx.x] += sum;
+      for (int x = 0; x < kOtherTile; ++x) sum += tile_entry<kRows>(t, int(threadIdx.x), x);
+      own_sum[threadIdx.x] += sum;
     }
     for (int64_t k0 = 0; k0 < ps.d; k0 += kDimChunk) {
-      for (int e = threadIdx.x; e < kRowTile * kDimChunk; e += kThreads) {
-        const int r = e / kDimChunk, kk = e % kDimChunk;
-        const int64_t i = i0 + r, k = k0 + kk;
-        t.stage[r][kk] = (i < ps.R && k < ps.d) ? ps.rows[i * ps.d + k] : 0.0f;
+      for (int e = threadIdx.x; e < kOtherTile * kDimChunk; e += kThreads) {
+        const int x = e / kDimChunk, kk = e % kDimChunk;
+        const int64_t xi = x0 + x, k = k0 + kk;
+        t.stage[x][kk] = (xi < other_count && k < ps.d) ? other[xi * ps.d + k] : 0.0f;
       }
       __syncthreads();
-      for (int e = threadIdx.x; e < kColTile * kDimChunk; e += kThreads) {
-        const int c = e / kDimChunk, kk = e % kDimChunk;
-        const int64_t j = j0 + c, k = k0 + kk;
-        if (j >= ps.C || k >= ps.d) continue;
+      for (int e = threadIdx.x; e < kOwnTile * kDimChunk; e += kThreads) {
+        const int o = e / kDimChunk, kk = e % kDimChunk;
+        const int64_t oi = own0 + o, k = k0 + kk;
+        if (oi >= own_count || k >= ps.d) continue;
         float acc = 0.0f;
 #pragma unroll 8
-        for (int r = 0; r < kRowTile; ++r) acc += t.s[r][c] * t.stage[r][kk];
-        float* dst = d_cols + j * ps.d + k;
-        *dst = i0 == 0 ? acc : *dst + acc;
+        for (int x = 0; x < kOtherTile; ++x) acc += tile_entry<kRows>(t, o, x) * t.stage[x][kk];
+        // The same thread owns (o, k) in every tile of the other side, so no other thread touches it.
+        float* dst = d_own + oi * ps.d + k;
+        *dst = x0 == 0 ? acc : *dst + acc;
       }
       __syncthreads();
     }
   }
   if (ps.squared_distance) {
-    for (int64_t e = threadIdx.x; e < int64_t(kColTile) * ps.d; e += kThreads) {
-      const int c = int(e / ps.d);
-      const int64_t j = j0 + c, k = e % ps.d;
-      if (j < ps.C) d_cols[j * ps.d + k] = ps.cols[j * ps.d + k] * col_sum[c] - d_cols[j * ps.d + k];
+    for (int64_t e = threadIdx.x; e < int64_t(kOwnTile) * ps.d; e += kThreads) {
+      const int o = int(e / ps.d);
+      const int64_t oi = own0 + o, k = e % ps.d;
+      if (oi < own_count) d_own[oi * ps.d + k] = own[oi * ps.d + k] * own_sum[o] - d_own[oi * ps.d + k];
     }
   }
 }
@@ -516,17 +484,17 @@ void backward_typed(const InfoNceParams& p, const CudaStream& s) {
   const float direction = (p.symmetric ? 0.5f : 1.0f) / float(B);
   const unsigned add_grid = grid_for(B * d, kThreads, s);
   const PairArgs forward_pairs = query_to_key(p, w);
-  row_gradient_kernel<<<row_tiles(B), kThreads, 0, s.stream>>>(forward_pairs, p.stats, 1, p.grad_loss,
-                                                               direction, w.d_q);
-  col_gradient_kernel<<<col_tiles(T_rows), kThreads, 0, s.stream>>>(forward_pairs, p.stats, 1, p.grad_loss,
-                                                                    direction, w.d_k);
+  side_gradient_kernel<true>
+      <<<row_tiles(B), kThreads, 0, s.stream>>>(forward_pairs, p.stats, 1, p.grad_loss, direction, w.d_q);
+  side_gradient_kernel<false><<<col_tiles(T_rows), kThreads, 0, s.stream>>>(forward_pairs, p.stats, 1,
+                                                                            p.grad_loss, direction, w.d_k);
   if (p.symmetric) {
     const PairArgs back_pairs = key_to_query(p, w);
-    col_gradient_kernel<<<col_tiles(B), kThreads, 0, s.stream>>>(back_pairs, p.stats + B, 1, p.grad_loss,
-                                                                 direction, w.tmp);
+    side_gradient_kernel<false>
+        <<<col_tiles(B), kThreads, 0, s.stream>>>(back_pairs, p.stats + B, 1, p.grad_loss, direction, w.tmp);
     add_kernel<<<add_grid, kThreads, 0, s.stream>>>(w.d_q, w.tmp, B * d);
-    row_gradient_kernel<<<row_tiles(B), kThreads, 0, s.stream>>>(back_pairs, p.stats + B, 1, p.grad_loss,
-                                                                 direction, w.tmp);
+    side_gradient_kernel<true>
+        <<<row_tiles(B), kThreads, 0, s.stream>>>(back_pairs, p.stats + B, 1, p.grad_loss, direction, w.tmp);
     if (p.positives == nullptr)  // positive i is key i: a plain add
       add_kernel<<<add_grid, kThreads, 0, s.stream>>>(w.d_k, w.tmp, B * d);
     else if (kernel_variant("infonce") == "reference")
@@ -537,11 +505,11 @@ void backward_typed(const InfoNceParams& p, const CudaStream& s) {
   }
   if (p.uniformity_weight != 0.0f) {
     const PairArgs ps = uniformity(p, w);
-    row_gradient_kernel<<<row_tiles(B), kThreads, 0, s.stream>>>(ps, p.stats + 2 * B, 0, p.grad_loss,
-                                                                 p.uniformity_weight, w.tmp);
+    side_gradient_kernel<true><<<row_tiles(B), kThreads, 0, s.stream>>>(ps, p.stats + 2 * B, 0, p.grad_loss,
+                                                                        p.uniformity_weight, w.tmp);
     add_kernel<<<add_grid, kThreads, 0, s.stream>>>(w.d_q, w.tmp, B * d);
-    col_gradient_kernel<<<col_tiles(B), kThreads, 0, s.stream>>>(ps, p.stats + 2 * B, 0, p.grad_loss,
-                                                                 p.uniformity_weight, w.tmp);
+    side_gradient_kernel<false><<<col_tiles(B), kThreads, 0, s.stream>>>(ps, p.stats + 2 * B, 0, p.grad_loss,
+                                                                         p.uniformity_weight, w.tmp);
     add_kernel<<<add_grid, kThreads, 0, s.stream>>>(w.d_q, w.tmp, B * d);
   }
   store_input_gradient_kernel<T><<<warp_grid(B, s), kThreads, 0, s.stream>>>(

@@ -33,6 +33,18 @@ constexpr int64_t kLogitsBudget = int64_t(128) << 20;
 // B(k, n) = B[k * b_k + n * b_n]; C row-major with leading dimension ldc. 64 x 64 tiles, 256
 // threads with 4 x 4 outputs each, f32 accumulation, bounds-checked loads and stores.
 
+// Element e of a kTileK x kTile operand tile as (k, row): consecutive threads walk the operand's
+// contiguous axis (k when k_contiguous), so the global loads coalesce.
+__device__ __forceinline__ void tile_element(int e, bool k_contiguous, int* kk, int* row) {
+  if (k_contiguous) {
+    *kk = e % kTileK;
+    *row = e / kTileK;
+  } else {
+    *row = e % kTile;
+    *kk = e / kTile;
+  }
+}
+
 template <class TA, class TB, class TC, bool ACCUMULATE>
 __global__ void __launch_bounds__(kThreads)
     gemm_tiled(const TA* __restrict__ A, int64_t a_m, int64_t a_k, const TB* __restrict__ B, int64_t b_k,
@@ -44,25 +56,12 @@ __global__ void __launch_bounds__(kThreads)
   float acc[4][4] = {};
   for (int64_t k0 = 0; k0 < K; k0 += kTileK) {
     for (int e = threadIdx.x; e < kTileK * kTile; e += kThreads) {
-      // Walk the contiguous axis with consecutive threads so the global loads coalesce.
       int kk, mm;
-      if (a_k == 1) {
-        kk = e % kTileK;
-        mm = e / kTileK;
-      } else {
-        mm = e % kTile;
-        kk = e / kTile;
-      }
+      tile_element(e, a_k == 1, &kk, &mm);
       const int64_t m = m0 + mm, k = k0 + kk;
       As[kk][mm] = (m < M && k < K) ? to_float(A[m * a_m + k * a_k]) : 0.0f;
       int nn;
-      if (b_k == 1) {
-        kk = e % kTileK;
-        nn = e / kTileK;
-      } else {
-        nn = e % kTile;
-        kk = e / kTile;
-      }
+      tile_element(e, b_k == 1, &kk, &nn);
       const int64_t n = n0 + nn, kb = k0 + kk;
       Bs[kk][nn] = (n < N && kb < K) ? to_float(B[kb * b_k + n * b_n]) : 0.0f;
     }

@@ -107,6 +107,12 @@ export interface NativeAddon {
   setAllocationPoison(enabled: boolean): void;
   emptyCache(device: string): void;
   synchronize(device: string): void;
+  /** Test-only: drives the kernel-error tracking of asynchronous devices with a simulated device. */
+  errorWindowsProbe(
+    slots: number,
+    steps: ({ touch: number[]; fails?: boolean } | 'check' | 'close')[],
+    ready?: boolean,
+  ): { errors: (string | null)[]; skipped: number[]; deferred: string | null };
   binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor): NativeTensor;
   /** In place into `out`; returns nothing, so no second handle pins the storage. */
   binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor, out: NativeTensor): void;

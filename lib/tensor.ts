@@ -633,9 +633,19 @@ function checkI32(values: ArrayLike<number>): void {
 }
 
 /** An uninitialised tensor (its contents are whatever the memory held). */
-/** A shape argument as the creation functions take it: an array (its sizes are checked natively). */
+/**
+ * A shape argument as the creation functions take it: an array of non-negative integers (checked
+ * here too, in the native layer's words, because randn/rand size the generator's draw from it
+ * before the addon sees it).
+ */
 function shapeArg(shape: unknown, op: string): number[] {
   if (!Array.isArray(shape)) throw new Error(`${op}: 'shape' must be an array of sizes, got ${kindOf(shape)}`);
+  (shape as unknown[]).forEach((extent, i) => {
+    if (typeof extent !== 'number') throw new Error(`${op}: 'shape'[${i}] is not a number`);
+    if (!Number.isInteger(extent) || extent < 0)
+      throw new Error(`${op}: 'shape'[${i}] = ${extent} is not a non-negative integer`);
+    if (extent > 2 ** 53) throw new Error(`${op}: 'shape'[${i}] = ${extent} is too large and would overflow memory`);
+  });
   return [...(shape as number[])];
 }
 

@@ -36,6 +36,18 @@ import * as promptModule from '../lib/pipelines/a-llmrec/prompt.js';
 import * as scenariosModule from '../lib/pipelines/a-llmrec/scenarios.js';
 import * as softPromptModule from '../lib/pipelines/a-llmrec/soft-prompt.js';
 
+/**
+ * Expects every tensor of safetensors file `a` to equal, bit for bit, the tensor of that name in
+ * `b` (the assertion labelled `label` + name); with `sameNames` the two hold the same names too.
+ */
+function expectSameSafetensors(a: string, b: string, label: string, sameNames = false): void {
+  const x = loadSafetensors(a);
+  const y = loadSafetensors(b);
+  if (sameNames) expect([...x.keys()].sort()).to.deep.equal([...y.keys()].sort());
+  for (const [name, t] of x) expect([...t.dataSync()], label + name).to.deep.equal([...y.get(name)!.dataSync()]);
+  for (const t of [...x.values(), ...y.values()]) t.dispose();
+}
+
 // The public surface and the stages' helpers, under one name for these tests.
 const aLLMRec = {
   ...pipelines.aLLMRec,
@@ -218,11 +230,12 @@ describe('A-LLMRec pipeline: cf and align', function () {
         config: { ...config, alignEpochs: 1 },
       });
       await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config, resume: true });
-      const a = loadSafetensors(path.join(straight, 'align', 'model.safetensors'));
-      const b = loadSafetensors(path.join(resumed, 'align', 'model.safetensors'));
-      expect([...a.keys()].sort()).to.deep.equal([...b.keys()].sort());
-      for (const [name, t] of a) expect([...t.dataSync()], name).to.deep.equal([...b.get(name)!.dataSync()]);
-      for (const t of [...a.values(), ...b.values()]) t.dispose();
+      expectSameSafetensors(
+        path.join(straight, 'align', 'model.safetensors'),
+        path.join(resumed, 'align', 'model.safetensors'),
+        '',
+        true,
+      );
     } finally {
       fs.rmSync(straight, { recursive: true, force: true });
       fs.rmSync(resumed, { recursive: true, force: true });
@@ -473,10 +486,11 @@ describe('A-LLMRec pipeline: generate, eval and scenarios', function () {
         config: { ...config, generateEpochs: 1 },
       });
       await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'generate', { dir: resumed, config, resume: true });
-      const a = loadSafetensors(path.join(runDir, 'generate', 'model.safetensors'));
-      const b = loadSafetensors(path.join(resumed, 'generate', 'model.safetensors'));
-      for (const [name, t] of a) expect([...t.dataSync()], name).to.deep.equal([...b.get(name)!.dataSync()]);
-      for (const t of [...a.values(), ...b.values()]) t.dispose();
+      expectSameSafetensors(
+        path.join(runDir, 'generate', 'model.safetensors'),
+        path.join(resumed, 'generate', 'model.safetensors'),
+        '',
+      );
     } finally {
       fs.rmSync(resumed, { recursive: true, force: true });
     }
@@ -700,13 +714,8 @@ describe('A-LLMRec: the LLM2Rec encoder, a fine-tuned text encoder, cross-domain
     await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: straight, config });
     await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config: { ...config, alignEpochs: 1 } });
     await pipelines.runStage(aLLMRec.aLLMRecPipeline, 'align', { dir: resumed, config, resume: true });
-    for (const file of ['model.safetensors', 'text-encoder/model.safetensors', 'text-embeddings.safetensors']) {
-      const a = loadSafetensors(path.join(straight, 'align', file));
-      const b = loadSafetensors(path.join(resumed, 'align', file));
-      for (const [name, t] of a)
-        expect([...t.dataSync()], `${file} ${name}`).to.deep.equal([...b.get(name)!.dataSync()]);
-      for (const t of [...a.values(), ...b.values()]) t.dispose();
-    }
+    for (const file of ['model.safetensors', 'text-encoder/model.safetensors', 'text-embeddings.safetensors'])
+      expectSameSafetensors(path.join(straight, 'align', file), path.join(resumed, 'align', file), `${file} `);
     // The encoder moved away from the LM it started from, and the saved table is the tuned encoder's.
     const before = loadSafetensors(path.join(lmDir, 'model.safetensors'));
     const after = loadSafetensors(path.join(straight, 'align', 'text-encoder', 'model.safetensors'));

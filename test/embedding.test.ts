@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 
-import { embedding, memory, randn, synchronize, tensor, tidy, type DType, type Tensor } from '../lib/index.js';
+import { embedding, randn, tensor, tidy, type DType, type Tensor } from '../lib/index.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, toleranceFor } from './support/reference.js';
+import { expectFlatMemory } from './support/memory.js';
 
 /** Seeded indices in [0, rows), with duplicates, and `padding` at a few places. */
 function randomIndices(count: number, rows: number, seed: number, padding?: number): Int32Array {
@@ -216,12 +217,7 @@ describeEachDevice('embedding', (device) => {
         for (const t of [table, positions]) t.grad?.dispose();
         return value;
       });
-    for (let i = 0; i < 20; i++) run();
-    synchronize(device);
-    const before = memory(device).bytesInUse;
-    for (let i = 0; i < 200; i++) run();
-    synchronize(device);
-    expect(memory(device).bytesInUse).to.equal(before);
+    expectFlatMemory(device, run, 20, 200);
   });
 
   it('an out-of-range index is an Error naming the index and the table size', () => {

@@ -1,19 +1,10 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 
-import {
-  infonce,
-  memory,
-  randn,
-  synchronize,
-  tensor,
-  tidy,
-  type DType,
-  type InfoNceOptions,
-  type Tensor,
-} from '../lib/index.js';
+import { infonce, randn, tensor, tidy, type DType, type InfoNceOptions, type Tensor } from '../lib/index.js';
 import { describeEachDevice, onGpu } from './support/devices.js';
 import { expectClose, f64, gradCheck, toleranceFor } from './support/reference.js';
+import { expectFlatMemory } from './support/memory.js';
 
 interface RefOptions {
   temperature: number;
@@ -288,12 +279,7 @@ describeEachDevice('infonce', (device) => {
         for (const t of [q, k, n]) t.grad?.dispose();
         return value;
       });
-    for (let i = 0; i < 20; i++) run();
-    synchronize(device);
-    const before = memory(device).bytesInUse;
-    for (let i = 0; i < 200; i++) run();
-    synchronize(device);
-    expect(memory(device).bytesInUse).to.equal(before);
+    expectFlatMemory(device, run, 20, 200);
   });
 
   if (device === 'cpu')

@@ -20,6 +20,7 @@ import {
 } from '../lib/index.js';
 import { describeEachDevice } from './support/devices.js';
 import { embeddedSplit, histories, writeSasrecRun } from './support/serving.js';
+import { expectFlatMemory } from './support/memory.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -61,12 +62,7 @@ describeEachDevice('memory stays flat', (device) => {
         const x = randn([64, 64], { seed: 1, device });
         return x.mul(x).sum().add(1).item();
       });
-    for (let i = 0; i < 100; i++) run();
-    synchronize(device);
-    const before = memory(device).bytesInUse;
-    for (let i = 0; i < 2000; i++) run();
-    synchronize(device);
-    expect(memory(device).bytesInUse).to.equal(before);
+    expectFlatMemory(device, run, 100, 2000);
   });
 });
 

@@ -293,6 +293,7 @@ describe('metrics: seeds and reports', () => {
     const agg = aggregateSeeds(runs);
     close(agg['hr@5']!.mean, (0.5 + 1 + 1) / 3);
     expect(formatMeanStd(meanStd([0.25, 0.35]))).to.equal('0.3000 ± 0.0707');
+    expect(formatMeanStd(meanStd([0.25]))).to.equal('0.2500');
     expect(() => aggregateSeeds([{ a: 1 }, { b: 2 }])).to.throw(/aggregateSeeds: run 1 has no 'a'/);
   });
 

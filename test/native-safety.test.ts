@@ -7,13 +7,18 @@ import { spawnSync } from 'node:child_process';
 
 import {
   arange,
+  CausalLM,
+  configToJson,
   crossEntropy,
   embedding,
   ForwardContext,
   getDefaultDevice,
   infonce,
   memory,
+  models,
   nn,
+  presetConfig,
+  rand,
   randn,
   scaledDotProductAttention,
   scoreTopk,
@@ -22,6 +27,7 @@ import {
   tensor,
   zeros,
 } from '../lib/index.js';
+import { native } from '../lib/binding.js';
 import { describeEachDevice } from './support/devices.js';
 
 const indexUrl = new URL('../lib/index.js', import.meta.url).href;
@@ -133,12 +139,109 @@ describeEachDevice('a failed op poisons its outputs and what is computed from th
     synchronize(device); // the error was reported with the tensors it spoiled
   });
 
+  it('an error is not reported on an unrelated tensor read first, nor after many more ops', () => {
+    const table = randn([4, 3], { seed: 1, device });
+    const rows = embedding(tensor([0, 7], { dtype: 'i32', device }), table);
+    const unrelated = randn([3], { seed: 2, device }).mul(3);
+    const downstream = rows.add(1);
+    // More ops than a CUDA error window holds (256), so the failure and its consequences are
+    // settled across several windows.
+    let chain = randn([8], { seed: 3, device });
+    for (let i = 0; i < 600; i++) chain = chain.mul(0.5).add(1);
+    const late = downstream.mul(chain.sum());
+    const message = /embedding: index 7 is out of range for a table of 4 rows/;
+    expect(Array.from(unrelated.dataSync()).every(Number.isFinite), 'read before the failed output').to.equal(true);
+    expect(chain.max().item()).to.be.closeTo(2, 1e-3);
+    expect(() => late.dataSync(), 'computed from it in a later window').to.throw(message);
+    expect(() => downstream.dataSync()).to.throw(message);
+    expect(() => rows.dataSync()).to.throw(message);
+    expect(() => rows.to('cpu').dataSync(), 'a copy of it').to.throw(message);
+    synchronize(device);
+  });
+
+  it('an error no read has reported is thrown by synchronize(), once', () => {
+    const table = randn([4, 3], { seed: 1, device });
+    embedding(tensor([5], { dtype: 'i32', device }), table).sum();
+    expect(() => synchronize(device)).to.throw(/embedding: index 5 is out of range/);
+    synchronize(device);
+  });
+
   it('scoreTopk values stay poisoned after the indices read threw', () => {
     const result = scoreTopk(randn([2, 4], { seed: 1, device }), randn([6, 4], { seed: 2, device }), 2, {
       exclude: { offsets: [0, 1, 2], ids: [1, 60] },
     });
     expect(() => result.indices.dataSync()).to.throw(/scoreTopk: excluded item id/);
     expect(() => result.values.dataSync()).to.throw(/scoreTopk: excluded item id/);
+  });
+});
+
+describe('kernel error tracking for asynchronous devices (simulated device)', () => {
+  // native.errorWindowsProbe runs the tracking CUDA uses (core/poison.h: ErrorWindows) on real CPU
+  // tensors, with a simulated device whose ops write their own error record slot.
+  const failed = (op: number): string => `errorWindowsProbe: op ${op} failed`;
+
+  it('poisons the failed op and what is computed from it, not unrelated outputs', () => {
+    // 0 = input, 1 = failed output, 2 = unrelated, 3 = from 1, 4 = from 3 and 2.
+    const r = native.errorWindowsProbe(8, [
+      { touch: [0] },
+      { touch: [0, 1], fails: true },
+      { touch: [0, 2] },
+      { touch: [1, 3] },
+      { touch: [3, 2, 4] },
+    ]);
+    expect(r.errors).to.deep.equal([null, failed(1), null, failed(1), failed(1)]);
+    expect(r.deferred).to.equal(failed(1));
+    expect(r.skipped).to.deep.equal([]);
+  });
+
+  it('ties each error to its own op when several fail in one window', () => {
+    const r = native.errorWindowsProbe(8, [{ touch: [0], fails: true }, { touch: [1], fails: true }, { touch: [2] }]);
+    expect(r.errors).to.deep.equal([failed(0), failed(1), null]);
+    expect(r.deferred, 'the first error, for synchronize()').to.equal(failed(0));
+  });
+
+  it('carries the error across windows: overflowing ones and those closed before settling', () => {
+    const steps: ({ touch: number[]; fails?: boolean } | 'check' | 'close')[] = [{ touch: [0], fails: true }];
+    for (let i = 0; i < 7; i++) steps.push({ touch: [100 + i] }); // fills 2-slot windows
+    steps.push({ touch: [0, 1] }, 'close', { touch: [1, 2] }, 'close', { touch: [3] });
+    const r = native.errorWindowsProbe(2, steps);
+    expect(r.errors[0]).to.equal(failed(0));
+    expect(r.errors[1]).to.equal(failed(0));
+    expect(r.errors[2]).to.equal(failed(0));
+    expect(r.errors[3]).to.equal(null);
+    for (let i = 0; i < 7; i++) expect(r.errors[100 + i], `op ${i + 1}`).to.equal(null);
+  });
+
+  it('skips work that reads a storage known to be poisoned, and poisons its outputs', () => {
+    const r = native.errorWindowsProbe(4, [{ touch: [0], fails: true }, 'check', { touch: [0, 1] }, { touch: [2] }]);
+    expect(r.skipped).to.deep.equal([2]);
+    expect(r.errors).to.deep.equal([failed(0), failed(0), null]);
+  });
+
+  it('settles windows whose records have arrived when the next one closes, without a read', () => {
+    // 2-slot windows: op 2 closes the first window; on a device that has finished it, the failure
+    // of op 0 is known before op 2 runs, so op 2 is skipped. On a busy device it runs and is
+    // poisoned when a read settles the windows. Either way the same tensors end poisoned.
+    const steps = [{ touch: [0], fails: true }, { touch: [1] }, { touch: [0, 2] }, { touch: [3] }];
+    const finished = native.errorWindowsProbe(2, steps, true);
+    const busy = native.errorWindowsProbe(2, steps, false);
+    expect(finished.skipped).to.deep.equal([2]);
+    expect(busy.skipped).to.deep.equal([]);
+    for (const r of [finished, busy]) expect(r.errors).to.deep.equal([failed(0), null, failed(0), null]);
+  });
+
+  it('in-place work that fails poisons what it touched; a clean window poisons nothing', () => {
+    const r = native.errorWindowsProbe(4, [
+      { touch: [0] },
+      { touch: [1] },
+      'check',
+      { touch: [0, 1], fails: true },
+      { touch: [2] },
+    ]);
+    expect(r.errors).to.deep.equal([failed(3), failed(3), null]);
+    const clean = native.errorWindowsProbe(4, [{ touch: [0] }, { touch: [0, 1] }, 'check', { touch: [1, 2] }]);
+    expect(clean.errors).to.deep.equal([null, null, null]);
+    expect(clean.deferred).to.equal(null);
   });
 });
 
@@ -186,6 +289,36 @@ describe('tensor factories and layers refuse bad arguments', () => {
     expect(() => new nn.MLP({} as never)).to.throw(/MLP: 'sizes' must be an array/);
     expect(() => new nn.MLP([2, 3], { activation: 'explode' as never })).to.throw(/MLP: 'activation' must be one of/);
     expect(() => new nn.Dropout(null as never)).to.throw(/Dropout: 'p' must be in \[0, 1\), got null/);
+  });
+
+  it('model configs and shapes with NaN, Infinity or fractional sizes name the field', () => {
+    const base = presetConfig('tiny');
+    const sizes = [
+      'vocabSize',
+      'hiddenSize',
+      'intermediateSize',
+      'numHiddenLayers',
+      'numAttentionHeads',
+      'numKeyValueHeads',
+      'headDim',
+      'maxPositionEmbeddings',
+    ] as const;
+    for (const field of sizes)
+      for (const bad of [NaN, Infinity, 1.5, 0]) {
+        const message = new RegExp(`^new CausalLM: 'config\\.${field}' must be a positive integer, got number ${bad}$`);
+        expect(() => new CausalLM({ ...base, [field]: bad }), `${field} ${bad}`).to.throw(message);
+      }
+    expect(() => new CausalLM({ ...base, rmsNormEps: NaN })).to.throw(/'config\.rmsNormEps' must be a finite positive/);
+    expect(() => configToJson({ ...base, headDim: NaN })).to.throw(/^configToJson: 'config\.headDim'/);
+    for (const make of [randn, rand])
+      expect(() => make([2, NaN], { seed: 1 })).to.throw(/^randn?: 'shape'\[1\] = NaN is not a non-negative integer/);
+    expect(() => zeros([Infinity])).to.throw(/^full: 'shape'\[0\] = Infinity is not/);
+    const gru = models.gru4recConfig(20, 'demo', { externalDim: 0 });
+    expect(() => new models.GRU4Rec({ ...gru, maxlen: NaN })).to.throw(
+      /^GRU4Rec: 'maxlen' must be a positive integer, got NaN/,
+    );
+    expect(() => new nn.LayerNorm(4, NaN)).to.throw(/^LayerNorm: 'eps' must be a finite number >= 0, got NaN/);
+    expect(() => new nn.MLP([4, 1.5])).to.throw(/^MLP: 'sizes\[1\]' must be a positive integer, got 1.5/);
   });
 
   it('ForwardContext refuses sizes that would make it loop forever', () => {

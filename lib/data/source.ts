@@ -215,6 +215,7 @@ const clean = (s: string) => s.replace(/[\t\r\n]+/g, ' ').trim();
  * (raw user/item keys, Unix seconds, rows by user then time), the format of the embedded data.
  */
 export function writeRecBole(dataset: SequenceDataset, dir: string, stem: string): { inter: string; item: string } {
+  expectArgs('writeRecBole', { dir, stem }, 'string');
   mkdirSync(dir, { recursive: true });
   const inter: string[] = ['user_id:token\titem_id:token\ttimestamp:float'];
   for (let u = 1; u <= dataset.numUsers; u++) {

@@ -49,6 +49,8 @@ export function aggregateSeeds(runs: readonly Record<string, number>[]): Record<
 export function formatMeanStd(value: MeanStd, digits = 4): string {
   expectFields('formatMeanStd', 'value', value, { mean: 'number', std: 'number' });
   expectArgs('formatMeanStd', { digits }, 'integer');
+  // One value has no spread: a "± 0" would read as a measured zero variance.
+  if (value.n === 1) return value.mean.toFixed(digits);
   return `${value.mean.toFixed(digits)} ± ${value.std.toFixed(digits)}`;
 }
 
@@ -248,7 +250,7 @@ export function comparisonMarkdown(c: Comparison, digits = 4): string {
     }),
   ];
   const n = Math.max(...c.rows.flatMap((r) => metrics.map((m) => r.metrics[m]!.n)));
-  lines.push('', `Mean ± sample std over ${n} seed${n === 1 ? '' : 's'}.`);
+  lines.push('', n === 1 ? 'One seed: no spread is shown.' : `Mean ± sample std over ${n} seeds.`);
   for (const [key, value] of Object.entries(c.notes ?? {})) lines.push(`- ${key}: ${value}`);
   return lines.join('\n') + '\n';
 }

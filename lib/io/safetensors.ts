@@ -211,6 +211,7 @@ export class SafetensorsFile {
 
   /** Opens and validates `path`; nothing but the header is read. */
   static open(path: string): SafetensorsFile {
+    expectArgs('SafetensorsFile.open', { path }, 'string');
     const fd = fs.openSync(path, 'r');
     try {
       const size = fs.fstatSync(fd).size;
@@ -261,6 +262,7 @@ export function loadSafetensors(
   path: string,
   options: ReadOptions & { names?: readonly string[] } = {},
 ): Map<string, Tensor> {
+  expectArgs('loadSafetensors', { path }, 'string');
   const file = SafetensorsFile.open(path);
   const out = new Map<string, Tensor>();
   try {
@@ -276,6 +278,7 @@ export function loadSafetensors(
 
 /** The metadata strings of a safetensors file, without reading its tensors. */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
+  expectArgs('readSafetensorsMetadata', { path }, 'string');
   const file = SafetensorsFile.open(path);
   file.close();
   return file.header.metadata;

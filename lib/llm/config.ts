@@ -1,6 +1,6 @@
 // The Hugging Face config.json of the Qwen2 and Llama causal LMs, parsed and validated into one
 // typed shape, and the rotary inverse frequencies it implies (including Llama 3's scaling).
-import { expectArgs, expectFields } from '../guard.js';
+import { expectArgs, kindOf } from '../guard.js';
 import { activationName } from '../ops/activation-name.js';
 
 export type ModelType = 'qwen2' | 'llama';
@@ -176,14 +176,53 @@ export function parseConfig(json: unknown): CausalLMConfig {
   };
 }
 
+const sizeFields = [
+  'vocabSize',
+  'hiddenSize',
+  'intermediateSize',
+  'numHiddenLayers',
+  'numAttentionHeads',
+  'numKeyValueHeads',
+  'headDim',
+  'maxPositionEmbeddings',
+] as const;
+const positiveFields = ['rmsNormEps', 'ropeTheta', 'initializerRange'] as const;
+const flagFields = ['tieWordEmbeddings', 'attentionBias', 'outputBias', 'mlpBias'] as const;
+
+/**
+ * Checks a CausalLMConfig object built in code (parseConfig checks config.json): every size must
+ * be a positive integer and every rate a finite number in range, so that NaN, Infinity or 1.5
+ * becomes an Error naming the field ("new CausalLM: 'config.intermediateSize' must be a positive
+ * integer, got number NaN") instead of a failure deep inside the model's construction.
+ */
+export function checkConfig(op: string, config: CausalLMConfig): void {
+  expectArgs(op, { config }, 'object');
+  const bad = (field: string, what: string): never => {
+    throw new Error(
+      `${op}: 'config.${field}' must be ${what}, got ${kindOf((config as unknown as Record<string, unknown>)[field])}`,
+    );
+  };
+  if (config.modelType !== 'qwen2' && config.modelType !== 'llama') bad('modelType', "'qwen2' or 'llama'");
+  for (const field of sizeFields)
+    if (!Number.isSafeInteger(config[field]) || config[field] < 1) bad(field, 'a positive integer');
+  for (const field of positiveFields)
+    if (typeof config[field] !== 'number' || !(config[field] > 0) || !Number.isFinite(config[field]))
+      bad(field, 'a finite positive number');
+  const dropout = config.attentionDropout as unknown;
+  if (dropout !== undefined && (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)))
+    bad('attentionDropout', 'a probability in [0, 1)');
+  for (const field of flagFields)
+    if (typeof config[field] !== 'boolean' && config[field] !== undefined) bad(field, 'true or false');
+  if (!Array.isArray(config.eosTokenIds) || !config.eosTokenIds.every((id) => Number.isSafeInteger(id) && id >= 0))
+    bad('eosTokenIds', 'an array of token ids');
+  if (config.headDim % 2 !== 0) bad('headDim', 'even (rotary embeddings rotate pairs)');
+  if (config.numAttentionHeads % config.numKeyValueHeads !== 0)
+    bad('numKeyValueHeads', `a divisor of numAttentionHeads (${config.numAttentionHeads})`);
+}
+
 /** The config.json object for a config, as Hugging Face's Qwen2Config/LlamaConfig write it. */
 export function configToJson(config: CausalLMConfig): Record<string, unknown> {
-  expectFields('configToJson', 'config', config, {
-    modelType: 'string',
-    hiddenSize: 'integer',
-    numAttentionHeads: 'integer',
-    eosTokenIds: 'array',
-  });
+  checkConfig('configToJson', config);
   const json: Record<string, unknown> = {
     architectures: [config.modelType === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
     model_type: config.modelType,

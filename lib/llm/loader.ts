@@ -19,6 +19,7 @@ export interface LoadOptions {
 }
 
 export function readConfig(dir: string): CausalLMConfig {
+  expectArgs('readConfig', { dir }, 'string');
   const file = path.join(dir, 'config.json');
   if (!fs.existsSync(file)) throw new Error(`loadCausalLM: ${dir} has no config.json`);
   let json: unknown;
@@ -56,6 +57,7 @@ function weightFiles(dir: string): Map<string, string> {
  * from the config's (both shapes given), or tensors the model does not have (all listed).
  */
 export function loadCausalLM(dir: string, options: LoadOptions = {}): CausalLM {
+  expectArgs('loadCausalLM', { dir }, 'string');
   const config = readConfig(dir);
   const dtype = options.dtype ?? (config.torchDtype === 'float32' ? 'f32' : 'bf16');
   const model = new CausalLM(config, { device: options.device, dtype, initialize: 'empty' });

@@ -15,7 +15,7 @@ import { linearCrossEntropy } from '../ops/loss.js';
 import { addRmsNorm } from '../ops/norm.js';
 import { tidy } from '../scope.js';
 import { empty, generator, keep, tensor, Tensor, zeros } from '../tensor.js';
-import { ropeInverseFrequencies, type CausalLMConfig } from './config.js';
+import { checkConfig, ropeInverseFrequencies, type CausalLMConfig } from './config.js';
 import { expectArgs, expectFields } from '../guard.js';
 
 export interface CausalLMOptions {
@@ -495,12 +495,7 @@ export class CausalLM extends Module {
     options: CausalLMOptions = {},
   ) {
     super();
-    expectFields('new CausalLM', 'config', config, {
-      vocabSize: 'integer',
-      hiddenSize: 'integer',
-      numHiddenLayers: 'integer',
-      numAttentionHeads: 'integer',
-    });
+    checkConfig('new CausalLM', config);
     expectArgs('new CausalLM', { options }, 'options');
     this.dtype = options.dtype ?? 'f32';
     const make = parameterFactory(config, options);

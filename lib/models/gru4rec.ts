@@ -36,12 +36,17 @@ export function gru4recConfig(
   overrides: Partial<GRU4RecConfig> = {},
 ): GRU4RecConfig {
   const config = { ...gru4recPresets[preset], ...overrides, numItems };
-  for (const key of ['numItems', 'hidden', 'layers', 'maxlen'] as const)
-    if (!Number.isInteger(config[key]) || config[key] < 1)
-      throw new Error(`GRU4Rec: '${key}' must be a positive integer, got ${config[key]}`);
-  if (!(config.dropout >= 0 && config.dropout < 1))
-    throw new Error(`GRU4Rec: 'dropout' must be in [0, 1), got ${config.dropout}`);
+  validateGRU4Rec(config);
   return config;
+}
+
+function validateGRU4Rec(c: GRU4RecConfig): void {
+  for (const key of ['numItems', 'hidden', 'layers', 'maxlen'] as const)
+    if (!Number.isInteger(c[key]) || c[key] < 1)
+      throw new Error(`GRU4Rec: '${key}' must be a positive integer, got ${c[key]}`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`GRU4Rec: 'dropout' must be in [0, 1), got ${c.dropout}`);
+  if (!Number.isInteger(c.externalDim) || c.externalDim < 0)
+    throw new Error(`GRU4Rec: 'externalDim' must be a non-negative integer, got ${c.externalDim}`);
 }
 
 export class GRU4Rec extends Module implements SequenceRecommender {
@@ -57,6 +62,7 @@ export class GRU4Rec extends Module implements SequenceRecommender {
     super();
     expectArgs('new GRU4Rec', { config }, 'object');
     expectArgs('new GRU4Rec', { options }, 'options');
+    validateGRU4Rec(config);
     const device = options.device ?? 'cpu';
     const { numItems, hidden } = config;
     this.registerModule(

@@ -105,7 +105,9 @@ function validateSASRec(c: SASRecConfig): void {
   if (c.hidden % c.heads !== 0) throw new Error(`SASRec: hidden ${c.hidden} is not divisible by heads ${c.heads}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`SASRec: 'dropout' must be in [0, 1), got ${c.dropout}`);
   if (!Number.isInteger(c.externalDim) || c.externalDim < 0)
-    throw new Error(`SASRec: 'externalDim' must be a non-negative integer`);
+    throw new Error(`SASRec: 'externalDim' must be a non-negative integer, got ${c.externalDim}`);
+  if (typeof c.eps !== 'number' || !Number.isFinite(c.eps) || c.eps < 0)
+    throw new Error(`SASRec: 'eps' must be a finite number >= 0, got ${c.eps}`);
 }
 
 class SASRecBlock extends Module {

@@ -57,6 +57,12 @@ function positiveInteger(layer: string, name: string, value: number): void {
     throw new Error(`${layer}: '${name}' must be a positive integer, got ${value}`);
 }
 
+/** A normalisation's epsilon: finite and not negative (NaN or Infinity would make every output NaN). */
+function epsilon(layer: string, value: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new Error(`${layer}: 'eps' must be a finite number >= 0, got ${String(value)}`);
+}
+
 /** y = x·Wᵀ + b (torch.nn.Linear, with torch's default init), optionally with a fused activation. */
 export class Linear extends Module {
   declare readonly weight: Tensor;
@@ -160,6 +166,7 @@ export class LayerNorm extends Module {
   ) {
     super();
     positiveInteger('LayerNorm', 'dim', dim);
+    epsilon('LayerNorm', eps);
     this.registerParameter('weight', init.constant([dim], 1, options));
     this.registerParameter('bias', options.bias === false ? null : init.zerosInit([dim], options));
   }
@@ -177,6 +184,7 @@ export class RMSNorm extends Module {
   ) {
     super();
     positiveInteger('RMSNorm', 'dim', dim);
+    epsilon('RMSNorm', eps);
     this.registerParameter('weight', init.constant([dim], 1, options));
   }
   forward(x: Tensor): Tensor {
@@ -220,6 +228,7 @@ export class MLP extends Module {
       throw new Error(
         `MLP: 'sizes' must be an array of at least [in, out], got ${Array.isArray(sizes) ? `[${sizes.join(', ')}]` : String(sizes)}`,
       );
+    sizes.forEach((size, i) => positiveInteger('MLP', `sizes[${i}]`, size));
     this.activation = activationName(options.activation ?? 'relu', "MLP: 'activation'");
     for (let i = 0; i + 1 < sizes.length; i++) {
       this.layers.push(this.registerModule(`fc${i}`, new Linear(sizes[i]!, sizes[i + 1]!, options)));
@@ -375,6 +384,8 @@ export class GRU extends Module {
     super();
     expectArgs('new GRU', { inputSize, hiddenSize, numLayers }, 'integer');
     expectArgs('new GRU', { options }, 'options');
+    positiveInteger('GRU', 'inputSize', inputSize);
+    positiveInteger('GRU', 'hiddenSize', hiddenSize);
     positiveInteger('GRU', 'numLayers', numLayers);
     for (let layer = 0; layer < numLayers; layer++) {
       // torch initialises every GRU weight and bias U(±1/sqrt(hidden)).

@@ -1,5 +1,5 @@
 // Fused scaled-dot-product attention and rotary position embeddings, each one autograd node.
-// The kernels live in native/{cpu,ops,addon}/attention.* and cuda/attention.cu.
+// The kernels live in native/{kernels,cpu,ops,addon}/attention.* and cuda/attention.cu.
 import { record } from '../autograd.js';
 import { native, type NativeTensor } from '../binding.js';
 import { generator, tensor, Tensor } from '../tensor.js';
@@ -56,8 +56,9 @@ export interface AttentionOptions {
 
 /**
  * The options object both native attention calls take, read by name: the one declaration of
- * each option on this side (its C++ twin is AttentionOptions::fields in native/ops/attention.h).
- * A missing, mistyped or unknown field is an Error that names it.
+ * each option on this side. Its C++ twin is kernels::AttentionOptions (native/kernels/attention.h),
+ * whose fields() the addon reads and which the kernel parameters carry to both twins. A missing,
+ * mistyped or unknown field is an Error that names it.
  */
 export interface AttentionNativeOptions {
   causal: boolean;

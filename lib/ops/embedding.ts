@@ -11,20 +11,29 @@ declare module '../binding.js' {
       indices: NativeTensor,
       table: NativeTensor,
       positions: NativeTensor | null,
-      paddingIdx: number,
-      scale: number,
+      options: EmbeddingNativeOptions,
     ): NativeTensor;
     embeddingBackward(
       indices: NativeTensor,
       gradOut: NativeTensor,
       rows: number,
       positionRows: number,
-      paddingIdx: number,
-      scale: number,
+      options: EmbeddingNativeOptions,
       needTable: boolean,
       needPositions: boolean,
     ): [NativeTensor | null, NativeTensor | null];
   }
+}
+
+/**
+ * The options object both native embedding calls take, read by name (its C++ twin is
+ * kernels::EmbeddingOptions in native/kernels/embedding.h, which the kernel parameters carry).
+ * A missing, mistyped or unknown field is an Error that names it.
+ */
+export interface EmbeddingNativeOptions {
+  /** -1: none. */
+  paddingIdx: number;
+  scale: number;
 }
 
 export interface EmbeddingOptions {
@@ -54,7 +63,8 @@ export function embedding(indices: Tensor, table: Tensor, options: EmbeddingOpti
   if (!Number.isInteger(paddingIdx) || paddingIdx < -1)
     throw new Error(`embedding: 'paddingIdx' must be a non-negative integer, got ${paddingIdx}`);
   if (!Number.isFinite(scale)) throw new Error(`embedding: 'scale' must be a finite number, got ${scale}`);
-  const out = new Tensor(native.embedding(indices.native, table.native, positions?.native ?? null, paddingIdx, scale));
+  const nativeOptions: EmbeddingNativeOptions = { paddingIdx, scale };
+  const out = new Tensor(native.embedding(indices.native, table.native, positions?.native ?? null, nativeOptions));
   const rows = table.shape[0]!;
   const positionRows = positions?.shape[0] ?? 0;
   const needTable = table.requiresGrad;
@@ -69,8 +79,7 @@ export function embedding(indices: Tensor, table: Tensor, options: EmbeddingOpti
         grad!.native,
         rows,
         positionRows,
-        paddingIdx,
-        scale,
+        nativeOptions,
         needTable,
         needPositions,
       );

@@ -2,39 +2,42 @@
 // forward nor the backward ever holds a B x N logits matrix; see native/kernels/infonce.h for the
 // exact definition of every option.
 import { record } from '../autograd.js';
-import { native } from '../binding.js';
+import { native, type NativeTensor } from '../binding.js';
 import { Tensor, tensor } from '../tensor.js';
 import { expectArgs } from '../guard.js';
 
 declare module '../binding.js' {
   interface NativeAddon {
-    infonce(
-      q: NativeTensor,
-      k: NativeTensor,
-      extraNegatives: NativeTensor | null,
-      positives: NativeTensor | null,
-      itemIds: NativeTensor | null,
-      temperature: number,
-      normalize: boolean,
-      symmetric: boolean,
-      uniformityT: number,
-      uniformityWeight: number,
-    ): [NativeTensor, NativeTensor];
+    infonce(...args: InfoNceNativeArgs): [NativeTensor, NativeTensor];
+    /** Returns [gradQ, gradK, gradExtraNegatives | null] for the forward call with the same arguments. */
     infonceBackward(
-      q: NativeTensor,
-      k: NativeTensor,
-      extraNegatives: NativeTensor | null,
-      positives: NativeTensor | null,
-      itemIds: NativeTensor | null,
-      temperature: number,
-      normalize: boolean,
-      symmetric: boolean,
-      uniformityT: number,
-      uniformityWeight: number,
-      stats: NativeTensor,
-      gradLoss: NativeTensor,
+      ...args: [...InfoNceNativeArgs, stats: NativeTensor, gradLoss: NativeTensor]
     ): [NativeTensor, NativeTensor, NativeTensor | null];
   }
+}
+
+/** The arguments the forward and the backward native calls share, in their order. */
+export type InfoNceNativeArgs = [
+  q: NativeTensor,
+  k: NativeTensor,
+  extraNegatives: NativeTensor | null,
+  positives: NativeTensor | null,
+  itemIds: NativeTensor | null,
+  options: InfoNceNativeOptions,
+];
+
+/**
+ * The options object both native InfoNCE calls take, read by name (its C++ twin is
+ * kernels::InfoNceOptions in native/kernels/infonce.h, which the kernel parameters carry).
+ * A missing, mistyped or unknown field is an Error that names it.
+ */
+export interface InfoNceNativeOptions {
+  temperature: number;
+  normalize: boolean;
+  symmetric: boolean;
+  uniformityT: number;
+  /** 0: no uniformity term. */
+  uniformityWeight: number;
 }
 
 export type IndexLike = Tensor | Int32Array | readonly number[];
@@ -73,22 +76,23 @@ function indexTensor(values: IndexLike | undefined, device: string): Tensor | nu
 export function infonce(q: Tensor, k: Tensor, options: InfoNceOptions = {}): Tensor {
   expectArgs('infonce', { q, k }, Tensor);
   expectArgs('infonce', { options }, 'options');
-  const temperature = options.temperature ?? 1;
-  const normalize = options.normalize ?? false;
-  const symmetric = options.symmetric ?? false;
-  const uniformityT = options.uniformity?.t ?? 2;
-  const uniformityWeight = options.uniformity?.weight ?? 0;
+  const nativeOptions: InfoNceNativeOptions = {
+    temperature: options.temperature ?? 1,
+    normalize: options.normalize ?? false,
+    symmetric: options.symmetric ?? false,
+    uniformityT: options.uniformity?.t ?? 2,
+    uniformityWeight: options.uniformity?.weight ?? 0,
+  };
   const negatives = options.extraNegatives ?? null;
   const positives = indexTensor(options.positives, q.device);
   const itemIds = indexTensor(options.itemIds, q.device);
-  const scalars = [temperature, normalize, symmetric, uniformityT, uniformityWeight] as const;
   const [lossHandle, statsHandle] = native.infonce(
     q.native,
     k.native,
     negatives?.native ?? null,
     positives?.native ?? null,
     itemIds?.native ?? null,
-    ...scalars,
+    nativeOptions,
   );
   const loss = new Tensor(lossHandle);
   const stats = new Tensor(statsHandle);
@@ -111,7 +115,7 @@ export function infonce(q: Tensor, k: Tensor, options: InfoNceOptions = {}): Ten
         savedNegatives?.native ?? null,
         savedPositives?.native ?? null,
         savedItemIds?.native ?? null,
-        ...scalars,
+        nativeOptions,
         s[2]!.native,
         grad!.native,
       );

@@ -13,9 +13,7 @@ declare module '../binding.js' {
       hidden: NativeTensor,
       weight: NativeTensor,
       labels: NativeTensor,
-      ignoreIndex: number,
-      labelSmoothing: number,
-      reduction: Reduction,
+      options: CrossEntropyNativeOptions,
       chunk: number,
       keepLogits: boolean,
     ): [NativeTensor, NativeTensor, NativeTensor | null];
@@ -25,9 +23,7 @@ declare module '../binding.js' {
       weight: NativeTensor,
       labels: NativeTensor,
       lse: NativeTensor,
-      ignoreIndex: number,
-      labelSmoothing: number,
-      reduction: Reduction,
+      options: CrossEntropyNativeOptions,
       chunk: number,
       needHidden: boolean,
       needWeight: boolean,
@@ -37,9 +33,7 @@ declare module '../binding.js' {
       positive: NativeTensor | null,
       logits: NativeTensor,
       labels: NativeTensor | null,
-      ignoreIndex: number,
-      labelSmoothing: number,
-      reduction: Reduction,
+      options: CrossEntropyNativeOptions,
     ): [NativeTensor, NativeTensor];
     crossEntropyBackward(
       gradLoss: NativeTensor,
@@ -47,9 +41,7 @@ declare module '../binding.js' {
       logits: NativeTensor,
       labels: NativeTensor | null,
       lse: NativeTensor,
-      ignoreIndex: number,
-      labelSmoothing: number,
-      reduction: Reduction,
+      options: CrossEntropyNativeOptions,
     ): [NativeTensor | null, NativeTensor];
     gatherDot(user: NativeTensor, table: NativeTensor, indices: NativeTensor): NativeTensor;
     gatherDotBackward(
@@ -93,7 +85,19 @@ export interface LinearCrossEntropyOptions extends CrossEntropyOptions {
 /** The default keepLogits budget: N x V f32 logits up to this many bytes are kept. */
 export const keepLogitsBudgetBytes = 64 * 2 ** 20;
 
-function resolve(options: CrossEntropyOptions): { ignoreIndex: number; labelSmoothing: number; reduction: Reduction } {
+/**
+ * The options object every native cross-entropy call takes, read by name (its C++ twin is
+ * kernels::CrossEntropyOptions in native/kernels/loss.h, which the kernel parameters carry).
+ * A missing, mistyped or unknown field, or an unknown reduction, is an Error that names it.
+ */
+export interface CrossEntropyNativeOptions {
+  /** An i32. */
+  ignoreIndex: number;
+  labelSmoothing: number;
+  reduction: Reduction;
+}
+
+function resolve(options: CrossEntropyOptions): CrossEntropyNativeOptions {
   return {
     ignoreIndex: options.ignoreIndex ?? -100,
     labelSmoothing: options.labelSmoothing ?? 0,
@@ -115,7 +119,7 @@ export function linearCrossEntropy(
 ): Tensor {
   expectArgs('linearCrossEntropy', { hidden, weight, labels }, Tensor);
   expectArgs('linearCrossEntropy', { options }, 'options');
-  const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
+  const nativeOptions = resolve(options);
   const chunk = options.chunk ?? 0;
   const logitsBytes = (hidden.shape[0] ?? 0) * (weight.shape[0] ?? 0) * 4;
   const keepLogits = needsGrad([hidden, weight]) && (options.keepLogits ?? logitsBytes <= keepLogitsBudgetBytes);
@@ -123,9 +127,7 @@ export function linearCrossEntropy(
     hidden.native,
     weight.native,
     labels.native,
-    ignoreIndex,
-    labelSmoothing,
-    reduction,
+    nativeOptions,
     chunk,
     keepLogits,
   );
@@ -145,9 +147,7 @@ export function linearCrossEntropy(
         w!.native,
         y!.native,
         l!.native,
-        ignoreIndex,
-        labelSmoothing,
-        reduction,
+        nativeOptions,
         chunk,
         needHidden,
         needWeight,
@@ -166,8 +166,8 @@ export function linearCrossEntropy(
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
   expectTensor(logits, 'crossEntropy', 'logits');
   expectTensor(labels, 'crossEntropy', 'labels');
-  const { ignoreIndex, labelSmoothing, reduction } = resolve(options);
-  const [lossH, lseH] = native.crossEntropy(null, logits.native, labels.native, ignoreIndex, labelSmoothing, reduction);
+  const nativeOptions = resolve(options);
+  const [lossH, lseH] = native.crossEntropy(null, logits.native, labels.native, nativeOptions);
   const loss = new Tensor(lossH);
   const lse = new Tensor(lseH);
   record(
@@ -175,16 +175,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntro
     [logits],
     [loss],
     ([g], [z, y, l]) => {
-      const [, dz] = native.crossEntropyBackward(
-        g!.native,
-        null,
-        z!.native,
-        y!.native,
-        l!.native,
-        ignoreIndex,
-        labelSmoothing,
-        reduction,
-      );
+      const [, dz] = native.crossEntropyBackward(g!.native, null, z!.native, y!.native, l!.native, nativeOptions);
       return [new Tensor(dz)];
     },
     [logits, labels, lse],
@@ -205,8 +196,12 @@ export function sampledSoftmaxLoss(
 ): Tensor {
   expectArgs('sampledSoftmaxLoss', { positive, negatives }, Tensor);
   expectArgs('sampledSoftmaxLoss', { options }, 'options');
-  const reduction = options.reduction ?? 'mean';
-  const [lossH, lseH] = native.crossEntropy(positive.native, negatives.native, null, -1, 0, reduction);
+  const nativeOptions: CrossEntropyNativeOptions = {
+    ignoreIndex: -1,
+    labelSmoothing: 0,
+    reduction: options.reduction ?? 'mean',
+  };
+  const [lossH, lseH] = native.crossEntropy(positive.native, negatives.native, null, nativeOptions);
   const loss = new Tensor(lossH);
   const lse = new Tensor(lseH);
   record(
@@ -214,16 +209,7 @@ export function sampledSoftmaxLoss(
     [positive, negatives],
     [loss],
     ([g], [pos, neg, l]) => {
-      const [dp, dn] = native.crossEntropyBackward(
-        g!.native,
-        pos!.native,
-        neg!.native,
-        null,
-        l!.native,
-        -1,
-        0,
-        reduction,
-      );
+      const [dp, dn] = native.crossEntropyBackward(g!.native, pos!.native, neg!.native, null, l!.native, nativeOptions);
       return [new Tensor(dp!), new Tensor(dn)];
     },
     [positive, negatives, lse],

@@ -23,6 +23,7 @@ export interface Digest {
 
 /** sha256 of a file's bytes, streamed. */
 export async function sha256File(file: string): Promise<string> {
+  expectArgs('sha256File', { file }, 'string');
   const hash = createHash('sha256');
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -67,6 +68,7 @@ function modelFolderFiles(dir: string): string[] | undefined {
  * `known` holds earlier digests (by path) to skip re-reading unchanged files.
  */
 export async function digestInput(target: string, known: readonly FileDigest[] = []): Promise<Digest> {
+  expectArgs('digestInput', { target }, 'string');
   const absolute = path.resolve(target);
   if (!fs.existsSync(absolute)) throw new Error(`input ${target} does not exist`);
   const cache = new Map(known.map((f) => [f.path, f]));

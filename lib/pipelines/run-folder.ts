@@ -17,6 +17,7 @@ import { buildInfo } from '../device.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { removeStaleTemporaries } from '../train/checkpoint.js';
 import type { Digest, FileDigest } from './digest.js';
+import { expectArgs } from '../guard.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 'llmrec-run';
@@ -58,6 +59,7 @@ export interface RunManifest {
 
 /** The run's manifest, or null when `dir` has no manifest.json; an Error when it is not an llmrec manifest. */
 export function readRunManifest(dir: string): RunManifest | null {
+  expectArgs('readRunManifest', { dir }, 'string');
   const file = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {
@@ -177,6 +179,7 @@ export class RunFolder {
    * or reopens a run folder of the same pipeline. Close it when done.
    */
   static open(dir: string, pipeline: string): RunFolder {
+    expectArgs('RunFolder.open', { dir, pipeline }, 'string');
     const stat = fs.statSync(dir, { throwIfNoEntry: false });
     if (stat && !stat.isDirectory()) throw new Error(`run folder: ${dir} is a file, not a folder; choose a folder`);
     if (!stat) fs.mkdirSync(dir, { recursive: true });
@@ -224,6 +227,7 @@ export class RunFolder {
   }
 
   private static acquireLock(dir: string, real: string): string {
+    expectArgs('RunFolder.acquireLock', { dir, real }, 'string');
     const file = path.join(dir, LOCK_FILE);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {

@@ -251,6 +251,7 @@ export async function runStage<C, R = unknown>(
 ): Promise<StageOutcome<R>> {
   expectArgs('runStage', { pipeline }, 'object');
   expectArgs('runStage', { options }, 'object');
+  expectArgs('runStage', { 'options.dir': options.dir }, 'string');
   const chosen = (typeof stage === 'string' ? findStage(pipeline, stage) : stage) as Stage<C, R>;
   const session = openSession(pipeline, options);
   try {
@@ -275,6 +276,7 @@ export interface RunAllResult {
  */
 export async function runAll<C>(pipeline: Pipeline, options: RunOptions<C>): Promise<RunAllResult> {
   expectArgs('runAll', { pipeline, options }, 'object');
+  expectArgs('runAll', { 'options.dir': options.dir }, 'string');
   const session = openSession(pipeline, options);
   const result: RunAllResult = { ran: [], skipped: [], outcomes: {} };
   const log = options.log ?? (() => undefined);

@@ -13,6 +13,7 @@ import { loadLLM2RecRun } from '../pipelines/llm2rec/serving.js';
 import { ALLMRecRecommender } from '../pipelines/a-llmrec/serving.js';
 import { loadSavedSequenceModel, loadSeqrecRun } from '../pipelines/seqrec/serving.js';
 import type { ServableModel } from './servable.js';
+import { expectArgs } from '../guard.js';
 
 /** What a Recommender serves: a model that scores every item, and the item vocabulary. */
 export interface LoadedRecommenderModel {
@@ -57,6 +58,7 @@ export function servableKindLoader(dir: string): ServableKindLoader | undefined 
 
 /** The kind of the folder `dir`, or an Error that says what a servable folder holds. */
 export function recommenderKindOf(dir: string): string {
+  expectArgs('recommenderKindOf', { dir }, 'string');
   const manifest = readRunManifest(dir);
   if (manifest) return manifest.pipeline;
   const configPath = path.join(dir, 'config.json');

@@ -94,6 +94,7 @@ export class Recommender implements ServableModel {
    * train` (config.json + model.safetensors), through the kinds registered in ./kinds.ts.
    */
   static async load(dir: string, options: RecommenderOptions = {}): Promise<Recommender> {
+    expectArgs('Recommender.load', { dir }, 'string');
     const maxBatch = options.maxBatch ?? 64;
     if (!Number.isInteger(maxBatch) || maxBatch < 1)
       throw new Error(`Recommender.load: 'maxBatch' must be a positive integer, got ${maxBatch}`);
@@ -114,6 +115,7 @@ export class Recommender implements ServableModel {
    * through its loader, every other through Recommender.load.
    */
   static async open(dir: string, options: RecommenderOptions = {}): Promise<ServableModel> {
+    expectArgs('Recommender.open', { dir }, 'string');
     let loader;
     try {
       loader = servableKindLoader(dir);

@@ -149,6 +149,7 @@ export function saveCheckpoint(root: string, name: string, payload: CheckpointPa
 
 /** The directory `latest.json` points at, or null when there is no complete checkpoint. */
 export function latestCheckpoint(root: string): string | null {
+  expectArgs('latestCheckpoint', { root }, 'string');
   removeStaleTemporaries(root);
   const pointer = path.join(root, LATEST);
   if (!fs.existsSync(pointer)) return null;
@@ -179,6 +180,7 @@ export function loadCheckpoint(
   optimizer?: Optimizer,
   checkState?: (state: Record<string, unknown>, file: string) => void,
 ): Record<string, unknown> {
+  expectArgs('loadCheckpoint', { dir }, 'string');
   const statePath = path.join(dir, STATE_FILE);
   let state: Record<string, unknown>;
   try {
@@ -238,6 +240,7 @@ export function loadModel(dir: string, model: Module): void {
 
 /** The config saved with a model, from `<dir>/config.json`. */
 export function readModelConfig(dir: string): Record<string, unknown> {
+  expectArgs('readModelConfig', { dir }, 'string');
   const file = path.join(dir, 'config.json');
   try {
     return JSON.parse(fs.readFileSync(file, 'utf-8')) as Record<string, unknown>;
@@ -248,6 +251,7 @@ export function readModelConfig(dir: string): Record<string, unknown> {
 
 /** Removes all but the newest `keep` step checkpoints (named step-<n>). */
 export function pruneCheckpoints(root: string, keep: number): void {
+  expectArgs('pruneCheckpoints', { root }, 'string');
   const steps = fs
     .readdirSync(root)
     .filter((name) => /^step-\d+$/.test(name))

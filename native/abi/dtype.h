@@ -60,4 +60,32 @@ inline uint16_t f32_to_bf16_bits(float value) {
   return uint16_t((word + rounding_bias) >> 16);
 }
 
+// visit_dtype(dtype, fn) calls fn with a null pointer of the C++ type of `dtype`, for dispatch
+// on the element type; visit_floating does the same for the floating types (f32 or bf16; ops
+// reject i32 before a floating kernel runs, so i32 does nothing there). BF16 is the twin's bf16
+// type: native/cpu/numeric.h and cuda/common.cuh each define the two visitors as
+// `inline constexpr DTypeVisitor<bf16> visit_dtype{}` and `FloatingVisitor<bf16> visit_floating{}`.
+template <class BF16>
+struct DTypeVisitor {
+  template <class Fn>
+  void operator()(DType dtype, Fn&& fn) const {
+    switch (dtype) {
+      case DType::F32: fn(static_cast<float*>(nullptr)); break;
+      case DType::BF16: fn(static_cast<BF16*>(nullptr)); break;
+      case DType::I32: fn(static_cast<int32_t*>(nullptr)); break;
+    }
+  }
+};
+
+template <class BF16>
+struct FloatingVisitor {
+  template <class Fn>
+  void operator()(DType dtype, Fn&& fn) const {
+    if (dtype == DType::F32)
+      fn(static_cast<float*>(nullptr));
+    else if (dtype == DType::BF16)
+      fn(static_cast<BF16*>(nullptr));
+  }
+};
+
 }  // namespace llmrec

@@ -68,4 +68,17 @@ struct CudaStream {
   int max_shared_memory_per_block = 0;  // opt-in maximum, bytes
 };
 
+// Declares the two twins of one kernel, inside namespace llmrec::kernels: kernels::cpu::name(const
+// Params&) and kernels::cuda::name(const Params&, const CudaStream&), the pair that
+// LLMREC_TWINS(name) in native/core/dispatch.h hands to submit_twins. One line per kernel:
+//   LLMREC_KERNEL_TWINS(attention_forward, AttentionForwardParams);
+#define LLMREC_KERNEL_TWINS(name, Params)                    \
+  namespace cpu {                                            \
+  void name(const Params& p);                                \
+  }                                                          \
+  namespace cuda {                                           \
+  void name(const Params& p, const ::llmrec::CudaStream& s); \
+  }                                                          \
+  static_assert(true, "a kernel's twins: " #name)
+
 }  // namespace llmrec

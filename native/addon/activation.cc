@@ -9,10 +9,7 @@ namespace {
 using kernels::ActivationOp;
 
 ActivationOp activation_op(const Napi::Value& value) {
-  const std::string name = string_arg(value, "activation", "op");
-  for (int i = 0; i <= int(ActivationOp::SwiGLU); ++i)
-    if (name == ops::activation_name(ActivationOp(i))) return ActivationOp(i);
-  fail("activation: unknown op '", name, "'; expected gelu, geluTanh, relu, leakyRelu, silu or swiglu");
+  return enum_arg(value, "activation", "op", kernels::kActivationOpNames);
 }
 
 // activation(op, x, slope)
@@ -41,14 +38,8 @@ Napi::Value dropout(const Napi::CallbackInfo& info) {
                                u64_arg(info[2], "dropout", "seed"), u64_arg(info[3], "dropout", "offset")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "activation", activation);
-  export_function(env, exports, "activationBackward", activation_backward);
-  export_function(env, exports, "dropout", dropout);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(activation, init);
+LLMREC_REGISTER_BINDINGS(activation, activation, activation_backward, dropout);
 
 }  // namespace llmrec::addon

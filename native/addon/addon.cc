@@ -3,7 +3,11 @@
 // core_functions.cc and each family's bindings in <family>.cc.
 #include "addon.h"
 
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tensor_handle.h"
@@ -15,17 +19,47 @@ namespace llmrec::addon {
 
 namespace {
 struct Registered {
-  const char* family;
-  BindingsInit init;
+  std::string js_name;
+  BindingFn fn;
 };
 std::vector<Registered>& registered_bindings() {
   static std::vector<Registered> list;
   return list;
 }
+
+// attention_forward -> attentionForward.
+std::string camel_case(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '_' && i + 1 < name.size())
+      out += char(std::toupper(static_cast<unsigned char>(name[++i])));
+    else
+      out += name[i];
+  }
+  return out;
+}
 }  // namespace
 
-BindingsRegistration::BindingsRegistration(const char* family, BindingsInit init) {
-  registered_bindings().push_back({family, init});
+BindingsRegistration::BindingsRegistration(const char* family, const char* names,
+                                           std::initializer_list<BindingFn> functions) {
+  std::vector<std::string> list;
+  std::string name;
+  for (const char* c = names;; ++c) {
+    if (*c == ',' || *c == '\0') {
+      list.push_back(camel_case(name));
+      name.clear();
+      if (*c == '\0') break;
+    } else if (!std::isspace(static_cast<unsigned char>(*c))) {
+      name += *c;
+    }
+  }
+  if (list.size() != functions.size()) {
+    std::fprintf(stderr, "llmrec: the bindings of %s list %zu names for %zu functions\n", family, list.size(),
+                 functions.size());
+    std::abort();
+  }
+  size_t i = 0;
+  for (BindingFn fn : functions) registered_bindings().push_back({list[i++], fn});
 }
 
 InstanceData& instance(Napi::Env env) { return *env.GetInstanceData<InstanceData>(); }
@@ -61,7 +95,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
       new std::shared_ptr<Context>(data->ctx));
   exports.Set("NativeTensor", ctor);
   register_core(env, exports);
-  for (const Registered& r : registered_bindings()) r.init(env, exports);
+  for (const Registered& r : registered_bindings()) export_function(env, exports, r.js_name.c_str(), r.fn);
   return exports;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../abi/options.h"
 #include "../core/context.h"
 #include "../core/tensor.h"
 
@@ -62,6 +63,16 @@ double number_arg(const Napi::Value& value, const char* op, const char* arg);
 int64_t integer_arg(const Napi::Value& value, const char* op, const char* arg);
 bool bool_arg(const Napi::Value& value, const char* op, const char* arg);
 std::string string_arg(const Napi::Value& value, const char* op, const char* arg);
+// A string naming an enum value of `names` (native/abi/options.h); anything else is an Error
+// that lists the names.
+template <class E, size_t N>
+E enum_arg(const Napi::Value& value, const char* op, const char* arg, const EnumName<E> (&names)[N]) {
+  const std::string name = string_arg(value, op, arg);
+  E out{};
+  if (!enum_value(names, name.c_str(), &out))
+    fail(op, ": unknown ", arg, " '", name, "'; expected ", enum_choices(names));
+  return out;
+}
 // A seed or counter offset: a non-negative integer number (up to 2^53) or a bigint (< 2^64).
 uint64_t u64_arg(const Napi::Value& value, const char* op, const char* arg);
 
@@ -70,14 +81,16 @@ uint64_t u64_arg(const Napi::Value& value, const char* op, const char* arg);
 Napi::Value wrap_tensor(Napi::Env env, Tensor tensor, bool new_memory = true);
 Napi::Array shape_to_js(Napi::Env env, const Shape& shape);
 
-// Each family's binding file registers its functions with LLMREC_REGISTER_BINDINGS; module
-// initialisation calls them all, per instance.
-using BindingsInit = void (*)(Napi::Env env, Napi::Object exports);
+// Each family's binding file registers its functions with LLMREC_REGISTER_BINDINGS(family, f, g,
+// ...): each is exported under the camelCase form of its C++ name (attention_forward becomes
+// attentionForward), once per instance at module initialisation.
+using BindingFn = Napi::Value (*)(const Napi::CallbackInfo&);
 struct BindingsRegistration {
-  BindingsRegistration(const char* family, BindingsInit init);
+  // `names` lists the C++ names of `functions`, comma-separated (the macro's #__VA_ARGS__).
+  BindingsRegistration(const char* family, const char* names, std::initializer_list<BindingFn> functions);
 };
-#define LLMREC_REGISTER_BINDINGS(family, init) \
-  static ::llmrec::addon::BindingsRegistration llmrec_bindings_##family(#family, init)
+#define LLMREC_REGISTER_BINDINGS(family, ...) \
+  static ::llmrec::addon::BindingsRegistration llmrec_bindings_##family(#family, #__VA_ARGS__, {__VA_ARGS__})
 
 // Registers the core's own functions (core_functions.cc).
 void register_core(Napi::Env env, Napi::Object exports);

@@ -9,7 +9,7 @@ namespace {
 // attentionForward(q, k, v, options) -> [out, lse]
 Napi::Value attention_forward(const Napi::CallbackInfo& info) {
   const char* op = "attention";
-  const auto options = read_options<ops::AttentionOptions>(info, 3, op);
+  const auto options = read_options<kernels::AttentionOptions>(info, 3, op);
   auto [out, lse] =
       ops::attention_forward(context(info.Env()), tensor_arg(info, 0, op, "q"), tensor_arg(info, 1, op, "k"),
                              tensor_arg(info, 2, op, "v"), options);
@@ -22,7 +22,7 @@ Napi::Value attention_forward(const Napi::CallbackInfo& info) {
 // attentionBackward(q, k, v, out, lse, gradOut, options) -> [dq, dk, dv]
 Napi::Value attention_backward(const Napi::CallbackInfo& info) {
   const char* op = "attention backward";
-  const auto options = read_options<ops::AttentionOptions>(info, 6, op);
+  const auto options = read_options<kernels::AttentionOptions>(info, 6, op);
   auto [dq, dk, dv] =
       ops::attention_backward(context(info.Env()), tensor_arg(info, 0, op, "q"), tensor_arg(info, 1, op, "k"),
                               tensor_arg(info, 2, op, "v"), tensor_arg(info, 3, op, "out"),
@@ -42,14 +42,8 @@ Napi::Value rope(const Napi::CallbackInfo& info) {
                                bool_arg(info[3], "rope", "inverse")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "attentionForward", attention_forward);
-  export_function(env, exports, "attentionBackward", attention_backward);
-  export_function(env, exports, "rope", rope);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(attention, init);
+LLMREC_REGISTER_BINDINGS(attention, attention_forward, attention_backward, rope);
 
 }  // namespace llmrec::addon

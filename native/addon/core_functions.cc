@@ -1,9 +1,13 @@
 // Module-level functions of the core: build and device information, tensor creation, memory,
 // synchronisation and kernel variant selection.
+#include <algorithm>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../abi/error.h"
 #include "../abi/kernel_api.h"
+#include "../core/poison.h"
 #include "../cpu/isa.h"
 #include "../cpu/parallel.h"
 #include "../ops/elementwise.h"
@@ -200,9 +204,83 @@ Napi::Value set_kernel_variant_fn(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// errorWindowsProbe(slots, steps, ready): drives the error tracking of asynchronous devices
+// (core/poison.h) with real CPU tensors and a simulated device, so its logic is tested on every
+// machine. Each step is an op, { touch: ids, fails: bool } (an id never touched before is a new
+// output of the op, as in submit()), or 'check' (a read-back: close the window and settle it)
+// or 'close' (a window closed but not yet settled). At the end every window is settled.
+// Returns { errors: message or null per id, skipped: ops that were not run, deferred }.
+const int probe_site = register_kernel_error_site("errorWindowsProbe: op {value} failed");
+
+Napi::Value error_windows_probe(const Napi::CallbackInfo& info) {
+  const char* op = "errorWindowsProbe";
+  Napi::Env env = info.Env();
+  const int slots = int(number_arg(info[0], op, "slots"));
+  if (!info[1].IsArray()) fail(op, ": 'steps' must be an array");
+  Napi::Array steps = info[1].As<Napi::Array>();
+  Context& ctx = context(env);
+  std::vector<KernelErrorRecord> device(size_t(std::max(slots, 0)), KernelErrorRecord{});
+  // With `ready` the simulated device has finished each window's work by the time it is closed
+  // (closing settles it at once); without, it is always busy (only reads settle windows).
+  const bool ready = info[2].ToBoolean().Value();
+  ErrorWindows windows(slots, [&device, ready](int count) -> ErrorWindows::Pending {
+    auto copied = std::make_shared<std::vector<KernelErrorRecord>>(device.begin(), device.begin() + count);
+    std::fill(device.begin(), device.begin() + count, KernelErrorRecord{});
+    return {[copied] { return copied->data(); }, [ready] { return ready; }};
+  });
+  std::vector<Tensor> tensors;
+  Napi::Array skipped = Napi::Array::New(env);
+  for (uint32_t i = 0; i < steps.Length(); ++i) {
+    Napi::Value step = steps.Get(i);
+    if (step.IsString()) {
+      const std::string what = step.As<Napi::String>().Utf8Value();
+      if (what != "check" && what != "close") fail(op, ": step ", i, " must be 'check', 'close' or an op");
+      const uint64_t window = windows.close();
+      if (what == "check") windows.resolve_through(window);
+      continue;
+    }
+    if (!step.IsObject() || !step.As<Napi::Object>().Get("touch").IsArray())
+      fail(op, ": step ", i, " must be 'check', 'close' or { touch: ids, fails }");
+    Napi::Array touch = step.As<Napi::Object>().Get("touch").As<Napi::Array>();
+    std::vector<size_t> ids;
+    for (uint32_t j = 0; j < touch.Length(); ++j) {
+      ids.push_back(size_t(number_arg(touch.Get(j), op, "touch[]")));
+      if (ids.back() > 4096) fail(op, ": ids must be at most 4096");
+      while (tensors.size() <= ids.back()) tensors.push_back(ctx.empty({1}, DType::F32, Device::cpu(), op));
+    }
+    std::vector<const Tensor*> touched;
+    for (size_t id : ids) touched.push_back(&tensors[id]);
+    const int slot = windows.admit(PoisonFlow::of(touched));
+    if (slot < 0) {
+      skipped.Set(skipped.Length(), double(i));
+      continue;
+    }
+    if (step.As<Napi::Object>().Get("fails").ToBoolean().Value() && device[size_t(slot)].site == 0)
+      device[size_t(slot)] = KernelErrorRecord{probe_site, 0, (long long)i, 0};
+  }
+  windows.resolve_through(windows.close());
+  const auto message = [&](const std::exception_ptr& error) -> Napi::Value {
+    if (!error) return env.Null();
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      return Napi::String::New(env, e.what());
+    }
+  };
+  Napi::Array errors = Napi::Array::New(env, tensors.size());
+  for (size_t id = 0; id < tensors.size(); ++id)
+    errors.Set(uint32_t(id), message(tensors[id].storage->poison()->error()));
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("errors", errors);
+  result.Set("skipped", skipped);
+  result.Set("deferred", message(windows.take_error()));
+  return result;
+}
+
 }  // namespace
 
 void register_core(Napi::Env env, Napi::Object exports) {
+  export_function(env, exports, "errorWindowsProbe", error_windows_probe);
   export_function(env, exports, "kernelVariants", kernel_variants);
   export_function(env, exports, "setKernelVariant", set_kernel_variant_fn);
   export_function(env, exports, "setAllocationPoison", set_poison);

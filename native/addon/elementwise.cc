@@ -14,25 +14,11 @@ using kernels::ReduceOp;
 using kernels::UnaryOp;
 
 BinaryOp binary_op(const Napi::Value& value) {
-  const std::string name = string_arg(value, "binary", "op");
-  for (BinaryOp op :
-       {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Minimum})
-    if (name == ops::binary_op_name(op)) return op;
-  fail("binary: unknown op '", name, "'");
+  return enum_arg(value, "binary", "op", kernels::kBinaryOpNames);
 }
-
-UnaryOp unary_op(const Napi::Value& value) {
-  const std::string name = string_arg(value, "unary", "op");
-  for (int i = 0; i <= int(UnaryOp::Sign); ++i)
-    if (name == ops::unary_op_name(UnaryOp(i))) return UnaryOp(i);
-  fail("unary: unknown op '", name, "'");
-}
-
+UnaryOp unary_op(const Napi::Value& value) { return enum_arg(value, "unary", "op", kernels::kUnaryOpNames); }
 ReduceOp reduce_op(const Napi::Value& value) {
-  const std::string name = string_arg(value, "reduce", "op");
-  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min})
-    if (name == ops::reduce_op_name(op)) return op;
-  fail("reduce: unknown op '", name, "'");
+  return enum_arg(value, "reduce", "op", kernels::kReduceOpNames);
 }
 
 // An op that wrote into a caller's `out` returns undefined: a second handle on that storage would
@@ -87,16 +73,8 @@ Napi::Value expand(const Napi::CallbackInfo& info) {
                                              shape_arg(info[1], "expand", "shape")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "expand", expand);
-  export_function(env, exports, "binary", binary);
-  export_function(env, exports, "unary", unary);
-  export_function(env, exports, "cast", cast);
-  export_function(env, exports, "reduce", reduce);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(elementwise, init);
+LLMREC_REGISTER_BINDINGS(elementwise, expand, binary, unary, cast, reduce);
 
 }  // namespace llmrec::addon

@@ -11,10 +11,7 @@ namespace {
 using kernels::Activation;
 
 Activation activation_arg(const Napi::Value& value, const char* op) {
-  const std::string name = string_arg(value, op, "activation");
-  for (int i = 0; i <= int(Activation::Silu); ++i)
-    if (name == ops::activation_name(Activation(i))) return Activation(i);
-  fail(op, ": unknown activation '", name, "'; expected none, relu, gelu, gelu_tanh or silu");
+  return enum_arg(value, op, "activation", kernels::kActivationNames);
 }
 
 // gemm(a, b, c | null, bias | null, transA, transB, alpha, beta, activation, outDtype | null,
@@ -47,13 +44,8 @@ Napi::Value epilogue_backward(const Napi::CallbackInfo& info) {
                                                         tensor_arg(info, 2, op, "grad")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "gemm", gemm);
-  export_function(env, exports, "epilogueBackward", epilogue_backward);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(gemm, init);
+LLMREC_REGISTER_BINDINGS(gemm, gemm, epilogue_backward);
 
 }  // namespace llmrec::addon

@@ -1,13 +1,13 @@
 // Bindings of the infonce family.
 #include "../ops/infonce.h"
 #include "addon.h"
+#include "options.h"
 
 namespace llmrec::addon {
 namespace {
 
-// Arguments shared by forward and backward: q, k, negatives?, positives?, itemIds?, temperature,
-// normalize, symmetric, uniformityT, uniformityWeight.
-constexpr size_t kSharedArgs = 10;
+// Arguments shared by forward and backward: q, k, negatives?, positives?, itemIds?, options.
+constexpr size_t kSharedArgs = 6;
 
 ops::InfoNceInputs inputs_arg(const Napi::CallbackInfo& info, const char* op) {
   ops::InfoNceInputs in;
@@ -19,17 +19,11 @@ ops::InfoNceInputs inputs_arg(const Napi::CallbackInfo& info, const char* op) {
   return in;
 }
 
-ops::InfoNceOptions options_arg(const Napi::CallbackInfo& info, const char* op) {
-  ops::InfoNceOptions options;
-  options.temperature = float(number_arg(info[5], op, "temperature"));
-  options.normalize = bool_arg(info[6], op, "normalize");
-  options.symmetric = bool_arg(info[7], op, "symmetric");
-  options.uniformity_t = float(number_arg(info[8], op, "uniformity.t"));
-  options.uniformity_weight = float(number_arg(info[9], op, "uniformity.weight"));
-  return options;
+kernels::InfoNceOptions options_arg(const Napi::CallbackInfo& info, const char* op) {
+  return read_options<kernels::InfoNceOptions>(info, 5, op);
 }
 
-// infonce(q, k, negatives, positives, itemIds, temperature, normalize, symmetric, uT, uWeight)
+// infonce(q, k, negatives, positives, itemIds, options)
 //   -> [loss, stats]
 Napi::Value infonce(const Napi::CallbackInfo& info) {
   const char* op = "infonce";
@@ -54,13 +48,8 @@ Napi::Value infonce_backward(const Napi::CallbackInfo& info) {
   return out;
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "infonce", infonce);
-  export_function(env, exports, "infonceBackward", infonce_backward);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(infonce, init);
+LLMREC_REGISTER_BINDINGS(infonce, infonce, infonce_backward);
 
 }  // namespace llmrec::addon

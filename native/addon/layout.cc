@@ -45,15 +45,8 @@ Napi::Value narrow_backward(const Napi::CallbackInfo& info) {
                                           integer_arg(info[3], kOp, "start")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "permute", permute);
-  export_function(env, exports, "narrow", narrow);
-  export_function(env, exports, "concat", concat);
-  export_function(env, exports, "narrowBackward", narrow_backward);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(layout, init);
+LLMREC_REGISTER_BINDINGS(layout, permute, narrow, concat, narrow_backward);
 
 }  // namespace llmrec::addon

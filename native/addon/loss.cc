@@ -1,45 +1,38 @@
 // Bindings of the loss family.
-#include <climits>
 #include <string>
 
 #include "../ops/loss.h"
 #include "dense_glue.h"
+#include "options.h"
 
 namespace llmrec::addon {
 namespace {
 
-// (ignoreIndex, labelSmoothing, reduction) at info[at], info[at + 1], info[at + 2].
+// The cross-entropy options object (kernels::CrossEntropyOptions) at info[at].
 ops::CrossEntropyOptions ce_options(const Napi::CallbackInfo& info, size_t at, const char* op) {
-  ops::CrossEntropyOptions o;
-  const int64_t ignore = integer_arg(info[at], op, "ignoreIndex");
-  if (ignore < INT32_MIN || ignore > INT32_MAX) fail(op, ": 'ignoreIndex' must fit in i32, got ", ignore);
-  o.ignore_index = int32_t(ignore);
-  o.label_smoothing = float(number_arg(info[at + 1], op, "labelSmoothing"));
-  o.reduction = ops::reduction_from_name(op, string_arg(info[at + 2], op, "reduction"));
-  return o;
+  return read_options<ops::CrossEntropyOptions>(info, at, op);
 }
 
-// linearCrossEntropy(hidden, weight, labels, ignoreIndex, labelSmoothing, reduction, chunk, keepLogits)
+// linearCrossEntropy(hidden, weight, labels, options, chunk, keepLogits)
 //   -> [loss, lse, logits | null]
 Napi::Value linear_cross_entropy(const Napi::CallbackInfo& info) {
   const char* op = "linearCrossEntropy";
   ops::LossResult r = ops::linear_cross_entropy(
       context(info.Env()), tensor_arg(info, 0, op, "hidden"), tensor_arg(info, 1, op, "weight"),
-      tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op), integer_arg(info[6], op, "chunk"),
-      bool_arg(info[7], op, "keepLogits"));
+      tensor_arg(info, 2, op, "labels"), ce_options(info, 3, op), integer_arg(info[4], op, "chunk"),
+      bool_arg(info[5], op, "keepLogits"));
   return tensor_list(info.Env(), {r.loss, r.lse, r.logits});
 }
 
-// linearCrossEntropyBackward(gradLoss, hidden, weight, labels, lse, ignoreIndex, labelSmoothing, reduction,
-//                            chunk, needHidden, needWeight, logits | null) -> [dHidden | null, dWeight |
-//                            null]
+// linearCrossEntropyBackward(gradLoss, hidden, weight, labels, lse, options, chunk, needHidden, needWeight,
+//                            logits | null) -> [dHidden | null, dWeight | null]
 Napi::Value linear_cross_entropy_backward(const Napi::CallbackInfo& info) {
   const char* op = "linearCrossEntropy backward";
   ops::TwoGrads g = ops::linear_cross_entropy_backward(
       context(info.Env()), tensor_arg(info, 0, op, "gradLoss"), tensor_arg(info, 1, op, "hidden"),
       tensor_arg(info, 2, op, "weight"), tensor_arg(info, 3, op, "labels"), tensor_arg(info, 4, op, "lse"),
-      ce_options(info, 5, op), integer_arg(info[8], op, "chunk"), bool_arg(info[9], op, "needHidden"),
-      bool_arg(info[10], op, "needWeight"), optional_tensor_arg(info, 11, op, "logits"));
+      ce_options(info, 5, op), integer_arg(info[6], op, "chunk"), bool_arg(info[7], op, "needHidden"),
+      bool_arg(info[8], op, "needWeight"), optional_tensor_arg(info, 9, op, "logits"));
   return tensor_list(info.Env(), {g.first, g.second});
 }
 
@@ -53,7 +46,7 @@ const Tensor* labels_arg(const Napi::CallbackInfo& info, size_t index, const cha
   return nullptr;
 }
 
-// crossEntropy(positive | null, logits, labels | null, ignoreIndex, labelSmoothing, reduction) -> [loss, lse]
+// crossEntropy(positive | null, logits, labels | null, options) -> [loss, lse]
 Napi::Value cross_entropy(const Napi::CallbackInfo& info) {
   const Tensor* first = optional_tensor_arg(info, 0, "sampledSoftmax", "positive");
   const char* op = first ? "sampledSoftmax" : "crossEntropy";
@@ -63,8 +56,8 @@ Napi::Value cross_entropy(const Napi::CallbackInfo& info) {
   return tensor_list(info.Env(), {r.loss, r.lse});
 }
 
-// crossEntropyBackward(gradLoss, positive | null, logits, labels | null, lse, ignoreIndex, labelSmoothing,
-//                      reduction) -> [dPositive | null, dLogits]
+// crossEntropyBackward(gradLoss, positive | null, logits, labels | null, lse, options)
+//   -> [dPositive | null, dLogits]
 Napi::Value cross_entropy_backward(const Napi::CallbackInfo& info) {
   const Tensor* first = optional_tensor_arg(info, 1, "sampledSoftmax backward", "positive");
   const char* op = first ? "sampledSoftmax backward" : "crossEntropy backward";
@@ -109,19 +102,10 @@ Napi::Value bce_with_logits_backward(const Napi::CallbackInfo& info) {
                       tensor_arg(info, 2, op, "target"), optional_tensor_arg(info, 3, op, "weight")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "linearCrossEntropy", linear_cross_entropy);
-  export_function(env, exports, "linearCrossEntropyBackward", linear_cross_entropy_backward);
-  export_function(env, exports, "crossEntropy", cross_entropy);
-  export_function(env, exports, "crossEntropyBackward", cross_entropy_backward);
-  export_function(env, exports, "gatherDot", gather_dot);
-  export_function(env, exports, "gatherDotBackward", gather_dot_backward);
-  export_function(env, exports, "bceWithLogits", bce_with_logits);
-  export_function(env, exports, "bceWithLogitsBackward", bce_with_logits_backward);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(loss, init);
+LLMREC_REGISTER_BINDINGS(loss, linear_cross_entropy, linear_cross_entropy_backward, cross_entropy,
+                         cross_entropy_backward, gather_dot, gather_dot_backward, bce_with_logits,
+                         bce_with_logits_backward);
 
 }  // namespace llmrec::addon

@@ -12,20 +12,11 @@ using kernels::DistillActivation;
 using kernels::DistillLoss;
 
 DistillActivation activation_arg(const Napi::Value& value, const char* op) {
-  const std::string name = string_arg(value, op, "activation");
-  if (name == "gelu") return DistillActivation::Gelu;
-  if (name == "leaky_relu") return DistillActivation::LeakyRelu;
-  if (name == "sigmoid") return DistillActivation::Sigmoid;
-  if (name == "relu") return DistillActivation::Relu;
-  fail(op, ": unknown activation '", name, "'; expected gelu, leaky_relu, sigmoid or relu");
+  return enum_arg(value, op, "activation", kernels::kDistillActivationNames);
 }
 
 DistillLoss loss_arg(const Napi::Value& value, const char* op) {
-  const std::string name = string_arg(value, op, "loss");
-  if (name == "mse") return DistillLoss::Mse;
-  if (name == "cosine") return DistillLoss::Cosine;
-  if (name == "normalized_mse") return DistillLoss::NormalizedMse;
-  fail(op, ": unknown loss '", name, "'; expected mse, cosine or normalized_mse");
+  return enum_arg(value, op, "loss", kernels::kDistillLossNames);
 }
 
 Tensor optional(const Tensor* t) { return t ? *t : Tensor(); }
@@ -72,13 +63,8 @@ Napi::Value mlp_distill_backward(const Napi::CallbackInfo& info) {
   return tensor_list(info.Env(), {g.x, g.w1, g.b1, g.w2, g.b2, g.ln_weight, g.ln_bias, g.teacher});
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "mlpDistill", mlp_distill);
-  export_function(env, exports, "mlpDistillBackward", mlp_distill_backward);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(mlp_distill, init);
+LLMREC_REGISTER_BINDINGS(mlp_distill, mlp_distill, mlp_distill_backward);
 
 }  // namespace llmrec::addon

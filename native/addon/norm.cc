@@ -29,13 +29,8 @@ Napi::Value norm_backward(const Napi::CallbackInfo& info) {
   return tensor_list(info.Env(), {g.input, g.weight, g.bias});
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "norm", norm);
-  export_function(env, exports, "normBackward", norm_backward);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(norm, init);
+LLMREC_REGISTER_BINDINGS(norm, norm, norm_backward);
 
 }  // namespace llmrec::addon

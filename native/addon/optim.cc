@@ -37,13 +37,8 @@ Napi::Value squared_norms(const Napi::CallbackInfo& info) {
                                                     tensor_list_arg(info[0], "squaredNorms", "tensors")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "adamStep", adam_step);
-  export_function(env, exports, "squaredNorms", squared_norms);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(optim, init);
+LLMREC_REGISTER_BINDINGS(optim, adam_step, squared_norms);
 
 }  // namespace llmrec::addon

@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include <limits>
+
 #include "../abi/error.h"
 
 namespace llmrec::addon {
@@ -30,6 +32,23 @@ void OptionsReader::require(const Napi::Value& value, const char* arg) const {
 void OptionsReader::read(const Napi::Value& value, const char* arg, bool& out) const {
   require(value, arg);
   out = bool_arg(value, op_, arg);
+}
+
+void OptionsReader::fail_enum(const char* arg, const std::string& text, const std::string& list) const {
+  fail(op_, ": '", arg, "' must be ", list, ", got '", text, "'");
+}
+
+void OptionsReader::read(const Napi::Value& value, const char* arg, int32_t& out) const {
+  require(value, arg);
+  const int64_t v = integer_arg(value, op_, arg);
+  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+    fail(op_, ": '", arg, "' must fit in i32, got ", v);
+  out = int32_t(v);
+}
+
+void OptionsReader::read(const Napi::Value& value, const char* arg, float& out) const {
+  require(value, arg);
+  out = float(number_arg(value, op_, arg));
 }
 
 void OptionsReader::read(const Napi::Value& value, const char* arg, double& out) const {

@@ -21,13 +21,8 @@ Napi::Value softmax_backward(const Napi::CallbackInfo& info) {
                                            tensor_arg(info, 1, op, "out"), log));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "softmax", softmax);
-  export_function(env, exports, "softmaxBackward", softmax_backward);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(softmax, init);
+LLMREC_REGISTER_BINDINGS(softmax, softmax, softmax_backward);
 
 }  // namespace llmrec::addon

@@ -94,6 +94,7 @@ class ReadbackWorker : public Napi::AsyncWorker {
       else {
         std::vector<char> raw_bytes(tensor_.nbytes());
         ctx_->cuda(tensor_.device().index, "data").finish_readback(*readback_, raw_bytes.data());
+        ctx_->raise_if_poisoned(tensor_);
         copy_to_js_layout(tensor_, raw_bytes.data(), host_, raw_);
       }
 #endif
@@ -250,6 +251,7 @@ Napi::Value TensorHandle::data_sync(const Napi::CallbackInfo& info) {
       std::vector<char> raw_bytes(t.nbytes());
       ctx.cuda(t.device().index, "dataSync")
           .copy_to_host_blocking(raw_bytes.data(), t.data(), t.nbytes(), "dataSync");
+      ctx.raise_if_poisoned(t);
       copy_to_js_layout(t, raw_bytes.data(), buffer.Data(), raw);
 #endif
     }

@@ -29,13 +29,8 @@ Napi::Value score_topk(const Napi::CallbackInfo& info) {
                                     bool_arg(info[5], op, "excludePadding")));
 }
 
-void init(Napi::Env env, Napi::Object exports) {
-  export_function(env, exports, "topk", topk);
-  export_function(env, exports, "scoreTopk", score_topk);
-}
-
 }  // namespace
 
-LLMREC_REGISTER_BINDINGS(topk, init);
+LLMREC_REGISTER_BINDINGS(topk, topk, score_topk);
 
 }  // namespace llmrec::addon

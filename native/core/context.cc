@@ -75,7 +75,17 @@ void Context::synchronize(const Device& device, const char* op) {
 
 void Context::raise_if_poisoned(const Tensor& tensor) {
   if (std::exception_ptr error = tensor.storage->poison()->error()) {
-    cpu_stream_->forget_error(error);  // reported here, with the tensor it spoiled
+    // Reported here, with the tensor it spoiled: synchronize() does not throw it again. The
+    // error may come from another device (a poisoned tensor copied across), so every device
+    // forgets it.
+    cpu_stream_->forget_error(error);
+#ifdef LLMREC_WITH_CUDA
+    {
+      std::lock_guard<std::mutex> lock(cuda_mutex_);
+      for (auto& device : cuda_)
+        if (device) device->forget_error(error);
+    }
+#endif
     std::rethrow_exception(error);
   }
 }

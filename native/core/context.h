@@ -44,8 +44,9 @@ class Context {
   // Waits for the device's queued work; throws errors deferred by that work.
   void synchronize(const Device& device, const char* op);
 
-  // For a read of a CPU tensor whose work has run: throws the error that poisoned its storage
-  // (the failure of the op that produced it or of one it was computed from), if any.
+  // For a read of a tensor whose work has run (and, on CUDA, whose error records were settled
+  // by the read-back): throws the error that poisoned its storage (the failure of the op that
+  // produced it or of one it was computed from), if any.
   void raise_if_poisoned(const Tensor& tensor);
 
   // Statistics of the device's allocator; zeros for a CUDA device this context never used.

@@ -160,14 +160,28 @@ struct CudaDevice::Readback {
   std::shared_ptr<Allocator> pool;
   void* pinned = nullptr;
   size_t bytes = 0;
-  size_t block_bytes = 0;
   cudaEvent_t done = nullptr;
+  uint64_t window = 0;  // the error window that covers the work queued before the copy
   const char* op = "";
   ~Readback() {
     if (done != nullptr) cudaEventDestroy(done);
-    pool->release(pinned, block_bytes);
+    pool->release(pinned, bytes);
   }
 };
+
+namespace {
+// A closed error window's records on their way to the host.
+struct RecordCopy {
+  std::shared_ptr<Allocator> pool;
+  KernelErrorRecord* host = nullptr;
+  size_t bytes = 0;
+  cudaEvent_t done = nullptr;
+  ~RecordCopy() {
+    if (done != nullptr) cudaEventDestroy(done);
+    pool->release(host, bytes);
+  }
+};
+}  // namespace
 
 const CudaDiscovery& discover_cuda() {
   static const CudaDiscovery discovery = [] {
@@ -238,8 +252,11 @@ CudaDevice::CudaDevice(int index) : index_(index) {
   stream_.scratch = allocator_.get();
   stream_.multiprocessors = info.multiprocessors;
   stream_.max_shared_memory_per_block = int(info.shared_memory_per_block_optin);
-  stream_.errors = static_cast<KernelErrorRecord*>(allocator_->allocate(sizeof(KernelErrorRecord)));
-  cudaMemsetAsync(stream_.errors, 0, sizeof(KernelErrorRecord), stream);
+  stream_.errors =
+      static_cast<KernelErrorRecord*>(allocator_->allocate(kErrorSlots * sizeof(KernelErrorRecord)));
+  cudaMemsetAsync(stream_.errors, 0, kErrorSlots * sizeof(KernelErrorRecord), stream);
+  windows_ = std::make_unique<ErrorWindows>(kErrorSlots,
+                                            [this](int count) { return queue_error_record_copy(count); });
 }
 
 CudaDevice::~CudaDevice() {
@@ -248,7 +265,16 @@ CudaDevice::~CudaDevice() {
     cudaStreamDestroy(stream_.stream);
     cudaGetLastError();
   }
-  allocator_->release(stream_.errors, sizeof(KernelErrorRecord));
+  windows_.reset();  // closed windows hold events and pinned blocks
+  allocator_->release(stream_.errors, kErrorSlots * sizeof(KernelErrorRecord));
+}
+
+bool CudaDevice::admit(PoisonFlow flow, CudaStream* stream) {
+  const int slot = windows_->admit(std::move(flow));
+  if (slot < 0) return false;
+  *stream = stream_;
+  stream->errors = stream_.errors + slot;
+  return true;
 }
 
 void CudaDevice::activate(const char* op) {
@@ -280,31 +306,44 @@ void CudaDevice::check_launch(const char* op) {
   if (code != cudaSuccess) raise_cuda_error(code, op, "kernel launch");
 }
 
-// The record was cleared on the stream right after it was copied (queue_error_record_copy), so
-// this only reads; it may run on a worker thread, where no CUDA call belongs.
-void CudaDevice::raise_if_kernel_error(const KernelErrorRecord& record) {
-  if (record.site == 0) return;
-  throw_kernel_error(record.site, record.value, record.limit);
-}
-
-// Copies the kernel error record to `host` and clears it, both queued on the stream from the
-// thread that launches kernels: a clear issued later (from a worker, after kernels launched in
-// the meantime) could wipe an error one of those kernels had just recorded.
-int CudaDevice::queue_error_record_copy(void* host) {
-  cudaError_t code = cudaMemcpyAsync(host, stream_.errors, sizeof(KernelErrorRecord), cudaMemcpyDeviceToHost,
-                                     stream_.stream);
-  if (code == cudaSuccess)
-    code = cudaMemsetAsync(stream_.errors, 0, sizeof(KernelErrorRecord), stream_.stream);
-  return int(code);
+// Copies the first `count` kernel error records to pinned host memory and clears them, both
+// queued on the stream from the thread that launches kernels: a clear issued later (from a
+// worker, after kernels launched in the meantime) could wipe an error one of those kernels had
+// just recorded. The returned wait may run on a worker thread.
+ErrorWindows::Pending CudaDevice::queue_error_record_copy(int count) {
+  auto copy = std::make_shared<RecordCopy>();
+  copy->pool = pinned_;
+  copy->bytes = size_t(count) * sizeof(KernelErrorRecord);
+  copy->host = static_cast<KernelErrorRecord*>(pinned_->allocate(copy->bytes));
+  cudaError_t code =
+      cudaMemcpyAsync(copy->host, stream_.errors, copy->bytes, cudaMemcpyDeviceToHost, stream_.stream);
+  if (code == cudaSuccess) code = cudaMemsetAsync(stream_.errors, 0, copy->bytes, stream_.stream);
+  if (code == cudaSuccess) code = cudaEventCreateWithFlags(&copy->done, cudaEventDisableTiming);
+  if (code == cudaSuccess) code = cudaEventRecord(copy->done, stream_.stream);
+  if (code != cudaSuccess) raise_cuda_error(code, "checking kernel errors", "cudaMemcpyAsync(error records)");
+  ErrorWindows::Pending pending;
+  pending.wait = [this, copy]() -> const KernelErrorRecord* {
+    cudaError_t code = cudaSetDevice(index_);
+    if (code == cudaSuccess) code = cudaEventSynchronize(copy->done);
+    if (code != cudaSuccess) raise_cuda_error(code, "checking kernel errors", "cudaEventSynchronize");
+    return copy->host;
+  };
+  // Not ready: the copy is still queued. Any other answer lets wait() report it (or return).
+  pending.ready = [copy] {
+    if (cudaEventQuery(copy->done) != cudaErrorNotReady) return true;
+    if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();  // "not ready" is no error
+    return false;
+  };
+  return pending;
 }
 
 void CudaDevice::synchronize(const char* op) {
   activate(op);
-  KernelErrorRecord record{};
-  cudaError_t code = cudaError_t(queue_error_record_copy(&record));
-  if (code == cudaSuccess) code = cudaStreamSynchronize(stream_.stream);
+  const uint64_t window = windows_->close();
+  cudaError_t code = cudaStreamSynchronize(stream_.stream);
   if (code != cudaSuccess) raise_cuda_error(code, op, "cudaStreamSynchronize");
-  raise_if_kernel_error(record);
+  windows_->resolve_through(window);
+  if (std::exception_ptr error = windows_->take_error()) std::rethrow_exception(error);
 }
 
 void CudaDevice::copy_to_device(void* dst, const void* src, size_t bytes, const char* op) {
@@ -333,18 +372,13 @@ std::shared_ptr<CudaDevice::Readback> CudaDevice::begin_readback(const void* src
   readback->pool = pinned_;
   readback->bytes = bytes;
   readback->op = op;
-  // The kernel error record travels in the same pinned block, after the data, so one wait
-  // answers both "is the data here" and "did a kernel report bad input".
-  const size_t data_bytes = (bytes + 15) / 16 * 16;
-  readback->block_bytes = data_bytes + sizeof(KernelErrorRecord);
-  readback->pinned = pinned_->allocate(readback->block_bytes);
-  char* pinned = static_cast<char*>(readback->pinned);
+  readback->pinned = pinned_->allocate(bytes);
   cudaError_t code = cudaSuccess;
-  if (bytes > 0) code = cudaMemcpyAsync(pinned, src, bytes, cudaMemcpyDeviceToHost, stream_.stream);
-  if (code == cudaSuccess) code = cudaError_t(queue_error_record_copy(pinned + data_bytes));
+  if (bytes > 0) code = cudaMemcpyAsync(readback->pinned, src, bytes, cudaMemcpyDeviceToHost, stream_.stream);
   if (code == cudaSuccess) code = cudaEventCreateWithFlags(&readback->done, cudaEventDisableTiming);
   if (code == cudaSuccess) code = cudaEventRecord(readback->done, stream_.stream);
   if (code != cudaSuccess) raise_cuda_error(code, op, "cudaMemcpyAsync(device to host)");
+  readback->window = windows_->close();
   return readback;
 }
 
@@ -353,12 +387,8 @@ void CudaDevice::finish_readback(Readback& readback, void* dst) {
   cudaError_t code = cudaSetDevice(index_);
   if (code == cudaSuccess) code = cudaEventSynchronize(readback.done);
   if (code != cudaSuccess) raise_cuda_error(code, readback.op, "reading back a tensor");
-  const char* pinned = static_cast<const char*>(readback.pinned);
-  const size_t data_bytes = (readback.bytes + 15) / 16 * 16;
-  KernelErrorRecord record;
-  std::memcpy(&record, pinned + data_bytes, sizeof record);
-  raise_if_kernel_error(record);
-  if (readback.bytes > 0) std::memcpy(dst, pinned, readback.bytes);
+  windows_->resolve_through(readback.window);
+  if (readback.bytes > 0) std::memcpy(dst, readback.pinned, readback.bytes);
 }
 
 }  // namespace llmrec

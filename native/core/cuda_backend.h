@@ -12,6 +12,7 @@
 
 #include "../abi/kernel_api.h"
 #include "allocator.h"
+#include "poison.h"
 
 namespace llmrec {
 
@@ -54,8 +55,18 @@ class CudaDevice {
   void activate(const char* op);
   // Throws if the launches just made by `op` failed to start.
   void check_launch(const char* op);
-  // Waits for all queued work, then throws a sticky CUDA error or a kernel-reported error.
+  // Waits for all queued work, then throws a sticky CUDA error, or the first kernel-reported
+  // error not yet reported with a tensor it spoiled.
   void synchronize(const char* op);
+
+  // Kernel errors are tracked per op (poison.h). admit() is called for each op before its work
+  // is queued: it returns false when the work must not run (it reads a storage known to be
+  // poisoned; its outputs have taken that error), else fills `stream` with the op's own error
+  // record slot. fail_admitted(): the host side of that op's work threw.
+  bool admit(PoisonFlow flow, CudaStream* stream);
+  void fail_admitted(const std::exception_ptr& error) { windows_->fail_last(error); }
+  // A kernel error reported with the tensor it spoiled is not thrown again by synchronize().
+  void forget_error(const std::exception_ptr& error) { windows_->forget_error(error); }
 
   // Host <-> device copies in stream order. to_device reads `src` before returning.
   void copy_to_device(void* dst, const void* src, size_t bytes, const char* op);
@@ -63,14 +74,16 @@ class CudaDevice {
   void copy_device_to_device(void* dst, const void* src, size_t bytes, const char* op);
 
   // An asynchronous read-back: begin() queues the copy on the JS thread (so it sees exactly the
-  // work queued before it), finish() runs on a worker thread, waits for the copy and fills `dst`.
+  // work queued before it), finish() runs on a worker thread, waits for the copy, settles the
+  // error records of the work queued before it and fills `dst`. The caller then checks whether
+  // the source storage is poisoned (Context::raise_if_poisoned): an error of other work is not
+  // this read's to report.
   struct Readback;
   std::shared_ptr<Readback> begin_readback(const void* src, size_t bytes, const char* op);
   void finish_readback(Readback& readback, void* dst);
 
  private:
-  void raise_if_kernel_error(const KernelErrorRecord& record);
-  int queue_error_record_copy(void* host);  // a cudaError_t
+  ErrorWindows::Pending queue_error_record_copy(int count);
   [[noreturn]] void raise_cuda_error(int code, const char* op, const char* call);
 
   int index_;
@@ -79,6 +92,9 @@ class CudaDevice {
   std::shared_ptr<class PinnedHostPool> pinned_;
   std::mutex sticky_mutex_;
   std::string sticky_error_;  // set once a sticky error has poisoned the device's context
+  // The ops queued since the last check and their record slots (stream_.errors[0, kErrorSlots)).
+  static constexpr int kErrorSlots = 256;
+  std::unique_ptr<ErrorWindows> windows_;
 };
 
 }  // namespace llmrec

@@ -1,9 +1,9 @@
 #include "dispatch.h"
 
-#include <memory>
-#include <vector>
+#include <exception>
 
 #include "../abi/error.h"
+#include "poison.h"
 #ifdef LLMREC_WITH_CUDA
 #include "cuda_backend.h"
 #endif
@@ -18,41 +18,40 @@ void submit(Context& ctx, const Device& device, const char* op, std::initializer
     if (tensor != nullptr && tensor->defined() && tensor->device() != device)
       fail(op, ": internal error: a ", tensor->device().str(), " tensor reached work queued on ",
            device.str());
+  // A failed op's outputs stay poisoned (poison.h): the storages this work produces (or, for
+  // in-place work that produces none, all it touches) take its error, and work that reads a
+  // poisoned storage is skipped and passes the error on.
+  PoisonFlow flow = PoisonFlow::of(touched);
   if (device.is_cpu()) {
-    // A failed op's outputs stay poisoned: the storages this work produces (or, for in-place work
-    // that produces none, all it touches) take its error, and work that reads a poisoned storage
-    // is skipped and passes the error on. Every read of a failed result, and of anything computed
-    // from it, then throws the original error; unrelated tensors read normally.
-    std::vector<std::shared_ptr<Poison>> produced, consumed;
-    for (const Tensor* tensor : touched) {
-      if (tensor == nullptr || !tensor->defined()) continue;
-      (tensor->storage->produced ? consumed : produced).push_back(tensor->storage->poison());
-      tensor->storage->produced = true;
-    }
-    ctx.cpu_stream().enqueue(
-        [work = std::move(work), produced = std::move(produced), consumed = std::move(consumed)] {
-          const auto poison_outputs = [&](const std::exception_ptr& error) {
-            for (const auto& poison : produced.empty() ? consumed : produced) poison->mark(error);
-          };
-          for (const auto& input : consumed)
-            if (std::exception_ptr error = input->error())
-              return poison_outputs(error);  // reported once already
-          try {
-            work(Exec{Device::cpu(), {}});
-          } catch (...) {
-            poison_outputs(std::current_exception());
-            throw;  // the stream keeps it for synchronize()
-          }
-        });
+    ctx.cpu_stream().enqueue([work = std::move(work), flow = std::move(flow)] {
+      if (std::exception_ptr error = flow.input_error())
+        return flow.poison_outputs(error);  // reported once already
+      try {
+        work(Exec{Device::cpu(), {}});
+      } catch (...) {
+        flow.poison_outputs(std::current_exception());
+        throw;  // the stream keeps it for synchronize()
+      }
+    });
     return;
   }
 #ifdef LLMREC_WITH_CUDA
   CudaDevice& cuda = ctx.cuda(device.index, op);
   cuda.activate(op);
-  work(Exec{device, cuda.stream()});
-  cuda.check_launch(op);
+  // Kernels report bad input in the op's own error record slot; the device settles the slots of
+  // the ops queued since its last check when it next checks (a read-back or synchronize()).
+  CudaStream stream;
+  if (!cuda.admit(std::move(flow), &stream)) return;  // reads a poisoned storage: skipped
+  try {
+    work(Exec{device, stream});
+    cuda.check_launch(op);
+  } catch (...) {
+    cuda.fail_admitted(std::current_exception());  // the host side of the twin or a launch failed
+    throw;
+  }
 #else
   (void)work;
+  (void)flow;
   ctx.cuda(device.index, op);
 #endif
 }

@@ -12,19 +12,25 @@
 namespace llmrec {
 
 // Why a storage's contents cannot be trusted: the error of the work that was to write them, or
-// of a storage that work read. Set once, on the thread that runs the work; queued work holds it
-// rather than the storage, so it outlives a storage released while work is in flight.
+// of a storage that work read (poison.h). Set once: the first mark wins, whichever thread makes
+// it (the CPU executor, the JS thread, or the thread that settles a CUDA error window). Queued
+// work holds it rather than the storage, so it outlives a storage released while work is in
+// flight.
 class Poison {
  public:
   void mark(std::exception_ptr error) {
-    if (set_.load(std::memory_order_relaxed)) return;
+    int unset = kUnset;
+    if (!state_.compare_exchange_strong(unset, kMarking, std::memory_order_acquire)) return;
     error_ = std::move(error);
-    set_.store(true, std::memory_order_release);
+    state_.store(kSet, std::memory_order_release);
   }
-  std::exception_ptr error() const { return set_.load(std::memory_order_acquire) ? error_ : nullptr; }
+  std::exception_ptr error() const {
+    return state_.load(std::memory_order_acquire) == kSet ? error_ : nullptr;
+  }
 
  private:
-  std::atomic<bool> set_{false};
+  static constexpr int kUnset = 0, kMarking = 1, kSet = 2;
+  std::atomic<int> state_{kUnset};
   std::exception_ptr error_;
 };
 

@@ -13,12 +13,7 @@
 #include "parallel.h"
 
 namespace llmrec::kernels::cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::run_for_isa;
-using llmrec::cpu::to_float;
-using llmrec::cpu::visit_floating;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 namespace math = activation_math;
 
 namespace {
@@ -106,32 +101,19 @@ void backward_typed(const ActivationBackwardParams& p) {
   }
 }
 
-// Calls fn with the op as a compile-time constant, so each inner loop is branch-free.
-template <class Fn>
-void dispatch(ActivationOp op, Fn&& fwd) {
-  switch (op) {
-    case ActivationOp::GeluErf: return fwd(std::integral_constant<ActivationOp, ActivationOp::GeluErf>());
-    case ActivationOp::GeluTanh: return fwd(std::integral_constant<ActivationOp, ActivationOp::GeluTanh>());
-    case ActivationOp::Relu: return fwd(std::integral_constant<ActivationOp, ActivationOp::Relu>());
-    case ActivationOp::LeakyRelu: return fwd(std::integral_constant<ActivationOp, ActivationOp::LeakyRelu>());
-    case ActivationOp::Silu: return fwd(std::integral_constant<ActivationOp, ActivationOp::Silu>());
-    case ActivationOp::SwiGLU: return fwd(std::integral_constant<ActivationOp, ActivationOp::SwiGLU>());
-  }
-}
-
 }  // namespace
 
 void activation_forward(const ActivationParams& p) {
   visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    dispatch(p.op, [&](auto op) { forward_typed<decltype(op)::value, T>(p); });
+    visit_activation(p.op, [&](auto op) { forward_typed<decltype(op)::value, T>(p); });
   });
 }
 
 void activation_backward(const ActivationBackwardParams& p) {
   visit_floating(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    dispatch(p.op, [&](auto op) { backward_typed<decltype(op)::value, T>(p); });
+    visit_activation(p.op, [&](auto op) { backward_typed<decltype(op)::value, T>(p); });
   });
 }
 

@@ -16,10 +16,7 @@
 #include "parallel.h"
 
 namespace llmrec::kernels::cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::to_float;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 
 namespace {
 
@@ -85,17 +82,23 @@ void load_transposed(const T* src, int64_t count, int64_t dim, int64_t ld, float
     for (int64_t d = 0; d < dim; ++d) dst[d * ld + r] = to_float(src[r * dim + d]);
 }
 
-// out[r][c] = sum_d a[r][d] * bt[d][c]: rows a multiple of kTileRows, cols of kTileCols.
-void matmul_transposed_b(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t depth,
-                         int64_t rows, int64_t cols, float* out, int64_t ldo) {
+// out[r][c] (+)= sum_k a[r][k] * b[k][c] for k < inner, b row-major with stride ldb: rows a
+// multiple of kTileRows, cols of kTileCols. `accumulate` adds to out instead of overwriting it.
+void block_matmul(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t inner, int64_t rows,
+                  int64_t cols, float* out, int64_t ldo, bool accumulate) {
   for (int64_t r0 = 0; r0 < rows; r0 += kTileRows)
     for (int64_t c0 = 0; c0 < cols; c0 += kTileCols) {
       v8 acc[kTileRows][2] = {};
-      for (int64_t d = 0; d < depth; ++d) {
-        const v8 b0 = *reinterpret_cast<const v8*>(bt + d * ldb + c0);
-        const v8 b1 = *reinterpret_cast<const v8*>(bt + d * ldb + c0 + 8);
+      if (accumulate)
         for (int64_t r = 0; r < kTileRows; ++r) {
-          const float x = a[(r0 + r) * lda + d];
+          acc[r][0] = *reinterpret_cast<const v8*>(out + (r0 + r) * ldo + c0);
+          acc[r][1] = *reinterpret_cast<const v8*>(out + (r0 + r) * ldo + c0 + 8);
+        }
+      for (int64_t k = 0; k < inner; ++k) {
+        const v8 b0 = *reinterpret_cast<const v8*>(b + k * ldb + c0);
+        const v8 b1 = *reinterpret_cast<const v8*>(b + k * ldb + c0 + 8);
+        for (int64_t r = 0; r < kTileRows; ++r) {
+          const float x = a[(r0 + r) * lda + k];
           acc[r][0] += x * b0;
           acc[r][1] += x * b1;
         }
@@ -107,46 +110,66 @@ void matmul_transposed_b(const float* a, int64_t lda, const float* bt, int64_t l
     }
 }
 
-// out[r][:] += sum_c p[r][c] * b[c][:]: rows a multiple of kTileRows, width of kTileCols.
-void matmul_accumulate(const float* p, int64_t ldp, const float* b, int64_t ldb, int64_t inner, int64_t rows,
-                       int64_t width, float* out, int64_t ldo) {
-  for (int64_t r0 = 0; r0 < rows; r0 += kTileRows)
-    for (int64_t d0 = 0; d0 < width; d0 += kTileCols) {
-      v8 acc[kTileRows][2];
-      for (int64_t r = 0; r < kTileRows; ++r) {
-        acc[r][0] = *reinterpret_cast<const v8*>(out + (r0 + r) * ldo + d0);
-        acc[r][1] = *reinterpret_cast<const v8*>(out + (r0 + r) * ldo + d0 + 8);
-      }
-      for (int64_t c = 0; c < inner; ++c) {
-        const v8 b0 = *reinterpret_cast<const v8*>(b + c * ldb + d0);
-        const v8 b1 = *reinterpret_cast<const v8*>(b + c * ldb + d0 + 8);
-        for (int64_t r = 0; r < kTileRows; ++r) {
-          const float x = p[(r0 + r) * ldp + c];
-          acc[r][0] += x * b0;
-          acc[r][1] += x * b1;
-        }
-      }
-      for (int64_t r = 0; r < kTileRows; ++r) {
-        *reinterpret_cast<v8*>(out + (r0 + r) * ldo + d0) = acc[r][0];
-        *reinterpret_cast<v8*>(out + (r0 + r) * ldo + d0 + 8) = acc[r][1];
-      }
-    }
+// out[r][c] = sum_d a[r][d] * bt[d][c] (bt: the other operand, transposed).
+void matmul_transposed_b(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t depth,
+                         int64_t rows, int64_t cols, float* out, int64_t ldo) {
+  block_matmul(a, lda, bt, ldb, depth, rows, cols, out, ldo, false);
 }
 
-// The dropout factor of element `element`: 0 when dropped, 1 / (1 - p) when kept.
+// out[r][:] += sum_c p[r][c] * b[c][:].
+void matmul_accumulate(const float* p, int64_t ldp, const float* b, int64_t ldb, int64_t inner, int64_t rows,
+                       int64_t width, float* out, int64_t ldo) {
+  block_matmul(p, ldp, b, ldb, inner, rows, width, out, ldo, true);
+}
+
+// The dropout factor of element `element`: 0 when dropped, 1 / (1 - p) when kept, 1 without dropout.
 inline float dropout_factor(const AttentionShape& s, uint64_t element, float keep_scale) {
+  if (s.dropout <= 0.0f) return 1.0f;
   return attention_keep(s, element) ? keep_scale : 0.0f;
 }
+
+// The probabilities of one padded row of scores: exp(score * scale - lse).
+inline void probabilities_from_lse(float* scores, int64_t padded_cols, float scale, float lse) {
+  for (int64_t c = 0; c < padded_cols; ++c) scores[c] = scores[c] * scale - lse;
+  exp_in_place(scores, padded_cols);
+}
+
+// out[r, d] = block[r * Dp + d] * scale for `rows` rows of D dims (a block padded to Dp).
+template <class T>
+void store_rows(const float* block, int64_t rows, int64_t D, int64_t Dp, float scale, T* out) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t d = 0; d < D; ++d) out[r * D + d] = from_float<T>(block[r * Dp + d] * scale);
+}
+
+// One task of the query-side passes (forward, dq): query block `task % query_blocks` of the pair
+// (batch, head) `task / query_blocks`, the keys and values of its kv head, and the keys any of its
+// rows sees (key ranges only grow with the row, so the last row's end bounds the block's).
+template <class T>
+struct QueryTask {
+  int64_t bh, b, i0, rows, padded_rows, begin, end;
+  const T* k;
+  const T* v;
+
+  QueryTask(const AttentionShape& s, const T* k_all, const T* v_all, int64_t task, int64_t query_blocks)
+      : bh(task / query_blocks),
+        b(bh / s.q_heads),
+        i0(task % query_blocks * kQueryBlock),
+        rows(std::min(kQueryBlock, s.q_len - i0)),
+        padded_rows(round_up(rows, kTileRows)),
+        begin(attention_key_range(s, b, i0).begin),
+        end(attention_key_range(s, b, i0 + rows - 1).end),
+        k(k_all + attention_kv_offset(s, bh)),
+        v(v_all + attention_kv_offset(s, bh)) {}
+};
 
 template <class T>
 void forward_typed(const AttentionForwardParams& p) {
   const AttentionShape& s = p.shape;
   const int64_t B = s.batch, Hq = s.q_heads, Lq = s.q_len, Lk = s.kv_len, D = s.head_dim;
   const int64_t Dp = round_up(D, kTileCols);
-  const int64_t group = Hq / s.kv_heads;
   const int64_t query_blocks = (Lq + kQueryBlock - 1) / kQueryBlock;
   const bool dropout = s.dropout > 0.0f;
-  const float keep_scale = dropout ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   const T* q_all = static_cast<const T*>(p.q);
   const T* k_all = static_cast<const T*>(p.k);
   const T* v_all = static_cast<const T*>(p.v);
@@ -158,19 +181,14 @@ void forward_typed(const AttentionForwardParams& p) {
     std::vector<float> probs(static_cast<size_t>(kQueryBlock * kKeyBlock));
     float row_max[kQueryBlock], row_sum[kQueryBlock];
     for (int64_t task = task_lo; task < task_hi; ++task) {
-      const int64_t qb = task % query_blocks, bh = task / query_blocks;
-      const int64_t b = bh / Hq, h = bh % Hq, hk = h / group;
-      const int64_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, Lq - i0);
-      const int64_t padded_rows = round_up(rows, kTileRows);
-      const T* k = k_all + (b * s.kv_heads + hk) * Lk * D;
-      const T* v = v_all + (b * s.kv_heads + hk) * Lk * D;
+      const QueryTask<T> t(s, k_all, v_all, task, query_blocks);
+      const int64_t bh = t.bh, b = t.b, i0 = t.i0, rows = t.rows, padded_rows = t.padded_rows;
+      const T *k = t.k, *v = t.v;
       load_rows(q_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, q.data());
       std::fill(acc.begin(), acc.end(), 0.0f);
       std::fill(row_max, row_max + kQueryBlock, -INFINITY);
       std::fill(row_sum, row_sum + kQueryBlock, 0.0f);
-      // Key ranges only grow with i, so the last row's end bounds the block's.
-      const int64_t begin = attention_key_range(s, b, i0).begin;
-      const int64_t end = attention_key_range(s, b, i0 + rows - 1).end;
+      const int64_t begin = t.begin, end = t.end;
       for (int64_t j0 = begin; j0 < end; j0 += kKeyBlock) {
         const int64_t cols = std::min(kKeyBlock, end - j0), padded_cols = round_up(cols, kTileCols);
         load_transposed(k + j0 * D, cols, D, kKeyBlock, kt.data());
@@ -213,10 +231,9 @@ void forward_typed(const AttentionForwardParams& p) {
       }
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t row = bh * Lq + i0 + r;
-        T* o = out_all + row * D;
         const bool empty = row_sum[r] == 0.0f;
-        const float inv = empty ? 0.0f : 1.0f / row_sum[r];
-        for (int64_t d = 0; d < D; ++d) o[d] = from_float<T>(acc[static_cast<size_t>(r * Dp + d)] * inv);
+        store_rows(&acc[static_cast<size_t>(r * Dp)], 1, D, Dp, empty ? 0.0f : 1.0f / row_sum[r],
+                   out_all + row * D);
         p.lse[row] = empty ? -INFINITY : row_max[r] + std::log(row_sum[r]);
       }
     }
@@ -245,10 +262,8 @@ void grad_q_typed(const AttentionBackwardParams& p) {
   const AttentionShape& s = p.shape;
   const int64_t B = s.batch, Hq = s.q_heads, Lq = s.q_len, Lk = s.kv_len, D = s.head_dim;
   const int64_t Dp = round_up(D, kTileCols);
-  const int64_t group = Hq / s.kv_heads;
   const int64_t query_blocks = (Lq + kQueryBlock - 1) / kQueryBlock;
-  const bool dropout = s.dropout > 0.0f;
-  const float keep_scale = dropout ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   const T* q_all = static_cast<const T*>(p.q);
   const T* k_all = static_cast<const T*>(p.k);
   const T* v_all = static_cast<const T*>(p.v);
@@ -262,17 +277,13 @@ void grad_q_typed(const AttentionBackwardParams& p) {
     std::vector<float> kt(static_cast<size_t>(D * kKeyBlock)), vt(static_cast<size_t>(D * kKeyBlock));
     std::vector<float> scores(static_cast<size_t>(kQueryBlock * kKeyBlock)), dprob(scores.size());
     for (int64_t task = task_lo; task < task_hi; ++task) {
-      const int64_t qb = task % query_blocks, bh = task / query_blocks;
-      const int64_t b = bh / Hq, h = bh % Hq, hk = h / group;
-      const int64_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, Lq - i0);
-      const int64_t padded_rows = round_up(rows, kTileRows);
-      const T* k = k_all + (b * s.kv_heads + hk) * Lk * D;
-      const T* v = v_all + (b * s.kv_heads + hk) * Lk * D;
+      const QueryTask<T> t(s, k_all, v_all, task, query_blocks);
+      const int64_t bh = t.bh, b = t.b, i0 = t.i0, rows = t.rows, padded_rows = t.padded_rows;
+      const T *k = t.k, *v = t.v;
       load_rows(q_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, q.data());
       load_rows(go_all + (bh * Lq + i0) * D, rows, D, padded_rows, Dp, go.data());
       std::fill(dq.begin(), dq.end(), 0.0f);
-      const int64_t begin = attention_key_range(s, b, i0).begin;
-      const int64_t end = attention_key_range(s, b, i0 + rows - 1).end;
+      const int64_t begin = t.begin, end = t.end;
       for (int64_t j0 = begin; j0 < end; j0 += kKeyBlock) {
         const int64_t cols = std::min(kKeyBlock, end - j0), padded_cols = round_up(cols, kTileCols);
         load_transposed(k + j0 * D, cols, D, kKeyBlock, kt.data());
@@ -290,24 +301,15 @@ void grad_q_typed(const AttentionBackwardParams& p) {
           const int64_t n =
               r < rows ? std::max<int64_t>(0, std::min(attention_key_range(s, b, i0 + r).end - j0, cols)) : 0;
           const float lse = n > 0 ? p.lse[row] : 0.0f, delta = n > 0 ? p.delta[row] : 0.0f;
-          if (n > 0) {
-            for (int64_t c = 0; c < padded_cols; ++c) ds[c] = ds[c] * s.scale - lse;
-            exp_in_place(ds, padded_cols);
-          }
-          for (int64_t c = 0; c < n; ++c) {
-            float factor = 1.0f;
-            if (dropout) factor = dropout_factor(s, uint64_t(row * Lk + j0 + c), keep_scale);
-            ds[c] = ds[c] * (dp[c] * factor - delta);
-          }
+          if (n > 0) probabilities_from_lse(ds, padded_cols, s.scale, lse);
+          for (int64_t c = 0; c < n; ++c)
+            ds[c] = ds[c] * (dp[c] * dropout_factor(s, uint64_t(row * Lk + j0 + c), keep_scale) - delta);
           for (int64_t c = n; c < padded_cols; ++c) ds[c] = 0.0f;
         }
         matmul_accumulate(scores.data(), kKeyBlock, kb.data(), Dp, padded_cols, padded_rows, Dp, dq.data(),
                           Dp);
       }
-      for (int64_t r = 0; r < rows; ++r) {
-        T* out = dq_all + (bh * Lq + i0 + r) * D;
-        for (int64_t d = 0; d < D; ++d) out[d] = from_float<T>(dq[static_cast<size_t>(r * Dp + d)] * s.scale);
-      }
+      store_rows(dq.data(), rows, D, Dp, s.scale, dq_all + (bh * Lq + i0) * D);
     }
   });
 }
@@ -327,8 +329,7 @@ void grad_kv_typed(const AttentionBackwardParams& p, bool with_grad_q) {
   const int64_t Dp = round_up(D, kTileCols);
   const int64_t group = Hq / Hkv;
   const int64_t key_blocks = (Lk + kKeyBlock - 1) / kKeyBlock;
-  const bool dropout = s.dropout > 0.0f;
-  const float keep_scale = dropout ? 1.0f / (1.0f - s.dropout) : 1.0f;
+  const float keep_scale = attention_keep_scale(s);
   const T* q_all = static_cast<const T*>(p.q);
   const T* k_all = static_cast<const T*>(p.k);
   const T* v_all = static_cast<const T*>(p.v);
@@ -386,15 +387,13 @@ void grad_kv_typed(const AttentionBackwardParams& p, bool with_grad_q) {
               continue;
             }
             const float lse = p.lse[row], delta = p.delta[row];
-            for (int64_t c = 0; c < padded_cols; ++c) ds[c] = ds[c] * s.scale - lse;
-            exp_in_place(ds, padded_cols);
+            probabilities_from_lse(ds, padded_cols, s.scale, lse);
             for (int64_t c = 0; c < padded_cols; ++c) {
               if (c < lo || c >= hi) {
                 ds[c] = w[c] = 0.0f;
                 continue;
               }
-              float factor = 1.0f;
-              if (dropout) factor = dropout_factor(s, uint64_t(row * Lk + j0 + c), keep_scale);
+              const float factor = dropout_factor(s, uint64_t(row * Lk + j0 + c), keep_scale);
               const float prob = ds[c];
               ds[c] = prob * (w[c] * factor - delta);
               w[c] = prob * factor;
@@ -404,11 +403,7 @@ void grad_kv_typed(const AttentionBackwardParams& p, bool with_grad_q) {
             std::fill(dq.begin(), dq.end(), 0.0f);
             matmul_accumulate(scores.data(), kKeyBlock, kb.data(), Dp, padded_cols, padded_rows, Dp,
                               dq.data(), Dp);
-            for (int64_t r = 0; r < rows; ++r) {
-              T* out = dq_all + (bh * Lq + i0 + r) * D;
-              for (int64_t d = 0; d < D; ++d)
-                out[d] = from_float<T>(dq[static_cast<size_t>(r * Dp + d)] * s.scale);
-            }
+            store_rows(dq.data(), rows, D, Dp, s.scale, dq_all + (bh * Lq + i0) * D);
           }
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t c = 0; c < padded_cols; ++c) {
@@ -423,13 +418,8 @@ void grad_kv_typed(const AttentionBackwardParams& p, bool with_grad_q) {
                             Dp);
         }
       }
-      T* out_k = dk_all + (bhk * Lk + j0) * D;
-      T* out_v = dv_all + (bhk * Lk + j0) * D;
-      for (int64_t c = 0; c < cols; ++c)
-        for (int64_t d = 0; d < D; ++d) {
-          out_k[c * D + d] = from_float<T>(dk[static_cast<size_t>(c * Dp + d)] * s.scale);
-          out_v[c * D + d] = from_float<T>(dv[static_cast<size_t>(c * Dp + d)]);
-        }
+      store_rows(dk.data(), cols, D, Dp, s.scale, dk_all + (bhk * Lk + j0) * D);
+      store_rows(dv.data(), cols, D, Dp, 1.0f, dv_all + (bhk * Lk + j0) * D);
     }
   });
 }
@@ -465,14 +455,6 @@ void rope_typed(const RopeParams& p) {
                });
 }
 
-template <class Fn>
-void visit_float(DType dtype, Fn&& fn) {
-  if (dtype == DType::BF16)
-    fn(static_cast<bf16*>(nullptr));
-  else
-    fn(static_cast<float*>(nullptr));
-}
-
 // Lengths live in a tensor, so only the kernel sees them; the first bad one is reported.
 void check_key_lengths(const AttentionShape& s) {
   if (s.key_lengths == nullptr) return;
@@ -485,12 +467,12 @@ void check_key_lengths(const AttentionShape& s) {
 
 void attention_forward(const AttentionForwardParams& p) {
   check_key_lengths(p.shape);
-  visit_float(p.shape.dtype, [&](auto* tag) { forward_typed<std::remove_pointer_t<decltype(tag)>>(p); });
+  visit_floating(p.shape.dtype, [&](auto* tag) { forward_typed<std::remove_pointer_t<decltype(tag)>>(p); });
 }
 
 void attention_backward(const AttentionBackwardParams& p) {
   check_key_lengths(p.shape);
-  visit_float(p.shape.dtype, [&](auto* tag) {
+  visit_floating(p.shape.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     delta_typed<T>(p);
     // With no keys at all there is no key block to write dq (zeros): the dq pass does.
@@ -501,7 +483,7 @@ void attention_backward(const AttentionBackwardParams& p) {
 }
 
 void rope(const RopeParams& p) {
-  visit_float(p.dtype, [&](auto* tag) { rope_typed<std::remove_pointer_t<decltype(tag)>>(p); });
+  visit_floating(p.dtype, [&](auto* tag) { rope_typed<std::remove_pointer_t<decltype(tag)>>(p); });
 }
 
 }  // namespace llmrec::kernels::cpu

@@ -11,11 +11,7 @@
 #include "parallel.h"
 
 namespace llmrec::kernels::cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::to_float;
-using llmrec::cpu::visit_dtype;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 
 namespace {
 
@@ -104,24 +100,10 @@ void unary_typed(const UnaryParams& p) {
   const float alpha = p.alpha, beta = p.beta;
   parallel_for(0, p.numel, kElementwiseGrain, [=](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
-      if constexpr (std::is_same_v<T, int32_t>) {
-        // Integers support the exact ops only (checked by the op layer).
-        int32_t v = x[i];
-        if constexpr (OP == UnaryOp::Neg)
-          out[i] = -v;
-        else if constexpr (OP == UnaryOp::Abs)
-          out[i] = v < 0 ? -v : v;
-        else if constexpr (OP == UnaryOp::Square)
-          out[i] = v * v;
-        else if constexpr (OP == UnaryOp::Sign)
-          out[i] = (v > 0) - (v < 0);
-        else if constexpr (OP == UnaryOp::Affine)
-          out[i] = int32_t(alpha) * v + int32_t(beta);
-        else
-          out[i] = from_float<int32_t>(apply_unary<OP>(float(v), alpha, beta));
-      } else {
+      if constexpr (std::is_same_v<T, int32_t> && unary_exact_on_i32(OP))
+        out[i] = apply_unary_i32<OP>(x[i], alpha, beta);
+      else
         out[i] = from_float<T>(apply_unary<OP>(to_float(x[i]), alpha, beta));
-      }
     }
   });
 }

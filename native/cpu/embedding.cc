@@ -19,12 +19,7 @@ int embedding_index_error_site() {
 }
 
 namespace cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::to_float;
-using llmrec::cpu::visit_dtype;
-using llmrec::cpu::visit_floating;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 
 namespace {
 

@@ -33,11 +33,7 @@
 #include "parallel.h"
 
 namespace llmrec::kernels::cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::Isa;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::to_float;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 
 namespace {
 

@@ -24,10 +24,7 @@ int infonce_positive_error_site() {
 }
 
 namespace cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::to_float;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 
 namespace {
 
@@ -259,75 +256,46 @@ void accumulate_rows(float* const (&out)[kMicroRows], const float* const (&g)[kM
 // Stand-ins for the rows of a ragged last group of four: zero coefficients, a scratch output.
 const float kZeroTile[kRowTile * kColTile] = {};
 
-// d_rows[i] = Σ_j G_ij b_j (dot) or a_i Σ_j G_ij - Σ_j G_ij b_j (squared distance). Overwrites.
-void row_gradient(const PairSet& ps, const float* lse, float weight, float* d_rows) {
-  const int64_t row_tiles = (ps.R + kRowTile - 1) / kRowTile;
+// One side's gradient, threaded over that side's ("own") tiles and sweeping the other side's:
+// rows (kRows): d_rows[i] = Σ_j G_ij b_j (dot) or a_i Σ_j G_ij - Σ_j G_ij b_j (squared
+// distance); columns: d_cols[j] = Σ_i G_ij a_i or b_j Σ_i G_ij - Σ_i G_ij a_i. Overwrites.
+template <bool kRows>
+void side_gradient(const PairSet& ps, const float* lse, float weight, float* d_own) {
+  constexpr int64_t kOwnTile = kRows ? kRowTile : kColTile;
+  const int64_t own_count = kRows ? ps.R : ps.C, other_count = kRows ? ps.C : ps.R;
+  const float* own = kRows ? ps.rows : ps.cols;
+  const float* other = kRows ? ps.cols : ps.rows;
+  const int64_t own_tiles = (own_count + kOwnTile - 1) / kOwnTile;
   const int64_t d = ps.d;
-  parallel_for(0, row_tiles, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, own_tiles, 1, [&](int64_t lo, int64_t hi) {
     alignas(64) float S[kRowTile * kColTile] = {};
     std::vector<float> discard(static_cast<size_t>(d));
     for (int64_t tile = lo; tile < hi; ++tile) {
-      const int64_t i0 = tile * kRowTile, ni = std::min(kRowTile, ps.R - i0);
-      std::fill(d_rows + i0 * d, d_rows + (i0 + ni) * d, 0.0f);
-      float row_sum[kRowTile] = {};
-      for (int64_t j0 = 0; j0 < ps.C; j0 += kColTile) {
-        const int64_t nj = std::min(kColTile, ps.C - j0);
+      const int64_t o0 = tile * kOwnTile, no = std::min(kOwnTile, own_count - o0);
+      std::fill(d_own + o0 * d, d_own + (o0 + no) * d, 0.0f);
+      float own_sum[kOwnTile] = {};
+      for (int64_t x0 = 0; x0 < other_count; x0 += kRows ? kColTile : kRowTile) {
+        const int64_t nx = std::min(kRows ? kColTile : kRowTile, other_count - x0);
+        const int64_t i0 = kRows ? o0 : x0, ni = kRows ? no : nx, j0 = kRows ? x0 : o0, nj = kRows ? nx : no;
         gradient_tile(ps, lse, weight, i0, ni, j0, nj, S);
         for (int64_t ii = 0; ii < ni; ++ii)
-          for (int64_t jj = 0; jj < nj; ++jj) row_sum[ii] += S[ii * kColTile + jj];
-        for (int64_t ii0 = 0; ii0 < ni; ii0 += kMicroRows) {
+          for (int64_t jj = 0; jj < nj; ++jj) own_sum[kRows ? ii : jj] += S[ii * kColTile + jj];
+        for (int64_t oo0 = 0; oo0 < no; oo0 += kMicroRows) {
           float* out[kMicroRows];
           const float* g[kMicroRows];
           for (int r = 0; r < kMicroRows; ++r) {
-            const bool inside = ii0 + r < ni;
-            out[r] = inside ? d_rows + (i0 + ii0 + r) * d : discard.data();
-            g[r] = inside ? S + (ii0 + r) * kColTile : kZeroTile;
+            const bool inside = oo0 + r < no;
+            out[r] = inside ? d_own + (o0 + oo0 + r) * d : discard.data();
+            g[r] = inside ? S + (kRows ? (oo0 + r) * kColTile : oo0 + r) : kZeroTile;
           }
-          accumulate_rows(out, g, 1, ps.cols + j0 * d, nj, d);
+          accumulate_rows(out, g, kRows ? 1 : kColTile, other + x0 * d, nx, d);
         }
       }
       if (ps.squared_distance)
-        for (int64_t ii = 0; ii < ni; ++ii) {
-          float* out = d_rows + (i0 + ii) * d;
-          const float* a = ps.rows + (i0 + ii) * d;
-          for (int64_t k = 0; k < d; ++k) out[k] = a[k] * row_sum[ii] - out[k];
-        }
-    }
-  });
-}
-
-// d_cols[j] = Σ_i G_ij a_i (dot) or b_j Σ_i G_ij - Σ_i G_ij a_i (squared distance). Overwrites.
-void col_gradient(const PairSet& ps, const float* lse, float weight, float* d_cols) {
-  const int64_t col_tiles = (ps.C + kColTile - 1) / kColTile;
-  const int64_t d = ps.d;
-  parallel_for(0, col_tiles, 1, [&](int64_t lo, int64_t hi) {
-    alignas(64) float S[kRowTile * kColTile] = {};
-    std::vector<float> discard(static_cast<size_t>(d));
-    for (int64_t tile = lo; tile < hi; ++tile) {
-      const int64_t j0 = tile * kColTile, nj = std::min(kColTile, ps.C - j0);
-      std::fill(d_cols + j0 * d, d_cols + (j0 + nj) * d, 0.0f);
-      float col_sum[kColTile] = {};
-      for (int64_t i0 = 0; i0 < ps.R; i0 += kRowTile) {
-        const int64_t ni = std::min(kRowTile, ps.R - i0);
-        gradient_tile(ps, lse, weight, i0, ni, j0, nj, S);
-        for (int64_t ii = 0; ii < ni; ++ii)
-          for (int64_t jj = 0; jj < nj; ++jj) col_sum[jj] += S[ii * kColTile + jj];
-        for (int64_t jj0 = 0; jj0 < nj; jj0 += kMicroRows) {
-          float* out[kMicroRows];
-          const float* g[kMicroRows];
-          for (int r = 0; r < kMicroRows; ++r) {
-            const bool inside = jj0 + r < nj;
-            out[r] = inside ? d_cols + (j0 + jj0 + r) * d : discard.data();
-            g[r] = inside ? S + jj0 + r : kZeroTile;
-          }
-          accumulate_rows(out, g, kColTile, ps.rows + i0 * d, ni, d);
-        }
-      }
-      if (ps.squared_distance)
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          float* out = d_cols + (j0 + jj) * d;
-          const float* b = ps.cols + (j0 + jj) * d;
-          for (int64_t k = 0; k < d; ++k) out[k] = b[k] * col_sum[jj] - out[k];
+        for (int64_t oo = 0; oo < no; ++oo) {
+          float* out = d_own + (o0 + oo) * d;
+          const float* a = own + (o0 + oo) * d;
+          for (int64_t k = 0; k < d; ++k) out[k] = a[k] * own_sum[oo] - out[k];
         }
     }
   });
@@ -417,53 +385,43 @@ Prepared prepare(const InfoNceParams& p) {
   return pr;
 }
 
+// The masking ids (row_id of the rows, col_id of the columns) apply only with item ids.
 PairSet query_to_key(const InfoNceParams& p, const Prepared& pr) {
-  PairSet ps;
-  ps.rows = pr.q.data();
-  ps.cols = pr.k.data();
-  ps.cols_t = pr.k_t.data();
-  ps.R = pr.B;
-  ps.C = pr.T;
-  ps.d = pr.d;
-  ps.coef = 1.0f / p.temperature;
-  ps.row_positive = pr.positive.data();
-  if (p.item_ids != nullptr) {
-    ps.row_id = pr.row_id.data();
-    ps.col_id = p.item_ids;
-  }
-  return ps;
+  const bool ids = p.item_ids != nullptr;
+  return PairSet{pr.q.data(),
+                 pr.k.data(),
+                 pr.k_t.data(),
+                 pr.B,
+                 pr.T,
+                 pr.d,
+                 false,
+                 1.0f / p.temperature,
+                 pr.positive.data(),
+                 ids ? pr.row_id.data() : nullptr,
+                 ids ? p.item_ids : nullptr,
+                 false};
 }
 
 // Candidates are the queries; query i' carries the item id of its positive, row_id again.
 PairSet key_to_query(const InfoNceParams& p, const Prepared& pr) {
-  PairSet ps;
-  ps.rows = pr.anchors.data();
-  ps.cols = pr.q.data();
-  ps.cols_t = pr.q_t.data();
-  ps.R = pr.B;
-  ps.C = pr.B;
-  ps.d = pr.d;
-  ps.coef = 1.0f / p.temperature;
-  ps.row_positive = pr.index.data();
-  if (p.item_ids != nullptr) {
-    ps.row_id = pr.row_id.data();
-    ps.col_id = pr.row_id.data();
-  }
-  return ps;
+  const bool ids = p.item_ids != nullptr;
+  return PairSet{pr.anchors.data(),
+                 pr.q.data(),
+                 pr.q_t.data(),
+                 pr.B,
+                 pr.B,
+                 pr.d,
+                 false,
+                 1.0f / p.temperature,
+                 pr.index.data(),
+                 ids ? pr.row_id.data() : nullptr,
+                 ids ? pr.row_id.data() : nullptr,
+                 false};
 }
 
 PairSet uniformity(const InfoNceParams& p, const Prepared& pr) {
-  PairSet ps;
-  ps.rows = pr.q.data();
-  ps.cols = pr.q.data();
-  ps.cols_t = pr.q_t.data();
-  ps.R = pr.B;
-  ps.C = pr.B;
-  ps.d = pr.d;
-  ps.squared_distance = true;
-  ps.coef = p.uniformity_t;
-  ps.exclude_diagonal = true;
-  return ps;
+  return PairSet{pr.q.data(), pr.q.data(),    pr.q_t.data(), pr.B,    pr.B,    pr.d,
+                 true,        p.uniformity_t, nullptr,       nullptr, nullptr, true};
 }
 
 float logsumexp(const float* x, int64_t n) {
@@ -539,13 +497,13 @@ void backward_typed(const InfoNceParams& p) {
       scratch(static_cast<size_t>(B * d));
 
   const PairSet forward_pairs = query_to_key(p, pr);
-  row_gradient(forward_pairs, p.stats, direction_weight, d_q.data());
-  col_gradient(forward_pairs, p.stats, direction_weight, d_k.data());
+  side_gradient<true>(forward_pairs, p.stats, direction_weight, d_q.data());
+  side_gradient<false>(forward_pairs, p.stats, direction_weight, d_k.data());
   if (p.symmetric) {
     const PairSet back_pairs = key_to_query(p, pr);
-    col_gradient(back_pairs, p.stats + B, direction_weight, scratch.data());
+    side_gradient<false>(back_pairs, p.stats + B, direction_weight, scratch.data());
     for (size_t e = 0; e < d_q.size(); ++e) d_q[e] += scratch[e];
-    row_gradient(back_pairs, p.stats + B, direction_weight, scratch.data());
+    side_gradient<true>(back_pairs, p.stats + B, direction_weight, scratch.data());
     // Anchors are gathered keys: scatter back in query order, so repeated positives add up in a
     // fixed order.
     for (int64_t i = 0; i < B; ++i) {
@@ -559,9 +517,9 @@ void backward_typed(const InfoNceParams& p) {
     // Every row shares the total log-sum-exp: d/ds_ij of log Σ exp(s) is exp(s_ij - total).
     std::vector<float> total(size_t(B), p.stats[2 * B]);
     const float weight = grad * p.uniformity_weight;
-    row_gradient(ps, total.data(), weight, scratch.data());
+    side_gradient<true>(ps, total.data(), weight, scratch.data());
     for (size_t e = 0; e < d_q.size(); ++e) d_q[e] += scratch[e];
-    col_gradient(ps, total.data(), weight, scratch.data());
+    side_gradient<false>(ps, total.data(), weight, scratch.data());
     for (size_t e = 0; e < d_q.size(); ++e) d_q[e] += scratch[e];
   }
   store_input_gradient(pr.q.data(), pr.q_inv_norm.data(), d_q.data(), B, d, p.normalize,

@@ -20,11 +20,7 @@
 #include "parallel.h"
 
 namespace llmrec::kernels::cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::to_float;
-using llmrec::cpu::visit_floating;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 
 namespace {
 

@@ -37,25 +37,9 @@ inline int32_t from_float<int32_t>(float v) {
   return int32_t(v);
 }
 
-// Calls fn with a null pointer of the C++ type matching `dtype`, for dispatch on the element type.
-template <class Fn>
-void visit_dtype(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::F32: fn(static_cast<float*>(nullptr)); break;
-    case DType::BF16: fn(static_cast<bf16*>(nullptr)); break;
-    case DType::I32: fn(static_cast<int32_t*>(nullptr)); break;
-  }
-}
-
-// Calls fn with a null pointer of the floating C++ type matching `dtype` (f32 or bf16); ops
-// reject i32 before a floating kernel runs, so i32 does nothing here.
-template <class Fn>
-void visit_floating(DType dtype, Fn&& fn) {
-  if (dtype == DType::F32)
-    fn(static_cast<float*>(nullptr));
-  else if (dtype == DType::BF16)
-    fn(static_cast<bf16*>(nullptr));
-}
+// Dispatch on the element type with this twin's bf16 (native/abi/dtype.h).
+inline constexpr DTypeVisitor<bf16> visit_dtype{};
+inline constexpr FloatingVisitor<bf16> visit_floating{};
 
 // Sum of f(i) for i < n in 16 f32 lanes (a loop GCC vectorises), combined in f64: close to f64
 // accuracy for the row lengths of the kernels, at f32 speed.

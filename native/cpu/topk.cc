@@ -29,10 +29,7 @@ int score_topk_ids_error_site() {
 }
 
 namespace cpu {
-using llmrec::cpu::bf16;
-using llmrec::cpu::from_float;
-using llmrec::cpu::parallel_for;
-using llmrec::cpu::to_float;
+using namespace llmrec::cpu;  // the helpers of numeric.h, parallel.h and isa.h
 
 namespace {
 

@@ -9,36 +9,54 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../abi/dtype.h"
 #include "../abi/host_device.h"
 #include "../abi/kernel_api.h"
+#include "../abi/options.h"
 #include "fast_math.h"
 
 namespace llmrec::kernels {
 
 enum class ActivationOp : int32_t { GeluErf = 0, GeluTanh, Relu, LeakyRelu, Silu, SwiGLU };
+inline constexpr EnumName<ActivationOp> kActivationOpNames[] = {
+    {"gelu", ActivationOp::GeluErf}, {"geluTanh", ActivationOp::GeluTanh},
+    {"relu", ActivationOp::Relu},    {"leakyRelu", ActivationOp::LeakyRelu},
+    {"silu", ActivationOp::Silu},    {"swiglu", ActivationOp::SwiGLU}};
 
-struct ActivationParams {
+// Calls fn with the op as a compile-time constant (a std::integral_constant), so each twin's
+// inner loop is branch-free. Host code, for both twins' launchers.
+template <class Fn>
+void visit_activation(ActivationOp op, Fn&& fn) {
+  switch (op) {
+    case ActivationOp::GeluErf: return fn(std::integral_constant<ActivationOp, ActivationOp::GeluErf>());
+    case ActivationOp::GeluTanh: return fn(std::integral_constant<ActivationOp, ActivationOp::GeluTanh>());
+    case ActivationOp::Relu: return fn(std::integral_constant<ActivationOp, ActivationOp::Relu>());
+    case ActivationOp::LeakyRelu: return fn(std::integral_constant<ActivationOp, ActivationOp::LeakyRelu>());
+    case ActivationOp::Silu: return fn(std::integral_constant<ActivationOp, ActivationOp::Silu>());
+    case ActivationOp::SwiGLU: return fn(std::integral_constant<ActivationOp, ActivationOp::SwiGLU>());
+  }
+}
+
+// What the forward and the backward share.
+struct ActivationShape {
   ActivationOp op = ActivationOp::Relu;
-  DType dtype = DType::F32;  // of x and out
-  const void* x = nullptr;
-  void* out = nullptr;
-  int64_t numel = 0;  // of x
-  int64_t half = 0;   // SwiGLU: h, the extent of the output's last axis
+  DType dtype = DType::F32;  // of x, out and the gradients
+  int64_t numel = 0;         // of x
+  int64_t half = 0;          // SwiGLU: h, the extent of the output's last axis
   float slope = 0.01f;
+  const void* x = nullptr;
+};
+
+struct ActivationParams : ActivationShape {
+  void* out = nullptr;
 };
 
 // grad_input has x's shape; grad_out has the output's.
-struct ActivationBackwardParams {
-  ActivationOp op = ActivationOp::Relu;
-  DType dtype = DType::F32;
+struct ActivationBackwardParams : ActivationShape {
   const void* grad_out = nullptr;
-  const void* x = nullptr;
   void* grad_input = nullptr;
-  int64_t numel = 0;  // of x
-  int64_t half = 0;
-  float slope = 0.01f;
 };
 
 // out[i] = keep(i) ? x[i] / (1 - p) : 0 with keep(i) = uniform(seed, offset, i) >= p, where the
@@ -116,16 +134,9 @@ LLMREC_HD float derivative(float x, float slope) {
 
 }  // namespace activation_math
 
-namespace cpu {
-void activation_forward(const ActivationParams& p);
-void activation_backward(const ActivationBackwardParams& p);
-void dropout(const DropoutParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void activation_forward(const ActivationParams& p, const CudaStream& s);
-void activation_backward(const ActivationBackwardParams& p, const CudaStream& s);
-void dropout(const DropoutParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(activation_forward, ActivationParams);
+LLMREC_KERNEL_TWINS(activation_backward, ActivationBackwardParams);
+LLMREC_KERNEL_TWINS(dropout, DropoutParams);
 
 }  // namespace llmrec::kernels

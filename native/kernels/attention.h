@@ -20,22 +20,45 @@
 
 #include "../abi/dtype.h"
 #include "../abi/kernel_api.h"
+#include "../abi/options.h"
 #include "philox.h"
 
 namespace llmrec::kernels {
 
-struct AttentionShape {
+// The options of one attention call, read by name from the JS object both native calls take
+// (AttentionNativeOptions in lib/ops/attention.ts; a missing, mistyped or unknown field is an
+// Error naming it), and carried to both twins inside AttentionShape. fields() is the one list of
+// the JS names; a new option is a member here, its line in fields() and the kernels that read it.
+struct AttentionOptions {
+  bool causal = false;
+  // Key padding: null means every key is valid. Otherwise i32 [B]: lengths[b] keys are valid, at
+  // the end of the row when left_padding (keys [Lk - len, Lk)) and at its start otherwise
+  // ([0, len)). The op checks the tensor and sets AttentionShape::key_lengths to its data.
+  const Tensor* key_lengths_tensor = nullptr;
+  bool left_padding = false;
+  Maybe<double> requested_scale;  // absent: 1 / sqrt(D); the op resolves AttentionShape::scale
+  float dropout = 0.0f;
+  uint64_t seed = 0, offset = 0;
+
+  template <class F>
+  void fields(F& f) {
+    f("causal", causal);
+    f("keyLengths", key_lengths_tensor);
+    f("leftPadding", left_padding);
+    f("scale", requested_scale);
+    f("dropout", dropout);
+    f("seed", seed);
+    f("offset", offset);
+  }
+};
+
+// The options plus what the op derives from the tensors.
+struct AttentionShape : AttentionOptions {
   DType dtype = DType::F32;  // of q, k, v, out and their gradients
   int64_t batch = 0, q_heads = 0, kv_heads = 0, q_len = 0, kv_len = 0, head_dim = 0;
   float scale = 1.0f;
-  bool causal = false;
-  // Key padding: null means every key is valid. Otherwise lengths[b] keys are valid, at the end
-  // of the row when left_padding (keys [Lk - len, Lk)) and at its start otherwise ([0, len)).
-  const int32_t* key_lengths = nullptr;
-  int key_lengths_error_site = 0;  // raised for a length outside [0, kv_len]
-  bool left_padding = false;
-  float dropout = 0.0f;
-  uint64_t seed = 0, offset = 0;
+  const int32_t* key_lengths = nullptr;  // the data of key_lengths_tensor, or null
+  int key_lengths_error_site = 0;        // raised for a length outside [0, kv_len]
 };
 
 struct AttentionForwardParams {
@@ -98,22 +121,26 @@ LLMREC_HD KeyRange attention_key_range(const AttentionShape& s, int64_t b, int64
   return KeyRange{begin, end};
 }
 
+// Where the keys (and values) of query pair bh = b * Hq + h start: at its GQA kv head's.
+LLMREC_HD int64_t attention_kv_offset(const AttentionShape& s, int64_t bh) {
+  const int64_t b = bh / s.q_heads, hk = bh % s.q_heads / (s.q_heads / s.kv_heads);
+  return (b * s.kv_heads + hk) * s.kv_len * s.head_dim;
+}
+
+// The factor a kept probability is scaled by: 1 / (1 - dropout), 1 without dropout.
+LLMREC_HD float attention_keep_scale(const AttentionShape& s) {
+  return s.dropout > 0.0f ? 1.0f / (1.0f - s.dropout) : 1.0f;
+}
+
 // Philox bits for element e of the probability tensor; true means the probability is kept.
 LLMREC_HD bool attention_keep(const AttentionShape& s, uint64_t element) {
   const philox::Bits4 bits = philox::generate(s.seed, s.offset + element / 4);
   return philox::uniform01(philox::lane(bits, int(element % 4))) >= s.dropout;
 }
 
-namespace cpu {
-void attention_forward(const AttentionForwardParams& p);
-void attention_backward(const AttentionBackwardParams& p);
-void rope(const RopeParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void attention_forward(const AttentionForwardParams& p, const CudaStream& s);
-void attention_backward(const AttentionBackwardParams& p, const CudaStream& s);
-void rope(const RopeParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(attention_forward, AttentionForwardParams);
+LLMREC_KERNEL_TWINS(attention_backward, AttentionBackwardParams);
+LLMREC_KERNEL_TWINS(rope, RopeParams);
 
 }  // namespace llmrec::kernels

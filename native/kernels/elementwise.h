@@ -10,6 +10,7 @@
 #include "../abi/dtype.h"
 #include "../abi/host_device.h"
 #include "../abi/kernel_api.h"
+#include "../abi/options.h"
 
 namespace llmrec::kernels {
 
@@ -31,6 +32,18 @@ enum class UnaryOp : int32_t {
   Sign,  // -1, 0 or 1 (NaN stays NaN)
 };
 enum class ReduceOp : int32_t { Sum = 0, Mean, Max, Min };
+
+// The JS names of the ops (the addon parses them; errors name the op by them).
+inline constexpr EnumName<BinaryOp> kBinaryOpNames[] = {
+    {"add", BinaryOp::Add}, {"sub", BinaryOp::Sub},         {"mul", BinaryOp::Mul},
+    {"div", BinaryOp::Div}, {"maximum", BinaryOp::Maximum}, {"minimum", BinaryOp::Minimum}};
+inline constexpr EnumName<UnaryOp> kUnaryOpNames[] = {
+    {"affine", UnaryOp::Affine}, {"neg", UnaryOp::Neg},         {"exp", UnaryOp::Exp},
+    {"log", UnaryOp::Log},       {"sqrt", UnaryOp::Sqrt},       {"rsqrt", UnaryOp::Rsqrt},
+    {"abs", UnaryOp::Abs},       {"square", UnaryOp::Square},   {"reciprocal", UnaryOp::Reciprocal},
+    {"tanh", UnaryOp::Tanh},     {"sigmoid", UnaryOp::Sigmoid}, {"sign", UnaryOp::Sign}};
+inline constexpr EnumName<ReduceOp> kReduceOpNames[] = {
+    {"sum", ReduceOp::Sum}, {"mean", ReduceOp::Mean}, {"max", ReduceOp::Max}, {"min", ReduceOp::Min}};
 
 // The arithmetic of each op, compiled by both twins so they cannot drift apart: f32 for the
 // floating types (bf16 converts at the load and store), exact integer rules for i32. NaN is
@@ -74,6 +87,23 @@ LLMREC_HD float apply_unary(float x, float alpha, float beta) {
   if constexpr (OP == UnaryOp::Tanh) return tanhf(x);
   if constexpr (OP == UnaryOp::Sigmoid) return 1.0f / (1.0f + expf(-x));
   if constexpr (OP == UnaryOp::Sign) return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
+}
+
+// The ops an i32 tensor computes exactly, in integers (the op layer lets only these reach one);
+// every other op goes through apply_unary in f32.
+LLMREC_HD constexpr bool unary_exact_on_i32(UnaryOp op) {
+  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Square || op == UnaryOp::Sign ||
+         op == UnaryOp::Affine;
+}
+
+template <UnaryOp OP>
+LLMREC_HD int32_t apply_unary_i32(int32_t v, float alpha, float beta) {
+  static_assert(unary_exact_on_i32(OP), "an i32 op that is not exact goes through f32");
+  if constexpr (OP == UnaryOp::Neg) return -v;
+  if constexpr (OP == UnaryOp::Abs) return v < 0 ? -v : v;
+  if constexpr (OP == UnaryOp::Square) return v * v;
+  if constexpr (OP == UnaryOp::Sign) return (v > 0) - (v < 0);
+  if constexpr (OP == UnaryOp::Affine) return int32_t(alpha) * v + int32_t(beta);
 }
 
 // out = a (op) b with numpy broadcasting. Shapes are collapsed before they get here: `dims`
@@ -138,22 +168,12 @@ struct RandomParams {
   float mean = 0.0f, stddev = 1.0f;  // normal
 };
 
-namespace cpu {
-void binary(const BinaryParams& p);
-void unary(const UnaryParams& p);
-void cast(const CastParams& p);
-void fill(const FillParams& p);
-void reduce(const ReduceParams& p);
-void random(const RandomParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void binary(const BinaryParams& p, const CudaStream& s);
-void unary(const UnaryParams& p, const CudaStream& s);
-void cast(const CastParams& p, const CudaStream& s);
-void fill(const FillParams& p, const CudaStream& s);
-void reduce(const ReduceParams& p, const CudaStream& s);
-void random(const RandomParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(binary, BinaryParams);
+LLMREC_KERNEL_TWINS(unary, UnaryParams);
+LLMREC_KERNEL_TWINS(cast, CastParams);
+LLMREC_KERNEL_TWINS(fill, FillParams);
+LLMREC_KERNEL_TWINS(reduce, ReduceParams);
+LLMREC_KERNEL_TWINS(random, RandomParams);
 
 }  // namespace llmrec::kernels

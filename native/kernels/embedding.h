@@ -16,29 +16,37 @@
 
 namespace llmrec::kernels {
 
-struct EmbeddingForwardParams {
-  DType dtype = DType::F32;  // of table, positions and out
-  const int32_t* indices = nullptr;
-  int64_t count = 0;
-  const void* table = nullptr;  // [rows, width]
-  int64_t rows = 0, width = 0;
-  const void* positions = nullptr;  // [position_rows, width] with position_rows >= sequence_length, or null
-  int64_t sequence_length = 1;
+// The options of the forward and the backward, read by name from the JS object both native calls
+// take (EmbeddingNativeOptions in lib/ops/embedding.ts) and carried by both kernels' parameters.
+struct EmbeddingOptions {
   int64_t padding_idx = -1;  // < 0: none
   float scale = 1.0f;        // multiplies the table row only, not the position row
-  void* out = nullptr;       // [count, width]
+
+  template <class F>
+  void fields(F& f) {
+    f("paddingIdx", padding_idx);
+    f("scale", scale);
+  }
 };
 
-struct EmbeddingBackwardParams {
-  DType dtype = DType::F32;  // of grad_out and both gradients
+// The options plus what the forward and the backward share.
+struct EmbeddingShape : EmbeddingOptions {
+  DType dtype = DType::F32;  // of the table, positions, out and the gradients
   const int32_t* indices = nullptr;
   int64_t count = 0;
-  const void* grad_out = nullptr;  // [count, width]
-  int64_t rows = 0, width = 0;
+  int64_t rows = 0, width = 0;  // of the table
   int64_t sequence_length = 1;
+};
+
+struct EmbeddingForwardParams : EmbeddingShape {
+  const void* table = nullptr;      // [rows, width]
+  const void* positions = nullptr;  // [position_rows, width] with position_rows >= sequence_length, or null
+  void* out = nullptr;              // [count, width]
+};
+
+struct EmbeddingBackwardParams : EmbeddingShape {
+  const void* grad_out = nullptr;  // [count, width]
   int64_t position_rows = 0;
-  int64_t padding_idx = -1;
-  float scale = 1.0f;
   void* grad_table = nullptr;      // [rows, width], or null when the table needs no gradient
   void* grad_positions = nullptr;  // [position_rows, width], or null
 };
@@ -46,14 +54,8 @@ struct EmbeddingBackwardParams {
 // The error site both twins report an out-of-range index through.
 int embedding_index_error_site();
 
-namespace cpu {
-void embedding_forward(const EmbeddingForwardParams& p);
-void embedding_backward(const EmbeddingBackwardParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void embedding_forward(const EmbeddingForwardParams& p, const CudaStream& s);
-void embedding_backward(const EmbeddingBackwardParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(embedding_forward, EmbeddingForwardParams);
+LLMREC_KERNEL_TWINS(embedding_backward, EmbeddingBackwardParams);
 
 }  // namespace llmrec::kernels

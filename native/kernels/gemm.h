@@ -12,10 +12,16 @@
 #include "../abi/dtype.h"
 #include "../abi/host_device.h"
 #include "../abi/kernel_api.h"
+#include "../abi/options.h"
 
 namespace llmrec::kernels {
 
 enum class Activation : int32_t { None = 0, Relu, GeluErf, GeluTanh, Silu };
+inline constexpr EnumName<Activation> kActivationNames[] = {{"none", Activation::None},
+                                                            {"relu", Activation::Relu},
+                                                            {"gelu", Activation::GeluErf},
+                                                            {"gelu_tanh", Activation::GeluTanh},
+                                                            {"silu", Activation::Silu}};
 
 struct GemmParams {
   DType ab_dtype = DType::F32;
@@ -84,14 +90,8 @@ struct EpilogueBackwardParams {
   int64_t numel = 0;
 };
 
-namespace cpu {
-void gemm(const GemmParams& p);
-void epilogue_backward(const EpilogueBackwardParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void gemm(const GemmParams& p, const CudaStream& s);
-void epilogue_backward(const EpilogueBackwardParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(gemm, GemmParams);
+LLMREC_KERNEL_TWINS(epilogue_backward, EpilogueBackwardParams);
 
 }  // namespace llmrec::kernels

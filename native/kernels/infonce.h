@@ -23,7 +23,26 @@
 
 namespace llmrec::kernels {
 
-struct InfoNceParams {
+// The options of the forward and the backward, read by name from the JS object both native calls
+// take (InfoNceNativeOptions in lib/ops/infonce.ts) and carried by the kernel parameters.
+struct InfoNceOptions {
+  float temperature = 1.0f;
+  bool normalize = false;
+  bool symmetric = false;
+  float uniformity_t = 2.0f;
+  float uniformity_weight = 0.0f;  // 0: no uniformity term
+
+  template <class F>
+  void fields(F& f) {
+    f("temperature", temperature);
+    f("normalize", normalize);
+    f("symmetric", symmetric);
+    f("uniformityT", uniformity_t);
+    f("uniformityWeight", uniformity_weight);
+  }
+};
+
+struct InfoNceParams : InfoNceOptions {
   DType dtype = DType::F32;         // of queries, keys, negatives and their gradients
   const void* queries = nullptr;    // [batch, dim]
   const void* keys = nullptr;       // [key_count, dim]
@@ -31,11 +50,6 @@ struct InfoNceParams {
   int64_t batch = 0, key_count = 0, negative_count = 0, dim = 0;
   const int32_t* positives = nullptr;  // [batch], indices into keys; null means positives[i] = i
   const int32_t* item_ids = nullptr;   // [key_count + negative_count] or null (no masking)
-  float temperature = 1.0f;
-  bool normalize = false;
-  bool symmetric = false;
-  float uniformity_t = 2.0f;
-  float uniformity_weight = 0.0f;  // 0: no uniformity term
 
   // Forward writes loss [1] and stats [2 * batch + 1] (q→k log-sum-exps, k→q log-sum-exps, the
   // uniformity log-sum-exp); the backward reads stats and grad_loss [1] and writes the gradients
@@ -53,14 +67,8 @@ inline int64_t infonce_stats_size(int64_t batch) { return 2 * batch + 1; }
 // The error site both twins report an out-of-range positive index through.
 int infonce_positive_error_site();
 
-namespace cpu {
-void infonce_forward(const InfoNceParams& p);
-void infonce_backward(const InfoNceParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void infonce_forward(const InfoNceParams& p, const CudaStream& s);
-void infonce_backward(const InfoNceParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(infonce_forward, InfoNceParams);
+LLMREC_KERNEL_TWINS(infonce_backward, InfoNceParams);
 
 }  // namespace llmrec::kernels

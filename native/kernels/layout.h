@@ -25,12 +25,7 @@ struct StridedCopyParams {
   int64_t numel = 0;
 };
 
-namespace cpu {
-void strided_copy(const StridedCopyParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void strided_copy(const StridedCopyParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(strided_copy, StridedCopyParams);
 
 }  // namespace llmrec::kernels

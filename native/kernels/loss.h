@@ -13,17 +13,34 @@
 
 #include "../abi/dtype.h"
 #include "../abi/kernel_api.h"
+#include "../abi/options.h"
 
 namespace llmrec::kernels {
 
 enum class LossReduction : int32_t { None = 0, Mean, Sum };
+inline constexpr EnumName<LossReduction> kLossReductionNames[] = {
+    {"mean", LossReduction::Mean}, {"sum", LossReduction::Sum}, {"none", LossReduction::None}};
 
-// Shared by the cross-entropy kernels: the labels and what to do with them.
-struct CrossEntropyTargets {
-  const int32_t* labels = nullptr;  // [rows]; null means every label is 0 (sampled softmax)
+// The options of every cross-entropy call (forward and backward), read by name from the JS
+// object the native calls take (CrossEntropyNativeOptions in lib/ops/loss.ts) and carried by the
+// kernel parameters in their CrossEntropyTargets.
+struct CrossEntropyOptions {
   int32_t ignore_index = -100;
   float label_smoothing = 0.0f;
-  int error_site = 0;  // "label {limit} of row {value} is out of range"
+  LossReduction reduction = LossReduction::Mean;
+
+  template <class F>
+  void fields(F& f) {
+    f("ignoreIndex", ignore_index);
+    f("labelSmoothing", label_smoothing);
+    f("reduction", reduction, kLossReductionNames);
+  }
+};
+
+// Shared by the cross-entropy kernels: the labels and what to do with them.
+struct CrossEntropyTargets : CrossEntropyOptions {
+  const int32_t* labels = nullptr;  // [rows]; null means every label is 0 (sampled softmax)
+  int error_site = 0;               // "label {limit} of row {value} is out of range"
 };
 
 // hidden [rows, dim] x weight [vocab, dim]^T, never materialised beyond one chunk of columns.
@@ -117,28 +134,15 @@ struct GatherDotBackwardParams {
   void* grad_table = nullptr;  // optional
 };
 
-namespace cpu {
-void gather_dot(const GatherDotParams& p);
-void gather_dot_backward(const GatherDotBackwardParams& p);
-void linear_cross_entropy(const LinearCrossEntropyParams& p);
-void linear_cross_entropy_backward(const LinearCrossEntropyBackwardParams& p);
-void cross_entropy(const CrossEntropyParams& p);
-void cross_entropy_backward(const CrossEntropyBackwardParams& p);
-void loss_reduce(const LossReduceParams& p);
-void bce_with_logits(const BceParams& p);
-void bce_with_logits_backward(const BceBackwardParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void gather_dot(const GatherDotParams& p, const CudaStream& s);
-void gather_dot_backward(const GatherDotBackwardParams& p, const CudaStream& s);
-void linear_cross_entropy(const LinearCrossEntropyParams& p, const CudaStream& s);
-void linear_cross_entropy_backward(const LinearCrossEntropyBackwardParams& p, const CudaStream& s);
-void cross_entropy(const CrossEntropyParams& p, const CudaStream& s);
-void cross_entropy_backward(const CrossEntropyBackwardParams& p, const CudaStream& s);
-void loss_reduce(const LossReduceParams& p, const CudaStream& s);
-void bce_with_logits(const BceParams& p, const CudaStream& s);
-void bce_with_logits_backward(const BceBackwardParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(gather_dot, GatherDotParams);
+LLMREC_KERNEL_TWINS(gather_dot_backward, GatherDotBackwardParams);
+LLMREC_KERNEL_TWINS(linear_cross_entropy, LinearCrossEntropyParams);
+LLMREC_KERNEL_TWINS(linear_cross_entropy_backward, LinearCrossEntropyBackwardParams);
+LLMREC_KERNEL_TWINS(cross_entropy, CrossEntropyParams);
+LLMREC_KERNEL_TWINS(cross_entropy_backward, CrossEntropyBackwardParams);
+LLMREC_KERNEL_TWINS(loss_reduce, LossReduceParams);
+LLMREC_KERNEL_TWINS(bce_with_logits, BceParams);
+LLMREC_KERNEL_TWINS(bce_with_logits_backward, BceBackwardParams);
 
 }  // namespace llmrec::kernels

@@ -20,15 +20,24 @@
 #include "../abi/dtype.h"
 #include "../abi/host_device.h"
 #include "../abi/kernel_api.h"
+#include "../abi/options.h"
 #include "activation.h"
 
 namespace llmrec::kernels {
 
 enum class DistillActivation : int32_t { Gelu = 0, LeakyRelu, Sigmoid, Relu };
+inline constexpr EnumName<DistillActivation> kDistillActivationNames[] = {
+    {"gelu", DistillActivation::Gelu},
+    {"leaky_relu", DistillActivation::LeakyRelu},
+    {"sigmoid", DistillActivation::Sigmoid},
+    {"relu", DistillActivation::Relu}};
 // mse: mean over all elements of (y - t)^2. cosine: mean over rows of 1 - cos(y, t), each norm
 // clamped to kDistillCosineEps. normalized_mse: mean over all elements of (y/|y| - t/|t|)^2,
 // each norm clamped to kDistillNormalizeEps (F.normalize).
 enum class DistillLoss : int32_t { Mse = 0, Cosine, NormalizedMse };
+inline constexpr EnumName<DistillLoss> kDistillLossNames[] = {{"mse", DistillLoss::Mse},
+                                                              {"cosine", DistillLoss::Cosine},
+                                                              {"normalized_mse", DistillLoss::NormalizedMse}};
 
 constexpr float kDistillCosineEps = 1e-8f;
 constexpr float kDistillNormalizeEps = 1e-12f;
@@ -115,18 +124,10 @@ struct DistillHiddenBackwardParams {
   int64_t rows = 0, cols = 0;
 };
 
-namespace cpu {
-void distill_hidden_forward(const DistillHiddenParams& p);
-void distill_loss(const DistillLossParams& p);
-void distill_output_grad(const DistillOutputGradParams& p);
-void distill_hidden_backward(const DistillHiddenBackwardParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void distill_hidden_forward(const DistillHiddenParams& p, const CudaStream& s);
-void distill_loss(const DistillLossParams& p, const CudaStream& s);
-void distill_output_grad(const DistillOutputGradParams& p, const CudaStream& s);
-void distill_hidden_backward(const DistillHiddenBackwardParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(distill_hidden_forward, DistillHiddenParams);
+LLMREC_KERNEL_TWINS(distill_loss, DistillLossParams);
+LLMREC_KERNEL_TWINS(distill_output_grad, DistillOutputGradParams);
+LLMREC_KERNEL_TWINS(distill_hidden_backward, DistillHiddenBackwardParams);
 
 }  // namespace llmrec::kernels

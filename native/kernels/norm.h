@@ -11,47 +11,41 @@
 
 namespace llmrec::kernels {
 
-struct NormForwardParams {
-  DType dtype = DType::F32;  // of x, residual, weight, bias, out and sum
+// What the forward and the backward share.
+struct NormShape {
+  DType dtype = DType::F32;  // of every tensor but the f32 statistics
   bool rms = false;          // RMSNorm: no centring and no bias
+  int64_t rows = 0, cols = 0;
+  const void* weight = nullptr;  // [cols]
+};
+
+struct NormForwardParams : NormShape {
   const void* x = nullptr;
   const void* residual = nullptr;  // optional
-  const void* weight = nullptr;
-  const void* bias = nullptr;  // optional, LayerNorm only
+  const void* bias = nullptr;      // optional, LayerNorm only
   void* out = nullptr;
   void* sum = nullptr;    // x + residual; set exactly when residual is
   float* mean = nullptr;  // [rows], LayerNorm only
   float* rstd = nullptr;  // [rows]
-  int64_t rows = 0, cols = 0;
   float eps = 1e-5f;
 };
 
 // dx = d(out)/dv applied to grad_out, plus grad_sum when the sum output received a gradient
 // (that is also the residual's gradient). dweight and dbias are reduced over rows in two passes,
 // fixed row blocks then an ordered sum over blocks, so they are deterministic without atomics.
-struct NormBackwardParams {
-  DType dtype = DType::F32;
-  bool rms = false;
+struct NormBackwardParams : NormShape {
   const void* grad_out = nullptr;
   const void* grad_sum = nullptr;  // optional
   const void* input = nullptr;     // v: x, or x + residual
-  const void* weight = nullptr;
-  const float* mean = nullptr;  // LayerNorm only
+  const float* mean = nullptr;     // LayerNorm only
   const float* rstd = nullptr;
   void* grad_input = nullptr;
   void* grad_weight = nullptr;
   void* grad_bias = nullptr;  // optional
-  int64_t rows = 0, cols = 0;
 };
 
-namespace cpu {
-void norm_forward(const NormForwardParams& p);
-void norm_backward(const NormBackwardParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void norm_forward(const NormForwardParams& p, const CudaStream& s);
-void norm_backward(const NormBackwardParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(norm_forward, NormForwardParams);
+LLMREC_KERNEL_TWINS(norm_backward, NormBackwardParams);
 
 }  // namespace llmrec::kernels

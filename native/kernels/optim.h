@@ -41,14 +41,8 @@ struct SquaredNormParams {
   float* out = nullptr;  // one element
 };
 
-namespace cpu {
-void adam_step(const AdamParams& p);
-void squared_norm(const SquaredNormParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void adam_step(const AdamParams& p, const CudaStream& s);
-void squared_norm(const SquaredNormParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(adam_step, AdamParams);
+LLMREC_KERNEL_TWINS(squared_norm, SquaredNormParams);
 
 }  // namespace llmrec::kernels

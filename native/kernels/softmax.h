@@ -10,32 +10,28 @@
 
 namespace llmrec::kernels {
 
-struct SoftmaxParams {
-  DType dtype = DType::F32;  // of x and out
+// What the forward and the backward share: the dtype of every tensor, log-softmax or softmax,
+// and the [rows, cols] view of the input.
+struct SoftmaxShape {
+  DType dtype = DType::F32;
   bool log = false;
+  int64_t rows = 0, cols = 0;
+};
+
+struct SoftmaxParams : SoftmaxShape {
   const void* x = nullptr;
   void* out = nullptr;
-  int64_t rows = 0, cols = 0;
 };
 
 // softmax: dx = y * (dy - sum(dy * y)); log-softmax: dx = dy - exp(y) * sum(dy).
-struct SoftmaxBackwardParams {
-  DType dtype = DType::F32;
-  bool log = false;
+struct SoftmaxBackwardParams : SoftmaxShape {
   const void* grad_out = nullptr;
   const void* out = nullptr;  // the forward's output y
   void* grad_input = nullptr;
-  int64_t rows = 0, cols = 0;
 };
 
-namespace cpu {
-void softmax_forward(const SoftmaxParams& p);
-void softmax_backward(const SoftmaxBackwardParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void softmax_forward(const SoftmaxParams& p, const CudaStream& s);
-void softmax_backward(const SoftmaxBackwardParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(softmax_forward, SoftmaxParams);
+LLMREC_KERNEL_TWINS(softmax_backward, SoftmaxBackwardParams);
 
 }  // namespace llmrec::kernels

@@ -59,14 +59,8 @@ struct ScoreTopkParams {
 int score_topk_offsets_error_site();
 int score_topk_ids_error_site();
 
-namespace cpu {
-void topk(const TopkParams& p);
-void score_topk(const ScoreTopkParams& p);
-}  // namespace cpu
-
-namespace cuda {
-void topk(const TopkParams& p, const CudaStream& s);
-void score_topk(const ScoreTopkParams& p, const CudaStream& s);
-}  // namespace cuda
+// The twins (native/cpu and cuda/) of each kernel.
+LLMREC_KERNEL_TWINS(topk, TopkParams);
+LLMREC_KERNEL_TWINS(score_topk, ScoreTopkParams);
 
 }  // namespace llmrec::kernels

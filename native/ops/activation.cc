@@ -8,15 +8,7 @@ using kernels::ActivationOp;
 using namespace dense;
 
 const char* activation_name(ActivationOp op) {
-  switch (op) {
-    case ActivationOp::GeluErf: return "gelu";
-    case ActivationOp::GeluTanh: return "geluTanh";
-    case ActivationOp::Relu: return "relu";
-    case ActivationOp::LeakyRelu: return "leakyRelu";
-    case ActivationOp::Silu: return "silu";
-    case ActivationOp::SwiGLU: return "swiglu";
-  }
-  return "activation";
+  return enum_name(kernels::kActivationOpNames, op, "activation");
 }
 
 namespace {
@@ -30,6 +22,19 @@ Shape output_shape(const char* op, ActivationOp kind, const Tensor& x) {
   shape.back() = cols / 2;
   return shape;
 }
+
+// The parameters the forward and the backward share, for input x and output shape `shape`.
+kernels::ActivationShape activation_shape(ActivationOp kind, const Tensor& x, const Shape& shape,
+                                          float slope) {
+  kernels::ActivationShape s;
+  s.op = kind;
+  s.dtype = x.dtype;
+  s.numel = x.numel;
+  s.half = kind == ActivationOp::SwiGLU ? shape.back() : 0;
+  s.slope = slope;
+  s.x = x.data();
+  return s;
+}
 }  // namespace
 
 Tensor activation(Context& ctx, ActivationOp kind, const Tensor& x, float slope) {
@@ -39,13 +44,8 @@ Tensor activation(Context& ctx, ActivationOp kind, const Tensor& x, float slope)
   const Device device = x.device();
   Tensor out = ctx.empty(shape, x.dtype, device, op);
   kernels::ActivationParams p;
-  p.op = kind;
-  p.dtype = x.dtype;
-  p.x = x.data();
+  static_cast<kernels::ActivationShape&>(p) = activation_shape(kind, x, shape, slope);
   p.out = out.data();
-  p.numel = x.numel;
-  p.half = kind == ActivationOp::SwiGLU ? shape.back() : 0;
-  p.slope = slope;
   if (out.numel == 0) return out;
   submit_twins(ctx, device, op, {&x, &out}, LLMREC_TWINS(activation_forward), p);
   return out;
@@ -64,14 +64,9 @@ Tensor activation_backward(Context& ctx, ActivationOp kind, const Tensor& grad_o
   expect_device(op, device, {{"gradOut", &grad_out}});
   Tensor dx = ctx.empty(x.shape, x.dtype, device, op);
   kernels::ActivationBackwardParams p;
-  p.op = kind;
-  p.dtype = x.dtype;
+  static_cast<kernels::ActivationShape&>(p) = activation_shape(kind, x, shape, slope);
   p.grad_out = grad_out.data();
-  p.x = x.data();
   p.grad_input = dx.data();
-  p.numel = x.numel;
-  p.half = kind == ActivationOp::SwiGLU ? shape.back() : 0;
-  p.slope = slope;
   if (dx.numel == 0) return dx;
   submit_twins(ctx, device, op, {&grad_out, &x, &dx}, LLMREC_TWINS(activation_backward), p);
   return dx;

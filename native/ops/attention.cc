@@ -58,8 +58,9 @@ kernels::AttentionShape plan(const char* op, const Tensor& q, const Tensor& k, c
   if (device.is_cuda() && q.shape[3] > kMaxCudaHeadDim)
     fail(op, ": head dim ", q.shape[3], " of 'q' ", shape_str(q.shape),
          " is above the CUDA kernels' limit of ", kMaxCudaHeadDim);
-  if (!(o.dropout >= 0.0 && o.dropout < 1.0)) fail(op, ": dropout must be in [0, 1), got ", o.dropout);
+  if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) fail(op, ": dropout must be in [0, 1), got ", o.dropout);
   kernels::AttentionShape s;
+  static_cast<AttentionOptions&>(s) = o;
   s.dtype = q.dtype;
   s.batch = q.shape[0];
   s.q_heads = q.shape[1];
@@ -67,23 +68,20 @@ kernels::AttentionShape plan(const char* op, const Tensor& q, const Tensor& k, c
   s.head_dim = q.shape[3];
   s.kv_heads = k.shape[1];
   s.kv_len = k.shape[2];
-  const double scale = o.scale ? *o.scale : 1.0 / std::sqrt(double(std::max<int64_t>(s.head_dim, 1)));
+  const double scale = o.requested_scale.value_or(1.0 / std::sqrt(double(std::max<int64_t>(s.head_dim, 1))));
   if (!std::isfinite(scale)) fail(op, ": scale must be finite, got ", scale);
   s.scale = float(scale);
-  s.causal = o.causal;
-  if (o.key_lengths != nullptr) {
-    const Tensor& lengths = *o.key_lengths;
+  if (o.key_lengths_tensor != nullptr) {
+    const Tensor& lengths = *o.key_lengths_tensor;
     if (lengths.dtype != DType::I32 || lengths.shape != Shape{s.batch})
       fail(op, ": 'keyLengths' must be i32 [", s.batch, "] (one valid length per batch row), got ",
            dtype_name(lengths.dtype), shape_str(lengths.shape));
     expect_device(op, device, {{"keyLengths", &lengths}});
     s.key_lengths = lengths.data_as<int32_t>();
     s.key_lengths_error_site = kKeyLengthSite;
-    s.left_padding = o.left_padding;
+  } else {
+    s.left_padding = false;
   }
-  s.dropout = float(o.dropout);
-  s.seed = o.seed;
-  s.offset = o.offset;
   return s;
 }
 
@@ -104,7 +102,7 @@ std::pair<Tensor, Tensor> attention_forward(Context& ctx, const Tensor& q, const
   p.lse = lse.data_as<float>();
   if (out.numel == 0) return {out, lse};
   if (p.shape.kv_len == 0) p.shape.key_lengths = nullptr;  // nothing to read; every row is empty
-  const Tensor* lengths = options.key_lengths;
+  const Tensor* lengths = options.key_lengths_tensor;
   submit_twins(ctx, device, op, {&q, &k, &v, &out, &lse, lengths != nullptr ? lengths : &q},
                LLMREC_TWINS(attention_forward), p);
   return {out, lse};
@@ -140,7 +138,7 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(Context& ctx, const Tensor
   p.grad_k = grad_k.data();
   p.grad_v = grad_v.data();
   if (grad_q.numel == 0 && grad_k.numel == 0) return {grad_q, grad_k, grad_v};
-  const Tensor* lengths = options.key_lengths;
+  const Tensor* lengths = options.key_lengths_tensor;
   submit_twins(ctx, device, op,
                {&q, &k, &v, &out, &lse, &grad_out, &grad_q, &grad_k, &grad_v, &delta,
                 lengths != nullptr ? lengths : &q},

@@ -1,7 +1,6 @@
 // Tensor-level attention ops: validate, allocate, dispatch to the kernel twins.
 #pragma once
 
-#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -10,28 +9,9 @@
 
 namespace llmrec::ops {
 
-// One options object for the forward and the backward. JS passes it by name: its TypeScript
-// twin is AttentionNativeOptions in lib/ops/attention.ts, and fields() is the one list the addon
-// reads (a missing, mistyped or unknown field is an Error naming it).
-struct AttentionOptions {
-  bool causal = false;
-  const Tensor* key_lengths = nullptr;  // i32 [B]; null: no key padding
-  bool left_padding = false;
-  std::optional<double> scale;  // default 1 / sqrt(D)
-  double dropout = 0.0;
-  uint64_t seed = 0, offset = 0;
-
-  template <class F>
-  void fields(F& f) {
-    f("causal", causal);
-    f("keyLengths", key_lengths);
-    f("leftPadding", left_padding);
-    f("scale", scale);
-    f("dropout", dropout);
-    f("seed", seed);
-    f("offset", offset);
-  }
-};
+// One options object for the forward and the backward: kernels::AttentionOptions, which the
+// kernel parameters carry (native/kernels/attention.h).
+using kernels::AttentionOptions;
 
 // Returns (out [B, Hq, Lq, D], lse [B, Hq, Lq] f32).
 std::pair<Tensor, Tensor> attention_forward(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,

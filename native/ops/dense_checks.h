@@ -26,6 +26,13 @@ inline void expect_same_shape(const char* op, const char* arg, const Tensor& t, 
          shape_str(like.shape), "; they must match");
 }
 
+// An incoming gradient: the shape of `shape_like`, the dtype of `dtype_like` (with their names).
+inline void expect_grad_like(const char* op, const char* arg, const Tensor& grad, const Tensor& shape_like,
+                             const char* shape_name, const Tensor& dtype_like, const char* dtype_name_) {
+  expect_same_shape(op, arg, grad, shape_like, shape_name);
+  expect_dtype(op, arg, grad, dtype_like.dtype, dtype_name_);
+}
+
 // At least one axis; returns the extent of the last one.
 inline int64_t last_dim(const char* op, const char* arg, const Tensor& t) {
   if (t.dim() < 1) fail(op, ": '", arg, "' must have at least one axis but is a scalar");

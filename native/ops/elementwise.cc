@@ -17,45 +17,9 @@ using kernels::BinaryOp;
 using kernels::ReduceOp;
 using kernels::UnaryOp;
 
-const char* binary_op_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Maximum: return "maximum";
-    case BinaryOp::Minimum: return "minimum";
-  }
-  return "binary";
-}
-
-const char* unary_op_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Affine: return "affine";
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Rsqrt: return "rsqrt";
-    case UnaryOp::Abs: return "abs";
-    case UnaryOp::Square: return "square";
-    case UnaryOp::Reciprocal: return "reciprocal";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Sign: return "sign";
-  }
-  return "unary";
-}
-
-const char* reduce_op_name(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum: return "sum";
-    case ReduceOp::Mean: return "mean";
-    case ReduceOp::Max: return "max";
-    case ReduceOp::Min: return "min";
-  }
-  return "reduce";
-}
+const char* binary_op_name(BinaryOp op) { return enum_name(kernels::kBinaryOpNames, op, "binary"); }
+const char* unary_op_name(UnaryOp op) { return enum_name(kernels::kUnaryOpNames, op, "unary"); }
+const char* reduce_op_name(ReduceOp op) { return enum_name(kernels::kReduceOpNames, op, "reduce"); }
 
 namespace {
 
@@ -154,9 +118,7 @@ Tensor binary(Context& ctx, BinaryOp op, const Tensor& a, const Tensor& b, const
 
 Tensor unary(Context& ctx, UnaryOp op, const Tensor& x, float alpha, float beta, const Tensor* out) {
   const char* name = unary_op_name(op);
-  const bool exact_on_integers = op == UnaryOp::Affine || op == UnaryOp::Neg || op == UnaryOp::Abs ||
-                                 op == UnaryOp::Square || op == UnaryOp::Sign;
-  if (x.dtype == DType::I32 && !exact_on_integers)
+  if (x.dtype == DType::I32 && !kernels::unary_exact_on_i32(op))
     fail(name, ": needs a floating tensor but got i32; cast it first with .cast('f32')");
   const Device device = x.device();
   Tensor result;
@@ -166,14 +128,7 @@ Tensor unary(Context& ctx, UnaryOp op, const Tensor& x, float alpha, float beta,
   } else {
     result = ctx.empty(x.shape, x.dtype, device, name);
   }
-  kernels::UnaryParams p;
-  p.op = op;
-  p.dtype = x.dtype;
-  p.x = x.data();
-  p.out = result.data();
-  p.numel = x.numel;
-  p.alpha = alpha;
-  p.beta = beta;
+  const kernels::UnaryParams p{op, x.dtype, x.data(), result.data(), x.numel, alpha, beta};
   if (p.numel == 0) return result;
   submit_twins(ctx, device, name, {&x, &result}, LLMREC_TWINS(unary), p);
   return result;

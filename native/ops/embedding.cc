@@ -13,7 +13,9 @@ constexpr int64_t kMaxIndices = std::numeric_limits<int32_t>::max();
 // Keys run up to `rows` (padding sorts last), so rows must leave one i32 value free.
 constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max() - 1;
 
-void check_common(const char* op, const Tensor& indices, int64_t rows, const EmbeddingOptions& options) {
+// Checks what the forward and the backward share and returns it as the kernels take it.
+kernels::EmbeddingShape check_common(const char* op, const Tensor& indices, int64_t rows, int64_t width,
+                                     DType dtype, EmbeddingOptions options) {
   if (indices.dtype != DType::I32)
     fail(op, ": 'indices' must be i32 but is ", dtype_name(indices.dtype), shape_str(indices.shape),
          "; cast it with .cast('i32')");
@@ -23,6 +25,15 @@ void check_common(const char* op, const Tensor& indices, int64_t rows, const Emb
   if (rows > kMaxRows) fail(op, ": the table has ", rows, " rows; at most ", kMaxRows, " are supported");
   if (options.padding_idx >= rows)
     fail(op, ": 'paddingIdx' ", options.padding_idx, " is out of range for a table of ", rows, " rows");
+  if (options.padding_idx < 0) options.padding_idx = -1;
+  kernels::EmbeddingShape s;
+  static_cast<EmbeddingOptions&>(s) = options;
+  s.dtype = dtype;
+  s.indices = indices.data_as<int32_t>();
+  s.count = indices.numel;
+  s.rows = rows;
+  s.width = width;
+  return s;
 }
 
 int64_t sequence_length_of(const char* op, const Tensor& indices, int64_t position_rows) {
@@ -38,18 +49,19 @@ int64_t sequence_length_of(const char* op, const Tensor& indices, int64_t positi
 
 }  // namespace
 
-Tensor embedding(Context& ctx, const Tensor& indices, const Tensor& table, const EmbeddingOptions& options) {
+Tensor embedding(Context& ctx, const Tensor& indices, const Tensor& table, const Tensor* positions_or_null,
+                 const EmbeddingOptions& options) {
   const char* op = "embedding";
   if (!is_floating(table.dtype) || table.dim() != 2)
     fail(op, ": 'table' must be a 2-d f32 or bf16 tensor [rows, width] but is ", dtype_name(table.dtype),
          shape_str(table.shape));
   const int64_t rows = table.size(0), width = table.size(1);
-  check_common(op, indices, rows, options);
   const Device device = table.device();
   expect_device(op, device, {{"indices", &indices}});
   kernels::EmbeddingForwardParams p;
-  if (options.positions != nullptr) {
-    const Tensor& positions = *options.positions;
+  static_cast<kernels::EmbeddingShape&>(p) = check_common(op, indices, rows, width, table.dtype, options);
+  if (positions_or_null != nullptr) {
+    const Tensor& positions = *positions_or_null;
     expect_device(op, device, {{"positions", &positions}});
     if (positions.dtype != table.dtype || positions.dim() != 2 || positions.size(1) != width)
       fail(op, ": 'positions' must be ", dtype_name(table.dtype), "[L, ", width, "] like the table ",
@@ -61,17 +73,10 @@ Tensor embedding(Context& ctx, const Tensor& indices, const Tensor& table, const
   Shape out_shape = indices.shape;
   out_shape.push_back(width);
   Tensor out = ctx.empty(out_shape, table.dtype, device, op);
-  p.dtype = table.dtype;
-  p.indices = indices.data_as<int32_t>();
-  p.count = indices.numel;
   p.table = table.data();
-  p.rows = rows;
-  p.width = width;
-  p.padding_idx = options.padding_idx < 0 ? -1 : options.padding_idx;
-  p.scale = options.scale;
   p.out = out.data();
   if (out.numel == 0) return out;
-  const Tensor& positions = options.positions != nullptr ? *options.positions : table;
+  const Tensor& positions = positions_or_null != nullptr ? *positions_or_null : table;
   submit_twins(ctx, device, op, {&indices, &table, &positions, &out}, LLMREC_TWINS(embedding_forward), p);
   return out;
 }
@@ -80,7 +85,6 @@ EmbeddingGrads embedding_backward(Context& ctx, const Tensor& indices, const Ten
                                   int64_t position_rows, const EmbeddingOptions& options, bool need_table,
                                   bool need_positions) {
   const char* op = "embedding backward";
-  check_common(op, indices, rows, options);
   if (!is_floating(grad_out.dtype) || grad_out.dim() != indices.dim() + 1)
     fail(op, ": 'gradOut' must be f32 or bf16 with shape [...indices, width] for indices ",
          shape_str(indices.shape), " but is ", dtype_name(grad_out.dtype), shape_str(grad_out.shape));
@@ -92,14 +96,8 @@ EmbeddingGrads embedding_backward(Context& ctx, const Tensor& indices, const Ten
   expect_device(op, device, {{"indices", &indices}});
   const int64_t width = grad_out.size(-1);
   kernels::EmbeddingBackwardParams p;
-  p.dtype = grad_out.dtype;
-  p.indices = indices.data_as<int32_t>();
-  p.count = indices.numel;
+  static_cast<kernels::EmbeddingShape&>(p) = check_common(op, indices, rows, width, grad_out.dtype, options);
   p.grad_out = grad_out.data();
-  p.rows = rows;
-  p.width = width;
-  p.padding_idx = options.padding_idx < 0 ? -1 : options.padding_idx;
-  p.scale = options.scale;
   EmbeddingGrads grads;
   if (need_table) {
     grads.table = ctx.empty({rows, width}, grad_out.dtype, device, op);

@@ -1,21 +1,17 @@
 // Tensor-level embedding lookup and its backward: validate, allocate, dispatch to the twins.
 #pragma once
 
-#include <optional>
-
 #include "../core/context.h"
 #include "../kernels/embedding.h"
 
 namespace llmrec::ops {
 
-struct EmbeddingOptions {
-  int64_t padding_idx = -1;  // < 0: none
-  float scale = 1.0f;
-  const Tensor* positions = nullptr;  // [L, D] added by position along the last index axis
-};
+using kernels::EmbeddingOptions;
 
-// table [V, D] gathered by i32 indices [...] -> [..., D].
-Tensor embedding(Context& ctx, const Tensor& indices, const Tensor& table, const EmbeddingOptions& options);
+// table [V, D] gathered by i32 indices [...] -> [..., D]; `positions` (or null): [L, D] added by
+// position along the last index axis.
+Tensor embedding(Context& ctx, const Tensor& indices, const Tensor& table, const Tensor* positions,
+                 const EmbeddingOptions& options);
 
 struct EmbeddingGrads {
   Tensor table;      // [V, D], undefined unless asked for

@@ -9,14 +9,7 @@ namespace llmrec::ops {
 using kernels::Activation;
 
 const char* activation_name(Activation activation) {
-  switch (activation) {
-    case Activation::None: return "none";
-    case Activation::Relu: return "relu";
-    case Activation::GeluErf: return "gelu";
-    case Activation::GeluTanh: return "gelu_tanh";
-    case Activation::Silu: return "silu";
-  }
-  return "activation";
+  return enum_name(kernels::kActivationNames, activation, "activation");
 }
 
 namespace {
@@ -128,13 +121,8 @@ Tensor epilogue_backward(Context& ctx, Activation activation, const Tensor& pre_
   const Device device = grad.device();
   expect_device(name, device, {{"preActivation", &pre_activation}});
   Tensor result = ctx.empty(grad.shape, grad.dtype, device, name);
-  kernels::EpilogueBackwardParams p;
-  p.dtype = grad.dtype;
-  p.activation = activation;
-  p.pre_activation = pre_activation.data();
-  p.grad_out = grad.data();
-  p.grad_in = result.data();
-  p.numel = grad.numel;
+  const kernels::EpilogueBackwardParams p{grad.dtype,  activation,    pre_activation.data(),
+                                          grad.data(), result.data(), grad.numel};
   if (p.numel == 0) return result;
   submit_twins(ctx, device, name, {&pre_activation, &grad, &result}, LLMREC_TWINS(epilogue_backward), p);
   return result;

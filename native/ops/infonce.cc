@@ -27,6 +27,7 @@ Checked check(const char* op, const InfoNceInputs& in, const InfoNceOptions& opt
   const Device device = q.device();
   expect_device(op, device, {{"k", &k}});
   kernels::InfoNceParams p;
+  static_cast<InfoNceOptions&>(p) = options;
   p.dtype = q.dtype;
   p.queries = q.data();
   p.keys = k.data();
@@ -77,11 +78,6 @@ Checked check(const char* op, const InfoNceInputs& in, const InfoNceOptions& opt
       p.key_count + p.negative_count > std::numeric_limits<int32_t>::max())
     fail(op, ": at most 2^31 - 1 queries and keys are supported, got 'q' ", shape_str(q.shape), " and 'k' ",
          shape_str(k.shape));
-  p.temperature = options.temperature;
-  p.normalize = options.normalize;
-  p.symmetric = options.symmetric;
-  p.uniformity_t = options.uniformity_t;
-  p.uniformity_weight = options.uniformity_weight;
   return {device, p};
 }
 

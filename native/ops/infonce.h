@@ -14,13 +14,7 @@ struct InfoNceInputs {
   const Tensor* item_ids = nullptr;   // i32 [N + M] or null
 };
 
-struct InfoNceOptions {
-  float temperature = 1.0f;
-  bool normalize = false;
-  bool symmetric = false;
-  float uniformity_t = 2.0f;
-  float uniformity_weight = 0.0f;
-};
+using kernels::InfoNceOptions;
 
 struct InfoNceResult {
   Tensor loss;   // f32 []

@@ -42,10 +42,10 @@ void expect_grad_loss(const char* op, const Tensor& g, LossReduction reduction, 
 
 kernels::CrossEntropyTargets targets_of(const Tensor* labels, const CrossEntropyOptions& o, int site) {
   kernels::CrossEntropyTargets t;
+  static_cast<CrossEntropyOptions&>(t) = o;
   t.labels = labels ? labels->data_as<int32_t>() : nullptr;
   // Sampled softmax: every label is 0 and no row is ignored.
-  t.ignore_index = labels ? o.ignore_index : -1;
-  t.label_smoothing = o.label_smoothing;
+  if (labels == nullptr) t.ignore_index = -1;
   t.error_site = site;
   return t;
 }
@@ -70,13 +70,6 @@ void finish_reduction(Context& ctx, const char* op, const Device& device, const 
 
 }  // namespace
 
-LossReduction reduction_from_name(const char* op, const std::string& name) {
-  if (name == "mean") return LossReduction::Mean;
-  if (name == "sum") return LossReduction::Sum;
-  if (name == "none") return LossReduction::None;
-  fail(op, ": 'reduction' must be 'mean', 'sum' or 'none', got '", name, "'");
-}
-
 LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor& weight,
                                 const Tensor& labels, const CrossEntropyOptions& options, int64_t chunk,
                                 bool keep_logits) {
@@ -98,17 +91,16 @@ LossResult linear_cross_entropy(Context& ctx, const Tensor& hidden, const Tensor
   Tensor row_loss = ctx.empty({rows}, DType::F32, device, op);
   LossResult result;
   result.lse = ctx.empty({rows}, DType::F32, device, op);
-  kernels::LinearCrossEntropyParams p;
-  p.dtype = hidden.dtype;
-  p.hidden = hidden.data();
-  p.weight = weight.data();
-  p.rows = rows;
-  p.dim = hidden.shape[1];
-  p.vocab = weight.shape[0];
-  p.chunk = chunk;
-  p.targets = targets_of(&labels, options, kLinearLabelSite);
-  p.row_loss = row_loss.data_as<float>();
-  p.lse = result.lse.data_as<float>();
+  kernels::LinearCrossEntropyParams p{hidden.dtype,
+                                      hidden.data(),
+                                      weight.data(),
+                                      rows,
+                                      hidden.shape[1],
+                                      weight.shape[0],
+                                      chunk,
+                                      targets_of(&labels, options, kLinearLabelSite),
+                                      row_loss.data_as<float>(),
+                                      result.lse.data_as<float>()};
   if (keep_logits && device.is_cpu()) {
     result.logits = ctx.empty({rows, p.vocab}, DType::F32, device, op);
     p.logits = result.logits.data_as<float>();
@@ -290,8 +282,7 @@ TwoGrads gather_dot_backward(Context& ctx, const Tensor& grad_out, const Tensor&
   const char* op = "gatherDot backward";
   kernels::GatherDotBackwardParams p;
   p.forward = gather_dot_params(op, user, table, indices);
-  expect_same_shape(op, "gradOut", grad_out, indices, "indices");
-  expect_dtype(op, "gradOut", grad_out, user.dtype, "user");
+  expect_grad_like(op, "gradOut", grad_out, indices, "indices", user, "user");
   expect_device(op, user.device(), {{"gradOut", &grad_out}});
   TwoGrads g;
   if (need_user) g.first = ctx.empty(user.shape, user.dtype, user.device(), op);
@@ -340,8 +331,7 @@ Tensor bce_with_logits_backward(Context& ctx, const Tensor& grad_out, const Tens
   const char* op = "bceWithLogits backward";
   kernels::BceBackwardParams p;
   p.forward = bce_params(op, x, target, weight);
-  expect_same_shape(op, "gradOut", grad_out, x, "x");
-  expect_dtype(op, "gradOut", grad_out, x.dtype, "x");
+  expect_grad_like(op, "gradOut", grad_out, x, "x", x, "x");
   expect_device(op, x.device(), {{"gradOut", &grad_out}});
   Tensor dx = ctx.empty(x.shape, x.dtype, x.device(), op);
   p.grad_out = grad_out.data();

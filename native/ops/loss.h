@@ -9,11 +9,7 @@
 
 namespace llmrec::ops {
 
-struct CrossEntropyOptions {
-  int32_t ignore_index = -100;
-  float label_smoothing = 0.0f;
-  kernels::LossReduction reduction = kernels::LossReduction::Mean;
-};
+using kernels::CrossEntropyOptions;
 
 struct LossResult {
   Tensor loss;
@@ -24,8 +20,6 @@ struct LossResult {
 struct TwoGrads {
   Tensor first, second;
 };
-
-kernels::LossReduction reduction_from_name(const char* op, const std::string& name);
 
 // hidden [N, d], weight [V, d], labels i32 [N]. `chunk` (0: default) bounds the logits held at once.
 // keep_logits (CPU only; ignored on CUDA): also return the logits, for a backward without the

@@ -43,18 +43,14 @@ NormResult norm_forward(Context& ctx, bool rms, const Tensor& x, const Tensor* r
   if (!rms) r.mean = ctx.empty({rows}, DType::F32, device, op);
   r.rstd = ctx.empty({rows}, DType::F32, device, op);
   kernels::NormForwardParams p;
-  p.dtype = x.dtype;
-  p.rms = rms;
+  static_cast<kernels::NormShape&>(p) = {x.dtype, rms, rows, cols, weight.data()};
   p.x = x.data();
   p.residual = residual ? residual->data() : nullptr;
-  p.weight = weight.data();
   p.bias = bias ? bias->data() : nullptr;
   p.out = r.out.data();
   p.sum = residual ? r.sum.data() : nullptr;
   p.mean = rms ? nullptr : r.mean.data_as<float>();
   p.rstd = r.rstd.data_as<float>();
-  p.rows = rows;
-  p.cols = cols;
   p.eps = eps;
   if (rows == 0) return r;
   submit_twins(ctx, device, op, {&x, residual, &weight, bias, &r.out, &r.sum, &r.mean, &r.rstd},
@@ -68,11 +64,9 @@ NormGrads norm_backward(Context& ctx, bool rms, const Tensor& grad_out, const Te
   const char* op = rms ? "rmsNorm backward" : "layerNorm backward";
   expect_floating(op, "gradOut", grad_out);
   const int64_t cols = last_dim(op, "input", input);
-  expect_same_shape(op, "gradOut", grad_out, input, "input");
-  expect_dtype(op, "gradOut", grad_out, input.dtype, "input");
+  expect_grad_like(op, "gradOut", grad_out, input, "input", input, "input");
   if (grad_sum) {
-    expect_same_shape(op, "gradSum", *grad_sum, input, "input");
-    expect_dtype(op, "gradSum", *grad_sum, input.dtype, "input");
+    expect_grad_like(op, "gradSum", *grad_sum, input, "input", input, "input");
   }
   expect_params(op, input, weight, "weight");
   const int64_t rows = cols == 0 ? 0 : input.numel / cols;
@@ -94,19 +88,15 @@ NormGrads norm_backward(Context& ctx, bool rms, const Tensor& grad_out, const Te
   g.weight = ctx.empty(weight.shape, weight.dtype, device, op);
   if (with_bias) g.bias = ctx.empty(weight.shape, weight.dtype, device, op);
   kernels::NormBackwardParams p;
-  p.dtype = input.dtype;
-  p.rms = rms;
+  static_cast<kernels::NormShape&>(p) = {input.dtype, rms, rows, cols, weight.data()};
   p.grad_out = grad_out.data();
   p.grad_sum = grad_sum ? grad_sum->data() : nullptr;
   p.input = input.data();
-  p.weight = weight.data();
   p.mean = rms ? nullptr : mean->data_as<float>();
   p.rstd = rstd.data_as<float>();
   p.grad_input = g.input.data();
   p.grad_weight = g.weight.data();
   p.grad_bias = with_bias ? g.bias.data() : nullptr;
-  p.rows = rows;
-  p.cols = cols;
   submit_twins(ctx, device, op,
                {&grad_out, grad_sum, &input, &weight, mean, &rstd, &g.input, &g.weight, &g.bias},
                LLMREC_TWINS(norm_backward), p);

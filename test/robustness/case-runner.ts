@@ -12,10 +12,11 @@ export interface WorkerCase {
 
 /**
  * An error that shows the library did not check its argument: the engine's own message about a
- * property, call or conversion on a value of the wrong kind.
+ * property, call or conversion on a value of the wrong kind, or Node's own argument check
+ * (`The "path" argument must be of type string`), which names Node's parameter, not llmrec's.
  */
 export const internalError =
-  /Cannot read (properties|private member)|Cannot (set|destructure|convert|mix BigInt|create property)|is not (a function|iterable|a constructor|defined)|Invalid (array length|typed array length)|Maximum call stack|Do not know how to serialize|reading '|Class constructor|\bundefined is not\b|\bnull is not\b/;
+  /Cannot read (properties|private member)|Cannot (set|destructure|convert|mix BigInt|create property)|is not (a function|iterable|a constructor|defined)|Invalid (array length|typed array length)|Maximum call stack|Do not know how to serialize|reading '|Class constructor|\bundefined is not\b|\bnull is not\b|The "[^"]+" (argument|property)|The argument '[^']+'|cannot be converted to a BigInt|ERR_INVALID_ARG/;
 
 function classify(error: unknown): { outcome: string; message: string } {
   if (!(error instanceof Error)) return { outcome: 'non-error', message: String(error) };

@@ -18,11 +18,13 @@ import { expectArgs, expectFields } from '../../guard.js';
 
 /** The LM folder a config names: --lm, or the shipped default LM (an Error names the command that builds it). */
 export function languageModelDir(lm: string): string {
+  if (lm) expectArgs('languageModelDir', { lm }, 'string');
   return lm ? path.resolve(lm) : defaultLanguageModelDir();
 }
 
 /** The LM (f32 on the CPU) and its tokenizer; errors name what the folder lacks. */
 export function loadLLMSRecLanguageModel(dir: string, device: string): LanguageModel {
+  expectArgs('loadLLMSRecLanguageModel', { dir, device }, 'string');
   if (!fs.existsSync(path.join(dir, 'tokenizer.json')))
     throw new Error(`LLM-SRec: the LM folder ${dir} has no tokenizer.json (the prompts are text)`);
   return loadLanguageModel(dir, { device, dtype: device === 'cpu' ? 'f32' : undefined });
@@ -30,6 +32,7 @@ export function loadLLMSRecLanguageModel(dir: string, device: string): LanguageM
 
 /** The SASRec model folder of a --cf value: a seqrec run folder, an llm-srec run folder, or a model folder. */
 export function cfModelDir(cf: string): string {
+  if (cf) expectArgs('cfModelDir', { cf }, 'string');
   const manifest = readRunManifest(cf);
   if (!manifest) return cf;
   const stage = manifest.pipeline === 'seqrec' ? 'train' : manifest.pipeline === 'llm-srec' ? 'cf' : null;
@@ -48,6 +51,7 @@ export async function loadCheckedSASRec(
   dataset: ItemCatalogue & { name: string },
   device: string,
 ): Promise<LoadedSequenceModel> {
+  expectArgs('loadCheckedSASRec', { dir, device }, 'string');
   const loaded = await loadSavedSequenceModel(dir, device);
   const keys = loaded.config.dataset?.itemKeys ?? [];
   const problem =

@@ -150,6 +150,7 @@ export async function loadLLMSRecRun(
   dir: string,
   device: string,
 ): Promise<{ model: LLMSRecServingModel; config: SavedModelConfig }> {
+  expectArgs('loadLLMSRecRun', { dir, device }, 'string');
   const manifest = readRunManifest(dir);
   const status = manifest?.stages.distill?.status;
   if (status !== 'done')

@@ -32,6 +32,7 @@ import {
   releaseCachedMemory,
   type LLMSRecSavedConfig,
 } from './runtime.js';
+import { expectArgs } from '../../guard.js';
 
 export const SASREC_PRESET = 'llm-srec';
 
@@ -259,6 +260,7 @@ export const evalStage = defineStage<LLMSRecConfig>({
 
 /** The cached item table of an eval stage folder, [numItems + 1, D]. */
 export function readItemTable(evalDir: string, device: string) {
+  expectArgs('readItemTable', { evalDir, device }, 'string');
   const tensors = loadSafetensors(path.join(evalDir, ITEM_TABLE_FILE), { device });
   const table = tensors.get('items');
   if (!table) throw new Error(`${evalDir}/${ITEM_TABLE_FILE} has no 'items' tensor`);

@@ -10,6 +10,7 @@ import { noGrad } from '../../autograd.js';
 import { loadModel, MODEL_FILE } from '../../train/checkpoint.js';
 import { digestOutputs } from '../digest.js';
 import { readRunManifest, type StageRecord } from '../run-folder.js';
+import { expectArgs } from '../../guard.js';
 
 export interface LoadedSequenceModel {
   model: SequenceRecommender;
@@ -18,6 +19,7 @@ export interface LoadedSequenceModel {
 
 /** A folder holding config.json and model.safetensors as saveTrainedModel writes them. */
 export async function loadSavedSequenceModel(dir: string, device: string): Promise<LoadedSequenceModel> {
+  expectArgs('loadSavedSequenceModel', { dir, device }, 'string');
   const configPath = path.join(dir, 'config.json');
   if (!fs.existsSync(configPath) || !fs.existsSync(path.join(dir, MODEL_FILE)))
     throw new Error(`${dir} is not a model directory (it needs config.json and ${MODEL_FILE})`);
@@ -74,6 +76,7 @@ function checkSavedConfig(configPath: string, saved: SavedModelConfig): void {
  * failed) have a last done run whose model files are still the ones it recorded.
  */
 export async function loadSeqrecRun(dir: string, device: string): Promise<LoadedSequenceModel> {
+  expectArgs('loadSeqrecRun', { dir, device }, 'string');
   const record = readRunManifest(dir)?.stages.train;
   const stageDir = path.join(dir, 'train');
   if (record?.status === 'done' || (record?.lastDone && (await outputsIntact(stageDir, record.lastDone))))

@@ -1,6 +1,6 @@
 // Dense matrix products: the square 1024³ (4096³ bf16 on CUDA) reference point, the three
 // Linear shapes of a Qwen2-0.5B layer over a 2048-token batch, and many small batched products
-// (attention-sized).
+// (attention-sized), and bf16 products whose extents are not multiples of 8.
 import { gemm, linear, matmul, randn, type DType, type Tensor } from '../lib/index.js';
 import type { Benchmark } from './harness.js';
 
@@ -94,6 +94,13 @@ export const benchmarks: Benchmark[] = [
       };
     },
   },
+  // Extents that are not multiples of 8, which the cp.async tensor kernel cannot take (variant
+  // tensor_unaligned): scoring 8192 SASRec states against MovieLens-1M's 3,706 items, and GPT-2's
+  // LM head over its 50,257-token vocabulary.
+  product('linear/bf16/items-8192x64->3706', ['cuda'], 'bf16', linearShape(8192, 64, 3706), (x, w) => linear(x, w)),
+  product('linear/bf16/gpt2-head-2048x768->50257', ['cuda'], 'bf16', linearShape(2048, 768, 50257), (x, w) =>
+    linear(x, w),
+  ),
   product(
     'bmm/f32/64x(128x64x128)',
     ['cpu', 'cuda'],

@@ -24,6 +24,11 @@ export interface Benchmark {
   name: string;
   devices: ('cpu' | 'cuda')[];
   setup(device: string): BenchCase;
+  /**
+   * The kernel variant family it times under `--variants` (lib/kernel-variants.ts); by default the
+   * name of its file, bench/<family>.bench.ts.
+   */
+  family?: string;
 }
 
 export interface BenchResult {

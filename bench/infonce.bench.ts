@@ -4,14 +4,24 @@
 import { infonce, randn, type Tensor } from '../lib/index.js';
 import type { Benchmark, BenchCase } from './harness.js';
 
-function infonceCase(device: string, batch: number, dim: number, withBackward: boolean): BenchCase {
+// symmetric: CLIP-style, with positives that repeat (key i % (batch / 2)), which takes the key
+// gradient's scatter step (the infonce family's `grid` variant sorts it; the reference walks it on
+// one block).
+function infonceCase(device: string, batch: number, dim: number, withBackward: boolean, symmetric = false): BenchCase {
   const q = randn([batch, dim], { seed: 1, device, requiresGrad: withBackward });
   const k = randn([batch, dim], { seed: 2, device, requiresGrad: withBackward });
+  const positives = Array.from({ length: batch }, (_, i) => i % Math.max(1, batch >> 1));
   let last: Tensor | undefined;
   return {
     run() {
       last?.dispose();
-      last = infonce(q, k, { temperature: 0.05, normalize: true });
+      last = infonce(
+        q,
+        k,
+        symmetric
+          ? { temperature: 0.05, normalize: true, symmetric, positives }
+          : { temperature: 0.05, normalize: true },
+      );
       if (withBackward) {
         last.backward();
         for (const t of [q, k]) {
@@ -20,7 +30,7 @@ function infonceCase(device: string, batch: number, dim: number, withBackward: b
         }
       }
     },
-    flops: (withBackward ? 3 : 1) * 2 * batch * batch * dim,
+    flops: (withBackward ? 3 : 1) * 2 * batch * batch * dim * (symmetric ? 2 : 1),
     bytes: (withBackward ? 4 : 2) * 4 * batch * dim,
     dispose() {
       for (const t of [q, k, last]) t?.dispose();
@@ -39,12 +49,20 @@ const shapes: Record<'cpu' | 'cuda', [number, number][]> = {
   ],
 };
 
-export const benchmarks: Benchmark[] = (['cpu', 'cuda'] as const).flatMap((kind) =>
-  shapes[kind].flatMap(([batch, dim]) =>
-    [false, true].map((withBackward): Benchmark => ({
-      name: `infonce/${withBackward ? 'fwd+bwd' : 'fwd'}/f32/B${batch}xd${dim}`,
-      devices: [kind],
-      setup: (device) => infonceCase(device, batch, dim, withBackward),
-    })),
+export const benchmarks: Benchmark[] = [
+  ...(['cpu', 'cuda'] as const).flatMap((kind) =>
+    shapes[kind].flatMap(([batch, dim]) =>
+      [false, true].map((withBackward): Benchmark => ({
+        name: `infonce/${withBackward ? 'fwd+bwd' : 'fwd'}/f32/B${batch}xd${dim}`,
+        devices: [kind],
+        setup: (device) => infonceCase(device, batch, dim, withBackward),
+      })),
+    ),
   ),
-);
+  // The issue's small-batch case (B = 256 leaves most SMs idle) with the symmetric scatter.
+  {
+    name: 'infonce/fwd+bwd/f32/B256xd128/symmetric-positives',
+    devices: ['cuda'],
+    setup: (device) => infonceCase(device, 256, 128, true, true),
+  },
+];

@@ -40,14 +40,14 @@ function parseArgs(argv: string[]) {
   return { filters, device, out, quick, variants };
 }
 
-/** Every benchmark, with its family: the name of its file, bench/<family>.bench.ts. */
+/** Every benchmark, with its family: its own, or the name of its file, bench/<family>.bench.ts. */
 async function loadBenchmarks(): Promise<(Benchmark & { family: string })[]> {
   const files = readdirSync(here).filter((f) => f.endsWith('.bench.js'));
   const all: (Benchmark & { family: string })[] = [];
   for (const file of files.sort()) {
     const mod = (await import(pathToFileURL(path.join(here, file)).href)) as { benchmarks?: Benchmark[] };
     const family = file.slice(0, -'.bench.js'.length);
-    all.push(...(mod.benchmarks ?? []).map((b) => ({ ...b, family })));
+    all.push(...(mod.benchmarks ?? []).map((b) => ({ ...b, family: b.family ?? family })));
   }
   return all;
 }

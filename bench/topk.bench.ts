@@ -7,6 +7,8 @@ const rowCases: [number, number, number][] = [
   [256, 50000, 10],
   [256, 50000, 100],
   [4096, 1000, 50],
+  // One row over a 1M-item catalogue: the topk family's split variant spreads it over the SMs.
+  [1, 1000000, 100],
 ];
 
 const retrievalCases: [number, number, number, number][] = [

@@ -1,48 +1,34 @@
 // CUDA twin of native/cpu/gemm.cc.
 //
-// Three kernels, from simple to fast, all with the same epilogue:
+// Four kernels, from simple to fast, all with the same epilogue (cuda/gemm_tile.cuh):
 //   reference  one thread per output element; the validation baseline.
 //   simt       64x64 shared-memory tiles, 4x4 outputs per thread, f32 FMAs. The path for f32
 //              inputs: it keeps f32 precision (tf32 would not meet the f32 test tolerance), and
-//              the fallback for bf16 operands whose rows are not 16-byte aligned.
+//              the fallback for bf16 operands when the tensor variant is forced on rows that are
+//              not 16-byte aligned.
 //   tensor     bf16 mma.sync.m16n8k16 with f32 accumulators; tiles stream through a multi-stage
 //              cp.async pipeline in shared memory and reach registers with ldmatrix. Two tile
 //              configurations: 128x128x32 with 8 warps for large problems, 64x64x32 with 4 warps
 //              when the large tiles would leave SMs idle.
-// LLMREC_KERNEL_GEMM=reference|simt|tensor forces one (tensor falls back to simt where its
-// alignment rules do not hold). Every kernel sums K in a fixed order: results are deterministic.
+//   tensor_unaligned  (cuda/gemm_tail.cu) the same mma tiles fed by register-staged loads that take
+//              any leading dimension, offset and extent (3,706 items, a 50,257-token vocabulary);
+//              the default for bf16 operands the tensor kernel's alignment rules exclude.
+// LLMREC_KERNEL_GEMM=reference|simt|tensor|tensor_unaligned forces one (tensor falls back to simt
+// where its alignment rules do not hold; tensor_unaligned runs on any bf16 operands). Every kernel
+// sums K in a fixed order: results are deterministic.
 #include <algorithm>
 #include <string>
 #include <type_traits>
 
 #include "../native/kernels/gemm.h"
 #include "common.cuh"
+#include "gemm_tile.cuh"
 
 namespace llmrec::kernels::cuda {
 using namespace llmrec::cuda_common;
+using namespace gemm_tile;
 
 namespace {
-
-// Where each operand and output element lives; shared by every kernel.
-struct GemmLayout {
-  int64_t m, n, k, batch;
-  int64_t lda, ldb, ldc, stride_a, stride_b, stride_c;
-  bool trans_a, trans_b;
-  float alpha, beta;
-};
-
-GemmLayout layout_of(const GemmParams& p) {
-  return GemmLayout{p.m,        p.n,        p.k,        p.batch,   p.lda,     p.ldb,   p.ldc,
-                    p.stride_a, p.stride_b, p.stride_c, p.trans_a, p.trans_b, p.alpha, p.beta};
-}
-
-template <class C>
-struct Epilogue {
-  const C* c;
-  const C* bias;
-  C* out;
-  C* pre_activation;
-};
 
 // op(A)(i, q) and op(B)(q, j) of one problem, widened to f32.
 template <class T>
@@ -53,20 +39,6 @@ template <class T>
 __device__ __forceinline__ float load_b(const T* b, const GemmLayout& g, int64_t q, int64_t j) {
   return to_float(g.trans_b ? b[j * g.ldb + q] : b[q * g.ldb + j]);
 }
-
-template <Activation ACT, class C>
-__device__ __forceinline__ void store_output(const Epilogue<C>& e, const GemmLayout& g, int64_t batch_index,
-                                             int64_t i, int64_t j, float acc) {
-  const int64_t at = batch_index * g.stride_c + i * g.ldc + j;
-  float v = g.alpha * acc;
-  if (g.beta != 0.0f) v += g.beta * to_float(e.c[at]);
-  if (e.bias) v += to_float(e.bias[j]);
-  if (e.pre_activation) e.pre_activation[at] = from_float<C>(v);
-  e.out[at] = from_float<C>(activate<ACT>(v));
-}
-
-// Batches beyond the grid's y limit are walked by a stride loop.
-constexpr int64_t kMaxGridY = 65535;
 
 // ---------------------------------------------------------------------------------------------
 // Reference: one thread per output element.
@@ -168,62 +140,6 @@ __global__ void __launch_bounds__(kSimtThreads) gemm_simt(const T* __restrict__ 
 // a 16-byte chunk is never partly inside a matrix because the launcher requires the contiguous
 // extents to be multiples of 8.
 
-__device__ __forceinline__ uint32_t shared_address(const void* p) {
-  return uint32_t(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
-  const int bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(address));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(address));
-}
-
-__device__ __forceinline__ void mma_bf16_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                                 uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-template <int BM_, int BN_, int WARPS_M_, int WARPS_N_, int STAGES_>
-struct TensorConfig {
-  static constexpr int BM = BM_, BN = BN_, BK = 32, WARPS_M = WARPS_M_, WARPS_N = WARPS_N_, STAGES = STAGES_;
-  static constexpr int kThreads = WARPS_M * WARPS_N * 32;
-  static constexpr int kWarpM = BM / WARPS_M, kWarpN = BN / WARPS_N;
-  static constexpr int kFragsM = kWarpM / 16, kFragsN = kWarpN / 8;
-  static constexpr int kPad = 8;
-  // Elements of one stage of each operand, in its stored orientation.
-  template <bool TRANS_A>
-  static constexpr int a_stage() {
-    return TRANS_A ? BK * (BM + kPad) : BM * (BK + kPad);
-  }
-  template <bool TRANS_B>
-  static constexpr int b_stage() {
-    return TRANS_B ? BN * (BK + kPad) : BK * (BN + kPad);
-  }
-  template <bool TRANS_A, bool TRANS_B>
-  static constexpr size_t shared_bytes() {
-    return size_t(STAGES) * (a_stage<TRANS_A>() + b_stage<TRANS_B>()) * sizeof(bf16);
-  }
-  static_assert(kFragsN % 2 == 0, "B fragments are loaded two n8 tiles at a time");
-};
 using LargeTiles = TensorConfig<128, 128, 2, 4, 3>;  // warp tile 64 x 32
 using SmallTiles = TensorConfig<64, 64, 2, 2, 3>;    // warp tile 32 x 32
 
@@ -301,68 +217,16 @@ __global__ void __launch_bounds__(CFG::kThreads)
 
       const bf16* as = a_smem + int(kt % STAGES) * A_STAGE;
       const bf16* bs = b_smem + int(kt % STAGES) * B_STAGE;
-      const int q = lane / 8, r = lane % 8;  // which 8x8 matrix this lane addresses, and its row
-#pragma unroll
-      for (int kk = 0; kk < BK; kk += 16) {
-        uint32_t a_frag[CFG::kFragsM][4];
-#pragma unroll
-        for (int fm = 0; fm < CFG::kFragsM; ++fm) {
-          const int m_base = warp_m * CFG::kWarpM + fm * 16;
-          if constexpr (!TRANS_A) {
-            // Matrices: (m 0-7, k 0-7), (m 8-15, k 0-7), (m 0-7, k 8-15), (m 8-15, k 8-15).
-            const int row = m_base + r + (q % 2) * 8, col = kk + (q / 2) * 8;
-            ldmatrix_x4(a_frag[fm], shared_address(as + row * (BK + PAD) + col));
-          } else {
-            // Stored [k][m]: the same four matrices, transposed on the way out.
-            const int row = kk + r + (q / 2) * 8, col = m_base + (q % 2) * 8;
-            ldmatrix_x4_trans(a_frag[fm], shared_address(as + row * (BM + PAD) + col));
-          }
-        }
-#pragma unroll
-        for (int fn = 0; fn < CFG::kFragsN; fn += 2) {
-          const int n_base = warp_n * CFG::kWarpN + fn * 8;
-          uint32_t b_frag[4];  // {b0, b1} of n-tile fn, then of n-tile fn + 1
-          if constexpr (TRANS_B) {
-            // Stored [n][k]: matrices (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
-            const int row = n_base + r + (q / 2) * 8, col = kk + (q % 2) * 8;
-            ldmatrix_x4(b_frag, shared_address(bs + row * (BK + PAD) + col));
-          } else {
-            // Stored [k][n]: the same matrices, transposed on the way out.
-            const int row = kk + r + (q % 2) * 8, col = n_base + (q / 2) * 8;
-            ldmatrix_x4_trans(b_frag, shared_address(bs + row * (BN + PAD) + col));
-          }
-#pragma unroll
-          for (int fm = 0; fm < CFG::kFragsM; ++fm) {
-            mma_bf16_16x8x16(acc[fm][fn], a_frag[fm], b_frag[0], b_frag[1]);
-            mma_bf16_16x8x16(acc[fm][fn + 1], a_frag[fm], b_frag[2], b_frag[3]);
-          }
-        }
-      }
+      mma_stage<CFG, TRANS_A, TRANS_B>(acc, as, bs, warp_m, warp_n, lane);
     }
     cp_async_wait<0>();  // no copy may still target shared memory when the block moves on
 
-    // Accumulator layout: c0, c1 at (row lane/4, cols 2*(lane%4) + {0,1}); c2, c3 eight rows down.
-#pragma unroll
-    for (int fm = 0; fm < CFG::kFragsM; ++fm) {
-#pragma unroll
-      for (int fn = 0; fn < CFG::kFragsN; ++fn) {
-#pragma unroll
-        for (int h = 0; h < 4; ++h) {
-          const int64_t i = i0 + warp_m * CFG::kWarpM + fm * 16 + lane / 4 + (h / 2) * 8;
-          const int64_t j = j0 + warp_n * CFG::kWarpN + fn * 8 + (lane % 4) * 2 + (h % 2);
-          if (i < g.m && j < g.n) store_output<ACT>(e, g, batch_index, i, j, acc[fm][fn][h]);
-        }
-      }
-    }
+    store_tile<CFG, ACT>(acc, e, g, batch_index, i0, j0, warp_m, warp_n, lane);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Launchers
-
-unsigned batch_grid(int64_t batch) {
-  return unsigned(std::min<int64_t>(std::max<int64_t>(batch, 1), kMaxGridY));
-}
 
 template <class CFG, bool TRANS_A, bool TRANS_B, Activation ACT, class C>
 void launch_tensor(const GemmParams& p, const Epilogue<C>& e, const CudaStream& s) {
@@ -397,8 +261,7 @@ bool tensor_core_eligible(const GemmParams& p) {
 
 template <Activation ACT, class T, class C>
 void gemm_launch(const GemmParams& p, const CudaStream& s) {
-  const Epilogue<C> e{static_cast<const C*>(p.c), static_cast<const C*>(p.bias), static_cast<C*>(p.out),
-                      static_cast<C*>(p.pre_activation)};
+  const Epilogue<C> e = epilogue_of<C>(p);
   const std::string variant = kernel_variant("gemm");
   if (variant == "reference") {
     constexpr int threads = 256;
@@ -408,6 +271,7 @@ void gemm_launch(const GemmParams& p, const CudaStream& s) {
     return;
   }
   if constexpr (std::is_same_v<T, bf16>) {
+    if (variant == "tensor_unaligned" && gemm_tensor_tail(p, s)) return;
     if (variant != "simt" && tensor_core_eligible(p)) {
       // Large tiles when they still give every SM at least one block; small ones otherwise.
       const int64_t large_blocks = ((p.m + 127) / 128) * ((p.n + 127) / 128) * p.batch;
@@ -418,6 +282,9 @@ void gemm_launch(const GemmParams& p, const CudaStream& s) {
         launch_tensor_transposes<SmallTiles, ACT, C>(p, e, s);
       return;
     }
+    // By default, what the cp.async path cannot take (a leading dimension, offset or extent that
+    // is not a multiple of 8) still runs on tensor cores, with register-staged loads.
+    if (variant.empty() && gemm_tensor_tail(p, s)) return;
   }
   const int64_t m_tiles = (p.m + kSimtTile - 1) / kSimtTile, n_tiles = (p.n + kSimtTile - 1) / kSimtTile;
   gemm_simt<ACT, T, C><<<dim3(unsigned(m_tiles * n_tiles), batch_grid(p.batch)), kSimtThreads, 0, s.stream>>>(

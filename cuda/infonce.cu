@@ -10,11 +10,14 @@
 //     each block the only writer of its output rows, so there are no atomics and the order of
 //     every sum is fixed.
 // Inputs are normalised (or copied) once into f32 scratch, which is O((B + N + M)·d).
+// Variants (family infonce): reference, as above; grid (cuda/infonce_grid.cu) replaces the two
+// serial steps, the loss's final combination and the symmetric loss's key-gradient scatter.
 #include <algorithm>
 #include <cmath>
 
 #include "../native/kernels/infonce.h"
 #include "common.cuh"
+#include "infonce_grid.cuh"
 
 namespace llmrec::kernels::cuda {
 using namespace llmrec::cuda_common;
@@ -466,7 +469,10 @@ void forward_typed(const InfoNceParams& p, const CudaStream& s) {
     row_logsumexp_kernel<<<row_tiles(B), kThreads, 0, s.stream>>>(key_to_query(p, w), p.stats + B, w.row_b);
   if (p.uniformity_weight != 0.0f)
     row_logsumexp_kernel<<<row_tiles(B), kThreads, 0, s.stream>>>(uniformity(p, w), w.row_c, nullptr);
-  finish_loss_kernel<<<1, 32, 0, s.stream>>>(p, w.row_a, w.row_b, w.row_c);
+  if (kernel_variant("infonce") == "reference")
+    finish_loss_kernel<<<1, 32, 0, s.stream>>>(p, w.row_a, w.row_b, w.row_c);
+  else
+    infonce_finish_loss_tree(p, w.row_a, w.row_b, w.row_c, s);  // cuda/infonce_grid.cu
   s.scratch->release(w.base, w.bytes);
 }
 
@@ -491,9 +497,11 @@ void backward_typed(const InfoNceParams& p, const CudaStream& s) {
         <<<row_tiles(B), kThreads, 0, s.stream>>>(back_pairs, p.stats + B, 1, p.grad_loss, direction, w.tmp);
     if (p.positives == nullptr)  // positive i is key i: a plain add
       add_kernel<<<add_grid, kThreads, 0, s.stream>>>(w.d_k, w.tmp, B * d);
-    else
+    else if (kernel_variant("infonce") == "reference")
       scatter_rows_kernel<<<unsigned((d + kThreads - 1) / kThreads), kThreads, 0, s.stream>>>(
           w.d_k, w.tmp, w.positive, B, d);
+    else
+      infonce_scatter_rows_sorted(w.d_k, w.tmp, w.positive, B, p.key_count, d, s);  // cuda/infonce_grid.cu
   }
   if (p.uniformity_weight != 0.0f) {
     const PairArgs ps = uniformity(p, w);

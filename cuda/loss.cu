@@ -6,13 +6,16 @@
 // logits, label logit). The backward recomputes each chunk's logits, turns them into dz in
 // place, then dHidden += dz . W[chunk] (an f32 accumulator, updated chunk after chunk in stream
 // order) and dWeight[chunk] = dz^T . hidden (each chunk written once). No float atomics, so the
-// gradients are deterministic. Tensor cores are not used yet: gemm_tiled is the reference
-// kernel, correct for every layout the family needs.
+// gradients are deterministic. Variants (family linear_ce): reference runs every product on
+// gemm_tiled below, correct for every layout and dtype; tensor (the default for bf16) sends the
+// three products of each chunk to the bf16 mma kernels (cuda/linear_ce_tensor.cu).
 #include <algorithm>
 #include <cub/device/device_radix_sort.cuh>
 
 #include "../native/kernels/loss.h"
 #include "common.cuh"
+#include "gather_dot_grad.cuh"
+#include "linear_ce_tensor.cuh"
 
 namespace llmrec::kernels::cuda {
 using namespace llmrec::cuda_common;
@@ -239,8 +242,18 @@ unsigned row_grid(int64_t rows, const CudaStream& s) {
       std::max<int64_t>(1, std::min<int64_t>(rows, int64_t(std::max(s.multiprocessors, 1)) * 32)));
 }
 
+// Variant `tensor` for bf16 (the default), the f32 tiles of the reference otherwise.
+template <class T>
+bool linear_ce_on_tensor_cores() {
+  if constexpr (std::is_same_v<T, bf16>)
+    return kernel_variant("linear_ce") != "reference";
+  else
+    return false;
+}
+
 template <class T>
 void linear_ce_forward(const LinearCrossEntropyParams& p, const CudaStream& s) {
+  const bool tensor = linear_ce_on_tensor_cores<T>();
   const T* hidden = static_cast<const T*>(p.hidden);
   const T* weight = static_cast<const T*>(p.weight);
   const int64_t rows = p.rows, dim = p.dim, vocab = p.vocab;
@@ -253,7 +266,10 @@ void linear_ce_forward(const LinearCrossEntropyParams& p, const CudaStream& s) {
   for (int64_t c0 = 0; c0 < vocab; c0 += chunk) {
     const int64_t width = std::min(chunk, vocab - c0);
     // logits[r, j] = hidden[r, :] . weight[c0 + j, :]
-    gemm<false>(hidden, dim, 1, weight + c0 * dim, 1, dim, logits, width, rows, width, dim, s);
+    if (tensor)
+      linear_ce_logits_tensor(hidden, weight + c0 * dim, logits, rows, width, dim, s);
+    else
+      gemm<false>(hidden, dim, 1, weight + c0 * dim, 1, dim, logits, width, rows, width, dim, s);
     fold_chunk<<<row_grid(rows, s), kThreads, 0, s.stream>>>(logits, rows, width, c0, stats, p.targets,
                                                              vocab);
   }
@@ -274,6 +290,10 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp, const CudaSt
   const size_t logits_bytes = size_t(rows * chunk) * sizeof(float);
   float* scale = static_cast<float*>(s.scratch->allocate(scale_bytes));
   float* logits = static_cast<float*>(s.scratch->allocate(logits_bytes));
+  // The tensor variant multiplies a bf16 copy of dz (one chunk).
+  const bool tensor = linear_ce_on_tensor_cores<T>();
+  const size_t dz16_bytes = tensor ? size_t(rows * chunk) * sizeof(bf16) : 0;
+  bf16* dz16 = tensor ? static_cast<bf16*>(s.scratch->allocate(dz16_bytes)) : nullptr;
   row_scales<<<1, 1024, 0, s.stream>>>(p.targets, rows, vocab, bp.reduction, bp.grad_loss, scale);
   // dHidden accumulates over chunks in f32: in place for f32, in scratch for bf16.
   float* grad_hidden_f32 = nullptr;
@@ -290,9 +310,20 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp, const CudaSt
   for (int64_t c0 = 0; c0 < vocab; c0 += chunk) {
     const int64_t width = std::min(chunk, vocab - c0);
     const T* w = weight + c0 * dim;
-    gemm<false>(hidden, dim, 1, w, 1, dim, logits, width, rows, width, dim, s);
+    if (tensor)
+      linear_ce_logits_tensor(hidden, w, logits, rows, width, dim, s);
+    else
+      gemm<false>(hidden, dim, 1, w, 1, dim, logits, width, rows, width, dim, s);
     logits_to_grad<<<grid_for(rows * width, kThreads, s), kThreads, 0, s.stream>>>(
         logits, rows, width, c0, p.lse, scale, p.targets, vocab);
+    if (tensor) {
+      cast_from_f32<bf16>
+          <<<grid_for(rows * width, kThreads, s), kThreads, 0, s.stream>>>(logits, dz16, rows * width);
+      linear_ce_grads_tensor(dz16, hidden, w, grad_hidden_f32,
+                             bp.grad_weight ? static_cast<T*>(bp.grad_weight) + c0 * dim : nullptr, rows,
+                             width, dim, s);
+      continue;
+    }
     // dHidden[r, :] += sum_j dz[r, j] weight[c0 + j, :]
     if (grad_hidden_f32) gemm<true>(logits, width, 1, w, dim, 1, grad_hidden_f32, dim, rows, dim, width, s);
     // dWeight[c0 + j, :] = sum_r dz[r, j] hidden[r, :]
@@ -307,6 +338,7 @@ void linear_ce_backward(const LinearCrossEntropyBackwardParams& bp, const CudaSt
       s.scratch->release(grad_hidden_f32, grad_hidden_bytes);
     }
   }
+  if (dz16) s.scratch->release(dz16, dz16_bytes);
   s.scratch->release(logits, logits_bytes);
   s.scratch->release(scale, scale_bytes);
 }
@@ -462,7 +494,8 @@ __device__ __forceinline__ int64_t lower_bound(const int32_t* keys, int64_t n, i
   return lo;
 }
 
-// One block per item: its contributions are a contiguous run of the stably sorted positions.
+// The reference variant of the table gradient: one block per item, untouched items included; its
+// contributions are a contiguous run of the stably sorted positions.
 template <class T>
 __global__ void gather_dot_grad_table(GatherDotBackwardParams bp, const int32_t* __restrict__ sorted_keys,
                                       const int64_t* __restrict__ sorted_positions) {
@@ -510,7 +543,10 @@ void gather_dot_backward_typed(const GatherDotBackwardParams& bp, const CudaStre
     cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys_out, positions_in, positions_out, n, 0,
                                     end_bit, s.stream);
   }
-  gather_dot_grad_table<T><<<row_grid(p.items, s), 128, 0, s.stream>>>(bp, keys_out, positions_out);
+  if (kernel_variant("gather_dot") == "reference")
+    gather_dot_grad_table<T><<<row_grid(p.items, s), 128, 0, s.stream>>>(bp, keys_out, positions_out);
+  else
+    gather_dot_grad_table_segments(bp, keys_out, positions_out, s);  // cuda/gather_dot_grad.cu
   if (temp) s.scratch->release(temp, std::max<size_t>(temp_bytes, 1));
   s.scratch->release(positions_out, position_bytes);
   s.scratch->release(positions_in, position_bytes);

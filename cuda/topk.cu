@@ -10,8 +10,17 @@
 // scoreTopk runs that selection over catalogue chunks: a block per (query, chunk) computes its
 // scores warp by warp (lanes split the dimension, a butterfly sums them), keeps the chunk's best
 // k in scratch, and a second kernel merges each query's chunks.
+//
+// topk variants (family topk): reference runs topk_rows, one block per row; split (the default
+// when the rows would leave SMs idle) cuts each row into slices of at least 1024 elements, a
+// block per (row, slice) keeps its slice's best k in scratch, and merge_chunks merges each row's
+// slices. The order on (value, index) is total, so both give the same result bit for bit. Work
+// and traffic: about n comparisons and n*sizeof(T) bytes read per row, bound by memory
+// bandwidth; one row over a 1M-item catalogue ran on one SM (tens of GB/s), split spreads it over
+// 4 blocks per SM, aiming at the DRAM rate (H200: 4.8 TB/s) once n*rows is large.
 #include <algorithm>
 #include <climits>
+#include <string>
 #include <type_traits>
 
 #include "../native/kernels/topk.h"
@@ -93,23 +102,29 @@ __device__ __forceinline__ void offer(Selection& sel, float value, int32_t index
   }
 }
 
+// Leaves the best k of xr[i0, i1) (indices i) sorted at the front of sel, sel.count of them.
+// Every thread of the block must call it.
+template <class T>
+__device__ void select_range(Selection& sel, const T* xr, int64_t i0, int64_t i1, int k) {
+  if (threadIdx.x == 0) sel.count = 0;
+  __syncthreads();
+  float threshold_value = -INFINITY;
+  int32_t threshold_index = kNoIndex;
+  for (int64_t base = i0; base < i1; base += blockDim.x) {
+    reserve_round(sel, k, threshold_value, threshold_index);
+    const int64_t i = base + threadIdx.x;
+    if (i < i1) offer(sel, to_float(xr[i]), int32_t(i), threshold_value, threshold_index);
+    __syncthreads();
+  }
+  flush(sel, k, threshold_value, threshold_index);
+}
+
 template <class T>
 __global__ void __launch_bounds__(kThreads) topk_rows(const T* __restrict__ x, T* __restrict__ values,
                                                       int32_t* __restrict__ indices, int64_t n, int k) {
   __shared__ Selection sel;
   const int64_t row = blockIdx.x;
-  const T* xr = x + row * n;
-  if (threadIdx.x == 0) sel.count = 0;
-  __syncthreads();
-  float threshold_value = -INFINITY;
-  int32_t threshold_index = kNoIndex;
-  for (int64_t base = 0; base < n; base += blockDim.x) {
-    reserve_round(sel, k, threshold_value, threshold_index);
-    const int64_t i = base + threadIdx.x;
-    if (i < n) offer(sel, to_float(xr[i]), int32_t(i), threshold_value, threshold_index);
-    __syncthreads();
-  }
-  flush(sel, k, threshold_value, threshold_index);
+  select_range(sel, x + row * n, 0, n, k);
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     values[row * k + j] = from_float<T>(sel.values[j]);
     indices[row * k + j] = sel.indices[j];
@@ -222,9 +237,10 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <class V>
 __global__ void __launch_bounds__(kThreads)
     merge_chunks(const float* __restrict__ partial_values, const int32_t* __restrict__ partial_indices,
-                 float* __restrict__ values, int32_t* __restrict__ indices, int64_t chunks, int k) {
+                 V* __restrict__ values, int32_t* __restrict__ indices, int64_t chunks, int k) {
   __shared__ Selection sel;
   const int64_t u = blockIdx.x;
   const int64_t n = chunks * k;
@@ -243,8 +259,27 @@ __global__ void __launch_bounds__(kThreads)
   flush(sel, k, threshold_value, threshold_index);
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     const bool filled = j < sel.count;
-    values[u * k + j] = filled ? sel.values[j] : -INFINITY;
+    values[u * k + j] = from_float<V>(filled ? sel.values[j] : -INFINITY);
     indices[u * k + j] = filled ? sel.indices[j] : -1;
+  }
+}
+
+// Variant split: the best k of one slice [i0, i1) of a row, into that (row, slice)'s partial list
+// (unfilled entries: -inf and kNoIndex, which merge_chunks skips).
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+    topk_row_slices(const T* __restrict__ x, float* __restrict__ partial_values,
+                    int32_t* __restrict__ partial_indices, int64_t n, int k, int64_t slices,
+                    int64_t slice_items) {
+  __shared__ Selection sel;
+  const int64_t row = blockIdx.x / slices, slice = blockIdx.x % slices;
+  const int64_t i0 = slice * slice_items, i1 = std::min(n, i0 + slice_items);
+  select_range(sel, x + row * n, i0, i1, k);
+  const int64_t out = blockIdx.x * int64_t(k);
+  for (int j = threadIdx.x; j < k; j += blockDim.x) {
+    const bool filled = j < sel.count;
+    partial_values[out + j] = filled ? sel.values[j] : -INFINITY;
+    partial_indices[out + j] = filled ? sel.indices[j] : kNoIndex;
   }
 }
 
@@ -252,11 +287,32 @@ __global__ void __launch_bounds__(kThreads)
 
 void topk(const TopkParams& p, const CudaStream& s) {
   if (p.rows == 0) return;
+  // Slices of at least 1024 elements, enough to give every SM 4 blocks; the split variant by
+  // default when the rows alone would leave SMs idle and a row has more than one slice.
+  const int64_t sms = s.multiprocessors > 0 ? s.multiprocessors : 108;
+  const int64_t slices =
+      std::max<int64_t>(1, std::min<int64_t>((p.n + 1023) / 1024, (4 * sms + p.rows - 1) / p.rows));
+  const std::string variant = kernel_variant("topk");
+  const bool split = variant == "split" || (variant.empty() && p.rows < sms && slices > 1);
   visit_dtype(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    if constexpr (!std::is_same_v<T, int32_t>)
-      topk_rows<T><<<unsigned(p.rows), kThreads, 0, s.stream>>>(
-          static_cast<const T*>(p.x), static_cast<T*>(p.values), p.indices, p.n, p.k);
+    if constexpr (!std::is_same_v<T, int32_t>) {
+      if (!split) {
+        topk_rows<T><<<unsigned(p.rows), kThreads, 0, s.stream>>>(
+            static_cast<const T*>(p.x), static_cast<T*>(p.values), p.indices, p.n, p.k);
+        return;
+      }
+      const int64_t slice_items = (p.n + slices - 1) / slices;
+      const size_t entries = size_t(p.rows * slices * p.k);
+      float* partial_values = static_cast<float*>(s.scratch->allocate(entries * sizeof(float)));
+      int32_t* partial_indices = static_cast<int32_t*>(s.scratch->allocate(entries * sizeof(int32_t)));
+      topk_row_slices<T><<<unsigned(p.rows * slices), kThreads, 0, s.stream>>>(
+          static_cast<const T*>(p.x), partial_values, partial_indices, p.n, p.k, slices, slice_items);
+      merge_chunks<T><<<unsigned(p.rows), kThreads, 0, s.stream>>>(
+          partial_values, partial_indices, static_cast<T*>(p.values), p.indices, slices, p.k);
+      s.scratch->release(partial_values, entries * sizeof(float));
+      s.scratch->release(partial_indices, entries * sizeof(int32_t));
+    }
   });
 }
 
@@ -291,8 +347,8 @@ void score_topk(const ScoreTopkParams& p, const CudaStream& s) {
           static_cast<const T*>(p.queries), static_cast<const T*>(p.items), partial_values, partial_indices,
           g);
   });
-  merge_chunks<<<unsigned(p.users), kThreads, 0, s.stream>>>(partial_values, partial_indices, p.values,
-                                                             p.indices, chunks, p.k);
+  merge_chunks<float><<<unsigned(p.users), kThreads, 0, s.stream>>>(partial_values, partial_indices, p.values,
+                                                                    p.indices, chunks, p.k);
   s.scratch->release(partial_values, entries * sizeof(float));
   s.scratch->release(partial_indices, entries * sizeof(int32_t));
 }

@@ -27,6 +27,11 @@ def main():
         for what, in_f, out_f in QWEN_LINEARS:
             cases.append((f"linear/{dtype}/qwen2-0.5b-{what}-2048x{in_f}->{out_f}", (2048, in_f), (out_f, in_f),
                           2 * 2048 * in_f * out_f, 2048 * out_f, F.linear, dtype))
+    if on_gpu:
+        # Extents that are not multiples of 8 (llmrec's tensor_unaligned GEMM variant).
+        for what, tokens, in_f, out_f in (("items", 8192, 64, 3706), ("gpt2-head", 2048, 768, 50257)):
+            cases.append((f"linear/bf16/{what}-{tokens}x{in_f}->{out_f}", (tokens, in_f), (out_f, in_f),
+                          2 * tokens * in_f * out_f, tokens * out_f, F.linear, "bf16"))
     if not on_gpu:
         # The `small` LM preset's projections over 1024 tokens, as in gemm.bench.ts.
         for what, in_f, out_f in (("lm-small-mlp-up", 256, 688), ("lm-small-head", 256, 4096)):

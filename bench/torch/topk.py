@@ -5,7 +5,7 @@ import torch
 
 from common import parse_args, report, selected, time_case
 
-ROW_CASES = ((256, 50000, 10), (256, 50000, 100), (4096, 1000, 50))
+ROW_CASES = ((256, 50000, 10), (256, 50000, 100), (4096, 1000, 50), (1, 1000000, 100))
 RETRIEVAL_CASES = ((1024, 50000, 64, 10), (64, 200000, 128, 100))
 
 

@@ -17,8 +17,17 @@ const std::vector<KernelVariantFamily>& kernel_variant_table() {
       {"attention",
        {"reference", "fast", "packed"},
        "packed when queries and keys both number at most 64, fast above"},
-      {"gemm", {"reference", "simt", "tensor"}, "tensor cores for aligned bf16, simt otherwise"},
+      {"gemm",
+       {"reference", "simt", "tensor", "tensor_unaligned"},
+       "bf16 on tensor cores: tensor where rows are 16-byte aligned, tensor_unaligned otherwise; simt for "
+       "f32"},
       {"embedding", {"reference", "vector"}, "16-byte vector loads where rows are aligned"},
+      {"gather_dot", {"reference", "segment"}, "segment: the table gradient by one warp per touched item"},
+      {"linear_ce",
+       {"reference", "tensor"},
+       "tensor cores for bf16 hidden and weight, the f32 tiles for f32"},
+      {"infonce", {"reference", "grid"}, "grid: a block-tree loss and a sorted key-gradient scatter"},
+      {"topk", {"reference", "split"}, "split rows into slices when the rows alone would leave SMs idle"},
   };
   return table;
 }

@@ -53,16 +53,23 @@ function run(command, args, env = process.env) {
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const common = ['--out', buildDir, '--parallel', jobs];
+// The CPU backend only: CMakeLists.txt lets an LLMREC_CUDA in the environment (CI exports `on`)
+// override the cache flag, so the environment says `off` too.
+const buildEnv = { ...process.env, LLMREC_CUDA: 'off' };
 if (
-  run(process.execPath, [
-    cmakeJs,
-    'configure',
-    ...common,
-    '--CDLLMREC_CUDA=off',
-    '--CDLLMREC_SANITIZE=address',
-    '--CDLLMREC_MARCH=x86-64-v3',
-  ]) !== 0 ||
-  run(process.execPath, [cmakeJs, 'build', ...common]) !== 0
+  run(
+    process.execPath,
+    [
+      cmakeJs,
+      'configure',
+      ...common,
+      '--CDLLMREC_CUDA=off',
+      '--CDLLMREC_SANITIZE=address',
+      '--CDLLMREC_MARCH=x86-64-v3',
+    ],
+    buildEnv,
+  ) !== 0 ||
+  run(process.execPath, [cmakeJs, 'build', ...common], buildEnv) !== 0
 )
   process.exit(1);
 if (run('npx', ['tsc', '-p', 'tsconfig.json']) !== 0) process.exit(1);

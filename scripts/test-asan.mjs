@@ -54,7 +54,8 @@ function run(command, args, env = process.env) {
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const common = ['--out', buildDir, '--parallel', jobs];
 // The CPU backend only: CMakeLists.txt lets an LLMREC_CUDA in the environment (CI exports `on`)
-// override the cache flag, so the environment says `off` too.
+// override the cache flag, so the environment says `off` too, for the build and for the tests
+// (which check that the loaded addon has the backends LLMREC_CUDA asks for).
 const buildEnv = { ...process.env, LLMREC_CUDA: 'off' };
 if (
   run(
@@ -83,7 +84,7 @@ const files = (
   process.argv.length > 2 ? process.argv.slice(2) : nativeSuites.map((s) => `dist/test/${s}.test.js`)
 ).filter((f) => existsSync(path.join(root, f)));
 const env = {
-  ...process.env,
+  ...buildEnv,
   LD_PRELOAD: libasan,
   LLMREC_ADDON: path.join(buildDir, 'Release', 'llmrec.node'),
   // Node and V8 keep memory to the end by design: leak reports would be noise, errors are not.

@@ -48,20 +48,20 @@ async function main(): Promise<void> {
       { negatives, seed: 0, shuffle: false },
     ),
   );
+  // Each batch's prompts, encoded once (outside the timed steps): what PyTorch is given, and the
+  // tokens a step runs.
   const sasrec = model.sasrec.config;
-  if (batchesOut) {
-    const encoded = batches.map((b) => {
-      const sasrecInput = new Int32Array(b.histories.length * sasrec.maxlen);
-      b.histories.forEach((h, r) => leftPad(h.items, sasrec.maxlen, sasrecInput, r));
-      return {
-        userPrompts: b.histories.map((h) => model.prompts.encodeUser(h.items, h.times)),
-        itemPrompts: b.candidates.flat().map((item) => model.prompts.encodeItem(item)),
-        sasrecInput: Array.from(sasrecInput),
-        width: negatives + 1,
-      };
-    });
-    fs.writeFileSync(batchesOut, JSON.stringify({ sasrec, batches: encoded }));
-  }
+  const encoded = batches.map((b) => {
+    const sasrecInput = new Int32Array(b.histories.length * sasrec.maxlen);
+    b.histories.forEach((h, r) => leftPad(h.items, sasrec.maxlen, sasrecInput, r));
+    return {
+      userPrompts: b.histories.map((h) => model.prompts.encodeUser(h.items, h.times)),
+      itemPrompts: b.candidates.flat().map((item) => model.prompts.encodeItem(item)),
+      sasrecInput: Array.from(sasrecInput),
+      width: negatives + 1,
+    };
+  });
+  if (batchesOut) fs.writeFileSync(batchesOut, JSON.stringify({ sasrec, batches: encoded }));
   model.heads.unfreeze().train();
   const optimizer = new Adam(model.heads.parameters(), { lr: 1e-4, betas: [0.9, 0.98] });
   const terms = { distillation: true, uniformity: true };
@@ -85,11 +85,8 @@ async function main(): Promise<void> {
     if (k === 0) return; // warm-up
     wall.push(performance.now() - t);
     cpu.push(cpuMs() - c);
-    const prompts = [
-      ...batch.histories.map((h) => model.prompts.encodeUser(h.items, h.times)),
-      ...batch.candidates.flat().map((item) => model.prompts.encodeItem(item)),
-    ];
-    tokens.push(prompts.reduce((n, p) => n + p.ids.length, 0));
+    const { userPrompts, itemPrompts } = encoded[k]!;
+    tokens.push([...userPrompts, ...itemPrompts].reduce((n, p) => n + p.ids.length, 0));
   });
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(
